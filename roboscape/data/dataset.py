@@ -1,0 +1,89 @@
+"""A torch Dataset that streams clips from the clip shards, one clip per item.
+
+Nothing but the index lives in memory: each item is read from its shard on demand, with a
+small per-worker cache of open file handles and h5py's chunk cache limited to a few clips, so
+memory stays flat however large the dataset is. Safe with ``DataLoader(num_workers > 0)``:
+file handles are opened lazily in each worker.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from roboscape.data.trajectory_io import TrajectoryFileError, open_h5
+
+
+class ClipDataset(Dataset):
+    """Items: ``{"rgb": {view: uint8 (L, H, W, 3)}, "actions": (L-1, 7), "done": (L,),
+    "rewards": (L-1,), "clip_id": int, "instruction": str, "task": str, "split": str}``."""
+
+    def __init__(
+        self,
+        index_path: str | Path,
+        views: tuple[str, ...] = ("third_view",),
+        split: str | None = None,
+        tasks: list[str] | None = None,
+        max_open_files: int = 8,
+    ):
+        self.index_path = Path(index_path)
+        if not self.index_path.exists():
+            raise FileNotFoundError(f"clip index {self.index_path} does not exist")
+        index = pd.read_csv(self.index_path)
+        if split is not None:
+            index = index[index["split"] == split]
+        if tasks is not None:
+            index = index[index["task"].isin(tasks)]
+        self.index = index.reset_index(drop=True)
+        self.views = tuple(views)
+        self.max_open_files = max_open_files
+        # Plain numpy columns: cheap to pickle into workers, no per-item pandas overhead.
+        self._shards = self.index["shard"].to_numpy()
+        self._rows = self.index["row"].to_numpy()
+        self._files: OrderedDict[str, h5py.File] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _file(self, rel: str) -> h5py.File:
+        f = self._files.get(rel)
+        if f is None:
+            # A chunk cache of a few clips: reads are random, caching more only costs memory.
+            f = open_h5(self.index_path.parent / rel, rdcc_nbytes=4 * 1024 * 1024)
+            self._files[rel] = f
+            if len(self._files) > self.max_open_files:
+                self._files.popitem(last=False)[1].close()
+        else:
+            self._files.move_to_end(rel)
+        return f
+
+    def __getitem__(self, i: int) -> dict:
+        rel, row = self._shards[i], int(self._rows[i])
+        f = self._file(rel)
+        try:
+            item = {
+                "rgb": {v: torch.from_numpy(np.asarray(f[f"rgb/{v}"][row])) for v in self.views},
+                "actions": torch.from_numpy(f["actions"][row]),
+                "rewards": torch.from_numpy(f["rewards"][row]),
+                "done": torch.from_numpy(f["done"][row]),
+            }
+        except (OSError, KeyError) as err:
+            raise TrajectoryFileError(self.index_path.parent / rel, f"clip row {row} cannot be read ({err})") from err
+        meta = self.index.iloc[i]
+        item.update(clip_id=int(meta["clip_id"]), instruction=str(meta["instruction"]), task=str(meta["task"]), split=str(meta["split"]))
+        return item
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_files"] = OrderedDict()  # handles never cross process boundaries
+        return state
+
+    def close(self) -> None:
+        while self._files:
+            self._files.popitem()[1].close()

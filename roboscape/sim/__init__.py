@@ -1,0 +1,1 @@
+"""Simulation stage: scene catalogue, ManiSkill3 tasks, MPLib trajectory generation."""

@@ -1,0 +1,66 @@
+"""Creating roboscape environments with the CPU simulation and CPU (llvmpipe) rendering."""
+
+from __future__ import annotations
+
+import os
+
+from roboscape.sim.catalogue import TASK_ENV_IDS, SceneSpec, TaskParams
+
+CONTROL_MODE = "pd_ee_delta_pose"
+"""The recorded action space: 7-DoF end-effector delta pose in the robot base frame
+(xyz translation, XYZ-Euler rotation about the TCP with base-aligned axes; both normalised
+to [-1, 1] = +-0.1 m / +-0.1 rad per step) plus the gripper (1 open, -1 closed)."""
+
+
+def configure_process(threads: int = 1) -> None:
+    """Environment variables for headless, offline, one-env-per-process simulation.
+
+    Must run before SAPIEN creates its renderer (i.e. before the first env)."""
+    os.environ.setdefault("MS_SKIP_ASSET_DOWNLOAD_PROMPT", "1")
+    os.environ.setdefault("LP_NUM_THREADS", str(threads))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ.setdefault("MESA_SHADER_CACHE_DIR", os.path.expanduser("~/.cache/roboscape-mesa"))
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def make_env(
+    scene: SceneSpec,
+    image_size: int = 128,
+    obs_mode: str = "rgb",
+    task_params: TaskParams | None = None,
+    control_freq: int = 25,
+    sim_freq: int = 100,
+    max_episode_steps: int | None = None,
+    render_mode: str | None = None,
+    robot_visual_detail: float | None = 0.1,
+):
+    """A single CPU-simulated, CPU-rendered environment of ``scene``'s task.
+
+    ``robot_visual_detail`` is the fraction of the Panda's visual triangles kept (see
+    :mod:`roboscape.sim.robot`); ``None`` renders ManiSkill's full meshes."""
+    configure_process()
+    import gymnasium as gym
+
+    import roboscape.sim.tasks  # noqa: F401  (registers the env ids)
+    from roboscape.sim.robot import robot_uid
+
+    kwargs = dict(
+        scene=scene,
+        robot_uids=robot_uid(robot_visual_detail),
+        image_size=image_size,
+        task_params=task_params,
+        obs_mode=obs_mode,
+        control_mode=CONTROL_MODE,
+        reward_mode="normalized_dense",
+        sim_backend="cpu",
+        render_backend="cpu",
+        control_freq=control_freq,
+        sim_freq=sim_freq,
+        render_mode=render_mode,
+        sensor_configs=dict(width=image_size, height=image_size),
+    )
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = max_episode_steps
+    return gym.make(TASK_ENV_IDS[scene.task], **kwargs)

@@ -1,0 +1,263 @@
+"""Trajectory generation for one (task, shard): MPLib plans, executed and recorded per step.
+
+Speed comes from three choices, measured in ``bench/trajectory_throughput.py``:
+
+1. one environment and one MPLib planner per job, reused across scenes (reconfigure) and
+   trajectories (seeded reset);
+2. a first pass simulates without rendering and keeps the env state of every step; frames are
+   rendered afterwards, only for attempts that are kept, by restoring each stored state;
+3. the Panda's visual meshes are decimated (:mod:`roboscape.sim.robot`).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from roboscape.data.trajectory_io import VIEWS, Episode
+from roboscape.sim.catalogue import Catalogue, SceneSpec, instruction
+from roboscape.sim.env import CONTROL_MODE, make_env
+from roboscape.sim.planner import GRIPPER_OPEN, MotionPlanner, PlanningError, pose_in_base
+from roboscape.sim.tasks import CAMERA_NAMES
+from roboscape.sim.waypoints import (
+    SUBOPTIMAL_METHODS,
+    Gripper,
+    Move,
+    Step,
+    essential_steps,
+    suboptimal_steps,
+)
+
+
+@dataclass
+class GeneratorConfig:
+    """Everything that changes what a trajectory job writes."""
+
+    n_optimal: int = 2
+    n_suboptimal: int = 2
+    image_size: int = 128
+    control_freq: int = 25
+    sim_freq: int = 100
+    max_attempts: int = 5
+    max_steps: int = 400
+    settle_steps: int = 8
+    settle_tolerance: float = 0.004
+    robot_visual_detail: float | None = 0.1
+    suboptimal_methods: tuple[str, ...] = SUBOPTIMAL_METHODS
+    seed: int = 0
+
+    def __post_init__(self):
+        self.suboptimal_methods = tuple(self.suboptimal_methods)
+        unknown = set(self.suboptimal_methods) - set(SUBOPTIMAL_METHODS)
+        if unknown:
+            raise ValueError(f"unknown suboptimal methods {sorted(unknown)}; known: {SUBOPTIMAL_METHODS}")
+
+
+def episode_seed(cfg_seed: int, scene_id: str, label: str, index: int, attempt: int) -> int:
+    """A stable 31-bit seed for one attempt (independent of shard layout and process)."""
+    return zlib.crc32(f"{cfg_seed}|{scene_id}|{label}|{index}|{attempt}".encode()) & 0x7FFFFFFF
+
+
+class EpisodeFailed(RuntimeError):
+    def __init__(self, cause: str, message: str = ""):
+        super().__init__(f"{cause}: {message}" if message else cause)
+        self.cause = cause
+
+
+@dataclass
+class _Rollout:
+    """What the simulation pass records (frames come later)."""
+
+    states: list[dict] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    success: list[bool] = field(default_factory=list)
+    qpos: list[np.ndarray] = field(default_factory=list)
+    qvel: list[np.ndarray] = field(default_factory=list)
+    tcp: list[np.ndarray] = field(default_factory=list)
+    tcp_base: list[np.ndarray] = field(default_factory=list)
+    obj: list[np.ndarray] = field(default_factory=list)
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy()[0] if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+class TrajectoryGenerator:
+    """Owns one environment and planner and turns scenes into recorded episodes."""
+
+    def __init__(self, first_scene: SceneSpec, cfg: GeneratorConfig, task_params=None):
+        self.cfg = cfg
+        self.task_params = task_params
+        self.env = make_env(
+            first_scene,
+            image_size=cfg.image_size,
+            obs_mode="state",
+            task_params=task_params,
+            control_freq=cfg.control_freq,
+            sim_freq=cfg.sim_freq,
+            max_episode_steps=cfg.max_steps + 100,
+            robot_visual_detail=cfg.robot_visual_detail,
+        )
+        self.base = self.env.unwrapped
+        self.scene: SceneSpec = first_scene
+        self.planner = MotionPlanner(self.env)
+        self.timings: Counter = Counter()
+
+    def close(self) -> None:
+        self.env.close()
+
+    # ------------------------------------------------------------------ simulation pass
+    def _record(self, roll: _Rollout) -> None:
+        agent = self.base.agent
+        roll.states.append({k: {n: _np(v) for n, v in d.items()} for k, d in self.base.get_state_dict().items()})
+        roll.qpos.append(_np(agent.robot.get_qpos()))
+        roll.qvel.append(_np(agent.robot.get_qvel()))
+        roll.tcp.append(_np(agent.tcp.pose.raw_pose))
+        tb = pose_in_base(self.env)
+        roll.tcp_base.append(np.concatenate([tb.p, tb.q]))
+        roll.obj.append(_np(self.base.obj.pose.raw_pose))
+
+    def _step(self, roll: _Rollout, action: np.ndarray) -> None:
+        if len(roll.actions) >= self.cfg.max_steps:
+            raise EpisodeFailed("too_long", f"exceeded {self.cfg.max_steps} steps")
+        if not np.all(np.isfinite(action)):
+            raise EpisodeFailed("nonfinite_action")
+        _, reward, _, _, info = self.env.step(action)
+        roll.actions.append(action)
+        roll.rewards.append(float(_np(reward)))
+        roll.success.append(bool(_np(info["success"])))
+        self._record(roll)
+
+    def _execute(self, steps: list[Step], roll: _Rollout) -> None:
+        planner = self.planner
+        gripper = GRIPPER_OPEN
+        hold = pose_in_base(self.env)
+        for st in steps:
+            if isinstance(st, Gripper):
+                gripper = st.state
+                for _ in range(st.steps):
+                    self._step(roll, planner.delta_action(hold, gripper))
+                continue
+            assert isinstance(st, Move)
+            path = planner.plan(st.pose)
+            for q in path[1:]:
+                self._step(roll, planner.delta_action(planner.tcp_in_base(q), gripper))
+            target = planner.to_base(st.pose)
+            for _ in range(self.cfg.settle_steps):
+                if np.linalg.norm(pose_in_base(self.env).p - target.p) < self.cfg.settle_tolerance:
+                    break
+                self._step(roll, planner.delta_action(target, gripper))
+            hold = target
+
+    # ------------------------------------------------------------------ rendering pass
+    def render_states(self, states: list[dict]) -> dict[str, np.ndarray]:
+        """Frames of every view for a list of env states (restored one by one)."""
+        sensors = self.base.scene.sensors
+        frames: dict[str, list[np.ndarray]] = {CAMERA_NAMES[n]: [] for n in sensors}
+        for state in states:
+            self.base.set_state_dict({k: {n: torch.as_tensor(v)[None] for n, v in d.items()} for k, d in state.items()})
+            self.base.scene.update_render(update_sensors=True, update_human_render_cameras=False)
+            for cam in sensors.values():
+                cam.capture()
+            for name, cam in sensors.items():
+                rgb = cam.get_obs(rgb=True, depth=False, segmentation=False, position=False)["rgb"]
+                frames[CAMERA_NAMES[name]].append(_np(rgb)[..., :3])
+        return {v: np.stack(frames[v]).astype(np.uint8) for v in VIEWS}
+
+    # ------------------------------------------------------------------ episodes
+    def set_scene(self, scene: SceneSpec, seed: int) -> None:
+        if scene != self.scene:
+            self.env.reset(seed=seed, options={"reconfigure": True, "scene": scene})
+            self.scene = scene
+            self.planner.sync_base()
+
+    def attempt(self, scene: SceneSpec, seed: int, label: str, method: str | None) -> tuple[_Rollout, bool]:
+        """One planned and executed episode (no frames yet)."""
+        self.set_scene(scene, seed)
+        self.env.reset(seed=seed)
+        initial_success = bool(_np(self.base.evaluate()["success"]))
+        roll = _Rollout()
+        self._record(roll)
+        steps = essential_steps(self.env, self.base.agent.tcp.pose.sp)
+        if label == "suboptimal":
+            steps = suboptimal_steps(steps, method, np.random.RandomState(seed))
+        self._execute(steps, roll)
+        return roll, initial_success
+
+    def episode(self, scene: SceneSpec, label: str, index: int, failures: Counter) -> Episode | None:
+        """Plan, execute, retry on failure (counted by cause), render: a kept episode or None."""
+        cfg = self.cfg
+        if scene.task != self.base.TASK:
+            raise ValueError(f"a {self.base.TASK!r} generator cannot generate {scene.scene_id!r}")
+        method = None
+        if label == "suboptimal":
+            method = cfg.suboptimal_methods[index % len(cfg.suboptimal_methods)]
+        for attempt in range(cfg.max_attempts):
+            seed = episode_seed(cfg.seed, scene.scene_id, label, index, attempt)
+            t0 = time.perf_counter()
+            try:
+                roll, initial_success = self.attempt(scene, seed, label, method)
+            except (PlanningError, EpisodeFailed) as err:
+                failures[err.cause] += 1
+                continue
+            except Exception as err:  # noqa: BLE001 - a planner/sim crash must not kill the job
+                failures[f"exception:{type(err).__name__}"] += 1
+                continue
+            finally:
+                self.timings["simulate_s"] += time.perf_counter() - t0
+            if label == "optimal" and not roll.success[-1]:
+                failures["task_not_solved"] += 1
+                continue
+            t1 = time.perf_counter()
+            rgb = self.render_states(roll.states)
+            self.timings["render_s"] += time.perf_counter() - t1
+            env_states = {
+                kind: {name: np.stack([s[kind][name] for s in roll.states]) for name in roll.states[0][kind]}
+                for kind in roll.states[0]
+            }
+            meta = dict(
+                episode_seed=seed,
+                control_mode=CONTROL_MODE,
+                elapsed_steps=len(roll.actions),
+                success=bool(roll.success[-1]),
+                ever_success=bool(any(roll.success)),
+                initial_success=initial_success,
+                reset_kwargs=dict(seed=seed, options=dict(scene=asdict(scene))),
+                scene_id=scene.scene_id,
+                task=scene.task,
+                split=scene.split,
+                instruction=instruction(scene, self.base.task_params),
+                label=label,
+                suboptimal_method=method,
+                attempts=attempt + 1,
+            )
+            return Episode(
+                actions=np.stack(roll.actions),
+                rewards=np.asarray(roll.rewards, dtype=np.float32),
+                success=np.asarray(roll.success),
+                rgb=rgb,
+                qpos=np.stack(roll.qpos),
+                qvel=np.stack(roll.qvel),
+                tcp_pose=np.stack(roll.tcp),
+                tcp_pose_base=np.stack(roll.tcp_base),
+                obj_pose=np.stack(roll.obj),
+                env_states=env_states,
+                meta=meta,
+            )
+        failures["gave_up"] += 1
+        return None
+
+
+def shard_scene_ids(catalogue: Catalogue, task: str, shard: int, scenes_per_shard: int) -> list[str]:
+    scene_ids = catalogue.selected[task]
+    chunk = scene_ids[shard * scenes_per_shard : (shard + 1) * scenes_per_shard]
+    if not chunk:
+        raise ValueError(f"task {task!r} has {len(scene_ids)} selected scenes: there is no shard {shard}")
+    return chunk
+
