@@ -142,7 +142,7 @@ class RoboScapeEnv(BaseEnv):
         if self.carpet is not None:
             self.carpet.set_pose(Pose.create_from_pq(torch.tensor([[*layout["goal_xy"], 0.0]])))
         self.init_obj_pos = torch.tensor([[*layout["object_xy"], half_h]], dtype=torch.float32)
-        self.goal_xy = torch.tensor([layout["goal_xy"]], dtype=torch.float32)
+        self.goal_xy = torch.as_tensor(np.asarray(layout["goal_xy"], dtype=np.float32)[None])
 
     def _sample_layout(self, rng: np.random.RandomState) -> dict[str, Any]:
         raise NotImplementedError

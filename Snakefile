@@ -1,0 +1,25 @@
+# RoboScape-R pipeline: scenes -> trajectories -> clips (-> world models -> RL -> tables).
+#   snakemake --cores all                          the default experiment (config.yaml)
+#   snakemake --cores all --configfile config/tiny.yaml
+#   snakemake --cores all --profile slurm          on a Slurm cluster
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/scenes.smk"
+include: "workflow/rules/trajectories.smk"
+include: "workflow/rules/clips.smk"
+
+
+rule all:
+    input:
+        f"{OUT}/scenes/scenes.json",
+        f"{OUT}/trajectories/summary.json",
+        f"{OUT}/trajectories/replay_fidelity.json",
+        f"{OUT}/clips/index.csv",
+    default_target: True

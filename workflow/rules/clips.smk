@@ -1,0 +1,49 @@
+rule clips:
+    """Fixed-length clips with done labels from one trajectory shard."""
+    input:
+        CLIPS_LIB,
+        h5=f"{OUT}/trajectories/{{task}}/shard_{{shard}}.h5",
+        json=f"{OUT}/trajectories/{{task}}/shard_{{shard}}.json",
+    output:
+        h5=f"{OUT}/clips/{{task}}/shard_{{shard}}.h5",
+        index=f"{OUT}/clips/{{task}}/shard_{{shard}}.csv",
+    params:
+        clip_length=config["clips"]["clip_length"],
+        stride=config["clips"]["stride"],
+        fps=config["trajectories"]["control_freq"],
+        views=config["clips"]["views"],
+        compression=config["clips"]["compression"],
+    log:
+        f"{OUT}/logs/clips/{{task}}_{{shard}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/clips/{{task}}_{{shard}}.tsv"
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    wildcard_constraints:
+        task="|".join(TASKS),
+        shard=r"\d{3}",
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/clips.py"
+
+
+rule clip_index:
+    """One index over every clip shard (what the world models' Dataset reads)."""
+    input:
+        CLIPS_LIB,
+        h5=expand(f"{OUT}/clips/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS),
+        parts=expand(f"{OUT}/clips/{{task}}/shard_{{shard}}.csv", task=TASKS, shard=SHARDS),
+    output:
+        index=f"{OUT}/clips/index.csv",
+        summary=f"{OUT}/clips/summary.json",
+    log:
+        f"{OUT}/logs/clip_index.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/clip_index.py"

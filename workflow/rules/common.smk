@@ -1,0 +1,34 @@
+# Shared helpers -- config validation, output layout, shard enumeration, library dependencies.
+import math
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+OUT = config["outdir"].rstrip("/")
+TASKS = list(config["scenes"]["tasks"])
+SCENES_PER_TASK = config["scenes"]["n_ind"] + config["scenes"]["n_ood"]
+N_SHARDS = math.ceil(SCENES_PER_TASK / config["trajectories"]["scenes_per_shard"])
+SHARDS = [f"{i:03d}" for i in range(N_SHARDS)]
+
+LIB = Path(workflow.basedir) / "roboscape"
+
+
+def library(*modules):
+    """Library source files a stage uses, declared as its inputs so that editing one reruns it."""
+    return [str(LIB / m) for m in modules]
+
+
+SCENES_LIB = library("sim/catalogue.py", "utils/io.py")
+TRAJECTORY_LIB = SCENES_LIB + library(
+    "sim/assets.py", "sim/env.py", "sim/generator.py", "sim/planner.py", "sim/robot.py",
+    "sim/shard.py", "sim/tasks.py", "sim/waypoints.py", "data/trajectory_io.py",
+)
+REPLAY_LIB = TRAJECTORY_LIB + library("sim/replay.py")
+CLIPS_LIB = library("data/clips.py", "data/trajectory_io.py", "utils/io.py")
+
+
+def trajectory_shards(ext):
+    return expand(f"{OUT}/trajectories/{{task}}/shard_{{shard}}.{ext}", task=TASKS, shard=SHARDS)

@@ -1,0 +1,74 @@
+rule trajectories:
+    """MPLib optimal + suboptimal trajectories of one (task, shard) of scenes, rendered and recorded."""
+    input:
+        SCENES_LIB,
+        TRAJECTORY_LIB,
+        scenes=f"{OUT}/scenes/scenes.json",
+    output:
+        h5=f"{OUT}/trajectories/{{task}}/shard_{{shard}}.h5",
+        json=f"{OUT}/trajectories/{{task}}/shard_{{shard}}.json",
+        summary=f"{OUT}/trajectories/{{task}}/shard_{{shard}}.summary.json",
+    params:
+        scenes_per_shard=config["trajectories"]["scenes_per_shard"],
+        generator={k: v for k, v in config["trajectories"].items() if k not in ("scenes_per_shard", "compression", "runtime_per_trajectory_s")},
+        compression=config["trajectories"]["compression"],
+        seed=config["seed"],
+    log:
+        f"{OUT}/logs/trajectories/{{task}}_{{shard}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/trajectories/{{task}}_{{shard}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=lambda wc: 10 + math.ceil(
+            config["trajectories"]["scenes_per_shard"]
+            * (config["trajectories"]["n_optimal"] + config["trajectories"]["n_suboptimal"])
+            * config["trajectories"]["runtime_per_trajectory_s"] / 60
+        ),
+    wildcard_constraints:
+        task="|".join(TASKS),
+        shard=r"\d{3}",
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/trajectories.py"
+
+
+rule trajectory_summary:
+    """Totals over all shards: kept trajectories, failures by cause, throughput."""
+    input:
+        summaries=trajectory_shards("summary.json"),
+    output:
+        f"{OUT}/trajectories/summary.json",
+    log:
+        f"{OUT}/logs/trajectory_summary.log",
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/trajectory_summary.py"
+
+
+rule replay:
+    """Replay fidelity: recorded optimal actions replayed open loop must solve the task again."""
+    input:
+        REPLAY_LIB,
+        h5=trajectory_shards("h5"),
+        json=trajectory_shards("json"),
+    output:
+        f"{OUT}/trajectories/replay_fidelity.json",
+    params:
+        max_episodes_per_shard=config["replay"]["max_episodes_per_shard"],
+    log:
+        f"{OUT}/logs/replay.log",
+    benchmark:
+        f"{OUT}/benchmarks/replay.tsv"
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/replay.py"
