@@ -1,12 +1,14 @@
 """Trajectory generation for one (task, shard): MPLib plans, executed and recorded per step.
 
-Speed comes from three choices, measured in ``bench/trajectory_throughput.py``:
+Speed comes from four choices, measured in ``bench/trajectory_throughput.py``:
 
 1. one environment and one MPLib planner per job, reused across scenes (reconfigure) and
    trajectories (seeded reset);
-2. a first pass simulates without rendering and keeps the env state of every step; frames are
-   rendered afterwards, only for attempts that are kept, by restoring each stored state;
-3. the Panda's visual meshes are decimated (:mod:`roboscape.sim.robot`).
+2. only the stored cameras are rendered, once per control step, and no observation is built
+   (``obs_mode="none"``): what is stored is read from the simulator directly;
+3. each frame renders on the Vulkan queue while the next control step simulates (a frame is
+   submitted after its step and collected after the next one);
+4. the Panda's visual meshes are decimated (:mod:`roboscape.sim.robot`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ class GeneratorConfig:
     max_steps: int = 400
     settle_steps: int = 8
     settle_tolerance: float = 0.004
-    robot_visual_detail: float | None = 0.1
+    joint_speed_fraction: float = 0.5
+    robot_visual_detail: float | None = 0.05
+    shader: str = "minimal"
     suboptimal_methods: tuple[str, ...] = SUBOPTIMAL_METHODS
     seed: int = 0
 
@@ -82,6 +86,7 @@ class _Rollout:
     tcp: list[np.ndarray] = field(default_factory=list)
     tcp_base: list[np.ndarray] = field(default_factory=list)
     obj: list[np.ndarray] = field(default_factory=list)
+    rgb: dict[str, list[np.ndarray]] = field(default_factory=lambda: {v: [] for v in VIEWS})
 
 
 def _np(x) -> np.ndarray:
@@ -97,23 +102,45 @@ class TrajectoryGenerator:
         self.env = make_env(
             first_scene,
             image_size=cfg.image_size,
-            obs_mode="state",
+            obs_mode="none",
             task_params=task_params,
             control_freq=cfg.control_freq,
             sim_freq=cfg.sim_freq,
             max_episode_steps=cfg.max_steps + 100,
             robot_visual_detail=cfg.robot_visual_detail,
+            shader=cfg.shader,
         )
         self.base = self.env.unwrapped
         self.scene: SceneSpec = first_scene
-        self.planner = MotionPlanner(self.env)
+        self.planner = MotionPlanner(self.env, cfg.joint_speed_fraction)
         self.timings: Counter = Counter()
+        self._frame_pending = False
 
     def close(self) -> None:
         self.env.close()
 
-    # ------------------------------------------------------------------ simulation pass
+    # ------------------------------------------------------------------ recording
+    def _collect_frame(self, roll: _Rollout) -> None:
+        """Wait for the submitted frame of every camera and store it."""
+        if not self._frame_pending:
+            return
+        t0 = time.perf_counter()
+        for name, cam in self.base.scene.sensors.items():
+            rgb = cam.get_obs(rgb=True, depth=False, segmentation=False, position=False)["rgb"]
+            roll.rgb[CAMERA_NAMES[name]].append(_np(rgb)[..., :3])
+        self._frame_pending = False
+        self.timings["render_wait_s"] += time.perf_counter() - t0
+
+    def _submit_frame(self) -> None:
+        """Push the current poses to the renderer and start every camera (asynchronous)."""
+        self.base.scene.update_render(update_sensors=True, update_human_render_cameras=False)
+        for cam in self.base.scene.sensors.values():
+            cam.capture()
+        self._frame_pending = True
+
     def _record(self, roll: _Rollout) -> None:
+        self._collect_frame(roll)
+        self._submit_frame()
         agent = self.base.agent
         roll.states.append({k: {n: _np(v) for n, v in d.items()} for k, d in self.base.get_state_dict().items()})
         roll.qpos.append(_np(agent.robot.get_qpos()))
@@ -149,26 +176,12 @@ class TrajectoryGenerator:
             for q in path[1:]:
                 self._step(roll, planner.delta_action(planner.tcp_in_base(q), gripper))
             target = planner.to_base(st.pose)
-            for _ in range(self.cfg.settle_steps):
+            # Settle only where precision matters (grasp, place, contact); free-space moves flow on.
+            for _ in range(self.cfg.settle_steps if not st.free else 0):
                 if np.linalg.norm(pose_in_base(self.env).p - target.p) < self.cfg.settle_tolerance:
                     break
                 self._step(roll, planner.delta_action(target, gripper))
             hold = target
-
-    # ------------------------------------------------------------------ rendering pass
-    def render_states(self, states: list[dict]) -> dict[str, np.ndarray]:
-        """Frames of every view for a list of env states (restored one by one)."""
-        sensors = self.base.scene.sensors
-        frames: dict[str, list[np.ndarray]] = {CAMERA_NAMES[n]: [] for n in sensors}
-        for state in states:
-            self.base.set_state_dict({k: {n: torch.as_tensor(v)[None] for n, v in d.items()} for k, d in state.items()})
-            self.base.scene.update_render(update_sensors=True, update_human_render_cameras=False)
-            for cam in sensors.values():
-                cam.capture()
-            for name, cam in sensors.items():
-                rgb = cam.get_obs(rgb=True, depth=False, segmentation=False, position=False)["rgb"]
-                frames[CAMERA_NAMES[name]].append(_np(rgb)[..., :3])
-        return {v: np.stack(frames[v]).astype(np.uint8) for v in VIEWS}
 
     # ------------------------------------------------------------------ episodes
     def set_scene(self, scene: SceneSpec, seed: int) -> None:
@@ -183,11 +196,15 @@ class TrajectoryGenerator:
         self.env.reset(seed=seed)
         initial_success = bool(_np(self.base.evaluate()["success"]))
         roll = _Rollout()
+        self._frame_pending = False
         self._record(roll)
         steps = essential_steps(self.env, self.base.agent.tcp.pose.sp)
         if label == "suboptimal":
             steps = suboptimal_steps(steps, method, np.random.RandomState(seed))
-        self._execute(steps, roll)
+        try:
+            self._execute(steps, roll)
+        finally:
+            self._collect_frame(roll)
         return roll, initial_success
 
     def episode(self, scene: SceneSpec, label: str, index: int, failures: Counter) -> Episode | None:
@@ -210,13 +227,11 @@ class TrajectoryGenerator:
                 failures[f"exception:{type(err).__name__}"] += 1
                 continue
             finally:
-                self.timings["simulate_s"] += time.perf_counter() - t0
+                self.timings["attempt_s"] += time.perf_counter() - t0
             if label == "optimal" and not roll.success[-1]:
                 failures["task_not_solved"] += 1
                 continue
-            t1 = time.perf_counter()
-            rgb = self.render_states(roll.states)
-            self.timings["render_s"] += time.perf_counter() - t1
+            rgb = {v: np.stack(frames).astype(np.uint8) for v, frames in roll.rgb.items()}
             env_states = {
                 kind: {name: np.stack([s[kind][name] for s in roll.states]) for name in roll.states[0][kind]}
                 for kind in roll.states[0]

@@ -26,6 +26,11 @@ from transforms3d.quaternions import qinverse, qmult
 GRIPPER_OPEN = 1.0
 GRIPPER_CLOSED = -1.0
 
+# Franka Emika Panda rated joint limits (datasheet), joints 1-7. MPLib's defaults are 1 rad/s and
+# 1 rad/s^2 for every joint, far below what the arm does; trajectories use a fraction of these.
+PANDA_JOINT_VEL_LIMITS = np.array([2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61])
+PANDA_JOINT_ACC_LIMITS = np.array([15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0])
+
 
 class PlanningError(RuntimeError):
     """A motion could not be planned; ``cause`` is the summary's failure category."""
@@ -64,9 +69,10 @@ class ActionScale:
 
 
 def pose_in_base(env) -> sapien.Pose:
-    """The TCP pose in the robot base frame."""
+    """The TCP pose in the robot base frame (single CPU env: read from SAPIEN directly, not
+    through ManiSkill's batched torch poses, which cost ~1 ms per call)."""
     agent = env.unwrapped.agent
-    return (agent.robot.pose.inv() * agent.tcp.pose).sp
+    return agent.robot.root._objs[0].entity_pose.inv() * agent.tcp._objs[0].entity_pose
 
 
 class MotionPlanner:
@@ -74,7 +80,7 @@ class MotionPlanner:
 
     MOVE_GROUP = "panda_hand_tcp"
 
-    def __init__(self, env, joint_vel_limits: float = 0.9, joint_acc_limits: float = 0.9):
+    def __init__(self, env, joint_speed_fraction: float = 0.5):
         self.env = env
         base_env = env.unwrapped
         agent = base_env.agent
@@ -86,8 +92,8 @@ class MotionPlanner:
             user_joint_names=[joint.get_name() for joint in robot.get_active_joints()],
             move_group=self.MOVE_GROUP,
         )
-        self.planner.joint_vel_limits = np.asarray(self.planner.joint_vel_limits) * joint_vel_limits
-        self.planner.joint_acc_limits = np.asarray(self.planner.joint_acc_limits) * joint_acc_limits
+        self.planner.joint_vel_limits = PANDA_JOINT_VEL_LIMITS * joint_speed_fraction
+        self.planner.joint_acc_limits = PANDA_JOINT_ACC_LIMITS * joint_speed_fraction
         self.time_step = base_env.control_timestep
         self.scale = ActionScale.from_env(env)
         self._ee_index = self.planner.link_name_2_idx[self.MOVE_GROUP]

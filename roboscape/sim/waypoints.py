@@ -22,7 +22,7 @@ from roboscape.sim.planner import GRIPPER_CLOSED, GRIPPER_OPEN
 
 SUBOPTIMAL_METHODS = ("detour", "interpolate", "perturb")
 SAFE_HEIGHT = 0.16
-GRIPPER_STEPS = 8
+GRIPPER_STEPS = 6
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,12 @@ def _place_steps(env, current_tcp: sapien.Pose) -> list[Step]:
     ]
 
 
-def _slide_steps(env, direction: float, distance: float) -> list[Step]:
+def _slide_steps(env, direction: float, distance: float, current_tcp: sapien.Pose) -> list[Step]:
     base = env.unwrapped
     spec = base.object_spec
     obj = base.obj.pose.sp.p
-    # Fingers closed side by side along y make a flat pusher facing +-x.
-    closing = np.array([0.0, 1.0])
+    # Closed fingers push alike in any yaw: keep the wrist's yaw rather than turn it.
+    closing = current_tcp.to_transformation_matrix()[:3, 1][:2]
     contact_gap = spec.footprint_radius + 0.035
     z = max(min(spec.half_height, 0.03), 0.015)
     start_x = obj[0] - direction * contact_gap
@@ -127,9 +127,9 @@ def essential_steps(env, current_tcp: sapien.Pose) -> list[Step]:
     if task in ("pick_place", "move_to_aim"):
         return _place_steps(env, current_tcp)
     if task == "push":
-        return _slide_steps(env, 1.0, base.task_params.push_distance)
+        return _slide_steps(env, 1.0, base.task_params.push_distance, current_tcp)
     if task == "pull":
-        return _slide_steps(env, -1.0, base.task_params.pull_distance)
+        return _slide_steps(env, -1.0, base.task_params.pull_distance, current_tcp)
     raise ValueError(f"unknown task {task!r}")
 
 

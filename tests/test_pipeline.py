@@ -1,0 +1,149 @@
+"""The tiny DAG for real (ManiSkill, rendering, MPLib): outputs checked for content, and reruns."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from roboscape.data.clips import clip_starts
+from roboscape.data.trajectory_io import TrajectoryShard
+from roboscape.sim.catalogue import SceneSpec, TaskParams
+from roboscape.sim.env import make_env
+
+from snakemake_helpers import planned_jobs
+
+pytestmark = pytest.mark.slow
+
+
+def shards(run):
+    return sorted((run.out / "trajectories").glob("*/shard_*.h5"))
+
+
+def test_every_output_and_log_exists(tiny_run):
+    out = tiny_run.out
+    n = len(tiny_run.config["scenes"]["tasks"]) * (tiny_run.config["scenes"]["n_ind"] + tiny_run.config["scenes"]["n_ood"])
+    assert len(shards(tiny_run)) == n  # one scene per shard in the tiny tier
+    for f in ("scenes/scenes.json", "trajectories/summary.json", "trajectories/replay_fidelity.json", "clips/index.csv"):
+        assert (out / f).stat().st_size > 0
+    assert len(list((out / "benchmarks" / "trajectories").glob("*.tsv"))) == n
+    assert len(list((out / "logs" / "trajectories").glob("*.log"))) == n
+
+
+def test_trajectories_have_varying_frames_and_valid_actions(tiny_run):
+    for path in shards(tiny_run):
+        with TrajectoryShard(path) as shard:
+            assert len(shard) == 2
+            assert {e["label"] for e in shard.episodes} == {"optimal", "suboptimal"}
+            for ep in shard:
+                T = len(ep)
+                assert T > 20
+                for view, frames in ep.rgb.items():
+                    assert frames.shape == (T + 1, 64, 64, 3) and frames.dtype == np.uint8
+                    diffs = np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+                    assert (diffs > 0).mean() > 0.5, f"{path.name} {view}: frames barely change"
+                    assert frames.std() > 10
+                assert not np.array_equal(ep.rgb["third_view"], ep.rgb["wrist"])
+                assert np.all(np.isfinite(ep.actions)) and np.all(np.abs(ep.actions) <= 1.0)
+                assert set(np.unique(ep.actions[:, 6])) <= {-1.0, 1.0}
+                assert np.all((ep.rewards >= 0) & (ep.rewards <= 1))
+                assert ep.meta["instruction"] and ep.meta["scene_id"].startswith(ep.meta["task"])
+                if ep.meta["label"] == "optimal":
+                    assert ep.success[-1] and ep.meta["suboptimal_method"] is None
+                else:
+                    assert ep.meta["suboptimal_method"] in ("detour", "interpolate", "perturb")
+                assert ep.meta["success"] == bool(ep.success[-1])
+
+
+def test_success_flags_agree_with_evaluate(tiny_run):
+    """Step the recorded actions in a fresh env: evaluate() must give the recorded flags, step by step."""
+    for path in shards(tiny_run)[::2]:
+        with TrajectoryShard(path) as shard:
+            kw = shard.meta["env_info"]["env_kwargs"]
+            tp = dict(kw["task_params"], carpet_color=tuple(kw["task_params"]["carpet_color"]))
+            ep = shard.read(0, views=())
+            env = make_env(SceneSpec(**ep.meta["reset_kwargs"]["options"]["scene"]), image_size=32, obs_mode="state",
+                           task_params=TaskParams(**tp), control_freq=kw["control_freq"], sim_freq=kw["sim_freq"],
+                           max_episode_steps=10_000)
+            try:
+                env.reset(seed=ep.meta["episode_seed"])
+                flags = []
+                for a in ep.actions:
+                    env.step(a)
+                    flags.append(bool(env.unwrapped.evaluate()["success"]))
+            finally:
+                env.close()
+            assert flags == ep.success.tolist(), path.name
+
+
+def test_summaries_count_by_cause(tiny_run):
+    total = json.loads((tiny_run.out / "trajectories" / "summary.json").read_text())
+    assert total["shards"] == len(shards(tiny_run))
+    assert total["kept"] == {"optimal": 8, "suboptimal": 8}
+    assert isinstance(total["failed_attempts_by_cause"], dict)
+    shard_summary = json.loads(next((tiny_run.out / "trajectories").glob("*/shard_*.summary.json")).read_text())
+    assert {"requested", "kept", "failed_attempts_by_cause", "seconds_by_stage"} <= set(shard_summary)
+
+
+def test_replay_fidelity_is_at_least_90_percent(tiny_run):
+    fidelity = json.loads((tiny_run.out / "trajectories" / "replay_fidelity.json").read_text())
+    assert fidelity["overall"]["episodes"] == 8
+    assert fidelity["overall"]["replay_success_rate"] >= 0.9
+
+
+def test_clip_counts_add_up(tiny_run):
+    L, stride = tiny_run.config["clips"]["clip_length"], tiny_run.config["clips"]["stride"]
+    index = pd.read_csv(tiny_run.out / "clips" / "index.csv")
+    expected = 0
+    for path in shards(tiny_run):
+        with TrajectoryShard(path) as shard:
+            expected += sum(len(clip_starts(e["elapsed_steps"] + 1, L, stride)) for e in shard.episodes)
+    assert len(index) == expected
+    assert index["clip_id"].is_unique
+    assert set(index["split"]) == {"ind", "ood"} and set(index["task"]) == set(tiny_run.config["scenes"]["tasks"])
+    summary = json.loads((tiny_run.out / "clips" / "summary.json").read_text())
+    assert summary["clips"] == expected == sum(summary["by_task"].values())
+
+
+def test_nothing_changed_plans_nothing(tiny_run):
+    assert planned_jobs(tiny_run.workdir, tiny_run.configfile) == {}
+
+
+N = 8  # shards in the tiny tier
+
+
+@pytest.mark.parametrize(
+    "name, edit, expected",
+    [
+        ("clips", lambda c: c["clips"].update(stride=4), {"clips": N, "clip_index": 1, "all": 1}),
+        ("trajectories", lambda c: c["trajectories"].update(n_suboptimal=2),
+         {"trajectories": N, "trajectory_summary": 1, "replay": 1, "clips": N, "clip_index": 1, "all": 1}),
+        ("replay", lambda c: c["replay"].update(max_episodes_per_shard=1), {"replay": 1, "all": 1}),
+        ("scenes", lambda c: c["scenes"]["task_params"].update(push_distance=0.12),
+         {"scenes": 1, "trajectories": N, "trajectory_summary": 1, "replay": 1, "clips": N, "clip_index": 1, "all": 1}),
+    ],
+)
+def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expected):
+    edited = tiny_run.edited_config(f"edited_{name}.yaml", edit)
+    assert planned_jobs(tiny_run.workdir, edited) == expected
+
+
+@pytest.mark.parametrize(
+    "module, expected",
+    [
+        ("roboscape/data/clips.py", {"clips": N, "clip_index": 1, "all": 1}),
+        ("roboscape/sim/replay.py", {"replay": 1, "all": 1}),
+    ],
+)
+def test_library_edit_reruns_the_stages_that_use_it(tiny_run, module, expected):
+    """Editing the (workflow copy's) library reruns the stages that import that module, no more.
+    Snakemake compares checksums too, so this must be a real content change, not a touch."""
+    path = tiny_run.workdir / module
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# an edit\n")
+        assert planned_jobs(tiny_run.workdir, tiny_run.configfile) == expected
+    finally:
+        path.write_text(original)
