@@ -14,6 +14,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/scenes.smk"
 include: "workflow/rules/trajectories.smk"
 include: "workflow/rules/clips.smk"
+include: "workflow/rules/previews.smk"
 
 
 rule all:
@@ -22,4 +23,5 @@ rule all:
         f"{OUT}/trajectories/summary.json",
         f"{OUT}/trajectories/replay_fidelity.json",
         f"{OUT}/clips/index.csv",
+        expand(f"{OUT}/previews/{{task}}.{{ext}}", task=TASKS, ext=["gif", "png"]),
     default_target: True

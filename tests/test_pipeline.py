@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import imageio.v2 as imageio
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,6 +31,10 @@ def test_every_output_and_log_exists(tiny_run):
         assert (out / f).stat().st_size > 0
     assert len(list((out / "benchmarks" / "trajectories").glob("*.tsv"))) == n
     assert len(list((out / "logs" / "trajectories").glob("*.log"))) == n
+    for task in tiny_run.config["scenes"]["tasks"]:
+        gif = imageio.mimread(out / "previews" / f"{task}.gif")
+        assert len(gif) > 10 and gif[0].shape[1] == 2 * 64  # third view | wrist
+        assert (out / "previews" / f"{task}.png").stat().st_size > 10_000
 
 
 def test_trajectories_have_varying_frames_and_valid_actions(tiny_run):
@@ -58,7 +63,8 @@ def test_trajectories_have_varying_frames_and_valid_actions(tiny_run):
 
 
 def test_success_flags_agree_with_evaluate(tiny_run):
-    """Step the recorded actions in a fresh env: evaluate() must give the recorded flags, step by step."""
+    """Reset with the recorded reset kwargs (as ManiSkill's replay tool does) and step the recorded
+    actions: evaluate() must give the recorded flags, step by step."""
     for path in shards(tiny_run)[::2]:
         with TrajectoryShard(path) as shard:
             kw = shard.meta["env_info"]["env_kwargs"]
@@ -68,7 +74,7 @@ def test_success_flags_agree_with_evaluate(tiny_run):
                            task_params=TaskParams(**tp), control_freq=kw["control_freq"], sim_freq=kw["sim_freq"],
                            max_episode_steps=10_000)
             try:
-                env.reset(seed=ep.meta["episode_seed"])
+                env.reset(**ep.meta["reset_kwargs"])
                 flags = []
                 for a in ep.actions:
                     env.step(a)
@@ -119,10 +125,10 @@ N = 8  # shards in the tiny tier
     [
         ("clips", lambda c: c["clips"].update(stride=4), {"clips": N, "clip_index": 1, "all": 1}),
         ("trajectories", lambda c: c["trajectories"].update(n_suboptimal=2),
-         {"trajectories": N, "trajectory_summary": 1, "replay": 1, "clips": N, "clip_index": 1, "all": 1}),
+         {"trajectories": N, "trajectory_summary": 1, "replay": 1, "clips": N, "clip_index": 1, "previews": 4, "all": 1}),
         ("replay", lambda c: c["replay"].update(max_episodes_per_shard=1), {"replay": 1, "all": 1}),
         ("scenes", lambda c: c["scenes"]["task_params"].update(push_distance=0.12),
-         {"scenes": 1, "trajectories": N, "trajectory_summary": 1, "replay": 1, "clips": N, "clip_index": 1, "all": 1}),
+         {"scenes": 1, "trajectories": N, "trajectory_summary": 1, "replay": 1, "clips": N, "clip_index": 1, "previews": 4, "all": 1}),
     ],
 )
 def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expected):
@@ -135,6 +141,7 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
     [
         ("roboscape/data/clips.py", {"clips": N, "clip_index": 1, "all": 1}),
         ("roboscape/sim/replay.py", {"replay": 1, "all": 1}),
+        ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
     ],
 )
 def test_library_edit_reruns_the_stages_that_use_it(tiny_run, module, expected):

@@ -75,7 +75,7 @@ class EpisodeFailed(RuntimeError):
 
 @dataclass
 class _Rollout:
-    """What the simulation pass records (frames come later)."""
+    """What one attempt records, step by step."""
 
     states: list[dict] = field(default_factory=list)
     actions: list[np.ndarray] = field(default_factory=list)
@@ -98,7 +98,6 @@ class TrajectoryGenerator:
 
     def __init__(self, first_scene: SceneSpec, cfg: GeneratorConfig, task_params=None):
         self.cfg = cfg
-        self.task_params = task_params
         self.env = make_env(
             first_scene,
             image_size=cfg.image_size,
@@ -243,7 +242,8 @@ class TrajectoryGenerator:
                 success=bool(roll.success[-1]),
                 ever_success=bool(any(roll.success)),
                 initial_success=initial_success,
-                reset_kwargs=dict(seed=seed, options=dict(scene=asdict(scene))),
+                # reconfigure: ManiSkill's replay tool resets with these kwargs, and each episode may be a new scene
+                reset_kwargs=dict(seed=seed, options=dict(scene=asdict(scene), reconfigure=True)),
                 scene_id=scene.scene_id,
                 task=scene.task,
                 split=scene.split,

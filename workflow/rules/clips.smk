@@ -40,6 +40,8 @@ rule clip_index:
         summary=f"{OUT}/clips/summary.json",
     log:
         f"{OUT}/logs/clip_index.log",
+    benchmark:
+        f"{OUT}/benchmarks/clip_index.tsv"
     resources:
         mem_mb=1000,
         runtime=10,

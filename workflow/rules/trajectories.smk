@@ -42,6 +42,8 @@ rule trajectory_summary:
         f"{OUT}/trajectories/summary.json",
     log:
         f"{OUT}/logs/trajectory_summary.log",
+    benchmark:
+        f"{OUT}/benchmarks/trajectory_summary.tsv"
     resources:
         mem_mb=500,
         runtime=5,

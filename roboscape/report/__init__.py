@@ -1,0 +1,1 @@
+"""Report stage: figures and videos a person looks at."""

@@ -1,0 +1,66 @@
+"""Trajectory previews: a GIF and a key-frame sheet per task, from the recorded frames.
+
+Each row is one recorded episode (the first optimal and the first suboptimal one of every
+suboptimal method found), third view and wrist side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v2 as imageio
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from roboscape.data.trajectory_io import Episode, TrajectoryShard  # noqa: E402
+from roboscape.utils.io import atomic_path  # noqa: E402
+
+
+def pick_episodes(h5_paths: list[str | Path], max_rows: int = 4) -> list[Episode]:
+    """The first optimal episode and the first episode of each suboptimal method."""
+    chosen: dict[str, Episode] = {}
+    for path in h5_paths:
+        with TrajectoryShard(path) as shard:
+            for i, meta in enumerate(shard.episodes):
+                key = meta["label"] if meta["label"] == "optimal" else f"suboptimal/{meta['suboptimal_method']}"
+                if key not in chosen:
+                    chosen[key] = shard.read(i)
+                if len(chosen) >= max_rows:
+                    return list(chosen.values())
+    return list(chosen.values())
+
+
+def _side_by_side(ep: Episode) -> np.ndarray:
+    return np.concatenate([ep.rgb["third_view"], ep.rgb["wrist"]], axis=2)
+
+
+def write_gif(episodes: list[Episode], path: str | Path, fps: int = 12, every: int = 2) -> None:
+    rows = [_side_by_side(ep)[::every] for ep in episodes]
+    T = max(len(r) for r in rows)
+    rows = [np.concatenate([r, np.repeat(r[-1:], T - len(r), axis=0)]) for r in rows]
+    frames = np.concatenate(rows, axis=1)
+    with atomic_path(path) as tmp:
+        imageio.mimsave(tmp, list(frames), format="GIF", duration=1000 / fps, loop=0)
+
+
+def write_sheet(episodes: list[Episode], path: str | Path, n_keyframes: int = 6) -> None:
+    fig, axes = plt.subplots(len(episodes), n_keyframes, figsize=(2.2 * n_keyframes, 1.3 * len(episodes) + 0.6), squeeze=False)
+    for row, ep in zip(axes, episodes, strict=True):
+        frames = _side_by_side(ep)
+        idx = np.linspace(0, len(frames) - 1, n_keyframes).round().astype(int)
+        for ax, t in zip(row, idx, strict=True):
+            ax.imshow(frames[t])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"t={t}" + (" done" if t > 0 and ep.success[t - 1] else ""), fontsize=7)
+        m = ep.meta
+        label = m["label"] if m["label"] == "optimal" else f"suboptimal\n({m['suboptimal_method']})"
+        row[0].set_ylabel(f"{label}\n{'solved' if m['success'] else 'not solved'}", fontsize=7)
+    fig.suptitle(f"{episodes[0].meta['instruction']}  [{episodes[0].meta['scene_id']}]\nthird view | wrist", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
