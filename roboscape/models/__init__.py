@@ -1,0 +1,1 @@
+"""Models stage: the visual tokenizer, the perceptual distance and the world models."""

@@ -1,0 +1,201 @@
+"""A MAGVIT-2-style per-frame image tokenizer: residual conv encoder/decoder around a
+lookup-free quantizer (LFQ, with its entropy loss), FSQ selectable as a fallback.
+
+Frames (B, 3, H, W) in [-1, 1] -> latents (B, D, H/f, W/f) -> integer tokens (B, H/f, W/f) in
+``[0, codebook_size)`` -> frames. ``f`` is ``downsample_factor``. Following MAGVIT-2, the
+encoder ends in a non-affine GroupNorm before the quantizer (it keeps LFQ's codebook in use on
+small datasets).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from vector_quantize_pytorch import FSQ, LFQ
+
+QUANTIZERS = ("lfq", "fsq")
+
+
+@dataclass
+class TokenizerConfig:
+    image_size: int = 64
+    downsample_factor: int = 8
+    base_channels: int = 64
+    max_channel_mult: int = 4
+    num_res_blocks: int = 1
+    quantizer: str = "lfq"
+    codebook_bits: int = 12  # LFQ: 2**bits codes, one bit per latent channel
+    fsq_levels: tuple[int, ...] = field(default_factory=lambda: (8, 5, 5, 5))  # FSQ: prod(levels) codes
+    entropy_loss_weight: float = 0.1
+    commitment_loss_weight: float = 0.25
+    diversity_gamma: float = 1.0
+
+    def __post_init__(self):
+        self.fsq_levels = tuple(self.fsq_levels)
+        if self.quantizer not in QUANTIZERS:
+            raise ValueError(f"unknown quantizer {self.quantizer!r}; choose one of {QUANTIZERS}")
+        f = self.downsample_factor
+        if f < 1 or f & (f - 1):
+            raise ValueError(f"downsample_factor must be a power of two, got {f}")
+        if self.image_size % f:
+            raise ValueError(f"image_size {self.image_size} is not divisible by downsample_factor {f}")
+
+    @property
+    def channel_mults(self) -> tuple[int, ...]:
+        levels = int(math.log2(self.downsample_factor)) + 1
+        return tuple(min(2**i, self.max_channel_mult) for i in range(levels))
+
+    @property
+    def latent_dim(self) -> int:
+        return self.codebook_bits if self.quantizer == "lfq" else len(self.fsq_levels)
+
+    @property
+    def codebook_size(self) -> int:
+        return 2**self.codebook_bits if self.quantizer == "lfq" else math.prod(self.fsq_levels)
+
+    @property
+    def tokens_hw(self) -> int:
+        return self.image_size // self.downsample_factor
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> TokenizerConfig:
+        return cls(**json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> TokenizerConfig:
+        return cls.from_json(Path(path).read_text())
+
+
+def _groups(channels: int) -> int:
+    return math.gcd(32, channels)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(_groups(c_in), c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm2 = nn.GroupNorm(_groups(c_out), c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        chans = [cfg.base_channels * m for m in cfg.channel_mults]
+        self.conv_in = nn.Conv2d(3, chans[0], 3, padding=1)
+        blocks: list[nn.Module] = []
+        c = chans[0]
+        for i, c_out in enumerate(chans):
+            for _ in range(cfg.num_res_blocks):
+                blocks.append(ResBlock(c, c_out))
+                c = c_out
+            if i < len(chans) - 1:
+                blocks.append(nn.Conv2d(c, c, 4, stride=2, padding=1))
+        blocks += [ResBlock(c, c), ResBlock(c, c)]
+        self.blocks = nn.Sequential(*blocks)
+        self.norm_out = nn.GroupNorm(_groups(c), c)
+        self.conv_out = nn.Conv2d(c, cfg.latent_dim, 1)
+        # Non-affine normalisation of the latents right before the quantizer.
+        self.pre_quant_norm = nn.GroupNorm(1, cfg.latent_dim, affine=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.conv_in(x))
+        return self.pre_quant_norm(self.conv_out(F.silu(self.norm_out(h))))
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        chans = [cfg.base_channels * m for m in cfg.channel_mults][::-1]
+        c = chans[0]
+        self.conv_in = nn.Conv2d(cfg.latent_dim, c, 3, padding=1)
+        blocks: list[nn.Module] = [ResBlock(c, c), ResBlock(c, c)]
+        for i, c_out in enumerate(chans):
+            for _ in range(cfg.num_res_blocks):
+                blocks.append(ResBlock(c, c_out))
+                c = c_out
+            if i < len(chans) - 1:
+                blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)]
+        self.blocks = nn.Sequential(*blocks)
+        self.norm_out = nn.GroupNorm(_groups(c), c)
+        self.conv_out = nn.Conv2d(c, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(F.silu(self.norm_out(self.blocks(self.conv_in(z)))))
+
+
+class TokenizerOutput(NamedTuple):
+    reconstruction: torch.Tensor  # (B, 3, H, W), unclamped
+    tokens: torch.Tensor  # (B, h, w) int64
+    quantizer_loss: torch.Tensor  # LFQ entropy + commitment (0 for FSQ)
+
+
+class Tokenizer(nn.Module):
+    def __init__(self, cfg: TokenizerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+        if cfg.quantizer == "lfq":
+            self.quantizer = LFQ(
+                dim=cfg.latent_dim,
+                codebook_size=cfg.codebook_size,
+                entropy_loss_weight=cfg.entropy_loss_weight,
+                commitment_loss_weight=cfg.commitment_loss_weight,
+                diversity_gamma=cfg.diversity_gamma,
+            )
+        else:
+            self.quantizer = FSQ(levels=list(cfg.fsq_levels), dim=cfg.latent_dim, channel_first=True)
+
+    def _check(self, x: torch.Tensor) -> None:
+        s = self.cfg.image_size
+        if x.dim() != 4 or x.shape[1:] != (3, s, s):
+            raise ValueError(f"expected frames of shape (B, 3, {s}, {s}), got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("frames contain NaN or infinite values")
+
+    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.cfg.quantizer == "lfq":
+            q, idx, aux = self.quantizer(z)
+            return q, idx.long(), aux
+        q, idx = self.quantizer(z)
+        return q, idx.long(), z.new_zeros(())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames in [-1, 1] -> tokens (B, h, w)."""
+        self._check(x)
+        return self.quantize(self.encoder(x))[1]
+
+    def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, h, w) -> frames (B, 3, H, W), clamped to [-1, 1]."""
+        if tokens.dtype not in (torch.int32, torch.int64) or tokens.dim() != 3:
+            raise ValueError(f"expected integer tokens of shape (B, h, w), got {tokens.dtype} {tuple(tokens.shape)}")
+        if tokens.min() < 0 or tokens.max() >= self.cfg.codebook_size:
+            raise ValueError(f"token ids must be in [0, {self.cfg.codebook_size})")
+        codes = self.quantizer.indices_to_codes(tokens)
+        return self.decoder(codes).clamp(-1, 1)
+
+    def forward(self, x: torch.Tensor) -> TokenizerOutput:
+        self._check(x)
+        q, idx, aux = self.quantize(self.encoder(x))
+        return TokenizerOutput(self.decoder(q), idx, aux)

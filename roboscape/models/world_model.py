@@ -1,0 +1,250 @@
+"""The RoboScape-R world model (paper section 3.1): an autoregressive spatial-temporal
+transformer over tokenizer tokens, conditioned on a control signal by cross-attention, with a
+done head.
+
+One architecture serves both models; only the control differs:
+
+- action WM: the 7-DoF end-effector delta + gripper of each step, through an MLP action encoder
+  into ``control_tokens`` tokens per step; frame t's tokens attend to the action of step t;
+- text WM: the instruction's per-token text-encoder states, projected; every frame attends to them.
+
+Block (pre-norm on every sub-layer)::
+
+    x = x + SpatialSelfAttn(LN(x))        within a frame, bidirectional
+    x = x + TemporalSelfAttn(LN(x))       across frames at one spatial position, causal, RoPE
+    x = x + CrossAttn(LN(x), control)     to the control embeddings
+    x = x + MLP(LN(x))
+
+Outputs: logits of the *next* frame's tokens at every position of every input frame, and the
+done probability of every input frame (an MLP on the frame's pooled features). Temporal
+attention is causal sliding-window attention over ``window`` frames with rotary position
+embeddings, so a KV cache trimmed to the window gives exactly what the uncached model gives,
+however long the rollout.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CONTROLS = ("action", "text")
+
+
+@dataclass
+class WorldModelConfig:
+    codebook_size: int = 4096
+    tokens_hw: int = 8  # tokens per frame side: a frame is tokens_hw**2 tokens
+    window: int = 16  # frames of temporal context
+    dim: int = 256
+    depth: int = 8
+    heads: int = 8
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    control: str = "action"
+    action_dim: int = 7
+    control_tokens: int = 4  # action WM: tokens the action encoder makes per step
+    text_dim: int = 384  # text WM: width of the text encoder's states
+
+    def __post_init__(self):
+        if self.control not in CONTROLS:
+            raise ValueError(f"unknown control {self.control!r}; choose one of {CONTROLS}")
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even width")
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.tokens_hw**2
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> WorldModelConfig:
+        return cls(**json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> WorldModelConfig:
+        return cls.from_json(Path(path).read_text())
+
+
+def rotary(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding of (..., T, head_dim) at integer ``positions`` (T,)."""
+    half = x.shape[-1] // 2
+    freqs = 1.0 / (10000 ** (torch.arange(half, device=x.device, dtype=torch.float32) / half))
+    angles = positions.float()[:, None] * freqs[None]
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float, kv_dim: int | None = None):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.kv = nn.Linear(kv_dim or dim, 2 * dim, bias=False)
+        self.out = nn.Linear(dim, dim)
+        self.dropout = dropout
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        b, n, _ = t.shape
+        return t.view(b, n, self.heads, -1).transpose(1, 2)
+
+    def forward(self, x, context=None, causal=False, positions=None, cache=None, key_mask=None, window=None):
+        """``cache``: (k, v) of earlier steps to prepend (temporal attention); ``window``: causal
+        attention reaches back at most ``window - 1`` steps. Returns (out, (k, v))."""
+        context = x if context is None else context
+        q = self._split(self.q(x))
+        k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
+        if positions is not None:
+            q_pos = positions[-q.shape[2]:]
+            q = rotary(q, q_pos)
+            k = rotary(k, q_pos)
+        if cache is not None:
+            k = torch.cat([cache[0], k], dim=2)
+            v = torch.cat([cache[1], v], dim=2)
+        mask = None
+        if causal and q.shape[2] > 1:
+            tq, tk = q.shape[2], k.shape[2]
+            mask = torch.ones(tq, tk, dtype=torch.bool, device=x.device).tril(diagonal=tk - tq)
+            if window is not None:
+                mask &= ~torch.ones(tq, tk, dtype=torch.bool, device=x.device).tril(diagonal=tk - tq - window)
+        if key_mask is not None:
+            km = key_mask[:, None, None, :]
+            mask = km if mask is None else mask & km
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
+        return self.out(out), (k, v)
+
+
+class STBlock(nn.Module):
+    def __init__(self, cfg: WorldModelConfig):
+        super().__init__()
+        d = cfg.dim
+        self.norm_s, self.norm_t, self.norm_c, self.norm_m = (nn.LayerNorm(d) for _ in range(4))
+        self.spatial = Attention(d, cfg.heads, cfg.dropout)
+        self.temporal = Attention(d, cfg.heads, cfg.dropout)
+        self.cross = Attention(d, cfg.heads, cfg.dropout)
+        hidden = int(d * cfg.mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(hidden, d))
+        self.window = cfg.window
+
+    def forward(self, x, control, control_mask, positions, cache=None):
+        """x: (B, T, N, D); control: (B, T, C, D) per-frame control tokens; returns (x, (k, v))."""
+        B, T, N, D = x.shape
+        h = x.reshape(B * T, N, D)
+        h = h + self.spatial(self.norm_s(h))[0]
+        h = h.view(B, T, N, D).transpose(1, 2).reshape(B * N, T, D)
+        t_out, kv = self.temporal(self.norm_t(h), causal=True, positions=positions, cache=cache, window=self.window)
+        h = h + t_out
+        h = h.view(B, N, T, D).transpose(1, 2).reshape(B * T, N, D)
+        C = control.shape[2]
+        mask = None if control_mask is None else control_mask.reshape(B * T, C)
+        h = h + self.cross(self.norm_c(h), context=control.reshape(B * T, C, D), key_mask=mask)[0]
+        h = h + self.mlp(self.norm_m(h))
+        return h.view(B, T, N, D), kv
+
+
+class WorldModelOutput(NamedTuple):
+    logits: torch.Tensor  # (B, T, N, codebook_size): tokens of frame t+1, from frames <= t
+    done: torch.Tensor  # (B, T) probability that frame t is done
+
+
+class WorldModel(nn.Module):
+    def __init__(self, cfg: WorldModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.dim
+        self.token_emb = nn.Embedding(cfg.codebook_size, d)
+        self.spatial_pos = nn.Parameter(torch.randn(cfg.tokens_per_frame, d) * 0.02)
+        if cfg.control == "action":
+            self.control_encoder = nn.Sequential(
+                nn.Linear(cfg.action_dim, d), nn.SiLU(), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, cfg.control_tokens * d)
+            )
+        else:
+            self.control_encoder = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
+        self.blocks = nn.ModuleList(STBlock(cfg) for _ in range(cfg.depth))
+        self.norm_out = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg.codebook_size)
+        self.done_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+
+    # ------------------------------------------------------------------ inputs
+    def _check_tokens(self, tokens: torch.Tensor) -> None:
+        n = self.cfg.tokens_per_frame
+        if tokens.dim() != 3 or tokens.shape[2] != n:
+            raise ValueError(f"expected tokens (B, T, {n}), got {tuple(tokens.shape)}")
+        if tokens.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"tokens must be integers, got {tokens.dtype}")
+        if tokens.min() < 0 or tokens.max() >= self.cfg.codebook_size:
+            raise ValueError(f"token ids must be in [0, {self.cfg.codebook_size})")
+
+    def encode_control(self, control: torch.Tensor, T: int) -> torch.Tensor:
+        """(B, T, action_dim) actions or (B, L, text_dim) text states -> (B, T, C, D)."""
+        cfg = self.cfg
+        if not torch.isfinite(control).all():
+            raise ValueError("control has NaN or infinite values")
+        if cfg.control == "action":
+            if control.dim() != 3 or control.shape[1:] != (T, cfg.action_dim):
+                raise ValueError(f"expected actions (B, {T}, {cfg.action_dim}), got {tuple(control.shape)}")
+            return self.control_encoder(control).view(control.shape[0], T, cfg.control_tokens, cfg.dim)
+        if control.dim() != 3 or control.shape[2] != cfg.text_dim:
+            raise ValueError(f"expected text states (B, L, {cfg.text_dim}), got {tuple(control.shape)}")
+        return self.control_encoder(control)[:, None].expand(-1, T, -1, -1)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, tokens: torch.Tensor, control: torch.Tensor, control_mask: torch.Tensor | None = None) -> WorldModelOutput:
+        """Teacher-forced pass over frames 0..T-1. Temporal attention is causal and reaches back
+        ``window - 1`` frames (sliding-window attention), exactly what a KV-cached rollout sees."""
+        self._check_tokens(tokens)
+        B, T, _ = tokens.shape
+        ctrl = self.encode_control(control, T)
+        mask = None if control_mask is None else control_mask[:, None].expand(-1, T, -1)
+        x = self.token_emb(tokens) + self.spatial_pos
+        positions = torch.arange(T, device=tokens.device)
+        for block in self.blocks:
+            x, _ = block(x, ctrl, mask, positions)
+        return self._heads(x)
+
+    def _heads(self, x: torch.Tensor) -> WorldModelOutput:
+        h = self.norm_out(x)
+        done = torch.sigmoid(self.done_head(h.mean(dim=2))).squeeze(-1)
+        return WorldModelOutput(self.head(h), done)
+
+    def step(self, tokens_t: torch.Tensor, control_t: torch.Tensor, cache: list | None, position: int,
+             control_mask: torch.Tensor | None = None) -> tuple[WorldModelOutput, list]:
+        """One frame with a KV cache of earlier frames: ``tokens_t`` (B, N), ``control_t``
+        (B, action_dim) or (B, L, text_dim). Returns the outputs for this frame (T = 1) and the
+        cache including it (not yet trimmed to the window)."""
+        self._check_tokens(tokens_t[:, None])
+        ctrl = self.encode_control(control_t[:, None] if self.cfg.control == "action" else control_t, 1)
+        mask = None if control_mask is None else control_mask[:, None]
+        x = self.token_emb(tokens_t[:, None]) + self.spatial_pos
+        positions = torch.arange(position + 1, device=tokens_t.device)
+        new_cache = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, ctrl, mask, positions, cache=None if cache is None else cache[i])
+            new_cache.append(kv)
+        return self._heads(x), new_cache
+
+
+def trim_cache(cache: list, window: int) -> list:
+    """Keep the last ``window - 1`` frames, so that the next step sees ``window`` frames."""
+    return [(k[:, :, -(window - 1):], v[:, :, -(window - 1):]) for k, v in cache]
+
+
+def world_model_loss(out: WorldModelOutput, tokens: torch.Tensor, done: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Eqs. 2-4: cross-entropy of frame t+1's tokens given frames <= t, plus RMSE of the done signal."""
+    logits = out.logits[:, :-1]
+    target = tokens[:, 1:]
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+    rmse = torch.sqrt(F.mse_loss(out.done, done.float()) + 1e-12)
+    return {"loss": ce + rmse, "token_ce": ce, "done_rmse": rmse}

@@ -1,0 +1,105 @@
+"""The spatial-temporal world model: causality, KV cache, learning, configs and errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from roboscape.models.world_model import WorldModel, WorldModelConfig, trim_cache, world_model_loss
+
+
+def small(control: str = "action", **kw) -> WorldModel:
+    torch.manual_seed(0)
+    cfg = WorldModelConfig(codebook_size=32, tokens_hw=3, window=5, dim=32, depth=2, heads=4, control=control, text_dim=24, **kw)
+    return WorldModel(cfg).eval()
+
+
+def inputs(model: WorldModel, B: int = 2, T: int = 5):
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, model.cfg.codebook_size, (B, T, model.cfg.tokens_per_frame), generator=g)
+    if model.cfg.control == "action":
+        control = torch.randn(B, T, model.cfg.action_dim, generator=g)
+    else:
+        control = torch.randn(B, 7, model.cfg.text_dim, generator=g)
+    return tokens, control
+
+
+@pytest.mark.parametrize("control", ["action", "text"])
+def test_changing_frame_t_plus_1_never_changes_predictions_up_to_t(control):
+    model = small(control)
+    tokens, ctrl = inputs(model)
+    base = model(tokens, ctrl)
+    for t in range(tokens.shape[1] - 1):
+        changed = tokens.clone()
+        changed[:, t + 1 :] = (changed[:, t + 1 :] + 7) % model.cfg.codebook_size
+        ctrl2 = ctrl.clone()
+        if control == "action":
+            ctrl2[:, t + 1 :] += 3.0  # future actions must not leak either
+        out = model(changed, ctrl2)
+        assert torch.allclose(out.logits[:, : t + 1], base.logits[:, : t + 1], atol=1e-5)
+        assert torch.allclose(out.done[:, : t + 1], base.done[:, : t + 1], atol=1e-6)
+        assert not torch.allclose(out.logits[:, t + 1 :], base.logits[:, t + 1 :], atol=1e-5)
+
+
+@pytest.mark.parametrize("control", ["action", "text"])
+def test_kv_cached_rollout_equals_uncached(control):
+    model = small(control)
+    W = model.cfg.window
+    tokens, ctrl = inputs(model, T=W + 4)  # past the window: the cache slides
+    cache, outs = None, []
+    for t in range(tokens.shape[1]):
+        c_t = ctrl[:, t] if control == "action" else ctrl
+        out, cache = model.step(tokens[:, t], c_t, cache, t)
+        cache = trim_cache(cache, W)
+        outs.append(out)
+    ref = model(tokens, ctrl)  # uncached, one pass, sliding-window causal attention
+    for t, out in enumerate(outs):
+        assert torch.allclose(out.logits[:, 0], ref.logits[:, t], atol=1e-5), t
+        assert torch.allclose(out.done[:, 0], ref.done[:, t], atol=1e-6), t
+
+
+def test_overfits_one_batch_and_done_head_learns_a_signal():
+    model = small(dropout=0.0).train()
+    tokens, ctrl = inputs(model, B=4, T=5)
+    # a synthetic done signal that depends on the frame: done when its first token is even
+    done = (tokens[:, :, 0] % 2 == 0).float()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(300):
+        losses = world_model_loss(model(tokens, ctrl), tokens, done)
+        opt.zero_grad()
+        losses["loss"].backward()
+        opt.step()
+        first = first or {k: float(v.detach()) for k, v in losses.items()}
+    model.eval()
+    out = model(tokens, ctrl)
+    acc = (out.logits[:, :-1].argmax(-1) == tokens[:, 1:]).float().mean()
+    assert acc > 0.95, f"teacher-forced token accuracy {acc:.2f} after overfitting"
+    assert float(losses["token_ce"]) < 0.1 * first["token_ce"]
+    assert ((out.done > 0.5).float() == done).float().mean() == 1.0
+    assert float(losses["done_rmse"]) < 0.15
+
+
+def test_config_round_trip(tmp_path):
+    cfg = WorldModelConfig(codebook_size=1000, tokens_hw=8, window=12, control="text", text_dim=384)
+    cfg.save(tmp_path / "wm.json")
+    assert WorldModelConfig.load(tmp_path / "wm.json") == cfg
+    with pytest.raises(ValueError, match="unknown control"):
+        WorldModelConfig(control="joystick")
+    with pytest.raises(ValueError, match="heads"):
+        WorldModelConfig(dim=30, heads=4)
+
+
+def test_bad_inputs_get_clear_errors():
+    model = small()
+    tokens, ctrl = inputs(model)
+    with pytest.raises(ValueError, match=r"tokens \(B, T, 9\)"):
+        model(tokens[:, :, :4], ctrl)
+    with pytest.raises(ValueError, match="integers"):
+        model(tokens.float(), ctrl)
+    with pytest.raises(ValueError, match="token ids"):
+        model(tokens + 100, ctrl)
+    with pytest.raises(ValueError, match="actions"):
+        model(tokens, ctrl[..., :6])
+    with pytest.raises(ValueError, match="NaN"):
+        model(tokens, ctrl * float("nan"))
