@@ -1,0 +1,1 @@
+"""Training stage: the Accelerate training loop shared by the tokenizer and the world models."""
