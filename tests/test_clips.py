@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from roboscape.data.clips import (
     ClipConfig,
@@ -158,3 +159,20 @@ def test_truncated_and_corrupted_files_name_the_file(tmp_path):
     (tmp_path / "clips.h5").write_bytes((tmp_path / "clips.h5").read_bytes()[:2000])
     with pytest.raises(TrajectoryFileError, match="clips.h5"):
         ClipDataset(tmp_path / "index.csv")[0]
+
+
+def test_frame_dataset_reads_single_frames_in_model_range(tmp_path):
+    from roboscape.data.frames import FrameDataset, to_model_range, to_uint8
+
+    traj = write_fake_shard(tmp_path / "traj.h5", [10, 14])
+    idx, _ = cut_clips(traj, tmp_path / "clips.h5", ClipConfig(clip_length=5, stride=5))
+    idx.to_csv(tmp_path / "part.csv", index=False)
+    merge_indices([(tmp_path / "part.csv", tmp_path / "clips.h5")], tmp_path / "index.csv")
+    frames = FrameDataset(tmp_path / "index.csv", split=None, frame_stride=2)
+    clips = ClipDataset(tmp_path / "index.csv", views=("third_view",))
+    assert len(frames) == len(clips) * 3  # offsets 0, 2, 4 of 5-frame clips
+    x = frames[4]  # clip 1, offset 2
+    assert x.shape == (3, 16, 16) and x.min() >= -1 and x.max() <= 1
+    assert torch.equal(to_uint8(x), clips[1]["rgb"]["third_view"][2])
+    u8 = torch.randint(0, 256, (2, 4, 4, 3), dtype=torch.uint8)
+    assert torch.equal(to_uint8(to_model_range(u8)), u8)

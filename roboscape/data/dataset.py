@@ -79,6 +79,20 @@ class ClipDataset(Dataset):
         item.update(clip_id=int(meta["clip_id"]), instruction=str(meta["instruction"]), task=str(meta["task"]), split=str(meta["split"]))
         return item
 
+    @property
+    def clip_length(self) -> int:
+        if len(self) == 0:
+            raise ValueError(f"no clips in {self.index_path} for this selection")
+        return int(self._file(self._shards[0]).attrs["clip_length"])
+
+    def frame(self, i: int, t: int, view: str) -> np.ndarray:
+        """Frame ``t`` (H, W, 3) uint8 of clip ``i``, without reading the rest of the item."""
+        rel, row = self._shards[i], int(self._rows[i])
+        try:
+            return np.asarray(self._file(rel)[f"rgb/{view}"][row, t])
+        except (OSError, KeyError) as err:
+            raise TrajectoryFileError(self.index_path.parent / rel, f"clip row {row} cannot be read ({err})") from err
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_files"] = OrderedDict()  # handles never cross process boundaries

@@ -1,0 +1,1 @@
+"""Evaluation stage: image metrics, world-model and policy evaluation."""
