@@ -32,6 +32,8 @@ def test_perceptual_distance_rejects_bad_inputs(perceptual):
         perceptual(x * float("nan"), x)
     with pytest.raises(ValueError, match="shape"):
         perceptual(x, torch.zeros(1, 3, 16, 16))
+    with pytest.raises(ValueError, match="at least 32x32"):
+        perceptual(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16))
     with pytest.raises(ValueError, match="unknown perceptual backend"):
         PerceptualDistance("ssim")
 

@@ -87,3 +87,29 @@ def test_model_files_round_trip(tmp_path):
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     assert loaded.cfg == model.cfg
     assert torch.equal(loaded.encode(x), model.encode(x))
+
+
+def test_train_tokenizer_writes_model_metrics_and_held_out_eval(tmp_path):
+    import json
+
+    from test_clips import write_fake_shard
+
+    from roboscape.data.clips import ClipConfig, cut_clips, merge_indices
+    from roboscape.train.tokenizer_training import train_tokenizer
+
+    parts = []
+    for k in range(2):
+        traj = write_fake_shard(tmp_path / f"t{k}.h5", [9, 9], size=32, seed=k)  # one ID and one OOD episode each
+        idx, _ = cut_clips(traj, tmp_path / f"c{k}.h5", ClipConfig(clip_length=5, stride=5))
+        idx.to_csv(tmp_path / f"p{k}.csv", index=False)
+        parts.append((tmp_path / f"p{k}.csv", tmp_path / f"c{k}.h5"))
+    merge_indices(parts, tmp_path / "index.csv")
+    tok = TokenizerConfig(image_size=32, downsample_factor=4, base_channels=16, codebook_bits=6)
+    result = train_tokenizer(tmp_path / "index.csv", tmp_path / "out", tok, TrainConfig(steps=4, batch_size=4, checkpoint_every=2, log_every=1))
+    saved = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert saved["train"]["steps"] == 4 == result["train"]["steps"]
+    ev = saved["held_out_ood"]
+    assert ev["frames"] == 4 * 5  # OOD only: 2 episodes x 2 clips x 5 frames
+    assert 0 < ev["psnr"] < 60 and -1 <= ev["ssim"] <= 1 and ev["perceptual"] >= 0
+    assert 0 < ev["codebook_utilisation"] <= 1
+    assert load_pretrained(tmp_path / "out" / "model").cfg == tok

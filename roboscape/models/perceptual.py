@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 BACKENDS = ("stlpips", "lpips")
+MIN_SIZE = 32
 
 
 class PerceptualDistance(nn.Module):
@@ -56,6 +57,8 @@ class PerceptualDistance(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape != y.shape or x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"expected two (B, 3, H, W) images of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        if min(x.shape[-2:]) < MIN_SIZE:
+            raise ValueError(f"images must be at least {MIN_SIZE}x{MIN_SIZE} for the AlexNet/VGG trunk, got {tuple(x.shape[-2:])}")
         for name, t in (("x", x), ("y", y)):
             if not torch.isfinite(t).all():
                 raise ValueError(f"{name} has NaN or infinite values")

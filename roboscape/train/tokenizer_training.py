@@ -1,0 +1,93 @@
+"""Training and evaluating the tokenizer on the clips' frames (rule ``train_tokenizer``).
+
+Loss = L1 reconstruction + ``perceptual_weight`` x perceptual distance + the quantizer's own
+loss (LFQ: entropy + commitment). Held-out evaluation runs on frames of the out-of-domain
+scenes, which training never sees: PSNR, SSIM, perceptual distance, codebook utilisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from roboscape.data.frames import FrameDataset
+from roboscape.eval.image_metrics import codebook_utilisation, psnr, ssim
+from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
+from roboscape.train.checkpoint import save_pretrained
+from roboscape.train.trainer import TrainConfig, Trainer
+from roboscape.utils.io import write_json
+
+
+def tokenizer_loss(perceptual: PerceptualDistance, perceptual_weight: float):
+    def compute(model: Tokenizer, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = model(frames)
+        recon = out.reconstruction
+        l1 = (recon - frames).abs().mean()
+        p = perceptual(recon.clamp(-1, 1), frames).mean() if perceptual_weight > 0 else recon.new_zeros(())
+        return {"loss": l1 + perceptual_weight * p + out.quantizer_loss, "l1": l1, "perceptual": p, "quantizer": out.quantizer_loss}
+
+    return compute
+
+
+@torch.no_grad()
+def evaluate_tokenizer(model: Tokenizer, frames: Dataset, perceptual: PerceptualDistance, batch_size: int = 32) -> dict:
+    model.eval()
+    sums = {"psnr": 0.0, "ssim": 0.0, "perceptual": 0.0}
+    tokens = []
+    n = 0
+    device = next(model.parameters()).device
+    for x in DataLoader(frames, batch_size=batch_size):
+        x = x.to(device)
+        out = model(x)
+        recon = out.reconstruction.clamp(-1, 1)
+        sums["psnr"] += float(psnr(recon, x).sum())
+        sums["ssim"] += float(ssim(recon, x).sum())
+        sums["perceptual"] += float(perceptual(recon, x).sum())
+        tokens.append(out.tokens.cpu())
+        n += len(x)
+    if n == 0:
+        raise ValueError("no held-out frames to evaluate the tokenizer on")
+    return {
+        **{k: v / n for k, v in sums.items()},
+        "codebook_utilisation": codebook_utilisation(torch.cat(tokens), model.cfg.codebook_size),
+        "frames": n,
+    }
+
+
+def evenly_spaced(ds: Dataset, n: int | None) -> Dataset:
+    if n is None or n >= len(ds):
+        return ds
+    return Subset(ds, torch.linspace(0, len(ds) - 1, n).round().long().tolist())
+
+
+def train_tokenizer(
+    index_path: str | Path,
+    out_dir: str | Path,
+    tokenizer_cfg: TokenizerConfig,
+    train_cfg: TrainConfig,
+    view: str = "third_view",
+    perceptual_backend: str = "stlpips",
+    perceptual_weight: float = 0.1,
+    frame_stride: int = 1,
+    eval_frames: int | None = 512,
+) -> dict:
+    out_dir = Path(out_dir)
+    train_frames = FrameDataset(index_path, view=view, split="ind", frame_stride=frame_stride)
+    held_out = evenly_spaced(FrameDataset(index_path, view=view, split="ood", frame_stride=frame_stride), eval_frames)
+    perceptual = PerceptualDistance(perceptual_backend)
+    trainer = Trainer(Tokenizer(tokenizer_cfg), train_frames, tokenizer_loss(perceptual, perceptual_weight), train_cfg, out_dir)
+    perceptual.to(trainer.accelerator.device)
+    last = trainer.train()
+    result = {"train": {"steps": trainer.step, **last}}
+    if trainer.accelerator.is_main_process:
+        model = trainer.unwrapped_model()
+        save_pretrained(model, "tokenizer", out_dir / "model")
+        result["held_out_ood"] = evaluate_tokenizer(model, held_out, perceptual)
+        result["config"] = {"tokenizer": asdict(tokenizer_cfg), "train": asdict(train_cfg), "view": view,
+                            "perceptual_backend": perceptual_backend, "perceptual_weight": perceptual_weight}
+        write_json(out_dir / "eval.json", result)
+    return result
