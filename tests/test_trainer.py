@@ -59,6 +59,15 @@ def test_resumed_training_matches_an_uninterrupted_run(tmp_path):
     assert len(list((tmp_path / "b" / "checkpoints").glob("step_*"))) == CFG.keep_checkpoints
 
 
+def test_checkpoints_of_another_configuration_are_not_resumed(tmp_path):
+    Trainer(make_model(0), Pairs(), mse, CFG, tmp_path).train(stop_after=4)
+    other = TrainConfig(**{**CFG.__dict__, "lr": 5e-3})
+    fresh = Trainer(make_model(0), Pairs(), mse, other, tmp_path)
+    fresh.train(stop_after=1)
+    assert fresh.step == 1  # started afresh, not at step 4
+    assert list(tmp_path.glob("checkpoints.stale-*"))
+
+
 def test_training_reduces_the_loss(tmp_path):
     trainer = Trainer(make_model(0), Pairs(), mse, TrainConfig(steps=60, batch_size=8, lr=1e-2, warmup_steps=5, checkpoint_every=60), tmp_path)
     first = mse(trainer.unwrapped_model().eval(), {"x": Pairs().x, "y": Pairs().y})["loss"].item()

@@ -79,7 +79,10 @@ def train_tokenizer(
     train_frames = FrameDataset(index_path, view=view, split="ind", frame_stride=frame_stride)
     held_out = evenly_spaced(FrameDataset(index_path, view=view, split="ood", frame_stride=frame_stride), eval_frames)
     perceptual = PerceptualDistance(perceptual_backend)
-    trainer = Trainer(Tokenizer(tokenizer_cfg), train_frames, tokenizer_loss(perceptual, perceptual_weight), train_cfg, out_dir)
+    signature = {"tokenizer": asdict(tokenizer_cfg), "view": view, "perceptual": [perceptual_backend, perceptual_weight],
+                 "frame_stride": frame_stride, "index": str(Path(index_path).resolve())}
+    trainer = Trainer(Tokenizer(tokenizer_cfg), train_frames, tokenizer_loss(perceptual, perceptual_weight), train_cfg, out_dir,
+                      signature=signature)
     perceptual.to(trainer.accelerator.device)
     last = trainer.train()
     result = {"train": {"steps": trainer.step, **last}}

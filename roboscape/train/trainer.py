@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,8 +84,12 @@ class Trainer:
         cfg: TrainConfig,
         out_dir: str | Path,
         collate_fn: Callable | None = None,
+        signature: dict | None = None,
     ):
+        """``signature``: what else defines this run (model config, data); checkpoints written
+        under another signature or train config are set aside instead of resumed."""
         self.cfg = cfg
+        self.signature = {"train": asdict(cfg), "dataset_size": len(dataset), **(signature or {})}
         self.out_dir = Path(out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
         mp = cfg.mixed_precision
@@ -114,7 +119,7 @@ class Trainer:
         acc.wait_for_everyone()
         acc.save_state(str(tmp))
         if acc.is_main_process:
-            (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "train_config": asdict(self.cfg)}))
+            (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "signature": self.signature}))
             tmp.rename(final)  # a checkpoint exists only once complete
             for old in sorted(self.ckpt_dir.glob("step_*"))[: -self.cfg.keep_checkpoints]:
                 shutil.rmtree(old)
@@ -124,8 +129,17 @@ class Trainer:
         ckpt = self.latest_checkpoint()
         if ckpt is None:
             return False
+        state = json.loads((ckpt / "trainer_state.json").read_text())
+        if state.get("signature") != json.loads(json.dumps(self.signature)):
+            self.accelerator.wait_for_everyone()
+            if self.accelerator.is_main_process:
+                stale = self.ckpt_dir.with_name(f"checkpoints.stale-{int(time.time())}")
+                self.ckpt_dir.rename(stale)
+                print(f"checkpoints in {self.ckpt_dir} belong to another configuration: moved to {stale.name}, starting afresh")
+            self.accelerator.wait_for_everyone()
+            return False
         self.accelerator.load_state(str(ckpt))
-        self.step = json.loads((ckpt / "trainer_state.json").read_text())["step"]
+        self.step = state["step"]
         return True
 
     # ------------------------------------------------------------------ metrics
