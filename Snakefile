@@ -15,6 +15,7 @@ include: "workflow/rules/scenes.smk"
 include: "workflow/rules/trajectories.smk"
 include: "workflow/rules/clips.smk"
 include: "workflow/rules/previews.smk"
+include: "workflow/rules/tokenizer.smk"
 
 
 rule all:
@@ -24,4 +25,6 @@ rule all:
         f"{OUT}/trajectories/replay_fidelity.json",
         f"{OUT}/clips/index.csv",
         expand(f"{OUT}/previews/{{task}}.{{ext}}", task=TASKS, ext=["gif", "png"]),
+        f"{OUT}/tokenizer/eval.json",
+        f"{OUT}/tokens/index.csv",
     default_target: True

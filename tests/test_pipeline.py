@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import imageio.v2 as imageio
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from roboscape.data.clips import clip_starts
+from roboscape.data.frames import to_model_range
 from roboscape.data.trajectory_io import TrajectoryShard
 from roboscape.sim.catalogue import SceneSpec, TaskParams
 from roboscape.sim.env import make_env
+from roboscape.train.checkpoint import load_pretrained
+from roboscape.utils.io import read_json
 
 from snakemake_helpers import planned_jobs
 
@@ -113,22 +118,49 @@ def test_clip_counts_add_up(tiny_run):
     assert summary["clips"] == expected == sum(summary["by_task"].values())
 
 
+def test_tokenizer_trains_and_every_clip_is_tokenized(tiny_run):
+    out = tiny_run.out
+    ev = read_json(out / "tokenizer" / "eval.json")
+    assert ev["train"]["steps"] == tiny_run.config["tokenizer"]["train"]["steps"]
+    assert ev["held_out_ood"]["frames"] > 0 and 0 < ev["held_out_ood"]["codebook_utilisation"] <= 1
+    metrics = pd.read_csv(out / "tokenizer" / "metrics.csv")
+    assert metrics["step"].tolist() == list(range(1, ev["train"]["steps"] + 1))
+    tokenizer = load_pretrained(out / "tokenizer" / "model")
+    clips = pd.read_csv(out / "clips" / "index.csv")
+    tokens = pd.read_csv(out / "tokens" / "index.csv")
+    assert len(tokens) == len(clips) and (tokens["clip_id"] == clips["clip_id"]).all()
+    row = tokens.iloc[len(tokens) // 2]
+    clip_row = clips.iloc[len(tokens) // 2]
+    with h5py.File(out / "tokens" / row["shard"]) as ft, h5py.File(out / "clips" / clip_row["shard"]) as fc:
+        t = ft["tokens"][int(row["row"])]
+        hw = tokenizer.cfg.tokens_hw
+        assert t.shape == (tiny_run.config["clips"]["clip_length"], hw, hw)
+        assert t.min() >= 0 and t.max() < tokenizer.cfg.codebook_size
+        frames = to_model_range(torch.from_numpy(fc["rgb/third_view"][int(row["row"])]))
+        assert np.array_equal(tokenizer.encode(frames).numpy(), t)  # the shard holds what the model encodes
+        assert np.array_equal(ft["done"][int(row["row"])], fc["done"][int(row["row"])])
+
+
 def test_nothing_changed_plans_nothing(tiny_run):
     assert planned_jobs(tiny_run.workdir, tiny_run.configfile) == {}
 
 
 N = 8  # shards in the tiny tier
+TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1}
+CLIP_JOBS = {"clips": N, "clip_index": 1, **TOKENIZER_JOBS}
+TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "previews": 4, **CLIP_JOBS}
 
 
 @pytest.mark.parametrize(
     "name, edit, expected",
     [
-        ("clips", lambda c: c["clips"].update(stride=4), {"clips": N, "clip_index": 1, "all": 1}),
-        ("trajectories", lambda c: c["trajectories"].update(n_suboptimal=2),
-         {"trajectories": N, "trajectory_summary": 1, "replay": 1, "clips": N, "clip_index": 1, "previews": 4, "all": 1}),
+        ("clips", lambda c: c["clips"].update(stride=4), {**CLIP_JOBS, "all": 1}),
+        ("trajectories", lambda c: c["trajectories"].update(n_suboptimal=2), {**TRAJECTORY_JOBS, "all": 1}),
         ("replay", lambda c: c["replay"].update(max_episodes_per_shard=1), {"replay": 1, "all": 1}),
-        ("scenes", lambda c: c["scenes"]["task_params"].update(push_distance=0.12),
-         {"scenes": 1, "trajectories": N, "trajectory_summary": 1, "replay": 1, "clips": N, "clip_index": 1, "previews": 4, "all": 1}),
+        ("scenes", lambda c: c["scenes"]["task_params"].update(push_distance=0.12), {"scenes": 1, **TRAJECTORY_JOBS, "all": 1}),
+        ("tokenizer", lambda c: c["tokenizer"].update(codebook_bits=8), {**TOKENIZER_JOBS, "all": 1}),
+        ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, "all": 1}),
+        ("tokenizer.view", lambda c: c["tokenizer"].update(view="wrist"), {**TOKENIZER_JOBS, "all": 1}),
     ],
 )
 def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expected):
@@ -139,7 +171,9 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
 @pytest.mark.parametrize(
     "module, expected",
     [
-        ("roboscape/data/clips.py", {"clips": N, "clip_index": 1, "all": 1}),
+        ("roboscape/data/clips.py", {**CLIP_JOBS, "all": 1}),
+        ("roboscape/train/tokenizer_training.py", {**TOKENIZER_JOBS, "all": 1}),
+        ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, "all": 1}),
         ("roboscape/sim/replay.py", {"replay": 1, "all": 1}),
         ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
     ],

@@ -1,0 +1,75 @@
+"""Token shards: every clip encoded by the trained tokenizer (rule ``tokenize``).
+
+Contract (``tokens/<task>/shard_<k>.h5``), row for row the clip shard it comes from::
+
+    tokens    (N, L, h, w)  int16/int32  tokenizer codes of every frame
+    actions   (N, L-1, 7)   float32      copied from the clip shard
+    rewards   (N, L-1)      float32
+    done      (N, L)        float32
+    attrs: codebook_size, tokens_hw, clip_length, view, source (clip shard), format_version
+
+The token index (``tokens/index.csv``) is the clip index with ``shard`` pointing at token shards.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from roboscape.data.frames import to_model_range
+from roboscape.data.trajectory_io import TrajectoryFileError, open_h5
+from roboscape.models.tokenizer import Tokenizer
+from roboscape.utils.io import atomic_path
+
+TOKEN_FORMAT_VERSION = 1
+
+
+@torch.no_grad()
+def tokenize_clip_shard(tokenizer: Tokenizer, clip_h5: str | Path, out_h5: str | Path, view: str = "third_view",
+                        batch_frames: int = 256) -> dict:
+    tokenizer.eval()
+    cfg = tokenizer.cfg
+    dtype = np.int16 if cfg.codebook_size <= 2**15 else np.int32
+    device = next(tokenizer.parameters()).device
+    with open_h5(clip_h5) as src:
+        if f"rgb/{view}" not in src:
+            raise TrajectoryFileError(clip_h5, f"has no view {view!r} (views: {list(src.attrs['views'])})")
+        rgb = src[f"rgb/{view}"]
+        n, L, height, width, _ = rgb.shape
+        if (height, width) != (cfg.image_size, cfg.image_size):
+            raise ValueError(f"{clip_h5}: frames are {height}x{width}, the tokenizer expects {cfg.image_size}x{cfg.image_size}")
+        hw = cfg.tokens_hw
+        with atomic_path(out_h5) as tmp, open_h5(tmp, "w") as dst:
+            dst.attrs.update(codebook_size=cfg.codebook_size, tokens_hw=hw, clip_length=L, view=view,
+                             source=str(clip_h5), format_version=TOKEN_FORMAT_VERSION)
+            tokens = dst.create_dataset("tokens", shape=(n, L, hw, hw), dtype=dtype, chunks=(1, L, hw, hw), compression="gzip")
+            for name in ("actions", "rewards", "done"):
+                dst.create_dataset(name, data=src[name][()])
+            clips_per_batch = max(1, batch_frames // L)
+            for i in range(0, n, clips_per_batch):
+                frames = torch.from_numpy(rgb[i : i + clips_per_batch])  # (b, L, H, W, 3)
+                b = frames.shape[0]
+                x = to_model_range(frames.reshape(b * L, height, width, 3)).to(device)
+                tokens[i : i + b] = tokenizer.encode(x).view(b, L, hw, hw).cpu().numpy().astype(dtype)
+    return {"source": str(clip_h5), "clips": n, "frames": n * L}
+
+
+def token_index(clip_index: str | Path, token_shards: dict[str, str | Path], out_csv: str | Path) -> pd.DataFrame:
+    """The clip index re-pointed at token shards (``token_shards``: clip shard path -> token shard path)."""
+    clip_index, out_csv = Path(clip_index), Path(out_csv)
+    index = pd.read_csv(clip_index)
+    mapping = {
+        os.path.relpath(Path(c).resolve(), clip_index.parent.resolve()): os.path.relpath(Path(t).resolve(), out_csv.parent.resolve())
+        for c, t in token_shards.items()
+    }
+    missing = set(index["shard"]) - set(mapping)
+    if missing:
+        raise ValueError(f"no token shard for clip shards {sorted(missing)[:3]}...")
+    index["shard"] = index["shard"].map(mapping)
+    with atomic_path(out_csv) as tmp:
+        index.to_csv(tmp, index=False)
+    return index
