@@ -9,10 +9,8 @@ small datasets).
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -20,11 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 from vector_quantize_pytorch import FSQ, LFQ
 
+from roboscape.utils.config import JsonConfig
+
 QUANTIZERS = ("lfq", "fsq")
 
 
 @dataclass
-class TokenizerConfig:
+class TokenizerConfig(JsonConfig):
     image_size: int = 64
     downsample_factor: int = 8
     base_channels: int = 64
@@ -63,20 +63,6 @@ class TokenizerConfig:
     @property
     def tokens_hw(self) -> int:
         return self.image_size // self.downsample_factor
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> TokenizerConfig:
-        return cls(**json.loads(text))
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json())
-
-    @classmethod
-    def load(cls, path: str | Path) -> TokenizerConfig:
-        return cls.from_json(Path(path).read_text())
 
 
 def _groups(channels: int) -> int:

@@ -24,20 +24,20 @@ however long the rollout.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from roboscape.utils.config import JsonConfig
+
 CONTROLS = ("action", "text")
 
 
 @dataclass
-class WorldModelConfig:
+class WorldModelConfig(JsonConfig):
     codebook_size: int = 4096
     tokens_hw: int = 8  # tokens per frame side: a frame is tokens_hw**2 tokens
     window: int = 16  # frames of temporal context
@@ -60,20 +60,6 @@ class WorldModelConfig:
     @property
     def tokens_per_frame(self) -> int:
         return self.tokens_hw**2
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> WorldModelConfig:
-        return cls(**json.loads(text))
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json())
-
-    @classmethod
-    def load(cls, path: str | Path) -> WorldModelConfig:
-        return cls.from_json(Path(path).read_text())
 
 
 def rotary(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ TRAJECTORY_LIB = SCENES_LIB + library(
 )
 REPLAY_LIB = TRAJECTORY_LIB + library("sim/replay.py")
 CLIPS_LIB = library("data/clips.py", "data/trajectory_io.py", "utils/io.py")
-MODEL_FILES_LIB = library("models/tokenizer.py", "train/checkpoint.py")
+MODEL_FILES_LIB = library("models/tokenizer.py", "train/checkpoint.py", "utils/config.py")
 TOKENIZER_LIB = CLIPS_LIB + MODEL_FILES_LIB + library(
     "data/dataset.py", "data/frames.py", "eval/image_metrics.py", "models/perceptual.py",
     "train/tokenizer_training.py", "train/trainer.py",
