@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
+import torch
+
 from roboscape.models.tokenizer import TokenizerConfig
 from roboscape.train.tokenizer_training import train_tokenizer
 from roboscape.train.trainer import TrainConfig
 from roboscape.utils.logs import job_log
 
 with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
     p = snakemake.params
     t = dict(p.tokenizer)
     run = {k: t.pop(k) for k in ("view", "perceptual_backend", "perceptual_weight", "frame_stride", "eval_frames")}
