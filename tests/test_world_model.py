@@ -63,6 +63,7 @@ def test_overfits_one_batch_and_done_head_learns_a_signal():
     tokens, ctrl = inputs(model, B=4, T=5)
     # a synthetic done signal that depends on the frame: done when its first token is even
     done = (tokens[:, :, 0] % 2 == 0).float()
+    assert 0 < done[:, 1:].mean() < 1
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = None
     for _ in range(300):
@@ -76,7 +77,7 @@ def test_overfits_one_batch_and_done_head_learns_a_signal():
     acc = (out.logits[:, :-1].argmax(-1) == tokens[:, 1:]).float().mean()
     assert acc > 0.95, f"teacher-forced token accuracy {acc:.2f} after overfitting"
     assert float(losses["token_ce"]) < 0.1 * first["token_ce"]
-    assert ((out.done > 0.5).float() == done).float().mean() == 1.0
+    assert ((out.done[:, :-1] > 0.5).float() == done[:, 1:]).float().mean() == 1.0  # d_t+1 predicted with x_t+1
     assert float(losses["done_rmse"]) < 0.15
 
 

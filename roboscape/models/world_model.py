@@ -15,8 +15,9 @@ Block (pre-norm on every sub-layer)::
     x = x + CrossAttn(LN(x), control)     to the control embeddings
     x = x + MLP(LN(x))
 
-Outputs: logits of the *next* frame's tokens at every position of every input frame, and the
-done probability of every input frame (an MLP on the frame's pooled features). Temporal
+Outputs, at every input frame t: logits of frame t+1's tokens and the probability that frame t+1
+is done (an MLP on frame t's pooled features) -- Eq. 1, ``x_t, d_t = WM(x_{0:t-1}, c)``: a frame
+and its done signal are predicted together, so an environment step returns both at once. Temporal
 attention is causal sliding-window attention over ``window`` frames with rotary position
 embeddings, so a KV cache trimmed to the window gives exactly what the uncached model gives,
 however long the rollout.
@@ -142,7 +143,7 @@ class STBlock(nn.Module):
 
 class WorldModelOutput(NamedTuple):
     logits: torch.Tensor  # (B, T, N, codebook_size): tokens of frame t+1, from frames <= t
-    done: torch.Tensor  # (B, T) probability that frame t is done
+    done: torch.Tensor  # (B, T): probability that frame t+1 is done, from frames <= t
 
 
 class WorldModel(nn.Module):
@@ -228,9 +229,10 @@ def trim_cache(cache: list, window: int) -> list:
 
 
 def world_model_loss(out: WorldModelOutput, tokens: torch.Tensor, done: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Eqs. 2-4: cross-entropy of frame t+1's tokens given frames <= t, plus RMSE of the done signal."""
+    """Eqs. 2-4: cross-entropy of frame t+1's tokens and RMSE of frame t+1's done signal, both
+    predicted from frames <= t. ``done``: (B, T) labels of the input frames."""
     logits = out.logits[:, :-1]
     target = tokens[:, 1:]
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
-    rmse = torch.sqrt(F.mse_loss(out.done, done.float()) + 1e-12)
+    rmse = torch.sqrt(F.mse_loss(out.done[:, :-1], done[:, 1:].float()) + 1e-12)
     return {"loss": ce + rmse, "token_ce": ce, "done_rmse": rmse}
