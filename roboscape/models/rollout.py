@@ -1,0 +1,128 @@
+"""Batched autoregressive rollouts of a world model: what the RL environment steps, and how the
+text world model imagines goal frames (Eq. 6).
+
+One forward pass per generated frame for all environments in the batch, with a KV cache over the
+temporal window. Every step returns the new frames' tokens, their decoded images and their done
+probabilities. Observations and actions are validated: wrong shapes and NaN/infinite values are
+errors; actions outside the trained range are clipped and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from roboscape.models.tokenizer import Tokenizer
+from roboscape.models.world_model import WorldModel, trim_cache
+
+
+@dataclass
+class RolloutStep:
+    tokens: torch.Tensor  # (N, h, w) int64
+    frames: torch.Tensor  # (N, 3, H, W) in [-1, 1]
+    done: torch.Tensor  # (N,) probability that the new frame is done
+
+
+class Rollout:
+    """Batched generation with one world model and the tokenizer that decodes its tokens."""
+
+    def __init__(self, world_model: WorldModel, tokenizer: Tokenizer, action_low: float | torch.Tensor = -1.0,
+                 action_high: float | torch.Tensor = 1.0, temperature: float = 0.0, seed: int = 0):
+        if world_model.cfg.codebook_size != tokenizer.cfg.codebook_size or world_model.cfg.tokens_hw != tokenizer.cfg.tokens_hw:
+            raise ValueError("the world model and the tokenizer disagree on the codebook or the token grid")
+        self.wm, self.tokenizer = world_model.eval(), tokenizer.eval()
+        self.device = next(world_model.parameters()).device
+        self.low = torch.as_tensor(action_low, dtype=torch.float32, device=self.device)
+        self.high = torch.as_tensor(action_high, dtype=torch.float32, device=self.device)
+        self.temperature = temperature
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.clipped_actions = 0
+        self._cache = None
+        self._tokens: torch.Tensor | None = None
+        self._position = 0
+        self._text: tuple[torch.Tensor, torch.Tensor | None] | None = None
+
+    @property
+    def num_envs(self) -> int:
+        return 0 if self._tokens is None else self._tokens.shape[0]
+
+    # ------------------------------------------------------------------ validation
+    def _check_frames(self, frames: torch.Tensor) -> None:
+        s = self.tokenizer.cfg.image_size
+        if frames.dim() != 4 or frames.shape[1:] != (3, s, s):
+            raise ValueError(f"observations must be (N, 3, {s}, {s}) in [-1, 1], got {tuple(frames.shape)}")
+        if not torch.isfinite(frames).all():
+            raise ValueError("observations contain NaN or infinite values")
+
+    def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        n, d = self.num_envs, self.wm.cfg.action_dim
+        if actions.shape != (n, d):
+            raise ValueError(f"actions must be ({n}, {d}), got {tuple(actions.shape)}")
+        if not torch.isfinite(actions).all():
+            raise ValueError("actions contain NaN or infinite values")
+        actions = actions.to(self.device, torch.float32)
+        outside = (actions < self.low) | (actions > self.high)
+        self.clipped_actions += int(outside.any(dim=-1).sum())
+        return torch.maximum(torch.minimum(actions, self.high), self.low)
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def reset(self, frames: torch.Tensor, text_states: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Start N rollouts from real first frames; returns their tokens (N, h, w)."""
+        self._check_frames(frames)
+        if (self.wm.cfg.control == "text") != (text_states is not None):
+            raise ValueError(f"a {self.wm.cfg.control!r} world model {'needs' if text_states is None else 'takes no'} text states")
+        tokens = self.tokenizer.encode(frames.to(self.device))
+        self._tokens = tokens.flatten(1)
+        self._text = None if text_states is None else (text_states.to(self.device), None if text_mask is None else text_mask.to(self.device))
+        self._cache, self._position = None, 0
+        return tokens
+
+    def _sample(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.temperature <= 0:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits / self.temperature, dim=-1)
+        flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=self.generator)
+        return flat.view(probs.shape[:-1])
+
+    @torch.no_grad()
+    def step(self, actions: torch.Tensor | None = None) -> RolloutStep:
+        """One frame for every environment: one forward pass of the world model for the batch."""
+        if self._tokens is None:
+            raise RuntimeError("call reset() before step()")
+        if self.wm.cfg.control == "action":
+            if actions is None:
+                raise ValueError("an action world model needs actions")
+            control, mask = self._check_actions(actions), None
+        else:
+            control, mask = self._text
+        out, cache = self.wm.step(self._tokens, control, self._cache, self._position, control_mask=mask)
+        self._cache = trim_cache(cache, self.wm.cfg.window)
+        self._position += 1
+        self._tokens = self._sample(out.logits[:, 0])
+        hw = self.wm.cfg.tokens_hw
+        tokens = self._tokens.view(-1, hw, hw)
+        return RolloutStep(tokens, self.tokenizer.decode_tokens(tokens), out.done[:, 0])
+
+    @torch.no_grad()
+    def imagine_goal(self, frames: torch.Tensor, text_states: torch.Tensor, text_mask: torch.Tensor | None = None,
+                     threshold: float = 0.5, max_steps: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 6: generate until the done signal reaches ``threshold``; the goal is the first such
+        frame (the last generated one if it never does). Returns (goal frames, steps taken)."""
+        self.reset(frames, text_states, text_mask)
+        n = frames.shape[0]
+        goal = torch.zeros_like(frames, device=self.device)
+        steps = torch.full((n,), max_steps, dtype=torch.long, device=self.device)
+        found = torch.zeros(n, dtype=torch.bool, device=self.device)
+        for t in range(1, max_steps + 1):
+            s = self.step()
+            new = (s.done >= threshold) & ~found
+            last = t == max_steps
+            take = new | (last & ~found)
+            goal[take] = s.frames[take]
+            steps[new] = t
+            found |= new
+            if found.all():
+                break
+        return goal, steps

@@ -1,0 +1,86 @@
+"""The batched rollout engine: one pass per frame for the batch, validation, goal imagination."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from roboscape.models.rollout import Rollout
+from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
+from roboscape.models.world_model import WorldModel, WorldModelConfig
+
+
+def models(control: str = "action"):
+    torch.manual_seed(0)
+    tok = Tokenizer(TokenizerConfig(image_size=16, downsample_factor=4, base_channels=16, codebook_bits=6)).eval()
+    wm = WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=4, window=4, dim=32, depth=2, heads=4, control=control, text_dim=24)).eval()
+    return wm, tok
+
+
+def frames(n: int = 3) -> torch.Tensor:
+    return torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+
+def test_greedy_rollout_matches_the_uncached_model_beyond_the_window():
+    wm, tok = models()
+    roll = Rollout(wm, tok)
+    first = roll.reset(frames())
+    actions = torch.rand(9, 3, 7, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    seq, dones = [first.flatten(1)], []
+    for a in actions:
+        s = roll.step(a)
+        assert s.tokens.shape == (3, 4, 4) and s.frames.shape == (3, 3, 16, 16) and s.done.shape == (3,)
+        assert s.frames.min() >= -1 and s.frames.max() <= 1
+        seq.append(s.tokens.flatten(1))
+        dones.append(s.done)
+    tokens = torch.stack(seq, 1)  # (3, 10, 16)
+    with torch.no_grad():
+        ref = wm(tokens[:, :-1], actions.transpose(0, 1))
+    assert torch.equal(ref.logits.argmax(-1), tokens[:, 1:])
+    assert torch.allclose(ref.done, torch.stack(dones, 1), atol=1e-5)
+
+
+def test_actions_are_validated_and_out_of_range_ones_clipped_and_counted():
+    wm, tok = models()
+    a, b = Rollout(wm, tok), Rollout(wm, tok)
+    a.reset(frames())
+    b.reset(frames())
+    wild = torch.tensor([[2.0, 0, 0, 0, 0, 0, 1], [0.5, 0, 0, 0, 0, 0, -1], [0, -3.0, 0, 0, 0, 9.0, 1]])
+    assert torch.equal(a.step(wild).tokens, b.step(wild.clamp(-1, 1)).tokens)
+    assert a.clipped_actions == 2 and b.clipped_actions == 0
+    with pytest.raises(ValueError, match=r"actions must be \(3, 7\)"):
+        a.step(torch.zeros(3, 6))
+    with pytest.raises(ValueError, match="NaN"):
+        a.step(torch.full((3, 7), float("nan")))
+    with pytest.raises(ValueError, match=r"\(N, 3, 16, 16\)"):
+        a.reset(torch.zeros(3, 16, 16, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        a.reset(torch.full((1, 3, 16, 16), float("inf")))
+    with pytest.raises(RuntimeError, match="reset"):
+        Rollout(wm, tok).step(torch.zeros(3, 7))
+
+
+def test_sampling_is_seeded():
+    wm, tok = models()
+    runs = []
+    for _ in range(2):
+        roll = Rollout(wm, tok, temperature=1.0, seed=5)
+        roll.reset(frames())
+        runs.append(torch.stack([roll.step(torch.zeros(3, 7)).tokens for _ in range(3)]))
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_imagine_goal_stops_at_the_first_done_frame():
+    wm, tok = models("text")
+    text = torch.randn(2, 5, 24)
+    roll = Rollout(wm, tok)
+    goal, steps = roll.imagine_goal(frames(2), text, threshold=0.0, max_steps=6)
+    assert steps.tolist() == [1, 1] and goal.shape == (2, 3, 16, 16)
+    roll2 = Rollout(wm, tok)
+    roll2.reset(frames(2), text)
+    first = roll2.step().frames
+    assert torch.allclose(goal, first)
+    goal, steps = Rollout(wm, tok).imagine_goal(frames(2), text, threshold=1.01, max_steps=4)  # never done
+    assert steps.tolist() == [4, 4]
+    with pytest.raises(ValueError, match="needs text"):
+        Rollout(wm, tok).reset(frames(2))
