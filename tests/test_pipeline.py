@@ -73,10 +73,9 @@ def test_success_flags_agree_with_evaluate(tiny_run):
     for path in shards(tiny_run)[::2]:
         with TrajectoryShard(path) as shard:
             kw = shard.meta["env_info"]["env_kwargs"]
-            tp = dict(kw["task_params"], carpet_color=tuple(kw["task_params"]["carpet_color"]))
             ep = shard.read(0, views=())
-            env = make_env(SceneSpec(**ep.meta["reset_kwargs"]["options"]["scene"]), image_size=32, obs_mode="state",
-                           task_params=TaskParams(**tp), control_freq=kw["control_freq"], sim_freq=kw["sim_freq"],
+            env = make_env(SceneSpec.from_dict(ep.meta["reset_kwargs"]["options"]["scene"]), image_size=32, obs_mode="state",
+                           task_params=TaskParams(**kw["task_params"]), control_freq=kw["control_freq"], sim_freq=kw["sim_freq"],
                            max_episode_steps=10_000)
             try:
                 env.reset(**ep.meta["reset_kwargs"])

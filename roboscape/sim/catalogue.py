@@ -121,6 +121,11 @@ class SceneSpec:
     split: str  # "ind" or "ood"
     ood_reason: str = ""  # "unseen_object" | "unseen_combination" | ""
 
+    @classmethod
+    def from_dict(cls, data: dict) -> SceneSpec:
+        """From a catalogue or sidecar entry (which may carry extra keys, e.g. the instruction)."""
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+
     @property
     def env_id(self) -> str:
         return TASK_ENV_IDS[self.task]
@@ -136,6 +141,10 @@ class TaskParams:
     carpet_radius: float = 0.06
     carpet_color: tuple[float, float, float] = (0.85, 0.25, 0.55)
     carpet_color_name: str = "pink"
+
+    def __post_init__(self):
+        # JSON gives lists back; keep the dataclass hashable and comparable.
+        object.__setattr__(self, "carpet_color", tuple(self.carpet_color))
 
 
 OBJECTS: tuple[ObjectSpec, ...] = (
@@ -311,12 +320,8 @@ class Catalogue:
             raise ValueError(f"unsupported scene catalogue version {data.get('version')!r}")
         sp = data["split"]
         split = Split(sp["seed"], tuple(sp["ood_objects"]), tuple(tuple(p) for p in sp["ood_pairs"]))
-        fields = {f.name for f in dataclasses.fields(SceneSpec)}
-        scenes = [SceneSpec(**{k: v for k, v in s.items() if k in fields}) for s in data["scenes"]]
-        tp = data.get("task_params", {})
-        if "carpet_color" in tp:
-            tp["carpet_color"] = tuple(tp["carpet_color"])
-        return cls(split, scenes, data.get("selected", {}), TaskParams(**tp))
+        scenes = [SceneSpec.from_dict(s) for s in data["scenes"]]
+        return cls(split, scenes, data.get("selected", {}), TaskParams(**data.get("task_params", {})))
 
 
 def build_catalogue(

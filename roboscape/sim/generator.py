@@ -55,6 +55,11 @@ class GeneratorConfig:
     suboptimal_methods: tuple[str, ...] = SUBOPTIMAL_METHODS
     seed: int = 0
 
+    @property
+    def env_max_episode_steps(self) -> int:
+        """ManiSkill's truncation limit: above ``max_steps``, so that our own limit decides."""
+        return self.max_steps + 100
+
     def __post_init__(self):
         self.suboptimal_methods = tuple(self.suboptimal_methods)
         unknown = set(self.suboptimal_methods) - set(SUBOPTIMAL_METHODS)
@@ -105,7 +110,7 @@ class TrajectoryGenerator:
             task_params=task_params,
             control_freq=cfg.control_freq,
             sim_freq=cfg.sim_freq,
-            max_episode_steps=cfg.max_steps + 100,
+            max_episode_steps=cfg.env_max_episode_steps,
             robot_visual_detail=cfg.robot_visual_detail,
             shader=cfg.shader,
         )

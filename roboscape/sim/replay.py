@@ -23,16 +23,14 @@ def replay_shard(h5_path: str | Path, labels: tuple[str, ...] = ("optimal",), ma
     results = []
     with TrajectoryShard(h5_path) as shard:
         kw = shard.meta["env_info"]["env_kwargs"]
-        tp = dict(kw["task_params"])
-        tp["carpet_color"] = tuple(tp["carpet_color"])
-        task_params = TaskParams(**tp)
+        task_params = TaskParams(**kw["task_params"])
         chosen = [i for i, e in enumerate(shard.episodes) if e["label"] in labels][:max_episodes]
         env = None
         current_scene = None
         try:
             for i in chosen:
                 meta = shard.episodes[i]
-                scene = SceneSpec(**meta["reset_kwargs"]["options"]["scene"])
+                scene = SceneSpec.from_dict(meta["reset_kwargs"]["options"]["scene"])
                 if env is None:
                     env = make_env(
                         scene, image_size=kw["image_size"], obs_mode="state", task_params=task_params,

@@ -67,7 +67,7 @@ def generate_shard(
                         "sim_freq": cfg.sim_freq,
                         "task_params": dataclasses.asdict(catalogue.task_params),
                     },
-                    "max_episode_steps": cfg.max_steps + 100,
+                    "max_episode_steps": cfg.env_max_episode_steps,
                 },
                 "source_type": "motionplanning",
                 "source_desc": "roboscape MPLib planner executed in pd_ee_delta_pose (optimal and suboptimal, paper sec. 4.1)",

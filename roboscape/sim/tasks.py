@@ -18,7 +18,6 @@ or its dict) and can be swapped without a new process by
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -54,8 +53,7 @@ def _as_scene(scene: SceneSpec | dict | None, task: str) -> SceneSpec:
     if scene is None:
         return SceneSpec(f"{task}/default", task, "lemon", "plate", "wood", "ind")
     if isinstance(scene, dict):
-        fields = {f.name for f in dataclasses.fields(SceneSpec)}
-        scene = SceneSpec(**{k: v for k, v in scene.items() if k in fields})
+        scene = SceneSpec.from_dict(scene)
     if scene.task != task:
         raise ValueError(f"scene {scene.scene_id!r} is a {scene.task!r} scene, not {task!r}")
     return scene
@@ -81,7 +79,7 @@ class RoboScapeEnv(BaseEnv):
         self.scene_spec = _as_scene(scene, self.TASK)
         self.image_size = int(image_size)
         if isinstance(task_params, dict):
-            task_params = TaskParams(**{**task_params, "carpet_color": tuple(task_params.get("carpet_color", TaskParams.carpet_color))})
+            task_params = TaskParams(**task_params)
         self.task_params = task_params or TaskParams()
         self._sim_freq, self._control_freq = sim_freq, control_freq
         self.init_obj_pos = None

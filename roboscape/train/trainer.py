@@ -143,18 +143,31 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------ metrics
-    def _log(self, rows: list[dict], writer) -> None:
-        path = self.out_dir / "metrics.csv"
-        fields = sorted({k for r in rows for k in r}, key=lambda k: (k != "step", k))
-        existing = []
-        if path.exists():
-            with open(path) as fh:  # drop rows past a resumed step: the log matches the weights
-                existing = [r for r in csv.DictReader(fh) if int(r["step"]) < rows[0]["step"]]
-            fields = list(dict.fromkeys([*(existing[0].keys() if existing else []), *fields]))
+    @property
+    def metrics_path(self) -> Path:
+        return self.out_dir / "metrics.csv"
+
+    def _truncate_metrics(self) -> None:
+        """Drop rows logged past the step training restarts from: the log matches the weights."""
+        path = self.metrics_path
+        if not path.exists():
+            return
+        with open(path) as fh:
+            reader = csv.DictReader(fh)
+            fields, rows = reader.fieldnames, [r for r in reader if int(r["step"]) <= self.step]
         with open(path, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()
-            w.writerows(existing + rows)
+            w.writerows(rows)
+
+    def _log(self, rows: list[dict], writer) -> None:
+        path = self.metrics_path
+        new = not path.exists()
+        with open(path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            if new:
+                w.writeheader()
+            w.writerows(rows)
         for r in rows:
             for k, v in r.items():
                 if k != "step":
@@ -169,6 +182,8 @@ class Trainer:
         acc, cfg = self.accelerator, self.cfg
         resumed = self.resume()
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if acc.is_main_process:
+            self._truncate_metrics()
         world = acc.num_processes
         sampler = SampleStream(len(self.dataset), cfg.seed, start=self.step * cfg.batch_size * world, rank=acc.process_index, world=world)
         # Its own generator: creating the loader's iterator must not draw from the global RNG,

@@ -6,11 +6,8 @@ from roboscape.utils.logs import job_log
 
 with job_log(snakemake.log[0]) as log:
     p = snakemake.params
-    tp = dict(p.task_params)
-    if "carpet_color" in tp:
-        tp["carpet_color"] = tuple(tp["carpet_color"])
     catalogue = build_catalogue(
-        p.split_seed, list(p.tasks), p.n_ind, p.n_ood, TaskParams(**tp),
+        p.split_seed, list(p.tasks), p.n_ind, p.n_ood, TaskParams(**p.task_params),
         n_ood_objects=p.n_ood_objects, n_ood_pairs=p.n_ood_pairs,
     )
     write_json(snakemake.output[0], catalogue.to_json())
