@@ -16,6 +16,7 @@ include: "workflow/rules/trajectories.smk"
 include: "workflow/rules/clips.smk"
 include: "workflow/rules/previews.smk"
 include: "workflow/rules/tokenizer.smk"
+include: "workflow/rules/world_model.smk"
 
 
 rule all:
@@ -27,4 +28,5 @@ rule all:
         expand(f"{OUT}/previews/{{task}}.{{ext}}", task=TASKS, ext=["gif", "png"]),
         f"{OUT}/tokenizer/eval.json",
         f"{OUT}/tokens/index.csv",
+        expand(f"{OUT}/world_model/{{control}}/eval/eval.json", control=["action", "text"]),
     default_target: True

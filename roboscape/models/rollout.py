@@ -27,12 +27,19 @@ class RolloutStep:
 class Rollout:
     """Batched generation with one world model and the tokenizer that decodes its tokens."""
 
-    def __init__(self, world_model: WorldModel, tokenizer: Tokenizer, action_low: float | torch.Tensor = -1.0,
-                 action_high: float | torch.Tensor = 1.0, temperature: float = 0.0, seed: int = 0):
+    def __init__(self, world_model: WorldModel, tokenizer: Tokenizer, action_low: float | torch.Tensor | None = None,
+                 action_high: float | torch.Tensor | None = None, temperature: float = 0.0, seed: int = 0):
+        """Actions are clipped to [action_low, action_high]: by default the range the world model
+        was trained on (its config), or [-1, 1] (the controller's range) if it has none."""
         if world_model.cfg.codebook_size != tokenizer.cfg.codebook_size or world_model.cfg.tokens_hw != tokenizer.cfg.tokens_hw:
             raise ValueError("the world model and the tokenizer disagree on the codebook or the token grid")
         self.wm, self.tokenizer = world_model.eval(), tokenizer.eval()
         self.device = next(world_model.parameters()).device
+        cfg = world_model.cfg
+        if action_low is None:
+            action_low = -1.0 if cfg.action_low is None else cfg.action_low
+        if action_high is None:
+            action_high = 1.0 if cfg.action_high is None else cfg.action_high
         self.low = torch.as_tensor(action_low, dtype=torch.float32, device=self.device)
         self.high = torch.as_tensor(action_high, dtype=torch.float32, device=self.device)
         self.temperature = temperature

@@ -51,12 +51,24 @@ class WorldModelConfig(JsonConfig):
     action_dim: int = 7
     control_tokens: int = 4  # action WM: tokens the action encoder makes per step
     text_dim: int = 384  # text WM: width of the text encoder's states
+    # Action WM: statistics of the training actions (per dimension). Actions are standardised
+    # with mean/std before the encoder; the rollout clips actions to [low, high], the trained range.
+    action_mean: list[float] | None = None
+    action_std: list[float] | None = None
+    action_low: list[float] | None = None
+    action_high: list[float] | None = None
 
     def __post_init__(self):
         if self.control not in CONTROLS:
             raise ValueError(f"unknown control {self.control!r}; choose one of {CONTROLS}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even width")
+        for name in ("action_mean", "action_std", "action_low", "action_high"):
+            value = getattr(self, name)
+            if value is not None and len(value) != self.action_dim:
+                raise ValueError(f"{name} has {len(value)} entries, expected action_dim = {self.action_dim}")
+        if self.action_std is not None and min(self.action_std) <= 0:
+            raise ValueError("action_std must be positive")
 
     @property
     def tokens_per_frame(self) -> int:
@@ -154,6 +166,10 @@ class WorldModel(nn.Module):
         self.token_emb = nn.Embedding(cfg.codebook_size, d)
         self.spatial_pos = nn.Parameter(torch.randn(cfg.tokens_per_frame, d) * 0.02)
         if cfg.control == "action":
+            mean = torch.zeros(cfg.action_dim) if cfg.action_mean is None else torch.tensor(cfg.action_mean)
+            std = torch.ones(cfg.action_dim) if cfg.action_std is None else torch.tensor(cfg.action_std)
+            self.register_buffer("action_mean", mean.float(), persistent=False)
+            self.register_buffer("action_std", std.float(), persistent=False)
             self.control_encoder = nn.Sequential(
                 nn.Linear(cfg.action_dim, d), nn.SiLU(), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, cfg.control_tokens * d)
             )
@@ -182,6 +198,7 @@ class WorldModel(nn.Module):
         if cfg.control == "action":
             if control.dim() != 3 or control.shape[1:] != (T, cfg.action_dim):
                 raise ValueError(f"expected actions (B, {T}, {cfg.action_dim}), got {tuple(control.shape)}")
+            control = (control - self.action_mean) / self.action_std
             return self.control_encoder(control).view(control.shape[0], T, cfg.control_tokens, cfg.dim)
         if control.dim() != 3 or control.shape[2] != cfg.text_dim:
             raise ValueError(f"expected text states (B, L, {cfg.text_dim}), got {tuple(control.shape)}")

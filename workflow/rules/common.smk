@@ -34,6 +34,15 @@ TOKENIZER_LIB = CLIPS_LIB + MODEL_FILES_LIB + library(
     "train/tokenizer_training.py", "train/trainer.py",
 )
 TOKENS_LIB = MODEL_FILES_LIB + library("data/tokens.py", "data/frames.py", "data/trajectory_io.py", "utils/io.py")
+TEXT_ENCODER_LIB = library("models/text_encoder.py", "utils/io.py")
+WM_TRAIN_LIB = TEXT_ENCODER_LIB + library(
+    "data/token_windows.py", "data/trajectory_io.py", "models/world_model.py", "train/checkpoint.py", "train/launch.py",
+    "train/trainer.py", "train/world_model_training.py", "utils/config.py", "utils/provenance.py",
+)
+WM_EVAL_LIB = sorted(set(WM_TRAIN_LIB + MODEL_FILES_LIB + library(
+    "data/dataset.py", "data/frames.py", "eval/image_metrics.py", "eval/world_model_eval.py", "models/perceptual.py",
+    "models/rollout.py", "report/rollout_figures.py",
+)))
 
 
 def trajectory_shards(ext):

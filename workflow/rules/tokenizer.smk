@@ -8,7 +8,6 @@ rule train_tokenizer:
         weights=f"{OUT}/tokenizer/model/model.safetensors",
         config=f"{OUT}/tokenizer/model/config.json",
         eval=f"{OUT}/tokenizer/eval.json",
-        metrics=f"{OUT}/tokenizer/metrics.csv",
     params:
         image_size=config["trajectories"]["image_size"],
         tokenizer={k: v for k, v in config["tokenizer"].items() if k not in ("train", "resources")},

@@ -1,0 +1,130 @@
+"""Training windows for the world models, read from the token shards (rule ``tokenize``).
+
+Each item is ``frames`` consecutive frames of one clip, starting at a multiple of ``start_stride``:
+an item is a pure function of its index, so that a resumed training run sees exactly the data an
+uninterrupted one would. Items::
+
+    tokens        (T, h*w)  int64    tokenizer codes of frames s .. s+T-1
+    actions       (T, 7)    float32  action taken at each of those frames (the last one's
+                                     action is zero when the clip ends there: it predicts nothing)
+    done          (T,)      float32  done labels of those frames
+    instruction   int64              row of the clip's instruction in the instruction cache
+                                     (-1 without a cache)
+
+Subsets: ``train`` (in-domain clips, minus the held-out episodes), ``heldout`` (every
+``heldout_every``-th in-domain episode: seen scenes, unseen trajectories) and ``ood`` (the
+out-of-domain scenes). Selection is by episode, so overlapping clips never straddle the split.
+
+Like :class:`~roboscape.data.dataset.ClipDataset` it keeps only the index in memory and reads
+rows on demand through a small per-worker cache of open files.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from roboscape.data.trajectory_io import TrajectoryFileError, open_h5
+
+SUBSETS = ("train", "heldout", "ood")
+
+
+def select_clips(index: pd.DataFrame, subset: str, heldout_every: int) -> pd.DataFrame:
+    """The rows of a clip/token index in ``subset`` (see the module docstring)."""
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown subset {subset!r}; choose one of {SUBSETS}")
+    if heldout_every < 2:
+        raise ValueError("heldout_every must be >= 2")
+    if subset == "ood":
+        return index[index["split"] == "ood"].reset_index(drop=True)
+    ind = index[index["split"] == "ind"]
+    episodes = sorted(set(zip(ind["scene_id"], ind["episode_seed"], strict=True)))
+    heldout = set(episodes[heldout_every // 2 :: heldout_every])
+    in_heldout = [key in heldout for key in zip(ind["scene_id"], ind["episode_seed"], strict=True)]
+    keep = in_heldout if subset == "heldout" else [not h for h in in_heldout]
+    return ind[keep].reset_index(drop=True)
+
+
+class TokenWindowDataset(Dataset):
+    def __init__(self, index_path: str | Path, frames: int, subset: str = "train", heldout_every: int = 10,
+                 start_stride: int = 1, instructions: dict[str, int] | None = None, max_open_files: int = 8):
+        self.index_path = Path(index_path)
+        if not self.index_path.exists():
+            raise FileNotFoundError(f"token index {self.index_path} does not exist")
+        self.index = select_clips(pd.read_csv(self.index_path), subset, heldout_every)
+        if len(self.index) == 0:
+            raise ValueError(f"no clips in {self.index_path} for subset {subset!r}")
+        if start_stride < 1:
+            raise ValueError("start_stride must be >= 1")
+        self.frames, self.max_open_files = frames, max_open_files
+        self._files: OrderedDict[str, h5py.File] = OrderedDict()
+        first = self._file(self.index["shard"].iloc[0])
+        self.clip_length = int(first.attrs["clip_length"])
+        self.codebook_size = int(first.attrs["codebook_size"])
+        self.tokens_hw = int(first.attrs["tokens_hw"])
+        if not 2 <= frames <= self.clip_length:
+            raise ValueError(f"windows of {frames} frames do not fit clips of {self.clip_length} (need 2 <= frames <= clip length)")
+        self.starts = np.arange(0, self.clip_length - frames + 1, start_stride)
+        self._shards = self.index["shard"].to_numpy()
+        self._rows = self.index["row"].to_numpy()
+        if instructions is None:
+            self._instruction = np.full(len(self.index), -1)
+        else:
+            unknown = set(self.index["instruction"]) - set(instructions)
+            if unknown:
+                raise ValueError(f"instructions missing from the cache: {sorted(unknown)[:3]}")
+            self._instruction = self.index["instruction"].map(instructions).to_numpy()
+
+    def __len__(self) -> int:
+        return len(self.index) * len(self.starts)
+
+    def _file(self, rel: str) -> h5py.File:
+        f = self._files.get(rel)
+        if f is None:
+            f = open_h5(self.index_path.parent / rel, rdcc_nbytes=4 * 1024 * 1024)
+            self._files[rel] = f
+            if len(self._files) > self.max_open_files:
+                self._files.popitem(last=False)[1].close()
+        else:
+            self._files.move_to_end(rel)
+        return f
+
+    def clip(self, clip: int) -> dict[str, torch.Tensor]:
+        """The whole clip ``clip`` (row of the index): tokens (L, h*w), actions (L-1, 7), done (L,)."""
+        rel, row = self._shards[clip], int(self._rows[clip])
+        f = self._file(rel)
+        try:
+            tokens = torch.from_numpy(f["tokens"][row].astype(np.int64)).flatten(1)
+            actions = torch.from_numpy(f["actions"][row])
+            done = torch.from_numpy(f["done"][row])
+        except (OSError, KeyError) as err:
+            raise TrajectoryFileError(self.index_path.parent / rel, f"token row {row} cannot be read ({err})") from err
+        return {"tokens": tokens, "actions": actions, "done": done}
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        clip, k = divmod(int(i), len(self.starts))
+        s, T = int(self.starts[k]), self.frames
+        c = self.clip(clip)
+        actions = torch.zeros(T, c["actions"].shape[-1])
+        taken = c["actions"][s : s + T]
+        actions[: len(taken)] = taken
+        return {"tokens": c["tokens"][s : s + T], "actions": actions, "done": c["done"][s : s + T],
+                "instruction": torch.tensor(int(self._instruction[clip]))}
+
+    def action_statistics(self) -> dict[str, list[float]]:
+        """Per-dimension mean, std, min and max of every action in the selected clips."""
+        actions = np.concatenate([self.clip(i)["actions"].numpy() for i in range(len(self.index))])
+        std = np.maximum(actions.std(0), 1e-3)
+        return {"action_mean": actions.mean(0).tolist(), "action_std": std.tolist(),
+                "action_low": actions.min(0).tolist(), "action_high": actions.max(0).tolist()}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_files"] = OrderedDict()
+        return state

@@ -1,0 +1,248 @@
+"""Evaluating a world model on held-out clips (rule ``eval_wm``).
+
+Per subset (``heldout``: in-domain scenes, unseen episodes; ``ood``: out-of-domain scenes):
+
+- teacher-forced token accuracy and cross-entropy over windows, next to the accuracy of copying
+  the previous frame's tokens;
+- done signal of frame t+1 (predicted with it): F1 at ``done_threshold`` and RMSE;
+- open-loop rollouts from the real first frame of each clip with its recorded actions (or its
+  instruction, for the text WM) over ``horizon`` frames, single-sample (one greedy or seeded
+  rollout per clip; iVideoGPT reports the best of N samples): PSNR, SSIM and perceptual
+  distance against the ground truth, per step and averaged, next to two floors -- copying the
+  last observed frame (the real first frame) and copying its tokenized reconstruction -- and the
+  tokenizer's own reconstruction of the ground truth (a ceiling for any token model). Margins
+  over the floor say by how much the model beats it (negative: it does not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
+
+from roboscape.data.dataset import ClipDataset
+from roboscape.data.frames import to_model_range
+from roboscape.data.token_windows import TokenWindowDataset
+from roboscape.eval.image_metrics import psnr, ssim
+from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.rollout import Rollout
+from roboscape.models.text_encoder import load_instruction_cache
+from roboscape.models.tokenizer import Tokenizer
+from roboscape.models.world_model import WorldModel
+from roboscape.train.checkpoint import load_pretrained
+from roboscape.train.world_model_training import TextControl, WorldModelData
+from roboscape.utils.io import write_json
+
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "perceptual": False}
+
+
+@dataclass
+class EvalConfig:
+    clips: int = 16  # held-out clips per subset for open-loop rollouts
+    horizon: int = 20  # generated frames per rollout
+    windows: int = 64  # teacher-forced windows per subset
+    done_threshold: float = 0.5
+    temperature: float = 0.0  # 0: greedy
+    batch_size: int = 8
+    seed: int = 0
+
+
+def evenly_spaced(n: int, k: int) -> list[int]:
+    return sorted(set(np.linspace(0, n - 1, min(n, k)).round().astype(int).tolist()))
+
+
+def binary_f1(prob: torch.Tensor, label: torch.Tensor, threshold: float) -> dict[str, float]:
+    pred, truth = prob >= threshold, label >= 0.5
+    tp = int((pred & truth).sum())
+    fp, fn = int((pred & ~truth).sum()), int((~pred & truth).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall, "positives": int(truth.sum()), "n": int(truth.numel())}
+
+
+@torch.no_grad()
+def teacher_forced(wm: WorldModel, windows: TokenWindowDataset, text: TextControl | None, cfg: EvalConfig) -> dict:
+    device = next(wm.parameters()).device
+    picked = Subset(windows, evenly_spaced(len(windows), cfg.windows))
+    ce_sum = correct = copy_correct = n_tokens = 0.0
+    done_p, done_y = [], []
+    for batch in DataLoader(picked, batch_size=cfg.batch_size):
+        tokens = batch["tokens"].to(device)
+        control = batch["actions"].to(device) if text is None else text(batch["instruction"].to(device))
+        out = wm(tokens, *control) if text is not None else wm(tokens, control)
+        logits, target = out.logits[:, :-1], tokens[:, 1:]
+        ce_sum += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum"))
+        correct += float((logits.argmax(-1) == target).sum())
+        copy_correct += float((tokens[:, :-1] == target).sum())
+        n_tokens += target.numel()
+        done_p.append(out.done[:, :-1].flatten().cpu())
+        done_y.append(batch["done"][:, 1:].flatten())
+    p, y = torch.cat(done_p), torch.cat(done_y)
+    return {
+        "windows": len(picked),
+        "token_cross_entropy": ce_sum / n_tokens,
+        "token_accuracy": correct / n_tokens,
+        "copy_last_frame_token_accuracy": copy_correct / n_tokens,
+        "done": {"rmse": float(torch.sqrt(((p - y) ** 2).mean())), **binary_f1(p, y, cfg.done_threshold)},
+    }
+
+
+def _frame_metrics(pred: torch.Tensor, truth: torch.Tensor, perceptual: PerceptualDistance) -> dict[str, torch.Tensor]:
+    return {"psnr": psnr(pred, truth), "ssim": ssim(pred, truth), "perceptual": perceptual(pred, truth)}
+
+
+@torch.no_grad()
+def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset, clips: ClipDataset, view: str,
+              text: TextControl | None, perceptual: PerceptualDistance, cfg: EvalConfig) -> tuple[dict, dict]:
+    """Returns (metrics, media): media holds uint8 ground truth and predictions for figures."""
+    device = next(wm.parameters()).device
+    horizon = min(cfg.horizon, windows.clip_length - 1)
+    row_of_clip = {int(c): i for i, c in enumerate(clips.index["clip_id"])}
+    chosen = evenly_spaced(len(windows.index), cfg.clips)
+    curves: dict[str, dict[str, list[torch.Tensor]]] = {}
+    media: dict[str, list[np.ndarray]] = {"truth": [], "model": []}
+    rollout = Rollout(wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)
+    for start in range(0, len(chosen), cfg.batch_size):
+        batch = chosen[start : start + cfg.batch_size]
+        rows = [row_of_clip[int(windows.index["clip_id"].iloc[c])] for c in batch]
+        truth = torch.stack([clips[r]["rgb"][view][: horizon + 1] for r in rows])  # (B, H+1, h, w, 3)
+        truth = to_model_range(truth.flatten(0, 1)).view(len(batch), horizon + 1, 3, *truth.shape[2:4]).to(device)
+        first = truth[:, 0]
+        if text is None:
+            actions = torch.stack([windows.clip(c)["actions"][:horizon] for c in batch]).to(device)
+            rollout.reset(first)
+        else:
+            rollout.reset(first, *text(torch.tensor([int(windows._instruction[c]) for c in batch], device=device)))
+        first_recon = tokenizer(first).reconstruction.clamp(-1, 1)
+        predicted = []
+        for t in range(horizon):
+            step = rollout.step(actions[:, t] if text is None else None)
+            predicted.append(step.frames.clamp(-1, 1))
+        predicted = torch.stack(predicted, dim=1)
+        for t in range(horizon):
+            gt = truth[:, t + 1]
+            candidates = {
+                "model": predicted[:, t],
+                "copy_last_frame": first,
+                "copy_last_frame_tokenized": first_recon,
+                "tokenizer_reconstruction": tokenizer(gt).reconstruction.clamp(-1, 1),
+            }
+            for name, pred in candidates.items():
+                for metric, values in _frame_metrics(pred, gt, perceptual).items():
+                    curves.setdefault(name, {}).setdefault(metric, [[] for _ in range(horizon)])[t].append(values.cpu())
+        media["truth"].append(_to_uint8(truth[:, 1:]))
+        media["model"].append(_to_uint8(predicted))
+    per_step = {name: {m: [float(torch.cat(v).mean()) for v in steps] for m, steps in ms.items()} for name, ms in curves.items()}
+    mean = {name: {m: float(np.mean(v)) for m, v in ms.items()} for name, ms in per_step.items()}
+    margin = {
+        floor: {m: (mean["model"][m] - mean[floor][m]) * (1 if HIGHER_IS_BETTER[m] else -1) for m in HIGHER_IS_BETTER}
+        for floor in ("copy_last_frame", "copy_last_frame_tokenized")
+    }
+    metrics = {
+        "clips": len(chosen), "horizon": horizon, "samples_per_clip": 1,
+        "sampling": "greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}",
+        "mean": mean, "per_step": per_step,
+        "margin_over_floor": margin,  # positive: the model is better than the floor
+        "beats_floor": {floor: {m: v > 0 for m, v in ms.items()} for floor, ms in margin.items()},
+    }
+    return metrics, {k: np.concatenate(v) for k, v in media.items()}
+
+
+def _to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """(..., 3, H, W) in [-1, 1] -> (..., H, W, 3) uint8."""
+    x = ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    return x.movedim(-3, -1).numpy()
+
+
+@torch.no_grad()
+def controllability(wm: WorldModel, tokenizer: Tokenizer, first_frames: torch.Tensor, horizon: int) -> tuple[dict, dict[str, np.ndarray]]:
+    """Rollouts of the action WM from the same start frames under hand-made action sequences
+    (the paper's Fig. 9): each translation axis held at the trained extreme in both directions,
+    no motion, twice the trained range (out of distribution: clipped and counted) and uniform
+    random actions in range. Returns (summary, sequence name -> uint8 frames (N, T, H, W, 3))."""
+    cfg = wm.cfg
+    device = first_frames.device
+    low = torch.tensor(cfg.action_low or [-1.0] * cfg.action_dim, device=device)
+    high = torch.tensor(cfg.action_high or [1.0] * cfg.action_dim, device=device)
+    rest = torch.tensor(cfg.action_mean or [0.0] * cfg.action_dim, device=device)
+    rest[:6] = 0.0  # no motion; the gripper keeps its mean command
+    n = first_frames.shape[0]
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    sequences: dict[str, torch.Tensor] = {"no motion": rest.expand(horizon, -1)}
+    for axis, name in enumerate("xyz"):
+        for sign, bound in (("+", high), ("-", low)):
+            a = rest.clone()
+            a[axis] = bound[axis]
+            sequences[f"{sign}{name} at trained extreme"] = a.expand(horizon, -1)
+    ood = rest.clone()
+    ood[:3] = 2 * high[:3]
+    sequences["2x trained range (+xyz, clipped)"] = ood.expand(horizon, -1)
+    sequences["uniform random in range"] = (low + (high - low) * torch.rand(horizon, cfg.action_dim, generator=generator).to(device))
+    rollout = Rollout(wm, tokenizer)
+    frames: dict[str, np.ndarray] = {}
+    finals: dict[str, torch.Tensor] = {}
+    for name, seq in sequences.items():
+        rollout.reset(first_frames)
+        out = [rollout.step(seq[t].expand(n, -1)).frames for t in range(horizon)]
+        frames[name] = _to_uint8(torch.stack(out, dim=1))
+        finals[name] = out[-1]
+    clipped = rollout.clipped_actions
+    # How far apart the final frames are under opposite commands, relative to no motion: an
+    # action-blind model scores 0.
+    spread = {
+        axis: float((finals[f"+{axis} at trained extreme"] - finals[f"-{axis} at trained extreme"]).abs().mean()) / 2
+        for axis in "xyz"
+    }
+    summary = {"sequences": list(sequences), "horizon": horizon, "start_frames": n,
+               "mean_abs_pixel_difference_between_opposite_extremes": spread,
+               "clipped_action_steps_in_ood_sequence": clipped}
+    return summary, frames
+
+
+def evaluate_world_model(wm_dir: str | Path, tokenizer_dir: str | Path, data: WorldModelData, clip_index: str | Path,
+                         out_dir: str | Path, cfg: EvalConfig, view: str = "third_view",
+                         perceptual_backend: str = "stlpips") -> dict:
+    """Everything above on both held-out subsets; writes ``eval.json`` and the figures to ``out_dir``."""
+    from roboscape.report.rollout_figures import grid_gif, horizon_curves, strip
+
+    out_dir = Path(out_dir)
+    torch.manual_seed(cfg.seed)
+    wm, tokenizer = load_pretrained(wm_dir), load_pretrained(tokenizer_dir)
+    text, instructions = None, None
+    if wm.cfg.control == "text":
+        instructions, states, mask = load_instruction_cache(data.instruction_cache)
+        text = TextControl(states, mask)
+    perceptual = PerceptualDistance(perceptual_backend)
+    clips = ClipDataset(clip_index, views=(view,))
+    control = wm.cfg.control
+    result: dict = {"model": str(wm_dir), "control": control, "view": view, "perceptual_backend": perceptual_backend,
+                    "config": asdict(cfg)}
+    for subset in ("heldout", "ood"):
+        windows = TokenWindowDataset(data.token_index, wm.cfg.window, subset, data.heldout_every, wm.cfg.window, instructions)
+        metrics, media = open_loop(wm, tokenizer, windows, clips, view, text, perceptual, cfg)
+        result[subset] = {"teacher_forced": teacher_forced(wm, windows, text, cfg), "open_loop": metrics}
+        title = f"{control} world model, {subset} clips, open loop from the first frame ({metrics['sampling']}, 1 sample)"
+        horizon_curves(metrics["per_step"], out_dir / f"{subset}_horizon.png", title)
+        shown = range(min(3, len(media["truth"])))
+        strip({f"{kind} {i}": media[kind][i] for i in shown for kind in ("truth", "model")}, out_dir / f"{subset}_rollouts.png", title)
+        grid_gif([[media["truth"][i], media["model"][i]] for i in shown], out_dir / f"{subset}_rollouts.gif")
+    if control == "action":
+        windows = TokenWindowDataset(data.token_index, wm.cfg.window, "heldout", data.heldout_every, wm.cfg.window)
+        rows = [int(windows.index["clip_id"].iloc[c]) for c in evenly_spaced(len(windows.index), 2)]
+        row_of_clip = {int(c): i for i, c in enumerate(clips.index["clip_id"])}
+        first = torch.stack([to_model_range(torch.from_numpy(clips.frame(row_of_clip[r], 0, view))[None])[0] for r in rows])
+        summary, frames = controllability(wm, tokenizer, first, cfg.horizon)
+        result["controllability"] = summary
+        strip({name: seq[0] for name, seq in frames.items()}, out_dir / "controllability.png",
+              "action world model under extreme and out-of-distribution action sequences (same start frame)")
+        # Read left to right, top to bottom, in the order of the strip's rows (eval.json: "sequences").
+        panels = [seq[0] for seq in frames.values()]
+        panels += [np.zeros_like(panels[0])] * (-len(panels) % 3)
+        grid_gif([panels[i : i + 3] for i in range(0, len(panels), 3)], out_dir / "controllability.gif")
+    write_json(out_dir / "eval.json", result)
+    return result

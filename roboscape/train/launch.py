@@ -1,0 +1,46 @@
+"""Starting a world-model training job in this process, or under ``accelerate launch`` with one
+process per GPU (or several CPU processes) -- sized from what the Snakemake job was given.
+
+The job is described by a JSON spec (``{"world_model": ..., "data": ..., "train": ..., "out_dir": ..., "code_digest": ...}``)
+that every launched process reads: ``python -m roboscape.train.launch spec.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from roboscape.models.world_model import WorldModelConfig
+from roboscape.train.trainer import TrainConfig
+from roboscape.train.world_model_training import WorldModelData, train_world_model
+from roboscape.utils.io import write_json
+
+
+def run_spec(spec_path: str | Path) -> dict:
+    spec = json.loads(Path(spec_path).read_text())
+    return train_world_model(WorldModelConfig(**spec["world_model"]), WorldModelData(**spec["data"]),
+                             TrainConfig(**spec["train"]), spec["out_dir"], code_digest=spec.get("code_digest"))
+
+
+def launch(spec: dict, spec_path: str | Path, processes: int = 1, cpu: bool = False, threads: int | None = None) -> None:
+    """Run the job: in this process if ``processes`` is 1, else under ``accelerate launch`` with
+    ``processes`` processes (GPUs, or CPU processes with ``cpu``); ``threads``: per process."""
+    write_json(spec_path, spec)
+    if processes <= 1:
+        run_spec(spec_path)
+        return
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes), "--num_machines", "1",
+               "--dynamo_backend", "no", "--mixed_precision", "no" if cpu else "bf16"]
+    command += ["--cpu"] if cpu else ["--multi_gpu"]
+    command += ["-m", "roboscape.train.launch", str(spec_path)]
+    env = dict(os.environ)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    subprocess.run(command, check=True, env=env)
+
+
+if __name__ == "__main__":
+    run_spec(sys.argv[1])

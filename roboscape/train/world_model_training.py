@@ -1,0 +1,108 @@
+"""Training the action and the text world models on the token shards (rules ``train_wm_action``
+and ``train_wm_text``).
+
+Both minimise Eqs. 2-4 (token cross-entropy + done RMSE) on windows of ``window`` frames from the
+in-domain training episodes. The action WM's config records the statistics of the training
+actions (standardisation, and the trained range the rollout clips to); the text WM reads each
+clip's instruction states from the instruction cache.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from roboscape.data.token_windows import TokenWindowDataset
+from roboscape.models.text_encoder import load_instruction_cache
+from roboscape.models.world_model import WorldModel, WorldModelConfig, world_model_loss
+from roboscape.train.checkpoint import save_pretrained
+from roboscape.train.trainer import TrainConfig, Trainer
+from roboscape.utils.io import write_json
+
+
+@dataclass
+class WorldModelData:
+    token_index: str
+    heldout_every: int = 10
+    start_stride: int = 1
+    instruction_cache: str | None = None  # the text WM's instruction states
+
+
+class TextControl:
+    """Looks up a batch's instruction states in the cache (moved to the model's device once)."""
+
+    def __init__(self, states: torch.Tensor, mask: torch.Tensor):
+        self.states, self.mask = states, mask
+
+    def __call__(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.states.device != rows.device:
+            self.states, self.mask = self.states.to(rows.device), self.mask.to(rows.device)
+        return self.states[rows], self.mask[rows]
+
+
+def world_model_objective(text: TextControl | None):
+    def compute(model: WorldModel, batch: dict) -> dict[str, torch.Tensor]:
+        tokens = batch["tokens"]
+        if text is None:
+            out = model(tokens, batch["actions"])
+        else:
+            out = model(tokens, *text(batch["instruction"]))
+        losses = world_model_loss(out, tokens, batch["done"])
+        with torch.no_grad():
+            losses["token_accuracy"] = (out.logits[:, :-1].argmax(-1) == tokens[:, 1:]).float().mean()
+        return losses
+
+    return compute
+
+
+def prepare(wm_cfg: WorldModelConfig, data: WorldModelData) -> tuple[WorldModelConfig, TokenWindowDataset, TextControl | None]:
+    """The model config completed from the data (codebook, token grid, action statistics or text
+    width), the training windows and the text lookup."""
+    text = None
+    instructions = None
+    if wm_cfg.control == "text":
+        if data.instruction_cache is None:
+            raise ValueError("the text world model needs an instruction cache")
+        instructions, states, mask = load_instruction_cache(data.instruction_cache)
+        text = TextControl(states, mask)
+        wm_cfg = replace(wm_cfg, text_dim=states.shape[-1])
+    dataset = TokenWindowDataset(data.token_index, wm_cfg.window, "train", data.heldout_every, data.start_stride, instructions)
+    wm_cfg = replace(wm_cfg, codebook_size=dataset.codebook_size, tokens_hw=dataset.tokens_hw)
+    if wm_cfg.control == "action":
+        wm_cfg = replace(wm_cfg, **dataset.action_statistics())
+    return wm_cfg, dataset, text
+
+
+def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg: TrainConfig, out_dir: str | Path,
+                      stop_after: int | None = None, code_digest: str | None = None) -> dict:
+    """Train (resuming from the last checkpoint of the same configuration, data and code), then
+    save the model and ``train.json``."""
+    out_dir = Path(out_dir)
+    wm_cfg, dataset, text = prepare(wm_cfg, data)
+    signature = {"world_model": asdict(wm_cfg), "data": asdict(data) | {"token_index": str(Path(data.token_index).resolve())},
+                 "code": code_digest}
+    trainer = Trainer(WorldModel(wm_cfg), dataset, world_model_objective(text), train_cfg, out_dir, signature=signature)
+    trainer.resume()  # train() resumes too (a no-op repeat); here it tells how many steps this call runs
+    start_step, t0 = trainer.step, time.perf_counter()
+    last = trainer.train(stop_after=stop_after)
+    seconds = time.perf_counter() - t0
+    result: dict = {"steps": trainer.step, "final": last}
+    if trainer.accelerator.is_main_process:
+        model = trainer.unwrapped_model()
+        steps_run = trainer.step - start_step
+        tokens_per_step = train_cfg.batch_size * trainer.accelerator.num_processes * wm_cfg.window * wm_cfg.tokens_per_frame
+        result.update(
+            parameters=sum(p.numel() for p in model.parameters()),
+            processes=trainer.accelerator.num_processes,
+            device=str(trainer.accelerator.device),
+            training_windows=len(dataset),
+            tokens_per_second=tokens_per_step * steps_run / seconds if steps_run else None,
+            config={"world_model": asdict(wm_cfg), "train": asdict(train_cfg), "data": asdict(data)},
+        )
+        if trainer.step >= train_cfg.steps:
+            save_pretrained(model, "world_model", out_dir / "model")
+            write_json(out_dir / "train.json", result)
+    return result

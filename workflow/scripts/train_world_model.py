@@ -1,0 +1,26 @@
+"""Rules `train_wm_action` and `train_wm_text`: train one world model (resuming from its last
+checkpoint); with several GPUs, under `accelerate launch` with one process per GPU."""
+
+from pathlib import Path
+
+import torch
+
+from roboscape.train.launch import launch
+from roboscape.utils.logs import job_log
+from roboscape.utils.provenance import source_digest
+
+with job_log(snakemake.log[0]) as log:
+    p = snakemake.params
+    torch.set_num_threads(snakemake.threads)
+    out_dir = Path(snakemake.output.summary).parent
+    spec = {
+        "world_model": {**p.arch, "control": p.control},
+        "data": {**p.data, "token_index": snakemake.input.index, "instruction_cache": snakemake.input.get("instructions")},
+        "train": dict(p.train),
+        "out_dir": str(out_dir),
+        "code_digest": source_digest(snakemake.input.lib),
+    }
+    gpus = int(snakemake.resources.gpu)
+    log.info("training the %s world model with %s", p.control, f"{gpus} GPUs" if gpus else f"{snakemake.threads} CPU threads")
+    launch(spec, out_dir / "job.json", processes=max(1, gpus), threads=max(1, snakemake.threads // max(1, gpus)))
+    log.info("done: %s", Path(snakemake.output.summary).read_text())
