@@ -140,13 +140,45 @@ def test_tokenizer_trains_and_every_clip_is_tokenized(tiny_run):
         assert np.array_equal(ft["done"][int(row["row"])], fc["done"][int(row["row"])])
 
 
+def test_world_models_train_and_evaluate(tiny_run):
+    out, wm_cfg = tiny_run.out, tiny_run.config["world_model"]
+    for control in ("action", "text"):
+        summary = read_json(out / "world_model" / control / "train.json")
+        assert summary["steps"] == wm_cfg[control]["train"]["steps"] and summary["tokens_per_second"] > 0
+        metrics = pd.read_csv(out / "world_model" / control / "metrics.csv")
+        assert metrics["step"].tolist() == list(range(1, summary["steps"] + 1))
+        assert np.isfinite(metrics[["token_ce", "done_rmse", "token_accuracy"]].to_numpy()).all()
+        model = load_pretrained(out / "world_model" / control / "model")
+        assert model.cfg.control == control and model.cfg.window == wm_cfg["window"]
+        ev = read_json(out / "world_model" / control / "eval" / "eval.json")
+        for subset in ("heldout", "ood"):
+            tf, ol = ev[subset]["teacher_forced"], ev[subset]["open_loop"]
+            assert tf["windows"] > 0 and tf["token_cross_entropy"] > 0 and 0 <= tf["token_accuracy"] <= 1
+            assert 0 <= tf["done"]["f1"] <= 1 and tf["done"]["n"] > 0
+            assert ol["samples_per_clip"] == 1 and ol["horizon"] == wm_cfg["eval"]["horizon"]
+            for name in ("model", "copy_last_frame", "copy_last_frame_tokenized", "tokenizer_reconstruction"):
+                assert len(ol["per_step"][name]["psnr"]) == ol["horizon"]
+            margin = ol["margin_over_floor"]["copy_last_frame"]
+            assert margin["psnr"] == pytest.approx(ol["mean"]["model"]["psnr"] - ol["mean"]["copy_last_frame"]["psnr"])
+            assert margin["perceptual"] == pytest.approx(ol["mean"]["copy_last_frame"]["perceptual"] - ol["mean"]["model"]["perceptual"])
+            gif = imageio.mimread(out / "world_model" / control / "eval" / f"{subset}_rollouts.gif")
+            assert len(gif) == ol["horizon"]
+    ctrl = read_json(out / "world_model" / "action" / "eval" / "eval.json")["controllability"]
+    assert ctrl["clipped_action_steps_in_ood_sequence"] == ctrl["start_frames"] * ctrl["horizon"]
+    assert len(imageio.mimread(out / "world_model" / "action" / "eval" / "controllability.gif")) == ctrl["horizon"]
+    assert (out / "world_model" / "action" / "eval" / "controllability.png").stat().st_size > 10_000
+
+
 def test_nothing_changed_plans_nothing(tiny_run):
     assert planned_jobs(tiny_run.workdir, tiny_run.configfile) == {}
 
 
 N = 8  # shards in the tiny tier
-TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1}
-CLIP_JOBS = {"clips": N, "clip_index": 1, **TOKENIZER_JOBS}
+ACTION_WM_JOBS = {"train_wm_action": 1, "eval_wm": 1}
+TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm": 1}
+WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, "eval_wm": 2}
+TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1, **WM_JOBS}
+CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS}
 TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "previews": 4, **CLIP_JOBS}
 
 
@@ -160,6 +192,12 @@ TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "pre
         ("tokenizer", lambda c: c["tokenizer"].update(codebook_bits=8), {**TOKENIZER_JOBS, "all": 1}),
         ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, "all": 1}),
         ("tokenizer.view", lambda c: c["tokenizer"].update(view="wrist"), {**TOKENIZER_JOBS, "all": 1}),
+        ("world_model", lambda c: c["world_model"].update(dim=48), {**WM_JOBS, "all": 1}),
+        ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**ACTION_WM_JOBS, "all": 1}),
+        ("world_model.text", lambda c: c["world_model"]["text"]["train"].update(lr=1e-3), {**TEXT_WM_JOBS, "all": 1}),
+        ("world_model.text_encoder", lambda c: c["world_model"].update(text_encoder="t5"),
+         {"encode_instructions": 1, **TEXT_WM_JOBS, "all": 1}),
+        ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {"eval_wm": 2, "all": 1}),
     ],
 )
 def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expected):
@@ -172,8 +210,11 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
     [
         ("roboscape/data/clips.py", {**CLIP_JOBS, "all": 1}),
         ("roboscape/train/tokenizer_training.py", {**TOKENIZER_JOBS, "all": 1}),
-        ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, "all": 1}),
+        ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, "all": 1}),
         ("roboscape/sim/replay.py", {"replay": 1, "all": 1}),
+        ("roboscape/models/world_model.py", {**WM_JOBS, "all": 1}),
+        ("roboscape/eval/world_model_eval.py", {"eval_wm": 2, "all": 1}),
+        ("roboscape/models/text_encoder.py", {"encode_instructions": 1, **WM_JOBS, "all": 1}),
         ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
     ],
 )

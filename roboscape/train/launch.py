@@ -32,11 +32,14 @@ def launch(spec: dict, spec_path: str | Path, processes: int = 1, cpu: bool = Fa
     if processes <= 1:
         run_spec(spec_path)
         return
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes), "--num_machines", "1",
-               "--dynamo_backend", "no", "--mixed_precision", "no" if cpu else "bf16"]
-    command += ["--cpu"] if cpu else ["--multi_gpu"]
-    command += ["-m", "roboscape.train.launch", str(spec_path)]
+    # --multi_gpu starts the processes through torchrun; with ACCELERATE_USE_CPU they join a gloo
+    # group on the CPU (accelerate's --cpu alone would start a single process).
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+               "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no" if cpu else "bf16",
+               "-m", "roboscape.train.launch", str(spec_path)]
     env = dict(os.environ)
+    if cpu:
+        env["ACCELERATE_USE_CPU"] = "true"
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     subprocess.run(command, check=True, env=env)

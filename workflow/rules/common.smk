@@ -47,3 +47,16 @@ WM_EVAL_LIB = sorted(set(WM_TRAIN_LIB + MODEL_FILES_LIB + library(
 
 def trajectory_shards(ext):
     return expand(f"{OUT}/trajectories/{{task}}/shard_{{shard}}.{ext}", task=TASKS, shard=SHARDS)
+
+
+WM = config["world_model"]
+WM_ARCH = {k: WM[k] for k in ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens")}
+WM_DATA = {k: WM[k] for k in ("heldout_every", "start_stride")}
+
+
+def wm_training_inputs(control):
+    inputs = {"lib": WM_TRAIN_LIB, "index": f"{OUT}/tokens/index.csv",
+              "tokens": expand(f"{OUT}/tokens/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS)}
+    if control == "text":
+        inputs["instructions"] = f"{OUT}/world_model/instructions.safetensors"
+    return inputs

@@ -1,8 +1,3 @@
-WM = config["world_model"]
-WM_ARCH = {k: WM[k] for k in ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens")}
-WM_DATA = {k: WM[k] for k in ("heldout_every", "start_stride")}
-
-
 rule encode_instructions:
     """Every distinct instruction encoded once by the text encoder (the text WM's control)."""
     input:
@@ -23,14 +18,6 @@ rule encode_instructions:
         "../../envs/roboscape.yaml"
     script:
         "../scripts/encode_instructions.py"
-
-
-def wm_training_inputs(control):
-    inputs = {"lib": WM_TRAIN_LIB, "index": f"{OUT}/tokens/index.csv",
-              "tokens": expand(f"{OUT}/tokens/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS)}
-    if control == "text":
-        inputs["instructions"] = f"{OUT}/world_model/instructions.safetensors"
-    return inputs
 
 
 for _control in ("action", "text"):

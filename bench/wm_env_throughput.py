@@ -1,0 +1,129 @@
+"""Environment steps per second: the world model as an environment against ManiSkill's CPU env.
+
+Measured side by side in one run, each in a fresh process with the same thread count:
+
+- ManiSkill: ``RoboScape-PickPlace-v1`` (a ManiSkill3 env) on the CPU simulator with CPU (llvmpipe)
+  rendering, ``obs_mode="rgb"`` at the same image size (its two cameras), random actions in
+  pd_ee_delta_pose; with ManiSkill's own Panda meshes and with our decimated ones.
+- World model: the rollout engine with N environments in one batch, one forward pass per frame
+  with the KV cache, decoding to RGB included. Architecture from a config file (weights random
+  unless trained model directories are given: speed does not depend on them).
+
+Env steps/s = environments x steps / seconds, over steps taken after the warm-up (the KV
+cache is full, i.e. steady state).
+
+Usage: .venv/bin/python bench/wm_env_throughput.py [--config config.yaml] [--envs 1 16 64] [--threads 2]
+           [--world-model results/default/world_model/action/model --tokenizer results/default/tokenizer/model]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+MANISKILL = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    from roboscape.sim.catalogue import build_catalogue
+    from roboscape.sim.env import make_env
+    size, detail, steps = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    cat = build_catalogue(0, ["pick_place"], 1, 0)
+    scene = cat.scene(cat.selected["pick_place"][0])
+    env = make_env(scene, image_size=size, obs_mode="rgb", robot_visual_detail=None if detail == "full" else float(detail))
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        env.step(rng.uniform(-1, 1, 7).astype(np.float32))
+    t0 = time.perf_counter()
+    for i in range(steps):
+        obs, *_ = env.step(rng.uniform(-1, 1, 7).astype(np.float32))
+    dt = time.perf_counter() - t0
+    shapes = {k: tuple(v["rgb"].shape) for k, v in obs["sensor_data"].items()}
+    print(json.dumps({"steps_per_s": steps / dt, "cameras": shapes}))
+    """
+)
+
+WORLD_MODEL = textwrap.dedent(
+    """
+    import json, sys, time
+    import torch, yaml
+    from roboscape.models.rollout import Rollout
+    from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
+    from roboscape.models.world_model import WorldModel, WorldModelConfig
+    from roboscape.train.checkpoint import load_pretrained
+    config, n, steps, wm_dir, tok_dir, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    cfg = yaml.safe_load(open(config))
+    if tok_dir != "-":
+        tokenizer, wm = load_pretrained(tok_dir), load_pretrained(wm_dir)
+    else:
+        t = {k: v for k, v in cfg["tokenizer"].items() if k not in ("train", "resources", "view", "perceptual_backend",
+             "perceptual_weight", "frame_stride", "eval_frames")}
+        tokenizer = Tokenizer(TokenizerConfig(image_size=cfg["trajectories"]["image_size"], **t)).eval()
+        w = cfg["world_model"]
+        wm = WorldModel(WorldModelConfig(codebook_size=tokenizer.cfg.codebook_size, tokens_hw=tokenizer.cfg.tokens_hw,
+                        control="action", **{k: w[k] for k in ("window", "dim", "depth", "heads", "mlp_ratio", "control_tokens")})).eval()
+    s = tokenizer.cfg.image_size
+    rollout = Rollout(wm, tokenizer)
+    rollout.reset(torch.rand(n, 3, s, s) * 2 - 1)
+    warmup = wm.cfg.window + 1
+    for _ in range(warmup):
+        rollout.step(torch.zeros(n, 7))
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        out = rollout.step(torch.rand(n, 7) * 0.2 - 0.1)
+    dt = time.perf_counter() - t0
+    print(json.dumps({"env_steps_per_s": n * steps / dt, "frame": tuple(out.frames.shape[1:]),
+                      "tokens_per_frame": wm.cfg.tokens_per_frame, "parameters": sum(p.numel() for p in wm.parameters())}))
+    """
+)
+
+
+def run(code: str, args: list, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "LP_NUM_THREADS": str(threads), "MS_SKIP_ASSET_DOWNLOAD_PROMPT": "1"}
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="config.yaml")
+    ap.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64])
+    ap.add_argument("--steps", type=int, default=20, help="timed world-model steps per batch size")
+    ap.add_argument("--sim-steps", type=int, default=100, help="timed ManiSkill steps")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--world-model", default="-")
+    ap.add_argument("--tokenizer", default="-")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    import yaml
+
+    size = yaml.safe_load(Path(args.config).read_text())["trajectories"]["image_size"]
+    results = {"image_size": size, "threads": args.threads, "maniskill": {}, "world_model": {}}
+    for detail in ("full", "0.05"):
+        r = run(MANISKILL, [size, detail, args.sim_steps], args.threads)
+        results["maniskill"][f"robot meshes {detail}"] = r
+        print(f"ManiSkill CPU env, {size} px, robot meshes {detail}: {r['steps_per_s']:.1f} steps/s  cameras {r['cameras']}", flush=True)
+    baseline = max(r["steps_per_s"] for r in results["maniskill"].values())
+    for n in args.envs:
+        r = run(WORLD_MODEL, [args.config, n, args.steps, args.world_model, args.tokenizer, args.threads], args.threads)
+        r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / baseline
+        results["world_model"][n] = r
+        print(f"world model, {n:3d} envs: {r['env_steps_per_s']:8.1f} env steps/s  = {r['speedup_over_fastest_maniskill']:.2f}x "
+              f"the fastest ManiSkill env ({r['tokens_per_frame']} tokens/frame, {r['parameters'] / 1e6:.1f} M params)", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

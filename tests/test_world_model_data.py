@@ -1,0 +1,66 @@
+"""World-model data and jobs on the tiny run's token shards: windows, held-out episodes,
+training under `accelerate launch` with several processes, evaluation helpers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from roboscape.data.token_windows import TokenWindowDataset, select_clips
+from roboscape.eval.world_model_eval import binary_f1
+from roboscape.train.launch import launch
+from roboscape.utils.io import read_json
+
+pytestmark = pytest.mark.slow
+
+
+def test_held_out_episodes_are_disjoint_from_training(tiny_run):
+    index = pd.read_csv(tiny_run.out / "tokens" / "index.csv")
+    subsets = {s: select_clips(index, s, heldout_every=4) for s in ("train", "heldout", "ood")}
+    assert sum(len(v) for v in subsets.values()) == len(index)
+    episodes = {s: set(zip(v["scene_id"], v["episode_seed"], strict=True)) for s, v in subsets.items()}
+    assert episodes["heldout"] and not episodes["heldout"] & episodes["train"]
+    assert (subsets["ood"]["split"] == "ood").all() and (subsets["heldout"]["split"] == "ind").all()
+    with pytest.raises(ValueError, match="unknown subset"):
+        select_clips(index, "test", 4)
+
+
+def test_windows_cover_every_clip_and_pad_the_last_action(tiny_run):
+    index_path = tiny_run.out / "tokens" / "index.csv"
+    L = tiny_run.config["clips"]["clip_length"]
+    ds = TokenWindowDataset(index_path, frames=4, subset="train", heldout_every=4, start_stride=2)
+    assert list(ds.starts) == list(range(0, L - 4 + 1, 2)) and len(ds) == len(ds.index) * len(ds.starts)
+    clip = ds.clip(0)
+    last = ds[len(ds.starts) - 1]  # the clip's last window: its final frame has no action
+    s = int(ds.starts[-1])
+    assert torch.equal(last["tokens"], clip["tokens"][s : s + 4])
+    assert torch.equal(last["actions"][:-1], clip["actions"][s:]) and not last["actions"][-1].any()
+    assert last["tokens"].dtype == torch.int64 and last["tokens"].shape == (4, ds.tokens_hw**2)
+    stats = ds.action_statistics()
+    assert all(lo <= m <= hi for lo, m, hi in zip(stats["action_low"], stats["action_mean"], stats["action_high"], strict=True))
+    with pytest.raises(ValueError, match="do not fit"):
+        TokenWindowDataset(index_path, frames=L + 1)
+    with pytest.raises(ValueError, match="missing from the cache"):
+        TokenWindowDataset(index_path, frames=4, instructions={"say hello": 0})
+
+
+def test_training_under_accelerate_launch_with_two_processes(tiny_run, tmp_path):
+    spec = {
+        "world_model": {"window": 4, "dim": 32, "depth": 1, "heads": 2, "control": "action"},
+        "data": {"token_index": str(tiny_run.out / "tokens" / "index.csv"), "heldout_every": 4},
+        "train": {"steps": 2, "batch_size": 2, "warmup_steps": 1, "checkpoint_every": 1, "log_every": 1},
+        "out_dir": str(tmp_path / "wm"),
+    }
+    launch(spec, tmp_path / "job.json", processes=2, cpu=True, threads=1)
+    summary = read_json(tmp_path / "wm" / "train.json")
+    assert summary["processes"] == 2 and summary["steps"] == 2
+    assert (tmp_path / "wm" / "model" / "model.safetensors").exists()
+
+
+def test_done_f1():
+    prob = torch.tensor([0.9, 0.8, 0.2, 0.1, 0.7])
+    label = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0])
+    r = binary_f1(prob, label, 0.5)
+    assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(2 / 3) and r["f1"] == pytest.approx(2 / 3)
+    assert binary_f1(torch.zeros(3), torch.zeros(3), 0.5)["f1"] == 0.0
