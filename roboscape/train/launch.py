@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,13 @@ def run_spec(spec_path: str | Path) -> dict:
                              TrainConfig(**spec["train"]), spec["out_dir"], code_digest=spec.get("code_digest"))
 
 
+def free_port() -> int:
+    """A free TCP port for the process group: two jobs on one node must not share torchrun's default."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def launch(spec: dict, spec_path: str | Path, processes: int = 1, cpu: bool = False, threads: int | None = None) -> None:
     """Run the job: in this process if ``processes`` is 1, else under ``accelerate launch`` with
     ``processes`` processes (GPUs, or CPU processes with ``cpu``); ``threads``: per process."""
@@ -35,7 +43,7 @@ def launch(spec: dict, spec_path: str | Path, processes: int = 1, cpu: bool = Fa
     # --multi_gpu starts the processes through torchrun; with ACCELERATE_USE_CPU they join a gloo
     # group on the CPU (accelerate's --cpu alone would start a single process).
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-               "--num_machines", "1", "--dynamo_backend", "no", "--mixed_precision", "no" if cpu else "bf16",
+               "--num_machines", "1", "--main_process_port", str(free_port()), "--dynamo_backend", "no", "--mixed_precision", "no" if cpu else "bf16",
                "-m", "roboscape.train.launch", str(spec_path)]
     env = dict(os.environ)
     if cpu:
