@@ -54,9 +54,11 @@ WORLD_MODEL = textwrap.dedent(
     import json, sys, time
     import torch, yaml
     from roboscape.models.rollout import Rollout
-    from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
-    from roboscape.models.world_model import WorldModel, WorldModelConfig
+    from roboscape.models.tokenizer import Tokenizer
+    from roboscape.models.world_model import WorldModel
     from roboscape.train.checkpoint import load_pretrained
+    from roboscape.train.tokenizer_training import tokenizer_config
+    from roboscape.train.world_model_training import world_model_config
     config, n, steps, wm_dir, tok_dir, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -64,12 +66,9 @@ WORLD_MODEL = textwrap.dedent(
     if tok_dir != "-":
         tokenizer, wm = load_pretrained(tok_dir), load_pretrained(wm_dir)
     else:
-        t = {k: v for k, v in cfg["tokenizer"].items() if k not in ("train", "resources", "view", "perceptual_backend",
-             "perceptual_weight", "frame_stride", "eval_frames")}
-        tokenizer = Tokenizer(TokenizerConfig(image_size=cfg["trajectories"]["image_size"], **t)).eval()
-        w = cfg["world_model"]
-        wm = WorldModel(WorldModelConfig(codebook_size=tokenizer.cfg.codebook_size, tokens_hw=tokenizer.cfg.tokens_hw,
-                        control="action", **{k: w[k] for k in ("window", "dim", "depth", "heads", "mlp_ratio", "control_tokens")})).eval()
+        tokenizer = Tokenizer(tokenizer_config(cfg["tokenizer"], cfg["trajectories"]["image_size"])[0]).eval()
+        wm = WorldModel(world_model_config(cfg["world_model"], codebook_size=tokenizer.cfg.codebook_size,
+                                           tokens_hw=tokenizer.cfg.tokens_hw, control="action")).eval()
     s = tokenizer.cfg.image_size
     rollout = Rollout(wm, tokenizer)
     rollout.reset(torch.rand(n, 3, s, s) * 2 - 1)

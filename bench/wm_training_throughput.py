@@ -21,9 +21,9 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from roboscape.models.world_model import WorldModel, WorldModelConfig, world_model_loss
-
-ARCH = ("window", "dim", "depth", "heads", "mlp_ratio", "control_tokens")
+from roboscape.models.world_model import WorldModel, world_model_loss
+from roboscape.train.tokenizer_training import tokenizer_config
+from roboscape.train.world_model_training import world_model_config
 
 
 def main() -> None:
@@ -39,12 +39,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = yaml.safe_load(Path(args.config).read_text())
-    tok = cfg["tokenizer"]
-    tokens_hw = cfg["trajectories"]["image_size"] // tok["downsample_factor"]
-    codebook = 2 ** tok["codebook_bits"] if tok["quantizer"] == "lfq" else int(torch.tensor(tok["fsq_levels"]).prod())
-    w = cfg["world_model"]
-    wm_cfg = WorldModelConfig(codebook_size=codebook, tokens_hw=tokens_hw, control="action", **{k: w[k] for k in ARCH})
-    batch = args.batch_size or w["action"]["train"]["batch_size"]
+    tok_cfg, _ = tokenizer_config(cfg["tokenizer"], cfg["trajectories"]["image_size"])
+    codebook = tok_cfg.codebook_size
+    wm_cfg = world_model_config(cfg["world_model"], codebook_size=codebook, tokens_hw=tok_cfg.tokens_hw, control="action")
+    batch = args.batch_size or cfg["world_model"]["action"]["train"]["batch_size"]
     device = torch.device(args.device)
     model = WorldModel(wm_cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")

@@ -8,16 +8,14 @@ file handles are opened lazily in each worker.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from roboscape.data.trajectory_io import TrajectoryFileError, open_h5
+from roboscape.data.trajectory_io import OpenShards, TrajectoryFileError
 
 
 class ClipDataset(Dataset):
@@ -42,26 +40,13 @@ class ClipDataset(Dataset):
             index = index[index["task"].isin(tasks)]
         self.index = index.reset_index(drop=True)
         self.views = tuple(views)
-        self.max_open_files = max_open_files
         # Plain numpy columns: cheap to pickle into workers, no per-item pandas overhead.
         self._shards = self.index["shard"].to_numpy()
         self._rows = self.index["row"].to_numpy()
-        self._files: OrderedDict[str, h5py.File] = OrderedDict()
+        self._file = OpenShards(self.index_path.parent, max_open_files)
 
     def __len__(self) -> int:
         return len(self.index)
-
-    def _file(self, rel: str) -> h5py.File:
-        f = self._files.get(rel)
-        if f is None:
-            # A chunk cache of a few clips: reads are random, caching more only costs memory.
-            f = open_h5(self.index_path.parent / rel, rdcc_nbytes=4 * 1024 * 1024)
-            self._files[rel] = f
-            if len(self._files) > self.max_open_files:
-                self._files.popitem(last=False)[1].close()
-        else:
-            self._files.move_to_end(rel)
-        return f
 
     def __getitem__(self, i: int) -> dict:
         rel, row = self._shards[i], int(self._rows[i])
@@ -93,11 +78,5 @@ class ClipDataset(Dataset):
         except (OSError, KeyError) as err:
             raise TrajectoryFileError(self.index_path.parent / rel, f"clip row {row} cannot be read ({err})") from err
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_files"] = OrderedDict()  # handles never cross process boundaries
-        return state
-
     def close(self) -> None:
-        while self._files:
-            self._files.popitem()[1].close()
+        self._file.close()

@@ -16,21 +16,19 @@ Subsets: ``train`` (in-domain clips, minus the held-out episodes), ``heldout`` (
 out-of-domain scenes). Selection is by episode, so overlapping clips never straddle the split.
 
 Like :class:`~roboscape.data.dataset.ClipDataset` it keeps only the index in memory and reads
-rows on demand through a small per-worker cache of open files.
+rows on demand through :class:`~roboscape.data.trajectory_io.OpenShards`.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from roboscape.data.trajectory_io import TrajectoryFileError, open_h5
+from roboscape.data.trajectory_io import ACTION_DIM, OpenShards, TrajectoryFileError
 
 SUBSETS = ("train", "heldout", "ood")
 
@@ -62,8 +60,8 @@ class TokenWindowDataset(Dataset):
             raise ValueError(f"no clips in {self.index_path} for subset {subset!r}")
         if start_stride < 1:
             raise ValueError("start_stride must be >= 1")
-        self.frames, self.max_open_files = frames, max_open_files
-        self._files: OrderedDict[str, h5py.File] = OrderedDict()
+        self.frames = frames
+        self._file = OpenShards(self.index_path.parent, max_open_files)
         first = self._file(self.index["shard"].iloc[0])
         self.clip_length = int(first.attrs["clip_length"])
         self.codebook_size = int(first.attrs["codebook_size"])
@@ -74,26 +72,15 @@ class TokenWindowDataset(Dataset):
         self._shards = self.index["shard"].to_numpy()
         self._rows = self.index["row"].to_numpy()
         if instructions is None:
-            self._instruction = np.full(len(self.index), -1)
+            self.instruction_rows = np.full(len(self.index), -1)
         else:
             unknown = set(self.index["instruction"]) - set(instructions)
             if unknown:
                 raise ValueError(f"instructions missing from the cache: {sorted(unknown)[:3]}")
-            self._instruction = self.index["instruction"].map(instructions).to_numpy()
+            self.instruction_rows = self.index["instruction"].map(instructions).to_numpy()
 
     def __len__(self) -> int:
         return len(self.index) * len(self.starts)
-
-    def _file(self, rel: str) -> h5py.File:
-        f = self._files.get(rel)
-        if f is None:
-            f = open_h5(self.index_path.parent / rel, rdcc_nbytes=4 * 1024 * 1024)
-            self._files[rel] = f
-            if len(self._files) > self.max_open_files:
-                self._files.popitem(last=False)[1].close()
-        else:
-            self._files.move_to_end(rel)
-        return f
 
     def clip(self, clip: int) -> dict[str, torch.Tensor]:
         """The whole clip ``clip`` (row of the index): tokens (L, h*w), actions (L-1, 7), done (L,)."""
@@ -115,16 +102,12 @@ class TokenWindowDataset(Dataset):
         taken = c["actions"][s : s + T]
         actions[: len(taken)] = taken
         return {"tokens": c["tokens"][s : s + T], "actions": actions, "done": c["done"][s : s + T],
-                "instruction": torch.tensor(int(self._instruction[clip]))}
+                "instruction": torch.tensor(int(self.instruction_rows[clip]))}
 
     def action_statistics(self) -> dict[str, list[float]]:
         """Per-dimension mean, std, min and max of every action in the selected clips."""
-        actions = np.concatenate([self.clip(i)["actions"].numpy() for i in range(len(self.index))])
+        actions = np.concatenate([self._file(rel)["actions"][()][np.sort(self._rows[self._shards == rel])].reshape(-1, ACTION_DIM)
+                                  for rel in np.unique(self._shards)])
         std = np.maximum(actions.std(0), 1e-3)
         return {"action_mean": actions.mean(0).tolist(), "action_std": std.tolist(),
                 "action_low": actions.min(0).tolist(), "action_high": actions.max(0).tolist()}
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_files"] = OrderedDict()
-        return state

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
 from roboscape.data.dataset import ClipDataset
-from roboscape.data.frames import to_model_range
+from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.data.token_windows import TokenWindowDataset
 from roboscape.eval.image_metrics import psnr, ssim
 from roboscape.models.perceptual import PerceptualDistance
@@ -34,7 +34,7 @@ from roboscape.models.text_encoder import load_instruction_cache
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
 from roboscape.train.checkpoint import load_pretrained
-from roboscape.train.world_model_training import TextControl, WorldModelData
+from roboscape.train.world_model_training import TextControl, WorldModelData, control_inputs
 from roboscape.utils.io import write_json
 
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "perceptual": False}
@@ -72,16 +72,16 @@ def teacher_forced(wm: WorldModel, windows: TokenWindowDataset, text: TextContro
     ce_sum = correct = copy_correct = n_tokens = 0.0
     done_p, done_y = [], []
     for batch in DataLoader(picked, batch_size=cfg.batch_size):
-        tokens = batch["tokens"].to(device)
-        control = batch["actions"].to(device) if text is None else text(batch["instruction"].to(device))
-        out = wm(tokens, *control) if text is not None else wm(tokens, control)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        tokens = batch["tokens"]
+        out = wm(tokens, *control_inputs(batch, text))
         logits, target = out.logits[:, :-1], tokens[:, 1:]
         ce_sum += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum"))
         correct += float((logits.argmax(-1) == target).sum())
         copy_correct += float((tokens[:, :-1] == target).sum())
         n_tokens += target.numel()
         done_p.append(out.done[:, :-1].flatten().cpu())
-        done_y.append(batch["done"][:, 1:].flatten())
+        done_y.append(batch["done"][:, 1:].flatten().cpu())
     p, y = torch.cat(done_p), torch.cat(done_y)
     return {
         "windows": len(picked),
@@ -102,23 +102,21 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
     """Returns (metrics, media): media holds uint8 ground truth and predictions for figures."""
     device = next(wm.parameters()).device
     horizon = min(cfg.horizon, windows.clip_length - 1)
-    row_of_clip = {int(c): i for i, c in enumerate(clips.index["clip_id"])}
     chosen = evenly_spaced(len(windows.index), cfg.clips)
     curves: dict[str, dict[str, list[torch.Tensor]]] = {}
     media: dict[str, list[np.ndarray]] = {"truth": [], "model": []}
     rollout = Rollout(wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)
     for start in range(0, len(chosen), cfg.batch_size):
         batch = chosen[start : start + cfg.batch_size]
-        rows = [row_of_clip[int(windows.index["clip_id"].iloc[c])] for c in batch]
-        truth = torch.stack([clips[r]["rgb"][view][: horizon + 1] for r in rows])  # (B, H+1, h, w, 3)
+        truth = torch.stack([clips[r]["rgb"][view][: horizon + 1] for r in clip_rows(clips, windows, batch)])  # (B, H+1, h, w, 3)
         truth = to_model_range(truth.flatten(0, 1)).view(len(batch), horizon + 1, 3, *truth.shape[2:4]).to(device)
         first = truth[:, 0]
         if text is None:
             actions = torch.stack([windows.clip(c)["actions"][:horizon] for c in batch]).to(device)
-            rollout.reset(first)
+            first_tokens = rollout.reset(first)
         else:
-            rollout.reset(first, *text(torch.tensor([int(windows._instruction[c]) for c in batch], device=device)))
-        first_recon = tokenizer(first).reconstruction.clamp(-1, 1)
+            first_tokens = rollout.reset(first, *text(torch.as_tensor(windows.instruction_rows[batch], device=device)))
+        first_recon = tokenizer.decode_tokens(first_tokens).clamp(-1, 1)
         predicted = []
         for t in range(horizon):
             step = rollout.step(actions[:, t] if text is None else None)
@@ -135,8 +133,8 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
             for name, pred in candidates.items():
                 for metric, values in _frame_metrics(pred, gt, perceptual).items():
                     curves.setdefault(name, {}).setdefault(metric, [[] for _ in range(horizon)])[t].append(values.cpu())
-        media["truth"].append(_to_uint8(truth[:, 1:]))
-        media["model"].append(_to_uint8(predicted))
+        media["truth"].append(to_uint8(truth[:, 1:]).cpu().numpy())
+        media["model"].append(to_uint8(predicted).cpu().numpy())
     per_step = {name: {m: [float(torch.cat(v).mean()) for v in steps] for m, steps in ms.items()} for name, ms in curves.items()}
     mean = {name: {m: float(np.mean(v)) for m, v in ms.items()} for name, ms in per_step.items()}
     margin = {
@@ -153,10 +151,10 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
     return metrics, {k: np.concatenate(v) for k, v in media.items()}
 
 
-def _to_uint8(frames: torch.Tensor) -> np.ndarray:
-    """(..., 3, H, W) in [-1, 1] -> (..., H, W, 3) uint8."""
-    x = ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-    return x.movedim(-3, -1).numpy()
+def clip_rows(clips: ClipDataset, windows: TokenWindowDataset, chosen: list[int]) -> list[int]:
+    """Rows of ``clips`` holding the frames of ``windows``' clips ``chosen`` (matched by clip id)."""
+    row_of_clip = dict(zip(clips.index["clip_id"], range(len(clips.index)), strict=True))
+    return [row_of_clip[c] for c in windows.index["clip_id"].iloc[chosen]]
 
 
 @torch.no_grad()
@@ -189,10 +187,10 @@ def controllability(wm: WorldModel, tokenizer: Tokenizer, first_frames: torch.Te
     for name, seq in sequences.items():
         rollout.reset(first_frames)
         out = [rollout.step(seq[t].expand(n, -1)).frames for t in range(horizon)]
-        frames[name] = _to_uint8(torch.stack(out, dim=1))
+        frames[name] = to_uint8(torch.stack(out, dim=1)).cpu().numpy()
         finals[name] = out[-1]
     clipped = rollout.clipped_actions
-    # How far apart the final frames are under opposite commands, relative to no motion: an
+    # How far apart the final frames are under opposite commands, in [0, 1] pixel units: an
     # action-blind model scores 0.
     spread = {
         axis: float((finals[f"+{axis} at trained extreme"] - finals[f"-{axis} at trained extreme"]).abs().mean()) / 2
@@ -222,8 +220,9 @@ def evaluate_world_model(wm_dir: str | Path, tokenizer_dir: str | Path, data: Wo
     control = wm.cfg.control
     result: dict = {"model": str(wm_dir), "control": control, "view": view, "perceptual_backend": perceptual_backend,
                     "config": asdict(cfg)}
-    for subset in ("heldout", "ood"):
-        windows = TokenWindowDataset(data.token_index, wm.cfg.window, subset, data.heldout_every, wm.cfg.window, instructions)
+    subsets = {subset: TokenWindowDataset(data.token_index, wm.cfg.window, subset, data.heldout_every, wm.cfg.window, instructions)
+               for subset in ("heldout", "ood")}
+    for subset, windows in subsets.items():
         metrics, media = open_loop(wm, tokenizer, windows, clips, view, text, perceptual, cfg)
         result[subset] = {"teacher_forced": teacher_forced(wm, windows, text, cfg), "open_loop": metrics}
         title = f"{control} world model, {subset} clips, open loop from the first frame ({metrics['sampling']}, 1 sample)"
@@ -232,10 +231,8 @@ def evaluate_world_model(wm_dir: str | Path, tokenizer_dir: str | Path, data: Wo
         strip({f"{kind} {i}": media[kind][i] for i in shown for kind in ("truth", "model")}, out_dir / f"{subset}_rollouts.png", title)
         grid_gif([[media["truth"][i], media["model"][i]] for i in shown], out_dir / f"{subset}_rollouts.gif")
     if control == "action":
-        windows = TokenWindowDataset(data.token_index, wm.cfg.window, "heldout", data.heldout_every, wm.cfg.window)
-        rows = [int(windows.index["clip_id"].iloc[c]) for c in evenly_spaced(len(windows.index), 2)]
-        row_of_clip = {int(c): i for i, c in enumerate(clips.index["clip_id"])}
-        first = torch.stack([to_model_range(torch.from_numpy(clips.frame(row_of_clip[r], 0, view))[None])[0] for r in rows])
+        rows = clip_rows(clips, subsets["heldout"], evenly_spaced(len(subsets["heldout"].index), 2))
+        first = torch.stack([to_model_range(torch.from_numpy(clips.frame(r, 0, view))) for r in rows])
         summary, frames = controllability(wm, tokenizer, first, cfg.horizon)
         result["controllability"] = summary
         strip({name: seq[0] for name, seq in frames.items()}, out_dir / "controllability.png",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import imageio.v2 as imageio
 import matplotlib
 
 matplotlib.use("Agg")
@@ -16,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from roboscape.data.trajectory_io import Episode, TrajectoryShard  # noqa: E402
+from roboscape.report.rollout_figures import grid_gif  # noqa: E402
 from roboscape.utils.io import atomic_path  # noqa: E402
 
 
@@ -38,12 +38,8 @@ def _side_by_side(ep: Episode) -> np.ndarray:
 
 
 def write_gif(episodes: list[Episode], path: str | Path, fps: int = 12, every: int = 2) -> None:
-    rows = [_side_by_side(ep)[::every] for ep in episodes]
-    T = max(len(r) for r in rows)
-    rows = [np.concatenate([r, np.repeat(r[-1:], T - len(r), axis=0)]) for r in rows]
-    frames = np.concatenate(rows, axis=1)
-    with atomic_path(path) as tmp:
-        imageio.mimsave(tmp, list(frames), format="GIF", duration=1000 / fps, loop=0)
+    """One row per episode; shorter episodes hold their last frame."""
+    grid_gif([[_side_by_side(ep)[::every]] for ep in episodes], path, fps=fps)
 
 
 def write_sheet(episodes: list[Episode], path: str | Path, n_keyframes: int = 6) -> None:

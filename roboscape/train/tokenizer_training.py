@@ -21,6 +21,15 @@ from roboscape.train.checkpoint import save_pretrained
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 
+RUN_KEYS = ("view", "perceptual_backend", "perceptual_weight", "frame_stride", "eval_frames")
+
+
+def tokenizer_config(section: dict, image_size: int) -> tuple[TokenizerConfig, dict]:
+    """The model config and the run options (``RUN_KEYS``: keyword arguments of
+    :func:`train_tokenizer`) of a config file's ``tokenizer:`` section."""
+    model = {k: v for k, v in section.items() if k not in (*RUN_KEYS, "train", "resources")}
+    return TokenizerConfig(image_size=image_size, **model), {k: section[k] for k in RUN_KEYS}
+
 
 def tokenizer_loss(perceptual: PerceptualDistance, perceptual_weight: float):
     def compute(model: Tokenizer, frames: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -74,13 +83,16 @@ def train_tokenizer(
     perceptual_weight: float = 0.1,
     frame_stride: int = 1,
     eval_frames: int | None = 512,
+    code_digest: str | None = None,
 ) -> dict:
+    """Train (resuming from the last checkpoint of the same configuration, data and code --
+    ``code_digest``, see :mod:`roboscape.utils.provenance`), save the model, evaluate it."""
     out_dir = Path(out_dir)
     train_frames = FrameDataset(index_path, view=view, split="ind", frame_stride=frame_stride)
     held_out = evenly_spaced(FrameDataset(index_path, view=view, split="ood", frame_stride=frame_stride), eval_frames)
     perceptual = PerceptualDistance(perceptual_backend)
     signature = {"tokenizer": asdict(tokenizer_cfg), "view": view, "perceptual": [perceptual_backend, perceptual_weight],
-                 "frame_stride": frame_stride, "index": str(Path(index_path).resolve())}
+                 "frame_stride": frame_stride, "index": str(Path(index_path).resolve()), "code": code_digest}
     trainer = Trainer(Tokenizer(tokenizer_cfg), train_frames, tokenizer_loss(perceptual, perceptual_weight), train_cfg, out_dir,
                       signature=signature)
     perceptual.to(trainer.accelerator.device)

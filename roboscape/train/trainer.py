@@ -104,6 +104,7 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg.warmup_steps, cfg.steps))
         self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
         self.step = 0
+        self.start_step = 0  # the step the last train() call resumed from
 
     # ------------------------------------------------------------------ checkpoints
     def latest_checkpoint(self) -> Path | None:
@@ -181,6 +182,7 @@ class Trainer:
 
         acc, cfg = self.accelerator, self.cfg
         resumed = self.resume()
+        self.start_step = self.step
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if acc.is_main_process:
             self._truncate_metrics()

@@ -22,6 +22,13 @@ from roboscape.train.checkpoint import save_pretrained
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 
+ARCHITECTURE_KEYS = ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens")
+
+
+def world_model_config(section: dict, **fields) -> WorldModelConfig:
+    """A model config from a config file's ``world_model:`` section plus the other ``fields``."""
+    return WorldModelConfig(**{k: section[k] for k in ARCHITECTURE_KEYS}, **fields)
+
 
 @dataclass
 class WorldModelData:
@@ -43,13 +50,15 @@ class TextControl:
         return self.states[rows], self.mask[rows]
 
 
+def control_inputs(batch: dict, text: TextControl | None) -> tuple[torch.Tensor, ...]:
+    """The world model's control arguments for a batch: its actions, or its instructions' states and mask."""
+    return (batch["actions"],) if text is None else text(batch["instruction"])
+
+
 def world_model_objective(text: TextControl | None):
     def compute(model: WorldModel, batch: dict) -> dict[str, torch.Tensor]:
         tokens = batch["tokens"]
-        if text is None:
-            out = model(tokens, batch["actions"])
-        else:
-            out = model(tokens, *text(batch["instruction"]))
+        out = model(tokens, *control_inputs(batch, text))
         losses = world_model_loss(out, tokens, batch["done"])
         with torch.no_grad():
             losses["token_accuracy"] = (out.logits[:, :-1].argmax(-1) == tokens[:, 1:]).float().mean()
@@ -78,21 +87,20 @@ def prepare(wm_cfg: WorldModelConfig, data: WorldModelData) -> tuple[WorldModelC
 
 def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg: TrainConfig, out_dir: str | Path,
                       stop_after: int | None = None, code_digest: str | None = None) -> dict:
-    """Train (resuming from the last checkpoint of the same configuration, data and code), then
-    save the model and ``train.json``."""
+    """Train (resuming from the last checkpoint of the same configuration, data and code --
+    ``code_digest``, see :mod:`roboscape.utils.provenance`), then save the model and ``train.json``."""
     out_dir = Path(out_dir)
     wm_cfg, dataset, text = prepare(wm_cfg, data)
     signature = {"world_model": asdict(wm_cfg), "data": asdict(data) | {"token_index": str(Path(data.token_index).resolve())},
                  "code": code_digest}
     trainer = Trainer(WorldModel(wm_cfg), dataset, world_model_objective(text), train_cfg, out_dir, signature=signature)
-    trainer.resume()  # train() resumes too (a no-op repeat); here it tells how many steps this call runs
-    start_step, t0 = trainer.step, time.perf_counter()
+    t0 = time.perf_counter()
     last = trainer.train(stop_after=stop_after)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0  # includes restoring a checkpoint, if any
     result: dict = {"steps": trainer.step, "final": last}
     if trainer.accelerator.is_main_process:
         model = trainer.unwrapped_model()
-        steps_run = trainer.step - start_step
+        steps_run = trainer.step - trainer.start_step
         tokens_per_step = train_cfg.batch_size * trainer.accelerator.num_processes * wm_cfg.window * wm_cfg.tokens_per_frame
         result.update(
             parameters=sum(p.numel() for p in model.parameters()),

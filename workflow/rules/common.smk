@@ -31,7 +31,7 @@ CLIPS_LIB = library("data/clips.py", "data/trajectory_io.py", "utils/io.py")
 MODEL_FILES_LIB = library("models/tokenizer.py", "train/checkpoint.py", "utils/config.py")
 TOKENIZER_LIB = CLIPS_LIB + MODEL_FILES_LIB + library(
     "data/dataset.py", "data/frames.py", "eval/image_metrics.py", "models/perceptual.py",
-    "train/tokenizer_training.py", "train/trainer.py",
+    "train/tokenizer_training.py", "train/trainer.py", "utils/provenance.py",
 )
 TOKENS_LIB = MODEL_FILES_LIB + library("data/tokens.py", "data/frames.py", "data/trajectory_io.py", "utils/io.py")
 TEXT_ENCODER_LIB = library("models/text_encoder.py", "utils/io.py")
@@ -50,6 +50,8 @@ def trajectory_shards(ext):
 
 
 WM = config["world_model"]
+# The keys of roboscape.train.world_model_training.ARCHITECTURE_KEYS (not imported: parsing the
+# workflow should not import torch).
 WM_ARCH = {k: WM[k] for k in ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens")}
 WM_DATA = {k: WM[k] for k in ("heldout_every", "start_stride")}
 

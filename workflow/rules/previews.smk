@@ -1,7 +1,7 @@
 rule previews:
     """A GIF and a key-frame sheet of recorded trajectories per task, to look at."""
     input:
-        library("report/previews.py", "data/trajectory_io.py", "utils/io.py"),
+        library("report/previews.py", "report/rollout_figures.py", "data/trajectory_io.py", "utils/io.py"),
         h5=lambda wc: expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.h5", shard=SHARDS),
         json=lambda wc: expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.json", shard=SHARDS),
     output:

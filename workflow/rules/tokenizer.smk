@@ -1,7 +1,7 @@
 rule train_tokenizer:
     """The MAGVIT-2-style tokenizer, trained on in-domain frames, evaluated on out-of-domain ones."""
     input:
-        TOKENIZER_LIB,
+        lib=TOKENIZER_LIB,
         index=f"{OUT}/clips/index.csv",
         shards=expand(f"{OUT}/clips/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS),
     output:
