@@ -47,6 +47,7 @@ def test_windows_cover_every_clip_and_pad_the_last_action(tiny_run):
 
 def test_training_under_accelerate_launch_with_two_processes(tiny_run, tmp_path):
     spec = {
+        "job": "world_model",
         "world_model": {"window": 4, "dim": 32, "depth": 1, "heads": 2, "control": "action"},
         "data": {"token_index": str(tiny_run.out / "tokens" / "index.csv"), "heldout_every": 4},
         "train": {"steps": 2, "batch_size": 2, "warmup_steps": 1, "checkpoint_every": 1, "log_every": 1},

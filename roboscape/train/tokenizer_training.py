@@ -97,7 +97,7 @@ def train_tokenizer(
                       signature=signature)
     perceptual.to(trainer.accelerator.device)
     last = trainer.train()
-    result = {"train": {"steps": trainer.step, **last}}
+    result = {"train": {"steps": trainer.step, "resumed_from_step": trainer.start_step, **last}}
     if trainer.accelerator.is_main_process:
         model = trainer.unwrapped_model()
         save_pretrained(model, "tokenizer", out_dir / "model")

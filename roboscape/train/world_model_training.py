@@ -97,7 +97,7 @@ def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg:
     t0 = time.perf_counter()
     last = trainer.train(stop_after=stop_after)
     seconds = time.perf_counter() - t0  # includes restoring a checkpoint, if any
-    result: dict = {"steps": trainer.step, "final": last}
+    result: dict = {"steps": trainer.step, "resumed_from_step": trainer.start_step, "final": last}
     if trainer.accelerator.is_main_process:
         model = trainer.unwrapped_model()
         steps_run = trainer.step - trainer.start_step

@@ -31,7 +31,7 @@ CLIPS_LIB = library("data/clips.py", "data/trajectory_io.py", "utils/io.py")
 MODEL_FILES_LIB = library("models/tokenizer.py", "train/checkpoint.py", "utils/config.py")
 TOKENIZER_LIB = CLIPS_LIB + MODEL_FILES_LIB + library(
     "data/dataset.py", "data/frames.py", "eval/image_metrics.py", "models/perceptual.py",
-    "train/tokenizer_training.py", "train/trainer.py", "utils/provenance.py",
+    "train/launch.py", "train/tokenizer_training.py", "train/trainer.py", "utils/provenance.py",
 )
 TOKENS_LIB = MODEL_FILES_LIB + library("data/tokens.py", "data/frames.py", "data/trajectory_io.py", "utils/io.py")
 TEXT_ENCODER_LIB = library("models/text_encoder.py", "utils/io.py")

@@ -1,20 +1,32 @@
-"""Rule `train_tokenizer`: train the tokenizer (resuming from its last checkpoint) and evaluate it."""
+"""Rule `train_tokenizer`: train the tokenizer (resuming from its last checkpoint) and evaluate it;
+with several GPUs, under `accelerate launch` with one process per GPU."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from roboscape.train.tokenizer_training import tokenizer_config, train_tokenizer
-from roboscape.train.trainer import TrainConfig
+from roboscape.train.launch import launch_from_resources
+from roboscape.train.tokenizer_training import tokenizer_config
+from roboscape.utils.io import read_json
 from roboscape.utils.logs import job_log
 from roboscape.utils.provenance import source_digest
 
 with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     p = snakemake.params
+    out_dir = Path(snakemake.output.eval).parent
     model_cfg, run = tokenizer_config(p.tokenizer, p.image_size)
-    result = train_tokenizer(
-        snakemake.input.index, Path(snakemake.output.eval).parent, model_cfg, TrainConfig(**p.train),
-        **run, code_digest=source_digest(snakemake.input.lib),
-    )
-    log.info("held-out (OOD) frames: %s", result.get("held_out_ood"))
+    spec = {
+        "job": "tokenizer",
+        "tokenizer": asdict(model_cfg),
+        "index": snakemake.input.index,
+        "run": run,
+        "train": dict(p.train),
+        "out_dir": str(out_dir),
+        "code_digest": source_digest(snakemake.input.lib),
+    }
+    gpus = int(snakemake.resources.gpu)
+    log.info("training the tokenizer with %s", f"{gpus} GPUs" if gpus else f"{snakemake.threads} CPU threads")
+    launch_from_resources(spec, out_dir / "job.json", gpus, snakemake.threads)
+    log.info("held-out (OOD) frames: %s", read_json(snakemake.output.eval).get("held_out_ood"))

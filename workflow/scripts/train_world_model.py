@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from roboscape.train.launch import launch
+from roboscape.train.launch import launch_from_resources
 from roboscape.utils.logs import job_log
 from roboscape.utils.provenance import source_digest
 
@@ -14,6 +14,7 @@ with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     out_dir = Path(snakemake.output.summary).parent
     spec = {
+        "job": "world_model",
         "world_model": {**p.arch, "control": p.control},
         "data": {**p.data, "token_index": snakemake.input.index, "instruction_cache": snakemake.input.get("instructions")},
         "train": dict(p.train),
@@ -22,5 +23,5 @@ with job_log(snakemake.log[0]) as log:
     }
     gpus = int(snakemake.resources.gpu)
     log.info("training the %s world model with %s", p.control, f"{gpus} GPUs" if gpus else f"{snakemake.threads} CPU threads")
-    launch(spec, out_dir / "job.json", processes=max(1, gpus), threads=max(1, snakemake.threads // max(1, gpus)))
+    launch_from_resources(spec, out_dir / "job.json", gpus, snakemake.threads)
     log.info("done: %s", Path(snakemake.output.summary).read_text())
