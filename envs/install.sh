@@ -2,7 +2,9 @@
 # Installs everything roboscape needs on a fresh Debian 12 (bookworm) machine:
 #   1. system packages: Mesa 25 Vulkan (llvmpipe) from bookworm-backports, which
 #      SAPIEN accepts for CPU rendering (bookworm's Mesa 22.3 is rejected);
-#   2. a virtual environment at .venv with the pinned Python stack
+#   2. a single-node Slurm for the cluster tests (tests/local_slurm.py): Debian's slurm-wlm,
+#      slurmdbd, munge and mariadb-server (no daemon is started here, and none is enabled);
+#   3. a virtual environment at .venv with the pinned Python stack
 #      (envs/requirements.lock) and roboscape itself (editable).
 # Idempotent: each step is skipped when what it installs is already there.
 set -euo pipefail
@@ -25,6 +27,13 @@ if ! dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q '~b
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports \
     mesa-vulkan-drivers libvulkan1 vulkan-tools >/dev/null
+fi
+
+slurm_binaries="slurmctld slurmd slurmdbd sbatch sacct srun munged mariadbd mariadb-install-db"
+if ! (for b in $slurm_binaries; do command -v "$b" || [ -x "/usr/sbin/$b" ] || exit 1; done) >/dev/null 2>&1; then
+  echo "[install] system packages (Slurm, munge, MariaDB for the cluster tests)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq slurm-wlm slurmdbd munge mariadb-server >/dev/null
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +13,27 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "workflow", "roboscape", "envs", "profiles", "slurm")
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800, snakefile: Path | None = None) -> subprocess.CompletedProcess:
+def copy_workflow(workdir: Path) -> Path:
+    """A scratch copy of the workflow (tests may edit its library files; the jobs themselves import
+    the installed ``roboscape``), with the tiny config as ``tiny.yaml``."""
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, workdir / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, workdir / name)
+    shutil.copy(REPO / "config" / "tiny.yaml", workdir / "tiny.yaml")
+    return workdir
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800, snakefile: Path | None = None,
+              env: dict[str, str] | None = None, cores: str = "2") -> subprocess.CompletedProcess:
     snakefile = snakefile or (workdir / "Snakefile" if (workdir / "Snakefile").exists() else REPO / "Snakefile")
-    cmd = [*SNAKEMAKE, "-s", str(snakefile), "--cores", "2", *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+    cmd = [*SNAKEMAKE, "-s", str(snakefile), "--cores", cores, *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy())
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
@@ -55,3 +71,22 @@ class TinyRun:
         return path
 
 
+
+
+def planned_job_resources(dry_run_output: str) -> dict[str, dict]:
+    """Slurm job comment (``rule_<rule>[_wildcards_<values joined by _>]``, as the Slurm executor
+    plugin writes it) -> the cpus, mem_mb, runtime and gpu that a dry run's job block declares."""
+    jobs = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", dry_run_output):
+        head = re.match(r"(local)?rule (\w+):\n", block)
+        if not head or head.group(1):
+            continue
+        fields = dict(re.findall(r"^\s+(\w+): (.*)$", block, flags=re.M))
+        if "output" not in fields:  # a target rule with nothing to run (`all`) is not submitted
+            continue
+        resources = dict(item.split("=", 1) for item in fields["resources"].split(", "))
+        wildcards = [item.split("=", 1)[1] for item in fields["wildcards"].split(", ")] if "wildcards" in fields else []
+        comment = f"rule_{head.group(2)}" + (f"_wildcards_{'_'.join(wildcards)}" if wildcards else "")
+        jobs[comment] = {"cpus": int(fields.get("threads", 1)), "mem_mb": int(resources["mem_mb"]),
+                         "runtime": int(resources["runtime"]), "gpu": int(resources.get("gpu", 0))}
+    return jobs

@@ -1,0 +1,80 @@
+"""`snakemake --cores all --profile slurm` on the tiny config, against a real single-node Slurm
+(tests/local_slurm.py: slurmctld, slurmd, slurmdbd + MariaDB, munged, all private to this test)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from roboscape.utils.io import read_json
+
+from local_slurm import LocalSlurm
+from snakemake_helpers import copy_workflow, planned_job_resources, snakemake
+
+pytestmark = pytest.mark.slow
+
+SACCT_FIELDS = ("JobID", "JobName", "Comment", "State", "ReqCPUS", "ReqMem", "Timelimit", "ReqTRES")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm")).start()
+    yield slurm
+    slurm.stop()
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    """The tiny config under the repository's own profile; the action world model asks for one GPU
+    (the test node has one stand-in GPU), so that the GPU request is checked too."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
+    cfg = yaml.safe_load((workdir / "tiny.yaml").read_text())
+    cfg["world_model"]["action"]["resources"]["gpus"] = 1
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    args = ("--profile", "slurm", "--configfile", "tiny.yaml")
+    planned = planned_job_resources(snakemake(workdir, "-n", *args, env=cluster.env(), cores="all").stdout)
+    run = snakemake(workdir, *args, env=cluster.env(), cores="all", timeout=2400)
+    sacct = cluster.run("sacct", "-X", "--allusers", "--parsable2", "--noheader", "--starttime", "now-1days",
+                        "--format=" + ",".join(SACCT_FIELDS)).stdout
+    jobs = [dict(zip(SACCT_FIELDS, line.split("|"), strict=True)) for line in sacct.splitlines() if line.strip()]
+    return workdir, cfg, planned, run, jobs
+
+
+def test_every_job_ran_under_slurm_with_the_resources_its_rule_declares(slurm_run):
+    _, _, planned, run, jobs = slurm_run
+    assert "rule_train_wm_action" in planned and len(planned) > 30
+    by_comment = {job["Comment"]: job for job in jobs}
+    assert len(by_comment) == len(jobs), "one Slurm job per Snakemake job"
+    assert set(by_comment) == set(planned), run.stderr[-3000:]
+    assert len({job["JobName"] for job in jobs}) == 1  # all from this one run (the plugin names jobs by run)
+    for comment, want in planned.items():
+        job = by_comment[comment]
+        assert job["State"] == "COMPLETED", (comment, job)
+        assert int(job["ReqCPUS"]) == want["cpus"], (comment, job)
+        assert job["ReqMem"] == f"{want['mem_mb']}M", (comment, job)
+        hours, minutes, seconds = (int(x) for x in re.fullmatch(r"(\d+):(\d+):(\d+)", job["Timelimit"]).groups())
+        assert hours * 60 + minutes == want["runtime"] and seconds == 0, (comment, job)
+        gpus = re.search(r"gres/gpu=(\d+)", job["ReqTRES"])
+        assert (int(gpus.group(1)) if gpus else 0) == want["gpu"], (comment, job)
+    assert planned["rule_train_wm_action"]["gpu"] == 1
+
+
+def test_slurm_run_produced_the_pipeline_and_trained_on_its_allocation(slurm_run):
+    workdir, cfg, _, _, _ = slurm_run
+    out = workdir / cfg["outdir"]
+    for control in ("action", "text"):
+        summary = read_json(out / "world_model" / control / "train.json")
+        assert summary["steps"] == cfg["world_model"][control]["train"]["steps"] and summary["processes"] == 1
+        assert (out / "world_model" / control / "eval" / "eval.json").exists()
+    assert read_json(out / "tokenizer" / "eval.json")["held_out_ood"]["psnr"] > 0
+    log = (out / "logs" / "train_wm_action.log").read_text()
+    assert "with 1 GPUs" in log  # the launch was sized from the job's GPU request
+    assert list((workdir / ".snakemake" / "slurm_logs" / "rule_train_wm_action").glob("*.log"))
+
+
+def test_rerun_under_slurm_with_nothing_changed_submits_nothing(slurm_run, cluster):
+    workdir = slurm_run[0]
+    run = snakemake(workdir, "-n", "--profile", "slurm", "--configfile", "tiny.yaml", env=cluster.env(), cores="all")
+    assert "Nothing to be done" in run.stdout + run.stderr
