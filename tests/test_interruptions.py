@@ -1,0 +1,96 @@
+"""Runs killed mid-job: the rerun completes, nothing half-written is ever consumed, and a killed
+training job resumes from its last checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from roboscape.utils.io import atomic_path, read_json
+
+from snakemake_helpers import SNAKEMAKE, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+
+STEPS, EVERY = 300, 5
+
+
+def checkpoint_steps(out_dir: Path) -> list[int]:
+    return sorted(int(p.name.split("_")[1]) for p in (out_dir / "checkpoints").glob("step_*"))
+
+
+def test_killed_training_job_resumes_and_nothing_partial_is_consumed(tiny_run):
+    """SIGKILL the whole Snakemake process group once the action world model has a checkpoint;
+    the rerun (`--unlock`, then the same command) redoes the job from that checkpoint."""
+    wm_dir = tiny_run.out / "world_model" / "action"
+    eval_json = wm_dir / "eval" / "eval.json"
+    eval_before = eval_json.stat().st_mtime_ns
+
+    def longer(cfg):
+        cfg["world_model"]["action"]["train"].update(steps=STEPS, checkpoint_every=EVERY, keep_checkpoints=100)
+
+    edited = tiny_run.edited_config("long_action_training.yaml", longer)
+    assert planned_jobs(tiny_run.workdir, edited) == {"train_wm_action": 1, "eval_wm": 1, "all": 1}
+    log = tiny_run.workdir / "killed_run.log"
+    with open(log, "w") as fh:
+        run = subprocess.Popen([*SNAKEMAKE, "--cores", "2", "--configfile", str(edited)], cwd=tiny_run.workdir,
+                               stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not checkpoint_steps(wm_dir) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert run.poll() is None, f"the run ended before it could be killed:\n{log.read_text()[-3000:]}"
+        assert checkpoint_steps(wm_dir), "no checkpoint within 10 minutes"
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    killed_at = checkpoint_steps(wm_dir)[-1]
+    assert killed_at < STEPS
+
+    # Nothing half-written under a final name: the job's outputs are absent (Snakemake removed the
+    # old ones before it started; the new ones are only ever renamed into place), and the
+    # downstream evaluation never ran on them.
+    assert not (wm_dir / "train.json").exists() and not (wm_dir / "model").exists()
+    assert eval_json.stat().st_mtime_ns == eval_before
+
+    try:
+        snakemake(tiny_run.workdir, "--unlock", "--configfile", str(edited))
+        snakemake(tiny_run.workdir, "--configfile", str(edited))  # the workflow profile sets rerun-incomplete
+        summary = read_json(wm_dir / "train.json")
+        assert summary["steps"] == STEPS
+        assert summary["resumed_from_step"] >= killed_at > 0  # not started over
+        assert eval_json.stat().st_mtime_ns > eval_before
+        assert planned_jobs(tiny_run.workdir, edited) == {}
+    finally:
+        # Put the tiny run back as the other tests expect it (the short training of tiny.yaml).
+        snakemake(tiny_run.workdir, "--configfile", str(tiny_run.configfile))
+    assert read_json(wm_dir / "train.json")["steps"] == tiny_run.config["world_model"]["action"]["train"]["steps"]
+
+
+def test_atomic_path_leaves_nothing_under_the_final_name_when_killed(tmp_path):
+    """A writer killed mid-write (SIGKILL: no cleanup runs) leaves at most a hidden .part file."""
+    target = tmp_path / "shard.h5"
+    script = f"""
+import sys, time
+from roboscape.utils.io import atomic_path
+with atomic_path({str(target)!r}) as tmp:
+    tmp.write_bytes(b"half of a shard")
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.kill()
+    proc.wait()
+    assert not target.exists()
+    assert [p.name.startswith(".shard.h5.") and p.name.endswith(".part") for p in tmp_path.iterdir()] == [True]
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"a whole shard")
+    assert target.read_bytes() == b"a whole shard"
