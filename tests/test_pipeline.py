@@ -198,6 +198,10 @@ TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "pre
         ("world_model.text_encoder", lambda c: c["world_model"].update(text_encoder="t5"),
          {"encode_instructions": 1, **TEXT_WM_JOBS, "all": 1}),
         ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {"eval_wm": 2, "all": 1}),
+        ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, "all": 1}),
+        # What a job is given (cpus, memory, time, GPUs) is not what it computes: no rerun.
+        ("tokenizer.resources", lambda c: c["tokenizer"]["resources"].update(mem_mb=5000, runtime=30), {}),
+        ("world_model.action.resources", lambda c: c["world_model"]["action"]["resources"].update(cpus=2), {}),
     ],
 )
 def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expected):
@@ -216,6 +220,7 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ("roboscape/eval/world_model_eval.py", {"eval_wm": 2, "all": 1}),
         ("roboscape/models/text_encoder.py", {"encode_instructions": 1, **WM_JOBS, "all": 1}),
         ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
+        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, "all": 1}),
     ],
 )
 def test_library_edit_reruns_the_stages_that_use_it(tiny_run, module, expected):
