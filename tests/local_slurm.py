@@ -20,13 +20,13 @@ import subprocess
 import time
 from pathlib import Path
 
-SYSTEM_PACKAGES = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd", "mariadb-install-db", "sbatch", "srun", "sacct")
+REQUIRED_BINARIES = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd", "mariadb-install-db", "sbatch", "srun", "sacct")
 CLUSTER = "roboscape"
 NODE = "localhost"
 
 
 def missing_binaries() -> list[str]:
-    return [name for name in SYSTEM_PACKAGES if shutil.which(name) is None and not Path("/usr/sbin", name).exists()]
+    return [name for name in REQUIRED_BINARIES if shutil.which(name) is None and not Path("/usr/sbin", name).exists()]
 
 
 def _binary(name: str) -> str:
