@@ -11,6 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${ROBOSCAPE_VENV:-.venv}
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+apt_updated=""
+apt_install() {  # apt-get update at most once per run
+  [ -n "$apt_updated" ] || { $SUDO apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
 
 backports_list=/etc/apt/sources.list.d/roboscape-bookworm-backports.sources
 if ! dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q '~bpo12'; then
@@ -24,16 +29,13 @@ if ! dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q '~b
     printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' "$uris" "$signed" \
       | $SUDO tee "$backports_list" >/dev/null
   fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports \
-    mesa-vulkan-drivers libvulkan1 vulkan-tools >/dev/null
+  apt_install -t bookworm-backports mesa-vulkan-drivers libvulkan1 vulkan-tools
 fi
 
 slurm_binaries="slurmctld slurmd slurmdbd sbatch sacct srun munged mariadbd mariadb-install-db"
 if ! (for b in $slurm_binaries; do command -v "$b" || [ -x "/usr/sbin/$b" ] || exit 1; done) >/dev/null 2>&1; then
   echo "[install] system packages (Slurm, munge, MariaDB for the cluster tests)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq slurm-wlm slurmdbd munge mariadb-server >/dev/null
+  apt_install slurm-wlm slurmdbd munge mariadb-server
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

@@ -20,23 +20,21 @@ import subprocess
 import time
 from pathlib import Path
 
+from roboscape.train.launch import free_port
+
 REQUIRED_BINARIES = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd", "mariadb-install-db", "sbatch", "srun", "sacct")
 CLUSTER = "roboscape"
 NODE = "localhost"
 
 
+def _binary(name: str) -> str | None:
+    """A Slurm/munge/MariaDB program: on PATH, or in /usr/sbin (not on a plain user's PATH)."""
+    sbin = Path("/usr/sbin", name)
+    return shutil.which(name) or (str(sbin) if sbin.exists() else None)
+
+
 def missing_binaries() -> list[str]:
-    return [name for name in REQUIRED_BINARIES if shutil.which(name) is None and not Path("/usr/sbin", name).exists()]
-
-
-def _binary(name: str) -> str:
-    return shutil.which(name) or str(Path("/usr/sbin", name))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return [name for name in REQUIRED_BINARIES if _binary(name) is None]
 
 
 def _wait(predicate, what: str, timeout: float, logs: list[Path]) -> None:
@@ -59,10 +57,7 @@ class LocalSlurm:
     def __init__(self, root: Path, cpus: int | None = None, mem_mb: int | None = None, gpus: int = 1):
         self.root = Path(root)
         self.cpus = cpus or os.cpu_count() or 1
-        if mem_mb is None:
-            total_kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")).split()[1])
-            mem_mb = int(total_kb / 1024 * 0.8)
-        self.mem_mb = mem_mb
+        self.mem_mb = mem_mb or int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20 * 0.8)
         self.gpus = gpus
         self.processes: list[tuple[str, subprocess.Popen]] = []
         self.munge_socket = self.root / "munge" / "munge.socket"
@@ -76,7 +71,7 @@ class LocalSlurm:
         included, before the job's own ``srun``; a cluster at the default /etc/slurm path does not
         notice, this private one would. The shim (first on the jobs' exported PATH) puts it back."""
         shim = self.root / "bin" / "srun"
-        shim.write_text(f'#!/bin/sh\nSLURM_CONF="{self.conf}" exec {shutil.which("srun") or "/usr/bin/srun"} "$@"\n')
+        shim.write_text(f'#!/bin/sh\nSLURM_CONF="{self.conf}" exec {_binary("srun")} "$@"\n')
         shim.chmod(0o755)
 
     def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -125,7 +120,7 @@ class LocalSlurm:
 
     def _start_mariadb(self) -> None:
         datadir = self.root / "mysql" / "data"
-        self.db_port = _free_port()
+        self.db_port = free_port()
         subprocess.run([_binary("mariadb-install-db"), "--no-defaults", f"--datadir={datadir}", "--user=root",
                         "--skip-test-db", "--auth-root-authentication-method=normal"],
                        check=True, capture_output=True, text=True, timeout=120)
@@ -137,7 +132,7 @@ class LocalSlurm:
         _wait(lambda: self._check_alive() and _port_open(self.db_port), "MariaDB", 60, [self.root / "log" / "mariadb.log"])
 
     def _start_slurmdbd(self) -> None:
-        self.dbd_port = _free_port()
+        self.dbd_port = free_port()
         dbd_conf = self.root / "etc" / "slurmdbd.conf"
         dbd_conf.write_text("\n".join([
             "AuthType=auth/munge", f"AuthInfo=socket={self.munge_socket}",
@@ -153,7 +148,7 @@ class LocalSlurm:
         self.run("sacctmgr", "-i", "add", "cluster", CLUSTER, check=False)
 
     def _write_slurm_conf(self) -> None:
-        self.ctld_port, self.slurmd_port = _free_port(), _free_port()
+        self.ctld_port, self.slurmd_port = free_port(), free_port()
         self.conf.write_text("\n".join([
             f"ClusterName={CLUSTER}", "SlurmctldHost=localhost(127.0.0.1)", f"SlurmctldPort={self.ctld_port}",
             f"SlurmdPort={self.slurmd_port}", "SlurmUser=root", "SlurmdUser=root",
@@ -208,9 +203,3 @@ class LocalSlurm:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=10)
-
-    def __enter__(self) -> LocalSlurm:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

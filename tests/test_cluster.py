@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -16,6 +19,14 @@ from snakemake_helpers import copy_workflow, planned_job_resources, snakemake
 pytestmark = pytest.mark.slow
 
 SACCT_FIELDS = ("JobID", "JobName", "Comment", "State", "ReqCPUS", "ReqMem", "Timelimit", "ReqTRES")
+
+
+class SlurmRun(NamedTuple):
+    workdir: Path
+    config: dict
+    planned: dict[str, dict]  # Slurm job comment -> the resources the dry run declares
+    run: subprocess.CompletedProcess
+    jobs: list[dict[str, str]]  # sacct rows
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +50,11 @@ def slurm_run(cluster, tmp_path_factory):
     sacct = cluster.run("sacct", "-X", "--allusers", "--parsable2", "--noheader", "--starttime", "now-1days",
                         "--format=" + ",".join(SACCT_FIELDS)).stdout
     jobs = [dict(zip(SACCT_FIELDS, line.split("|"), strict=True)) for line in sacct.splitlines() if line.strip()]
-    return workdir, cfg, planned, run, jobs
+    return SlurmRun(workdir, cfg, planned, run, jobs)
 
 
 def test_every_job_ran_under_slurm_with_the_resources_its_rule_declares(slurm_run):
-    _, _, planned, run, jobs = slurm_run
+    planned, run, jobs = slurm_run.planned, slurm_run.run, slurm_run.jobs
     assert "rule_train_wm_action" in planned and len(planned) > 30
     by_comment = {job["Comment"]: job for job in jobs}
     assert len(by_comment) == len(jobs), "one Slurm job per Snakemake job"
@@ -62,7 +73,7 @@ def test_every_job_ran_under_slurm_with_the_resources_its_rule_declares(slurm_ru
 
 
 def test_slurm_run_produced_the_pipeline_and_trained_on_its_allocation(slurm_run):
-    workdir, cfg, _, _, _ = slurm_run
+    workdir, cfg = slurm_run.workdir, slurm_run.config
     out = workdir / cfg["outdir"]
     for control in ("action", "text"):
         summary = read_json(out / "world_model" / control / "train.json")
@@ -74,6 +85,5 @@ def test_slurm_run_produced_the_pipeline_and_trained_on_its_allocation(slurm_run
 
 
 def test_rerun_under_slurm_with_nothing_changed_submits_nothing(slurm_run, cluster):
-    workdir = slurm_run[0]
-    run = snakemake(workdir, "-n", "--profile", "slurm", "--configfile", "tiny.yaml", env=cluster.env(), cores="all")
+    run = snakemake(slurm_run.workdir, "-n", "--profile", "slurm", "--configfile", "tiny.yaml", env=cluster.env(), cores="all")
     assert "Nothing to be done" in run.stdout + run.stderr
