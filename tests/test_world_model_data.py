@@ -9,7 +9,7 @@ import torch
 
 from roboscape.data.token_windows import TokenWindowDataset, select_clips
 from roboscape.eval.world_model_eval import binary_f1
-from roboscape.train.launch import launch
+from roboscape.train.launch import launch, launch_from_resources
 from roboscape.utils.io import read_json
 
 pytestmark = pytest.mark.slow
@@ -57,6 +57,13 @@ def test_training_under_accelerate_launch_with_two_processes(tiny_run, tmp_path)
     summary = read_json(tmp_path / "wm" / "train.json")
     assert summary["processes"] == 2 and summary["steps"] == 2
     assert (tmp_path / "wm" / "model" / "model.safetensors").exists()
+
+
+def test_a_spec_without_a_known_job_is_refused_before_anything_starts(tmp_path):
+    for spec in ({"train": {}}, {"job": "policy", "train": {}}):
+        with pytest.raises(ValueError, match="'job' must be one of"):
+            launch_from_resources(spec, tmp_path / "job.json", gpus=0, threads=1)
+    assert not (tmp_path / "job.json").exists()
 
 
 def test_done_f1():

@@ -12,6 +12,7 @@ A job is described by a JSON spec that every launched process reads
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -24,11 +25,19 @@ from roboscape.train.trainer import TrainConfig
 from roboscape.utils.io import write_json
 
 JOBS = ("tokenizer", "world_model")
+log = logging.getLogger("roboscape")
+
+
+def job_kind(spec: dict) -> str:
+    job = spec.get("job")
+    if job not in JOBS:
+        raise ValueError(f"training spec: 'job' must be one of {JOBS}, got {job!r}")
+    return job
 
 
 def run_spec(spec_path: str | Path) -> dict:
     spec = json.loads(Path(spec_path).read_text())
-    job, train_cfg = spec.get("job"), TrainConfig(**spec["train"])
+    job, train_cfg = job_kind(spec), TrainConfig(**spec["train"])
     # Each job imports only its own stage, so that the rules' declared library files stay exact.
     if job == "tokenizer":
         from roboscape.models.tokenizer import TokenizerConfig
@@ -36,13 +45,11 @@ def run_spec(spec_path: str | Path) -> dict:
 
         return train_tokenizer(spec["index"], spec["out_dir"], TokenizerConfig(**spec["tokenizer"]), train_cfg,
                                **spec.get("run", {}), code_digest=spec.get("code_digest"))
-    if job == "world_model":
-        from roboscape.models.world_model import WorldModelConfig
-        from roboscape.train.world_model_training import WorldModelData, train_world_model
+    from roboscape.models.world_model import WorldModelConfig
+    from roboscape.train.world_model_training import WorldModelData, train_world_model
 
-        return train_world_model(WorldModelConfig(**spec["world_model"]), WorldModelData(**spec["data"]), train_cfg,
-                                 spec["out_dir"], code_digest=spec.get("code_digest"))
-    raise ValueError(f"{spec_path}: 'job' must be one of {JOBS}, got {job!r}")
+    return train_world_model(WorldModelConfig(**spec["world_model"]), WorldModelData(**spec["data"]), train_cfg,
+                             spec["out_dir"], code_digest=spec.get("code_digest"))
 
 
 def free_port() -> int:
@@ -63,8 +70,7 @@ def launch_command(spec_path: str | Path, processes: int, cpu: bool) -> list[str
 def launch(spec: dict, spec_path: str | Path, processes: int = 1, cpu: bool = False, threads: int | None = None) -> None:
     """Run the job: in this process if ``processes`` is 1, else under ``accelerate launch`` with
     ``processes`` processes (GPUs, or CPU processes with ``cpu``); ``threads``: per process."""
-    if spec.get("job") not in JOBS:
-        raise ValueError(f"training spec: 'job' must be one of {JOBS}, got {spec.get('job')!r}")
+    job_kind(spec)
     visible = torch.cuda.device_count()
     if processes > 1 and not cpu and visible < processes:
         raise RuntimeError(f"the job asked for {processes} GPUs but sees {visible} "
@@ -86,6 +92,8 @@ def launch_from_resources(spec: dict, spec_path: str | Path, gpus: int, threads:
     """Size the launch from a Snakemake job's resources: one process per GPU, else one process
     with all the job's threads."""
     gpus = int(gpus)
+    what = "tokenizer" if job_kind(spec) == "tokenizer" else f"{spec['world_model']['control']} world model"
+    log.info("training the %s with %s", what, f"{gpus} GPUs" if gpus else f"{threads} CPU threads")
     launch(spec, spec_path, processes=max(1, gpus), threads=max(1, threads // max(1, gpus)))
 
 

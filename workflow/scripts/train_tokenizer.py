@@ -27,6 +27,5 @@ with job_log(snakemake.log[0]) as log:
         "code_digest": source_digest(snakemake.input.lib),
     }
     gpus = int(snakemake.resources.gpu)
-    log.info("training the tokenizer with %s", f"{gpus} GPUs" if gpus else f"{snakemake.threads} CPU threads")
     launch_from_resources(spec, out_dir / "job.json", gpus, snakemake.threads)
     log.info("held-out (OOD) frames: %s", read_json(snakemake.output.eval).get("held_out_ood"))

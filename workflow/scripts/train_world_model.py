@@ -22,6 +22,5 @@ with job_log(snakemake.log[0]) as log:
         "code_digest": source_digest(snakemake.input.lib),
     }
     gpus = int(snakemake.resources.gpu)
-    log.info("training the %s world model with %s", p.control, f"{gpus} GPUs" if gpus else f"{snakemake.threads} CPU threads")
     launch_from_resources(spec, out_dir / "job.json", gpus, snakemake.threads)
     log.info("done: %s", Path(snakemake.output.summary).read_text())
