@@ -81,6 +81,16 @@ def test_overfits_one_batch_and_done_head_learns_a_signal():
     assert float(losses["done_rmse"]) < 0.15
 
 
+def test_the_copy_prior_starts_from_nothing_moves_and_is_learned():
+    tokens, ctrl = inputs(small())
+    with_prior, without = small(), small(copy_prior=False)
+    kept = (with_prior(tokens, ctrl).logits.argmax(-1) == tokens).float().mean()
+    assert kept > 0.9, f"an untrained model with the copy prior keeps only {kept:.2f} of the tokens"
+    assert (without(tokens, ctrl).logits.argmax(-1) == tokens).float().mean() < 0.2
+    world_model_loss(with_prior(tokens, ctrl), tokens, torch.zeros(tokens.shape[:2]))["loss"].backward()
+    assert with_prior.copy_logit.grad is not None and with_prior.copy_logit.grad != 0
+
+
 def test_config_round_trip(tmp_path):
     cfg = WorldModelConfig(codebook_size=1000, tokens_hw=8, window=12, control="text", text_dim=384)
     cfg.save(tmp_path / "wm.json")

@@ -22,7 +22,7 @@ from roboscape.train.checkpoint import save_pretrained
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 
-ARCHITECTURE_KEYS = ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens")
+ARCHITECTURE_KEYS = ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens", "copy_prior")
 
 
 def world_model_config(section: dict, **fields) -> WorldModelConfig:
