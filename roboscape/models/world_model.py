@@ -26,7 +26,9 @@ Copy prior (``copy_prior``): most of a frame's tokens persist into the next one 
 on our default data ~3/4 of them), so each position's logits get a learned bonus for the token it
 holds now, ``logits[n, x_t[n]] += c`` with c initialised to ``log(codebook_size)``. At
 initialisation the model then predicts "nothing moves" with probability ~1/2 per token, and the
-transformer learns the changes instead of first learning to copy 4,096-way.
+transformer learns the changes instead of first learning to copy 4,096-way. Off by default: on the
+default tier it cuts the held-out token cross-entropy from 4.1 to 2.4 nats, but a changing token's
+probability spreads over many codes, so greedy rollouts keep every token and ignore the actions.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class WorldModelConfig(JsonConfig):
     action_dim: int = 7
     control_tokens: int = 4  # action WM: tokens the action encoder makes per step
     text_dim: int = 384  # text WM: width of the text encoder's states
-    copy_prior: bool = True  # learned logit bonus for keeping each position's current token
+    copy_prior: bool = False  # learned logit bonus for keeping each position's current token
     # Action WM: statistics of the training actions (per dimension). Actions are standardised
     # with mean/std before the encoder; the rollout clips actions to [low, high], the trained range.
     action_mean: list[float] | None = None
