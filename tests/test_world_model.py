@@ -41,9 +41,9 @@ def test_changing_frame_t_plus_1_never_changes_predictions_up_to_t(control):
         assert not torch.allclose(out.logits[:, t + 1 :], base.logits[:, t + 1 :], atol=1e-5)
 
 
-@pytest.mark.parametrize("control", ["action", "text"])
-def test_kv_cached_rollout_equals_uncached(control):
-    model = small(control)
+@pytest.mark.parametrize(("control", "copy_prior"), [("action", False), ("text", False), ("action", True)])
+def test_kv_cached_rollout_equals_uncached(control, copy_prior):
+    model = small(control, copy_prior=copy_prior)
     W = model.cfg.window
     tokens, ctrl = inputs(model, T=W + 4)  # past the window: the cache slides
     cache, outs = None, []
