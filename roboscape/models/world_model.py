@@ -27,8 +27,9 @@ on our default data ~3/4 of them), so each position's logits get a learned bonus
 holds now, ``logits[n, x_t[n]] += c`` with c initialised to ``log(codebook_size)``. At
 initialisation the model then predicts "nothing moves" with probability ~1/2 per token, and the
 transformer learns the changes instead of first learning to copy 4,096-way. Off by default: on the
-default tier it cuts the held-out token cross-entropy from 4.1 to 2.4 nats, but a changing token's
-probability spreads over many codes, so greedy rollouts keep every token and ignore the actions.
+default tier it lowers the held-out token cross-entropy (2.44 against 2.64 nats after 1200 steps),
+but a changing token's probability spreads over many codes, so greedy rollouts keep every token
+and ignore the actions.
 """
 
 from __future__ import annotations
