@@ -82,8 +82,8 @@ def test_overfits_one_batch_and_done_head_learns_a_signal():
 
 
 def test_the_copy_prior_starts_from_nothing_moves_and_is_learned():
-    tokens, ctrl = inputs(small())
     with_prior, without = small(copy_prior=True), small()
+    tokens, ctrl = inputs(without)
     kept = (with_prior(tokens, ctrl).logits.argmax(-1) == tokens).float().mean()
     assert kept > 0.9, f"an untrained model with the copy prior keeps only {kept:.2f} of the tokens"
     assert (without(tokens, ctrl).logits.argmax(-1) == tokens).float().mean() < 0.2

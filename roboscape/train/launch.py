@@ -71,8 +71,7 @@ def launch(spec: dict, spec_path: str | Path, processes: int = 1, cpu: bool = Fa
     """Run the job: in this process if ``processes`` is 1, else under ``accelerate launch`` with
     ``processes`` processes (GPUs, or CPU processes with ``cpu``); ``threads``: per process."""
     job_kind(spec)
-    visible = torch.cuda.device_count()
-    if processes > 1 and not cpu and visible < processes:
+    if processes > 1 and not cpu and (visible := torch.cuda.device_count()) < processes:
         raise RuntimeError(f"the job asked for {processes} GPUs but sees {visible} "
                            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}): check the rule's gpu resource "
                            "and what the scheduler granted")

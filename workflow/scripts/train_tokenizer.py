@@ -26,6 +26,5 @@ with job_log(snakemake.log[0]) as log:
         "out_dir": str(out_dir),
         "code_digest": source_digest(snakemake.input.lib),
     }
-    gpus = int(snakemake.resources.gpu)
-    launch_from_resources(spec, out_dir / "job.json", gpus, snakemake.threads)
+    launch_from_resources(spec, out_dir / "job.json", snakemake.resources.gpu, snakemake.threads)
     log.info("held-out (OOD) frames: %s", read_json(snakemake.output.eval).get("held_out_ood"))
