@@ -7,13 +7,14 @@ import torch
 
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
-from roboscape.models.world_model import WorldModel, WorldModelConfig
+from roboscape.models.world_model import WorldModel, WorldModelConfig, predict_tokens
 
 
-def models(control: str = "action"):
+def models(control: str = "action", token_target: str = "codes"):
     torch.manual_seed(0)
     tok = Tokenizer(TokenizerConfig(image_size=16, downsample_factor=4, base_channels=16, codebook_bits=6)).eval()
-    wm = WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=4, window=4, dim=32, depth=2, heads=4, control=control, text_dim=24)).eval()
+    wm = WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=4, window=4, dim=32, depth=2, heads=4, control=control, text_dim=24,
+                                     token_target=token_target)).eval()
     return wm, tok
 
 
@@ -21,8 +22,9 @@ def frames(n: int = 3) -> torch.Tensor:
     return torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
 
 
-def test_greedy_rollout_matches_the_uncached_model_beyond_the_window():
-    wm, tok = models()
+@pytest.mark.parametrize("token_target", ["codes", "bits"])
+def test_greedy_rollout_matches_the_uncached_model_beyond_the_window(token_target):
+    wm, tok = models(token_target=token_target)
     roll = Rollout(wm, tok)
     first = roll.reset(frames())
     actions = torch.rand(9, 3, 7, generator=torch.Generator().manual_seed(2)) * 2 - 1
@@ -36,7 +38,7 @@ def test_greedy_rollout_matches_the_uncached_model_beyond_the_window():
     tokens = torch.stack(seq, 1)  # (3, 10, 16)
     with torch.no_grad():
         ref = wm(tokens[:, :-1], actions.transpose(0, 1))
-    assert torch.equal(ref.logits.argmax(-1), tokens[:, 1:])
+    assert torch.equal(predict_tokens(ref.logits, token_target), tokens[:, 1:])
     assert torch.allclose(ref.done, torch.stack(dones, 1), atol=1e-5)
 
 

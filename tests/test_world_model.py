@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from roboscape.models.world_model import WorldModel, WorldModelConfig, trim_cache, world_model_loss
+from roboscape.models.world_model import (
+    WorldModel,
+    WorldModelConfig,
+    bits_to_tokens,
+    predict_tokens,
+    token_bits,
+    token_nll,
+    trim_cache,
+    world_model_loss,
+)
 
 
 def small(control: str = "action", **kw) -> WorldModel:
@@ -24,9 +33,9 @@ def inputs(model: WorldModel, B: int = 2, T: int = 5):
     return tokens, control
 
 
-@pytest.mark.parametrize("control", ["action", "text"])
-def test_changing_frame_t_plus_1_never_changes_predictions_up_to_t(control):
-    model = small(control)
+@pytest.mark.parametrize(("control", "token_target"), [("action", "codes"), ("text", "codes"), ("action", "bits")])
+def test_changing_frame_t_plus_1_never_changes_predictions_up_to_t(control, token_target):
+    model = small(control, token_target=token_target)
     tokens, ctrl = inputs(model)
     base = model(tokens, ctrl)
     for t in range(tokens.shape[1] - 1):
@@ -41,9 +50,10 @@ def test_changing_frame_t_plus_1_never_changes_predictions_up_to_t(control):
         assert not torch.allclose(out.logits[:, t + 1 :], base.logits[:, t + 1 :], atol=1e-5)
 
 
-@pytest.mark.parametrize(("control", "copy_prior"), [("action", False), ("text", False), ("action", True)])
-def test_kv_cached_rollout_equals_uncached(control, copy_prior):
-    model = small(control, copy_prior=copy_prior)
+@pytest.mark.parametrize(("control", "extra"), [("action", {}), ("text", {}), ("action", {"copy_prior": True}),
+                                                ("text", {"token_target": "bits"})])
+def test_kv_cached_rollout_equals_uncached(control, extra):
+    model = small(control, **extra)
     W = model.cfg.window
     tokens, ctrl = inputs(model, T=W + 4)  # past the window: the cache slides
     cache, outs = None, []
@@ -58,8 +68,9 @@ def test_kv_cached_rollout_equals_uncached(control, copy_prior):
         assert torch.allclose(out.done[:, 0], ref.done[:, t], atol=1e-6), t
 
 
-def test_overfits_one_batch_and_done_head_learns_a_signal():
-    model = small(dropout=0.0).train()
+@pytest.mark.parametrize("token_target", ["codes", "bits"])
+def test_overfits_one_batch_and_done_head_learns_a_signal(token_target):
+    model = small(dropout=0.0, token_target=token_target).train()
     tokens, ctrl = inputs(model, B=4, T=5)
     # a synthetic done signal that depends on the frame: done when its first token is even
     done = (tokens[:, :, 0] % 2 == 0).float()
@@ -67,14 +78,14 @@ def test_overfits_one_batch_and_done_head_learns_a_signal():
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = None
     for _ in range(300):
-        losses = world_model_loss(model(tokens, ctrl), tokens, done)
+        losses = world_model_loss(model(tokens, ctrl), tokens, done, token_target)
         opt.zero_grad()
         losses["loss"].backward()
         opt.step()
         first = first or {k: float(v.detach()) for k, v in losses.items()}
     model.eval()
     out = model(tokens, ctrl)
-    acc = (out.logits[:, :-1].argmax(-1) == tokens[:, 1:]).float().mean()
+    acc = (predict_tokens(out.logits[:, :-1], token_target) == tokens[:, 1:]).float().mean()
     assert acc > 0.95, f"teacher-forced token accuracy {acc:.2f} after overfitting"
     assert float(losses["token_ce"]) < 0.1 * first["token_ce"]
     assert ((out.done[:, :-1] > 0.5).float() == done[:, 1:]).float().mean() == 1.0  # d_t+1 predicted with x_t+1
@@ -91,6 +102,19 @@ def test_the_copy_prior_starts_from_nothing_moves_and_is_learned():
     assert with_prior.copy_logit.grad is not None and with_prior.copy_logit.grad != 0
 
 
+def test_bit_targets_score_codes_by_a_normalised_factorised_distribution():
+    tokens = torch.arange(32)
+    assert torch.equal(bits_to_tokens(token_bits(tokens, 5)), tokens)
+    assert token_bits(torch.tensor(6), 5).tolist() == [False, True, True, False, False]
+    logits = torch.randn(3, 5, generator=torch.Generator().manual_seed(0))  # 3 positions, 5 bits
+    nll = token_nll(logits[:, None].expand(-1, 32, -1), tokens.expand(3, -1), "bits")  # every code at every position
+    assert torch.allclose(torch.exp(-nll).sum(-1), torch.ones(3), atol=1e-5)  # a distribution over the 32 codes
+    assert torch.equal(predict_tokens(logits, "bits"), tokens[torch.exp(-nll).argmax(-1)])  # greedy bits = the mode
+    sampled = predict_tokens(logits[:1].expand(20000, -1), "bits", 1.0, torch.Generator().manual_seed(1))
+    frequency = torch.bincount(sampled, minlength=32).float() / 20000
+    assert torch.allclose(frequency, torch.exp(-nll[0]), atol=0.02)
+
+
 def test_config_round_trip(tmp_path):
     cfg = WorldModelConfig(codebook_size=1000, tokens_hw=8, window=12, control="text", text_dim=384)
     cfg.save(tmp_path / "wm.json")
@@ -99,6 +123,12 @@ def test_config_round_trip(tmp_path):
         WorldModelConfig(control="joystick")
     with pytest.raises(ValueError, match="heads"):
         WorldModelConfig(dim=30, heads=4)
+    with pytest.raises(ValueError, match="power-of-two"):
+        WorldModelConfig(codebook_size=1000, token_target="bits")  # an FSQ codebook has no sign bits
+    with pytest.raises(ValueError, match="copy_prior"):
+        WorldModelConfig(token_target="bits", copy_prior=True)
+    with pytest.raises(ValueError, match="token_target"):
+        WorldModelConfig(token_target="pixels")
 
 
 def test_bad_inputs_get_clear_errors():

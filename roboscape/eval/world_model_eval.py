@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
 from roboscape.data.dataset import ClipDataset
@@ -32,7 +31,7 @@ from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
 from roboscape.models.text_encoder import load_instruction_cache
 from roboscape.models.tokenizer import Tokenizer
-from roboscape.models.world_model import WorldModel
+from roboscape.models.world_model import WorldModel, predict_tokens, token_nll
 from roboscape.train.checkpoint import load_pretrained
 from roboscape.train.world_model_training import TextControl, WorldModelData, control_inputs
 from roboscape.utils.io import write_json
@@ -76,8 +75,8 @@ def teacher_forced(wm: WorldModel, windows: TokenWindowDataset, text: TextContro
         tokens = batch["tokens"]
         out = wm(tokens, *control_inputs(batch, text))
         logits, target = out.logits[:, :-1], tokens[:, 1:]
-        ce_sum += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="sum"))
-        correct += float((logits.argmax(-1) == target).sum())
+        ce_sum += float(token_nll(logits, target, wm.cfg.token_target).sum())
+        correct += float((predict_tokens(logits, wm.cfg.token_target) == target).sum())
         copy_correct += float((tokens[:, :-1] == target).sum())
         n_tokens += target.numel()
         done_p.append(out.done[:, :-1].flatten().cpu())

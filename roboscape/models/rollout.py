@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from roboscape.models.tokenizer import Tokenizer
-from roboscape.models.world_model import WorldModel, trim_cache
+from roboscape.models.world_model import WorldModel, predict_tokens, trim_cache
 
 
 @dataclass
@@ -86,13 +86,6 @@ class Rollout:
         self._cache, self._position = None, 0
         return tokens
 
-    def _sample(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.temperature <= 0:
-            return logits.argmax(-1)
-        probs = torch.softmax(logits / self.temperature, dim=-1)
-        flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=self.generator)
-        return flat.view(probs.shape[:-1])
-
     @torch.no_grad()
     def step(self, actions: torch.Tensor | None = None) -> RolloutStep:
         """One frame for every environment: one forward pass of the world model for the batch."""
@@ -107,7 +100,7 @@ class Rollout:
         out, cache = self.wm.step(self._tokens, control, self._cache, self._position, control_mask=mask)
         self._cache = trim_cache(cache, self.wm.cfg.window)
         self._position += 1
-        self._tokens = self._sample(out.logits[:, 0])
+        self._tokens = predict_tokens(out.logits[:, 0], self.wm.cfg.token_target, self.temperature, self.generator)
         hw = self.wm.cfg.tokens_hw
         tokens = self._tokens.view(-1, hw, hw)
         return RolloutStep(tokens, self.tokenizer.decode_tokens(tokens), out.done[:, 0])

@@ -22,6 +22,14 @@ attention is causal sliding-window attention over ``window`` frames with rotary 
 embeddings, so a KV cache trimmed to the window gives exactly what the uncached model gives,
 however long the rollout.
 
+Token target (``token_target``): ``codes`` predicts each next token as one softmax over the
+codebook; ``bits`` predicts the D = log2(codebook_size) sign bits of the LFQ latent s_t one
+binary distribution each (the paper's s_t in R^{H'xW'xD} for the action WM, Eq. 2 summed over
+bits) and embeds the input tokens from their bits. On our default data 2/3 of the tokens that
+change between frames flip a single bit of 12: a softmax over codes scores that as wrong as any
+other code, the bit target as 11 of 12 right (and its head is 12 wide, not 4,096). Either way ``token_nll`` is nats per token (for bits, of the factorised code distribution), so
+the two are comparable.
+
 Copy prior (``copy_prior``): most of a frame's tokens persist into the next one (the static scene;
 on our default data ~3/4 of them), so each position's logits get a learned bonus for the token it
 holds now, ``logits[n, x_t[n]] += c`` with c initialised to ``log(codebook_size)``. At
@@ -45,6 +53,7 @@ from torch import nn
 from roboscape.utils.config import JsonConfig
 
 CONTROLS = ("action", "text")
+TOKEN_TARGETS = ("codes", "bits")
 
 
 @dataclass
@@ -62,6 +71,7 @@ class WorldModelConfig(JsonConfig):
     control_tokens: int = 4  # action WM: tokens the action encoder makes per step
     text_dim: int = 384  # text WM: width of the text encoder's states
     copy_prior: bool = False  # learned logit bonus for keeping each position's current token
+    token_target: str = "codes"  # codes: a softmax over the codebook; bits: one binary distribution per LFQ bit
     # Action WM: statistics of the training actions (per dimension). Actions are standardised
     # with mean/std before the encoder; the rollout clips actions to [low, high], the trained range.
     action_mean: list[float] | None = None
@@ -72,6 +82,13 @@ class WorldModelConfig(JsonConfig):
     def __post_init__(self):
         if self.control not in CONTROLS:
             raise ValueError(f"unknown control {self.control!r}; choose one of {CONTROLS}")
+        if self.token_target not in TOKEN_TARGETS:
+            raise ValueError(f"unknown token_target {self.token_target!r}; choose one of {TOKEN_TARGETS}")
+        if self.token_target == "bits":
+            if self.codebook_size < 2 or self.codebook_size & (self.codebook_size - 1):
+                raise ValueError(f"token_target 'bits' needs a power-of-two (LFQ) codebook, got {self.codebook_size} codes")
+            if self.copy_prior:
+                raise ValueError("copy_prior works on code logits: it needs token_target 'codes'")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even width")
         for name in ("action_mean", "action_std", "action_low", "action_high"):
@@ -84,6 +101,48 @@ class WorldModelConfig(JsonConfig):
     @property
     def tokens_per_frame(self) -> int:
         return self.tokens_hw**2
+
+    @property
+    def code_bits(self) -> int:
+        return self.codebook_size.bit_length() - 1
+
+    @property
+    def logits_per_token(self) -> int:
+        return self.code_bits if self.token_target == "bits" else self.codebook_size
+
+
+def token_bits(tokens: torch.Tensor, n_bits: int) -> torch.Tensor:
+    """Token ids (...,) -> their bits (..., n_bits) as booleans, least significant first."""
+    weights = 2 ** torch.arange(n_bits, device=tokens.device)
+    return (tokens[..., None].long() & weights) != 0
+
+
+def bits_to_tokens(bits: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`token_bits`."""
+    weights = 2 ** torch.arange(bits.shape[-1], device=bits.device)
+    return (bits.long() * weights).sum(-1)
+
+
+def token_nll(logits: torch.Tensor, target: torch.Tensor, token_target: str) -> torch.Tensor:
+    """Negative log-likelihood in nats of each target token (same shape as ``target``)."""
+    if token_target == "bits":
+        labels = token_bits(target, logits.shape[-1]).to(logits.dtype)
+        return F.binary_cross_entropy_with_logits(logits, labels, reduction="none").sum(-1)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1).long(), reduction="none").view(target.shape)
+
+
+def predict_tokens(logits: torch.Tensor, token_target: str, temperature: float = 0.0,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Token ids from logits: the most likely (``temperature`` 0; per bit for ``bits``) or sampled."""
+    if token_target == "bits":
+        if temperature <= 0:
+            return bits_to_tokens(logits > 0)
+        return bits_to_tokens(torch.bernoulli(torch.sigmoid(logits / temperature), generator=generator).bool())
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits / temperature, dim=-1)
+    flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+    return flat.view(probs.shape[:-1])
 
 
 def rotary(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -165,7 +224,7 @@ class STBlock(nn.Module):
 
 
 class WorldModelOutput(NamedTuple):
-    logits: torch.Tensor  # (B, T, N, codebook_size): tokens of frame t+1, from frames <= t
+    logits: torch.Tensor  # (B, T, N, logits_per_token): tokens of frame t+1, from frames <= t
     done: torch.Tensor  # (B, T): probability that frame t+1 is done, from frames <= t
 
 
@@ -174,7 +233,7 @@ class WorldModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.dim
-        self.token_emb = nn.Embedding(cfg.codebook_size, d)
+        self.token_emb = nn.Linear(cfg.code_bits, d) if cfg.token_target == "bits" else nn.Embedding(cfg.codebook_size, d)
         self.spatial_pos = nn.Parameter(torch.randn(cfg.tokens_per_frame, d) * 0.02)
         if cfg.control == "action":
             mean = torch.zeros(cfg.action_dim) if cfg.action_mean is None else torch.tensor(cfg.action_mean)
@@ -188,7 +247,7 @@ class WorldModel(nn.Module):
             self.control_encoder = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
         self.blocks = nn.ModuleList(STBlock(cfg) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(d)
-        self.head = nn.Linear(d, cfg.codebook_size)
+        self.head = nn.Linear(d, cfg.logits_per_token)
         self.copy_logit = nn.Parameter(torch.tensor(math.log(cfg.codebook_size))) if cfg.copy_prior else None
         self.done_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
 
@@ -224,11 +283,16 @@ class WorldModel(nn.Module):
         B, T, _ = tokens.shape
         ctrl = self.encode_control(control, T)
         mask = None if control_mask is None else control_mask[:, None].expand(-1, T, -1)
-        x = self.token_emb(tokens) + self.spatial_pos
+        x = self._embed(tokens)
         positions = torch.arange(T, device=tokens.device)
         for block in self.blocks:
             x, _ = block(x, ctrl, mask, positions)
         return self._heads(x, tokens)
+
+    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self.cfg.token_target == "bits":
+            return self.token_emb(token_bits(tokens, self.cfg.code_bits).float() * 2 - 1) + self.spatial_pos
+        return self.token_emb(tokens) + self.spatial_pos
 
     def _heads(self, x: torch.Tensor, tokens: torch.Tensor) -> WorldModelOutput:
         h = self.norm_out(x)
@@ -247,7 +311,7 @@ class WorldModel(nn.Module):
         self._check_tokens(tokens_t[:, None])
         ctrl = self.encode_control(control_t[:, None] if self.cfg.control == "action" else control_t, 1)
         mask = None if control_mask is None else control_mask[:, None]
-        x = self.token_emb(tokens_t[:, None]) + self.spatial_pos
+        x = self._embed(tokens_t[:, None])
         positions = torch.arange(position + 1, device=tokens_t.device)
         new_cache = []
         for i, block in enumerate(self.blocks):
@@ -261,11 +325,10 @@ def trim_cache(cache: list, window: int) -> list:
     return [(k[:, :, -(window - 1):], v[:, :, -(window - 1):]) for k, v in cache]
 
 
-def world_model_loss(out: WorldModelOutput, tokens: torch.Tensor, done: torch.Tensor) -> dict[str, torch.Tensor]:
+def world_model_loss(out: WorldModelOutput, tokens: torch.Tensor, done: torch.Tensor,
+                     token_target: str = "codes") -> dict[str, torch.Tensor]:
     """Eqs. 2-4: cross-entropy of frame t+1's tokens and RMSE of frame t+1's done signal, both
     predicted from frames <= t. ``done``: (B, T) labels of the input frames."""
-    logits = out.logits[:, :-1]
-    target = tokens[:, 1:]
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
+    ce = token_nll(out.logits[:, :-1], tokens[:, 1:], token_target).mean()
     rmse = torch.sqrt(F.mse_loss(out.done[:, :-1], done[:, 1:].float()) + 1e-12)
     return {"loss": ce + rmse, "token_ce": ce, "done_rmse": rmse}

@@ -17,12 +17,18 @@ import torch
 
 from roboscape.data.token_windows import TokenWindowDataset
 from roboscape.models.text_encoder import load_instruction_cache
-from roboscape.models.world_model import WorldModel, WorldModelConfig, world_model_loss
+from roboscape.models.world_model import (
+    WorldModel,
+    WorldModelConfig,
+    predict_tokens,
+    world_model_loss,
+)
 from roboscape.train.checkpoint import save_pretrained
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 
-ARCHITECTURE_KEYS = ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens", "copy_prior")
+ARCHITECTURE_KEYS = ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens", "copy_prior",
+                     "token_target")
 
 
 def world_model_config(section: dict, **fields) -> WorldModelConfig:
@@ -55,13 +61,14 @@ def control_inputs(batch: dict, text: TextControl | None) -> tuple[torch.Tensor,
     return (batch["actions"],) if text is None else text(batch["instruction"])
 
 
-def world_model_objective(text: TextControl | None):
+def world_model_objective(text: TextControl | None, token_target: str):
     def compute(model: WorldModel, batch: dict) -> dict[str, torch.Tensor]:
         tokens = batch["tokens"]
         out = model(tokens, *control_inputs(batch, text))
-        losses = world_model_loss(out, tokens, batch["done"])
+        losses = world_model_loss(out, tokens, batch["done"], token_target)
         with torch.no_grad():
-            losses["token_accuracy"] = (out.logits[:, :-1].argmax(-1) == tokens[:, 1:]).float().mean()
+            predicted = predict_tokens(out.logits[:, :-1], token_target)
+            losses["token_accuracy"] = (predicted == tokens[:, 1:]).float().mean()
         return losses
 
     return compute
@@ -93,7 +100,7 @@ def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg:
     wm_cfg, dataset, text = prepare(wm_cfg, data)
     signature = {"world_model": asdict(wm_cfg), "data": asdict(data) | {"token_index": str(Path(data.token_index).resolve())},
                  "code": code_digest}
-    trainer = Trainer(WorldModel(wm_cfg), dataset, world_model_objective(text), train_cfg, out_dir, signature=signature)
+    trainer = Trainer(WorldModel(wm_cfg), dataset, world_model_objective(text, wm_cfg.token_target), train_cfg, out_dir, signature=signature)
     t0 = time.perf_counter()
     last = trainer.train(stop_after=stop_after)
     seconds = time.perf_counter() - t0  # includes restoring a checkpoint, if any
