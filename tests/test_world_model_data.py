@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from roboscape.data.token_windows import TokenWindowDataset, select_clips
+from roboscape.data.token_windows import TokenWindowDataset, select_clips, skip_actions
 from roboscape.eval.world_model_eval import binary_f1
 from roboscape.train.launch import launch, launch_from_resources
 from roboscape.utils.io import read_json
@@ -43,6 +43,31 @@ def test_windows_cover_every_clip_and_pad_the_last_action(tiny_run):
         TokenWindowDataset(index_path, frames=L + 1)
     with pytest.raises(ValueError, match="missing from the cache"):
         TokenWindowDataset(index_path, frames=4, instructions={"say hello": 0})
+
+
+def test_frame_skip_windows_take_every_kth_frame_and_sum_the_steps_between(tiny_run):
+    index_path = tiny_run.out / "tokens" / "index.csv"
+    L = tiny_run.config["clips"]["clip_length"]
+    k, T = 2, 3
+    ds = TokenWindowDataset(index_path, frames=T, subset="train", heldout_every=4, start_stride=1, frame_skip=k)
+    assert list(ds.starts) == list(range(0, L - (T - 1) * k)) and ds.steps_per_clip == (L - 1) // k
+    clip = ds.clip(0)
+    for i in (0, len(ds.starts) - 1):  # the first window, and the last, whose final frame has no action
+        s, item = int(ds.starts[i]), ds[i]
+        assert torch.equal(item["tokens"], clip["tokens"][s : s + (T - 1) * k + 1 : k])
+        assert torch.equal(item["done"], clip["done"][s : s + (T - 1) * k + 1 : k])
+        for j in range(T):
+            raw = clip["actions"][s + j * k : s + (j + 1) * k]
+            if len(raw) < k:
+                assert not item["actions"][j].any()
+                continue
+            assert torch.allclose(item["actions"][j, :6], raw[:, :6].sum(0)) and item["actions"][j, 6] == raw[-1, 6]
+    steps = ds.clip_steps(0)
+    assert torch.equal(steps["tokens"], clip["tokens"][: ds.steps_per_clip * k + 1 : k])
+    assert steps["actions"].shape == (ds.steps_per_clip, 7)
+    assert torch.equal(skip_actions(clip["actions"], 1), clip["actions"])  # one step per frame: unchanged
+    with pytest.raises(ValueError, match="do not fit"):
+        TokenWindowDataset(index_path, frames=T, frame_skip=L)
 
 
 def test_training_under_accelerate_launch_with_two_processes(tiny_run, tmp_path):

@@ -1,12 +1,15 @@
 """Training windows for the world models, read from the token shards (rule ``tokenize``).
 
-Each item is ``frames`` consecutive frames of one clip, starting at a multiple of ``start_stride``:
-an item is a pure function of its index, so that a resumed training run sees exactly the data an
+Each item is ``frames`` frames of one clip, ``frame_skip`` recorded frames apart (one world-model
+step is ``frame_skip`` control steps), starting at a multiple of ``start_stride``: an item is a
+pure function of its index, so that a resumed training run sees exactly the data an
 uninterrupted one would. Items::
 
-    tokens        (T, h*w)  int64    tokenizer codes of frames s .. s+T-1
-    actions       (T, 7)    float32  action taken at each of those frames (the last one's
-                                     action is zero when the clip ends there: it predicts nothing)
+    tokens        (T, h*w)  int64    tokenizer codes of frames s, s+k, .., s+(T-1)k
+    actions       (T, 7)    float32  action of each world-model step, from each of those frames:
+                                     the k control steps' end-effector deltas summed, the last
+                                     gripper command (the last frame's action is zero when the
+                                     clip ends there: it predicts nothing)
     done          (T,)      float32  done labels of those frames
     instruction   int64              row of the clip's instruction in the instruction cache
                                      (-1 without a cache)
@@ -33,6 +36,15 @@ from roboscape.data.trajectory_io import ACTION_DIM, OpenShards, TrajectoryFileE
 SUBSETS = ("train", "heldout", "ood")
 
 
+def skip_actions(actions: torch.Tensor, frame_skip: int) -> torch.Tensor:
+    """Actions of consecutive control steps (..., S, 7) -> one per world-model step
+    (..., S // frame_skip, 7): the end-effector deltas (translation, rotation) of the
+    ``frame_skip`` steps summed, the gripper command of the last one. Left-over steps are dropped."""
+    n = actions.shape[-2] // frame_skip
+    groups = actions[..., : n * frame_skip, :].reshape(*actions.shape[:-2], n, frame_skip, actions.shape[-1])
+    return torch.cat([groups[..., :-1].sum(-2), groups[..., -1, -1:]], dim=-1)
+
+
 def select_clips(index: pd.DataFrame, subset: str, heldout_every: int) -> pd.DataFrame:
     """The rows of a clip/token index in ``subset`` (see the module docstring)."""
     if subset not in SUBSETS:
@@ -51,7 +63,8 @@ def select_clips(index: pd.DataFrame, subset: str, heldout_every: int) -> pd.Dat
 
 class TokenWindowDataset(Dataset):
     def __init__(self, index_path: str | Path, frames: int, subset: str = "train", heldout_every: int = 10,
-                 start_stride: int = 1, instructions: dict[str, int] | None = None, max_open_files: int = 8):
+                 start_stride: int = 1, instructions: dict[str, int] | None = None, max_open_files: int = 8,
+                 frame_skip: int = 1):
         self.index_path = Path(index_path)
         if not self.index_path.exists():
             raise FileNotFoundError(f"token index {self.index_path} does not exist")
@@ -60,15 +73,19 @@ class TokenWindowDataset(Dataset):
             raise ValueError(f"no clips in {self.index_path} for subset {subset!r}")
         if start_stride < 1:
             raise ValueError("start_stride must be >= 1")
-        self.frames = frames
+        if frame_skip < 1:
+            raise ValueError("frame_skip must be >= 1")
+        self.frames, self.frame_skip = frames, frame_skip
         self._file = OpenShards(self.index_path.parent, max_open_files)
         first = self._file(self.index["shard"].iloc[0])
         self.clip_length = int(first.attrs["clip_length"])
         self.codebook_size = int(first.attrs["codebook_size"])
         self.tokens_hw = int(first.attrs["tokens_hw"])
-        if not 2 <= frames <= self.clip_length:
-            raise ValueError(f"windows of {frames} frames do not fit clips of {self.clip_length} (need 2 <= frames <= clip length)")
-        self.starts = np.arange(0, self.clip_length - frames + 1, start_stride)
+        span = (frames - 1) * frame_skip + 1
+        if frames < 2 or span > self.clip_length:
+            raise ValueError(f"windows of {frames} frames {frame_skip} apart do not fit clips of {self.clip_length} frames "
+                             f"(need frames >= 2 and (frames - 1) * frame_skip + 1 <= clip length)")
+        self.starts = np.arange(0, self.clip_length - span + 1, start_stride)
         self._shards = self.index["shard"].to_numpy()
         self._rows = self.index["row"].to_numpy()
         if instructions is None:
@@ -82,8 +99,20 @@ class TokenWindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index) * len(self.starts)
 
+    @property
+    def steps_per_clip(self) -> int:
+        """World-model steps a whole clip holds after its first frame."""
+        return (self.clip_length - 1) // self.frame_skip
+
+    def clip_steps(self, clip: int) -> dict[str, torch.Tensor]:
+        """The clip ``clip`` in world-model steps from its first frame: tokens (S+1, h*w) of frames
+        0, k, .., Sk, actions (S, 7) per step (see :func:`skip_actions`), done (S+1,)."""
+        c, k = self.clip(clip), self.frame_skip
+        return {"tokens": c["tokens"][::k][: self.steps_per_clip + 1], "actions": skip_actions(c["actions"], k),
+                "done": c["done"][::k][: self.steps_per_clip + 1]}
+
     def clip(self, clip: int) -> dict[str, torch.Tensor]:
-        """The whole clip ``clip`` (row of the index): tokens (L, h*w), actions (L-1, 7), done (L,)."""
+        """The whole clip ``clip`` (row of the index) as recorded: tokens (L, h*w), actions (L-1, 7), done (L,)."""
         rel, row = self._shards[clip], int(self._rows[clip])
         f = self._file(rel)
         try:
@@ -96,18 +125,22 @@ class TokenWindowDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         clip, k = divmod(int(i), len(self.starts))
-        s, T = int(self.starts[k]), self.frames
+        s, T, skip = int(self.starts[k]), self.frames, self.frame_skip
         c = self.clip(clip)
+        frames = slice(s, s + (T - 1) * skip + 1, skip)
         actions = torch.zeros(T, c["actions"].shape[-1])
-        taken = c["actions"][s : s + T]
+        taken = skip_actions(c["actions"][s : s + T * skip], skip)
         actions[: len(taken)] = taken
-        return {"tokens": c["tokens"][s : s + T], "actions": actions, "done": c["done"][s : s + T],
+        return {"tokens": c["tokens"][frames], "actions": actions, "done": c["done"][frames],
                 "instruction": torch.tensor(int(self.instruction_rows[clip]))}
 
     def action_statistics(self) -> dict[str, list[float]]:
-        """Per-dimension mean, std, min and max of every action in the selected clips."""
-        actions = np.concatenate([self._file(rel)["actions"][()][np.sort(self._rows[self._shards == rel])].reshape(-1, ACTION_DIM)
-                                  for rel in np.unique(self._shards)])
+        """Per-dimension mean, std, min and max of every world-model step's action in the selected
+        clips (steps of ``frame_skip`` control steps from each clip's first frame)."""
+        actions = np.concatenate([
+            skip_actions(torch.from_numpy(self._file(rel)["actions"][()][np.sort(self._rows[self._shards == rel])]),
+                         self.frame_skip).reshape(-1, ACTION_DIM).numpy()
+            for rel in np.unique(self._shards)])
         std = np.maximum(actions.std(0), 1e-3)
         return {"action_mean": actions.mean(0).tolist(), "action_std": std.tolist(),
                 "action_low": actions.min(0).tolist(), "action_high": actions.max(0).tolist()}

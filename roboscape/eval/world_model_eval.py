@@ -6,7 +6,8 @@ Per subset (``heldout``: in-domain scenes, unseen episodes; ``ood``: out-of-doma
   the previous frame's tokens;
 - done signal of frame t+1 (predicted with it): F1 at ``done_threshold`` and RMSE;
 - open-loop rollouts from the real first frame of each clip with its recorded actions (or its
-  instruction, for the text WM) over ``horizon`` frames, single-sample (one greedy or seeded
+  instruction, for the text WM) over ``horizon`` world-model steps (``frame_skip`` recorded frames
+  each; at most what a clip holds), single-sample (one greedy or seeded
   rollout per clip; iVideoGPT reports the best of N samples): PSNR, SSIM and perceptual
   distance against the ground truth, per step and averaged, next to two floors -- copying the
   last observed frame (the real first frame) and copying its tokenized reconstruction -- and the
@@ -42,7 +43,7 @@ HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "perceptual": False}
 @dataclass
 class EvalConfig:
     clips: int = 16  # held-out clips per subset for open-loop rollouts
-    horizon: int = 20  # generated frames per rollout
+    horizon: int = 20  # world-model steps per rollout (at most what a clip holds)
     windows: int = 64  # teacher-forced windows per subset
     done_threshold: float = 0.5
     temperature: float = 0.0  # 0: greedy
@@ -100,18 +101,19 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
               text: TextControl | None, perceptual: PerceptualDistance, cfg: EvalConfig) -> tuple[dict, dict]:
     """Returns (metrics, media): media holds uint8 ground truth and predictions for figures."""
     device = next(wm.parameters()).device
-    horizon = min(cfg.horizon, windows.clip_length - 1)
+    horizon, skip = min(cfg.horizon, windows.steps_per_clip), windows.frame_skip
     chosen = evenly_spaced(len(windows.index), cfg.clips)
     curves: dict[str, dict[str, list[torch.Tensor]]] = {}
     media: dict[str, list[np.ndarray]] = {"truth": [], "model": []}
     rollout = Rollout(wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)
     for start in range(0, len(chosen), cfg.batch_size):
         batch = chosen[start : start + cfg.batch_size]
-        truth = torch.stack([clips[r]["rgb"][view][: horizon + 1] for r in clip_rows(clips, windows, batch)])  # (B, H+1, h, w, 3)
+        # frames 0, k, .., Hk: (B, H+1, h, w, 3)
+        truth = torch.stack([clips[r]["rgb"][view][: horizon * skip + 1 : skip] for r in clip_rows(clips, windows, batch)])
         truth = to_model_range(truth.flatten(0, 1)).view(len(batch), horizon + 1, 3, *truth.shape[2:4]).to(device)
         first = truth[:, 0]
         if text is None:
-            actions = torch.stack([windows.clip(c)["actions"][:horizon] for c in batch]).to(device)
+            actions = torch.stack([windows.clip_steps(c)["actions"][:horizon] for c in batch]).to(device)
             first_tokens = rollout.reset(first)
         else:
             first_tokens = rollout.reset(first, *text(torch.as_tensor(windows.instruction_rows[batch], device=device)))
@@ -141,7 +143,7 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
         for floor in ("copy_last_frame", "copy_last_frame_tokenized")
     }
     metrics = {
-        "clips": len(chosen), "horizon": horizon, "samples_per_clip": 1,
+        "clips": len(chosen), "horizon": horizon, "frame_skip": skip, "samples_per_clip": 1,
         "sampling": "greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}",
         "mean": mean, "per_step": per_step,
         "margin_over_floor": margin,  # positive: the model is better than the floor
@@ -219,7 +221,8 @@ def evaluate_world_model(wm_dir: str | Path, tokenizer_dir: str | Path, data: Wo
     control = wm.cfg.control
     result: dict = {"model": str(wm_dir), "control": control, "view": view, "perceptual_backend": perceptual_backend,
                     "config": asdict(cfg)}
-    subsets = {subset: TokenWindowDataset(data.token_index, wm.cfg.window, subset, data.heldout_every, wm.cfg.window, instructions)
+    subsets = {subset: TokenWindowDataset(data.token_index, wm.cfg.window, subset, data.heldout_every, wm.cfg.window, instructions,
+                                          frame_skip=wm.cfg.frame_skip)
                for subset in ("heldout", "ood")}
     for subset, windows in subsets.items():
         metrics, media = open_loop(wm, tokenizer, windows, clips, view, text, perceptual, cfg)

@@ -72,6 +72,7 @@ class WorldModelConfig(JsonConfig):
     text_dim: int = 384  # text WM: width of the text encoder's states
     copy_prior: bool = False  # learned logit bonus for keeping each position's current token
     token_target: str = "codes"  # codes: a softmax over the codebook; bits: one binary distribution per LFQ bit
+    frame_skip: int = 1  # recorded frames (control steps) per world-model step; its action is their summed delta
     # Action WM: statistics of the training actions (per dimension). Actions are standardised
     # with mean/std before the encoder; the rollout clips actions to [low, high], the trained range.
     action_mean: list[float] | None = None
@@ -82,6 +83,8 @@ class WorldModelConfig(JsonConfig):
     def __post_init__(self):
         if self.control not in CONTROLS:
             raise ValueError(f"unknown control {self.control!r}; choose one of {CONTROLS}")
+        if self.frame_skip < 1:
+            raise ValueError("frame_skip must be >= 1")
         if self.token_target not in TOKEN_TARGETS:
             raise ValueError(f"unknown token_target {self.token_target!r}; choose one of {TOKEN_TARGETS}")
         if self.token_target == "bits":

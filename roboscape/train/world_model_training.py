@@ -28,7 +28,7 @@ from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 
 ARCHITECTURE_KEYS = ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens", "copy_prior",
-                     "token_target")
+                     "token_target", "frame_skip")
 
 
 def world_model_config(section: dict, **fields) -> WorldModelConfig:
@@ -85,7 +85,8 @@ def prepare(wm_cfg: WorldModelConfig, data: WorldModelData) -> tuple[WorldModelC
         instructions, states, mask = load_instruction_cache(data.instruction_cache)
         text = TextControl(states, mask)
         wm_cfg = replace(wm_cfg, text_dim=states.shape[-1])
-    dataset = TokenWindowDataset(data.token_index, wm_cfg.window, "train", data.heldout_every, data.start_stride, instructions)
+    dataset = TokenWindowDataset(data.token_index, wm_cfg.window, "train", data.heldout_every, data.start_stride, instructions,
+                                 frame_skip=wm_cfg.frame_skip)
     wm_cfg = replace(wm_cfg, codebook_size=dataset.codebook_size, tokens_hw=dataset.tokens_hw)
     if wm_cfg.control == "action":
         wm_cfg = replace(wm_cfg, **dataset.action_statistics())

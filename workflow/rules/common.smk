@@ -53,7 +53,7 @@ WM = config["world_model"]
 # The keys of roboscape.train.world_model_training.ARCHITECTURE_KEYS (not imported: parsing the
 # workflow should not import torch).
 WM_ARCH = {k: WM[k] for k in ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens", "copy_prior",
-                                "token_target")}
+                                "token_target", "frame_skip")}
 WM_DATA = {k: WM[k] for k in ("heldout_every", "start_stride")}
 
 
