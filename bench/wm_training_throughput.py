@@ -54,7 +54,7 @@ def main() -> None:
 
     def step() -> None:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = world_model_loss(model(tokens, actions), tokens, done)["loss"]
+            loss = world_model_loss(model(tokens, actions), tokens, done, wm_cfg.token_target)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -27,8 +27,12 @@ codebook; ``bits`` predicts the D = log2(codebook_size) sign bits of the LFQ lat
 binary distribution each (the paper's s_t in R^{H'xW'xD} for the action WM, Eq. 2 summed over
 bits) and embeds the input tokens from their bits. On our default data 2/3 of the tokens that
 change between frames flip a single bit of 12: a softmax over codes scores that as wrong as any
-other code, the bit target as 11 of 12 right (and its head is 12 wide, not 4,096). Either way ``token_nll`` is nats per token (for bits, of the factorised code distribution), so
-the two are comparable.
+other code, the bit target as 11 of 12 right (and its head is 12 wide, not 4,096). Either way
+``token_nll`` is nats per token (for bits, of the factorised code distribution), so the two
+compare directly.
+
+Frame skip (``frame_skip``): one step of the model spans k recorded frames (control steps); its
+action is their summed end-effector delta (:func:`roboscape.data.token_windows.skip_actions`).
 
 Copy prior (``copy_prior``): most of a frame's tokens persist into the next one (the static scene;
 on our default data ~3/4 of them), so each position's logits get a learned bonus for the token it
