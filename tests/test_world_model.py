@@ -98,7 +98,7 @@ def test_the_copy_prior_starts_from_nothing_moves_and_is_learned():
     kept = (with_prior(tokens, ctrl).logits.argmax(-1) == tokens).float().mean()
     assert kept > 0.9, f"an untrained model with the copy prior keeps only {kept:.2f} of the tokens"
     assert (without(tokens, ctrl).logits.argmax(-1) == tokens).float().mean() < 0.2
-    world_model_loss(with_prior(tokens, ctrl), tokens, torch.zeros(tokens.shape[:2]))["loss"].backward()
+    world_model_loss(with_prior(tokens, ctrl), tokens, torch.zeros(tokens.shape[:2]), "codes")["loss"].backward()
     assert with_prior.copy_logit.grad is not None and with_prior.copy_logit.grad != 0
 
 

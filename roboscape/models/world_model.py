@@ -333,7 +333,7 @@ def trim_cache(cache: list, window: int) -> list:
 
 
 def world_model_loss(out: WorldModelOutput, tokens: torch.Tensor, done: torch.Tensor,
-                     token_target: str = "codes") -> dict[str, torch.Tensor]:
+                     token_target: str) -> dict[str, torch.Tensor]:
     """Eqs. 2-4: cross-entropy of frame t+1's tokens and RMSE of frame t+1's done signal, both
     predicted from frames <= t. ``done``: (B, T) labels of the input frames."""
     ce = token_nll(out.logits[:, :-1], tokens[:, 1:], token_target).mean()
