@@ -161,6 +161,9 @@ def test_world_models_train_and_evaluate(tiny_run):
             margin = ol["margin_over_floor"]["copy_last_frame"]
             assert margin["psnr"] == pytest.approx(ol["mean"]["model"]["psnr"] - ol["mean"]["copy_last_frame"]["psnr"])
             assert margin["perceptual"] == pytest.approx(ol["mean"]["copy_last_frame"]["perceptual"] - ol["mean"]["model"]["perceptual"])
+            for metric in ("psnr", "ssim", "perceptual"):
+                assert ol["clips"] < 2 or ol["margin_standard_error"]["copy_last_frame"][metric] >= 0
+                assert 0 <= ol["fraction_of_clips_better"]["copy_last_frame"][metric] <= 1
             gif = imageio.mimread(out / "world_model" / control / "eval" / f"{subset}_rollouts.gif")
             assert len(gif) == ol["horizon"]
     ctrl = read_json(out / "world_model" / "action" / "eval" / "eval.json")["controllability"]

@@ -12,7 +12,9 @@ Per subset (``heldout``: in-domain scenes, unseen episodes; ``ood``: out-of-doma
   distance against the ground truth, per step and averaged, next to two floors -- copying the
   last observed frame (the real first frame) and copying its tokenized reconstruction -- and the
   tokenizer's own reconstruction of the ground truth (a ceiling for any token model). Margins
-  over the floor say by how much the model beats it (negative: it does not).
+  over the floor say by how much the model beats it (negative: it does not), with their standard
+  error over clips (paired: each clip's model and floor scores over the horizon) and the fraction
+  of clips on which the model is better.
 """
 
 from __future__ import annotations
@@ -136,17 +138,28 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
                     curves.setdefault(name, {}).setdefault(metric, [[] for _ in range(horizon)])[t].append(values.cpu())
         media["truth"].append(to_uint8(truth[:, 1:]).cpu().numpy())
         media["model"].append(to_uint8(predicted).cpu().numpy())
-    per_step = {name: {m: [float(torch.cat(v).mean()) for v in steps] for m, steps in ms.items()} for name, ms in curves.items()}
+    # (clips, horizon) per predictor and metric
+    per_clip = {name: {m: torch.stack([torch.cat(v) for v in steps], dim=1).double() for m, steps in ms.items()}
+                for name, ms in curves.items()}
+    per_step = {name: {m: v.mean(0).tolist() for m, v in ms.items()} for name, ms in per_clip.items()}
     mean = {name: {m: float(np.mean(v)) for m, v in ms.items()} for name, ms in per_step.items()}
-    margin = {
-        floor: {m: (mean["model"][m] - mean[floor][m]) * (1 if HIGHER_IS_BETTER[m] else -1) for m in HIGHER_IS_BETTER}
-        for floor in ("copy_last_frame", "copy_last_frame_tokenized")
+    floors = ("copy_last_frame", "copy_last_frame_tokenized")
+    # paired per clip (each clip's mean over the horizon), positive where the model is better
+    clip_margins = {
+        floor: {m: (per_clip["model"][m] - per_clip[floor][m]).mean(1) * (1 if HIGHER_IS_BETTER[m] else -1) for m in HIGHER_IS_BETTER}
+        for floor in floors
     }
+    margin = {floor: {m: float(v.mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()}
+    margin_se = {floor: {m: float(v.std() / len(v) ** 0.5) if len(v) > 1 else None for m, v in ms.items()}
+                 for floor, ms in clip_margins.items()}
+    clips_better = {floor: {m: float((v > 0).double().mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()}
     metrics = {
         "clips": len(chosen), "horizon": horizon, "frame_skip": skip, "samples_per_clip": 1,
         "sampling": "greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}",
         "mean": mean, "per_step": per_step,
         "margin_over_floor": margin,  # positive: the model is better than the floor
+        "margin_standard_error": margin_se,  # over clips, paired
+        "fraction_of_clips_better": clips_better,
         "beats_floor": {floor: {m: v > 0 for m, v in ms.items()} for floor, ms in margin.items()},
     }
     return metrics, {k: np.concatenate(v) for k, v in media.items()}
