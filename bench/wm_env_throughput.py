@@ -4,7 +4,10 @@ Measured side by side in one run, each in a fresh process with the same thread c
 
 - ManiSkill: ``RoboScape-PickPlace-v1`` (a ManiSkill3 env) on the CPU simulator with CPU (llvmpipe)
   rendering, ``obs_mode="rgb"`` at the same image size (its two cameras), random actions in
-  pd_ee_delta_pose; with ManiSkill's own Panda meshes and with our decimated ones.
+  pd_ee_delta_pose; with ManiSkill's own Panda meshes and with our decimated ones. One env step
+  is one decision at the world model's rate: with ``world_model.frame_skip`` k it simulates k
+  control steps (the first k - 1 without observation, so the cameras render once), as the RL
+  environment will when it replays a world-model action in the simulator.
 - World model: the rollout engine with N environments in one batch, one forward pass per frame
   with the KV cache, decoding to RGB included. Architecture from a config file (weights random
   unless trained model directories are given: speed does not depend on them).
@@ -32,17 +35,23 @@ MANISKILL = textwrap.dedent(
     import numpy as np
     from roboscape.sim.catalogue import build_catalogue
     from roboscape.sim.env import make_env
-    size, detail, steps = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    size, detail, steps, frame_skip = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     cat = build_catalogue(0, ["pick_place"], 1, 0)
     scene = cat.scene(cat.selected["pick_place"][0])
     env = make_env(scene, image_size=size, obs_mode="rgb", robot_visual_detail=None if detail == "full" else float(detail))
     env.reset(seed=0)
     rng = np.random.default_rng(0)
+
+    def decision(action):
+        for _ in range(frame_skip - 1):
+            env.unwrapped._step_action(action)  # physics and controller only: no observation rendered
+        return env.step(action)
+
     for _ in range(5):
-        env.step(rng.uniform(-1, 1, 7).astype(np.float32))
+        decision(rng.uniform(-1, 1, 7).astype(np.float32))
     t0 = time.perf_counter()
     for i in range(steps):
-        obs, *_ = env.step(rng.uniform(-1, 1, 7).astype(np.float32))
+        obs, *_ = decision(rng.uniform(-1, 1, 7).astype(np.float32))
     dt = time.perf_counter() - t0
     shapes = {k: tuple(v["rgb"].shape) for k, v in obs["sensor_data"].items()}
     print(json.dumps({"steps_per_s": steps / dt, "cameras": shapes}))
@@ -106,12 +115,14 @@ def main() -> None:
     args = ap.parse_args()
     import yaml
 
-    size = yaml.safe_load(Path(args.config).read_text())["trajectories"]["image_size"]
-    results = {"image_size": size, "threads": args.threads, "maniskill": {}, "world_model": {}}
+    cfg = yaml.safe_load(Path(args.config).read_text())
+    size, frame_skip = cfg["trajectories"]["image_size"], cfg["world_model"].get("frame_skip", 1)
+    results = {"image_size": size, "threads": args.threads, "frame_skip": frame_skip, "maniskill": {}, "world_model": {}}
     for detail in ("full", "0.05"):
-        r = run(MANISKILL, [size, detail, args.sim_steps], args.threads)
+        r = run(MANISKILL, [size, detail, args.sim_steps, frame_skip], args.threads)
         results["maniskill"][f"robot meshes {detail}"] = r
-        print(f"ManiSkill CPU env, {size} px, robot meshes {detail}: {r['steps_per_s']:.1f} steps/s  cameras {r['cameras']}", flush=True)
+        print(f"ManiSkill CPU env, {size} px, robot meshes {detail}, {frame_skip} control step(s) per env step: "
+              f"{r['steps_per_s']:.1f} steps/s  cameras {r['cameras']}", flush=True)
     baseline = max(r["steps_per_s"] for r in results["maniskill"].values())
     for n in args.envs:
         r = run(WORLD_MODEL, [args.config, n, args.steps, args.world_model, args.tokenizer, args.threads], args.threads)
