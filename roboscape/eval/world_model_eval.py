@@ -143,11 +143,10 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
                 for name, ms in curves.items()}
     per_step = {name: {m: v.mean(0).tolist() for m, v in ms.items()} for name, ms in per_clip.items()}
     mean = {name: {m: float(np.mean(v)) for m, v in ms.items()} for name, ms in per_step.items()}
-    floors = ("copy_last_frame", "copy_last_frame_tokenized")
     # paired per clip (each clip's mean over the horizon), positive where the model is better
     clip_margins = {
         floor: {m: (per_clip["model"][m] - per_clip[floor][m]).mean(1) * (1 if HIGHER_IS_BETTER[m] else -1) for m in HIGHER_IS_BETTER}
-        for floor in floors
+        for floor in ("copy_last_frame", "copy_last_frame_tokenized")
     }
     margin = {floor: {m: float(v.mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()}
     margin_se = {floor: {m: float(v.std() / len(v) ** 0.5) if len(v) > 1 else None for m, v in ms.items()}

@@ -9,6 +9,7 @@ clip's instruction states from the instruction cache.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -27,13 +28,12 @@ from roboscape.train.checkpoint import save_pretrained
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 
-ARCHITECTURE_KEYS = ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens", "copy_prior",
-                     "token_target", "frame_skip")
-
 
 def world_model_config(section: dict, **fields) -> WorldModelConfig:
-    """A model config from a config file's ``world_model:`` section plus the other ``fields``."""
-    return WorldModelConfig(**{k: section[k] for k in ARCHITECTURE_KEYS}, **fields)
+    """A model config from a config file's ``world_model:`` section (its keys that are
+    WorldModelConfig fields) plus the other ``fields``."""
+    names = {f.name for f in dataclasses.fields(WorldModelConfig)}
+    return WorldModelConfig(**{k: v for k, v in section.items() if k in names}, **fields)
 
 
 @dataclass

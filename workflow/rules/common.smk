@@ -50,11 +50,10 @@ def trajectory_shards(ext):
 
 
 WM = config["world_model"]
-# The keys of roboscape.train.world_model_training.ARCHITECTURE_KEYS (not imported: parsing the
-# workflow should not import torch).
-WM_ARCH = {k: WM[k] for k in ("window", "dim", "depth", "heads", "mlp_ratio", "dropout", "control_tokens", "copy_prior",
-                                "token_target", "frame_skip")}
 WM_DATA = {k: WM[k] for k in ("heldout_every", "start_stride")}
+# The section's other scalar keys are WorldModelConfig fields (the training job refuses any other);
+# text_encoder is the instruction cache's.
+WM_ARCH = {k: v for k, v in WM.items() if k not in WM_DATA and k != "text_encoder" and not isinstance(v, dict)}
 
 
 def wm_training_inputs(control):
