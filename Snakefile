@@ -27,6 +27,7 @@ rule all:
         f"{OUT}/clips/index.csv",
         expand(f"{OUT}/previews/{{task}}.{{ext}}", task=TASKS, ext=["gif", "png"]),
         f"{OUT}/tokenizer/eval.json",
+        f"{OUT}/tokenizer/finetuned/eval.json",
         f"{OUT}/tokens/index.csv",
         expand(f"{OUT}/world_model/{{control}}/eval/eval.json", control=["action", "text"]),
     default_target: True

@@ -17,7 +17,7 @@ cache is full, i.e. steady state). The decoder's share of a step: the same numbe
 the last step's tokens, timed alone, over the steps' time.
 
 Usage: .venv/bin/python bench/wm_env_throughput.py [--config config.yaml] [--envs 1 16 64] [--threads 2]
-           [--world-model results/default/world_model/action/model --tokenizer results/default/tokenizer/model]
+           [--world-model results/default/world_model/action/model --tokenizer results/default/tokenizer/finetuned/model]
 """
 
 from __future__ import annotations

@@ -122,6 +122,9 @@ def test_tokenizer_trains_and_every_clip_is_tokenized(tiny_run):
     ev = read_json(out / "tokenizer" / "eval.json")
     assert ev["train"]["steps"] == tiny_run.config["tokenizer"]["train"]["steps"]
     assert ev["held_out_ood"]["frames"] > 0 and 0 < ev["held_out_ood"]["codebook_utilisation"] <= 1
+    stage_two = read_json(out / "tokenizer" / "finetuned" / "eval.json")
+    assert stage_two["train"]["steps"] == tiny_run.config["tokenizer"]["decoder_train"]["steps"]
+    assert stage_two["held_out_ood"]["stage_one"] == pytest.approx(ev["held_out_ood"])
     metrics = pd.read_csv(out / "tokenizer" / "metrics.csv")
     assert metrics["step"].tolist() == list(range(1, ev["train"]["steps"] + 1))
     tokenizer = load_pretrained(out / "tokenizer" / "model")
@@ -137,6 +140,7 @@ def test_tokenizer_trains_and_every_clip_is_tokenized(tiny_run):
         assert t.min() >= 0 and t.max() < tokenizer.cfg.codebook_size
         frames = to_model_range(torch.from_numpy(fc["rgb/third_view"][int(row["row"])]))
         assert np.array_equal(tokenizer.encode(frames).numpy(), t)  # the shard holds what the model encodes
+        assert np.array_equal(load_pretrained(out / "tokenizer" / "finetuned" / "model").encode(frames).numpy(), t)
         assert np.array_equal(ft["done"][int(row["row"])], fc["done"][int(row["row"])])
 
 
@@ -184,7 +188,7 @@ N = 8  # shards in the tiny tier
 ACTION_WM_JOBS = {"train_wm_action": 1, "eval_wm": 1}
 TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm": 1}
 WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, "eval_wm": 2}
-TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1, **WM_JOBS}
+TOKENIZER_JOBS = {"train_tokenizer": 1, "finetune_decoder": 1, "tokenize": N, "token_index": 1, **WM_JOBS}
 CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS}
 TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "previews": 4, **CLIP_JOBS}
 
@@ -199,6 +203,9 @@ TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "pre
         ("tokenizer", lambda c: c["tokenizer"].update(codebook_bits=8), {**TOKENIZER_JOBS, "all": 1}),
         ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, "all": 1}),
         ("tokenizer.view", lambda c: c["tokenizer"].update(view="wrist"), {**TOKENIZER_JOBS, "all": 1}),
+        # Stage two leaves the tokens alone: the world models keep their training.
+        ("tokenizer.decoder_train", lambda c: c["tokenizer"]["decoder_train"].update(lr=1e-3),
+         {"finetune_decoder": 1, "eval_wm": 2, "all": 1}),
         ("world_model", lambda c: c["world_model"].update(dim=48), {**WM_JOBS, "all": 1}),
         ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**ACTION_WM_JOBS, "all": 1}),
         ("world_model.text", lambda c: c["world_model"]["text"]["train"].update(lr=1e-3), {**TEXT_WM_JOBS, "all": 1}),
@@ -221,6 +228,7 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
     [
         ("roboscape/data/clips.py", {**CLIP_JOBS, "all": 1}),
         ("roboscape/train/tokenizer_training.py", {**TOKENIZER_JOBS, "all": 1}),
+        ("roboscape/train/decoder_finetuning.py", {"finetune_decoder": 1, "eval_wm": 2, "all": 1}),
         ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, "all": 1}),
         ("roboscape/sim/replay.py", {"replay": 1, "all": 1}),
         ("roboscape/models/world_model.py", {**WM_JOBS, "all": 1}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -11,6 +12,7 @@ from torch.utils.data import Dataset
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
 from roboscape.train.checkpoint import load_pretrained, save_pretrained
 from roboscape.train.trainer import SampleStream, TrainConfig, Trainer
+from roboscape.utils.io import read_json
 
 
 class Pairs(Dataset):
@@ -98,23 +100,29 @@ def test_model_files_round_trip(tmp_path):
     assert torch.equal(loaded.encode(x), model.encode(x))
 
 
-def test_train_tokenizer_writes_model_metrics_and_held_out_eval(tmp_path):
-    import json
-
+def fake_clip_index(tmp_path):
+    """A clip index over two fake shards, each with one in-domain and one out-of-domain episode."""
     from test_clips import write_fake_shard
 
     from roboscape.data.clips import ClipConfig, cut_clips, merge_indices
-    from roboscape.train.tokenizer_training import train_tokenizer
 
     parts = []
     for k in range(2):
-        traj = write_fake_shard(tmp_path / f"t{k}.h5", [9, 9], size=32, seed=k)  # one ID and one OOD episode each
+        traj = write_fake_shard(tmp_path / f"t{k}.h5", [9, 9], size=32, seed=k)
         idx, _ = cut_clips(traj, tmp_path / f"c{k}.h5", ClipConfig(clip_length=5, stride=5))
         idx.to_csv(tmp_path / f"p{k}.csv", index=False)
         parts.append((tmp_path / f"p{k}.csv", tmp_path / f"c{k}.h5"))
     merge_indices(parts, tmp_path / "index.csv")
+    return tmp_path / "index.csv"
+
+
+def test_train_tokenizer_writes_model_metrics_and_held_out_eval(tmp_path):
+    import json
+
+    from roboscape.train.tokenizer_training import train_tokenizer
+
     tok = TokenizerConfig(image_size=32, downsample_factor=4, base_channels=16, codebook_bits=6)
-    result = train_tokenizer(tmp_path / "index.csv", tmp_path / "out", tok, TrainConfig(steps=4, batch_size=4, checkpoint_every=2, log_every=1))
+    result = train_tokenizer(fake_clip_index(tmp_path), tmp_path / "out", tok, TrainConfig(steps=4, batch_size=4, checkpoint_every=2, log_every=1))
     saved = json.loads((tmp_path / "out" / "eval.json").read_text())
     assert saved["train"]["steps"] == 4 == result["train"]["steps"]
     ev = saved["held_out_ood"]
@@ -122,3 +130,34 @@ def test_train_tokenizer_writes_model_metrics_and_held_out_eval(tmp_path):
     assert 0 < ev["psnr"] < 60 and -1 <= ev["ssim"] <= 1 and ev["perceptual"] >= 0
     assert 0 < ev["codebook_utilisation"] <= 1
     assert load_pretrained(tmp_path / "out" / "model").cfg == tok
+
+
+def test_decoder_finetuning_changes_the_decoder_only(tmp_path):
+    from roboscape.data.frames import FrameDataset
+    from roboscape.models.world_model import WorldModel, WorldModelConfig
+    from roboscape.train.decoder_finetuning import FrozenEncoderTokenizer, finetune_decoder
+    from roboscape.train.tokenizer_training import train_tokenizer
+
+    index = fake_clip_index(tmp_path)
+    tok = TokenizerConfig(image_size=32, downsample_factor=4, base_channels=16, codebook_bits=6)
+    train_tokenizer(index, tmp_path / "stage_one", tok, TrainConfig(steps=2, batch_size=4, log_every=1))
+    result = finetune_decoder(tmp_path / "stage_one" / "model", index, tmp_path / "stage_two",
+                              TrainConfig(steps=3, batch_size=4, lr=1e-3, warmup_steps=1, checkpoint_every=2, log_every=1))
+    assert result["train"]["steps"] == 3 and result["train"]["quantizer"] == 0
+    before, after = load_pretrained(tmp_path / "stage_one" / "model"), load_pretrained(tmp_path / "stage_two" / "model")
+    assert after.cfg == before.cfg
+    for name, value in before.state_dict().items():
+        unchanged = torch.equal(value, after.state_dict()[name])
+        assert unchanged != name.startswith("decoder."), name
+    frames = torch.stack([FrameDataset(index, split="ood")[i] for i in range(6)])
+    assert torch.equal(after.encode(frames), before.encode(frames))  # the token shards stay valid
+    ev = read_json(tmp_path / "stage_two" / "eval.json")["held_out_ood"]
+    assert ev["stage_one"]["frames"] == ev["finetuned"]["frames"] == 4 * 5
+    assert ev["finetuned"]["psnr"] != ev["stage_one"]["psnr"]
+
+    frozen = FrozenEncoderTokenizer(before).train()
+    assert frozen.tokenizer.decoder.training and not frozen.tokenizer.encoder.training
+    assert all(p.requires_grad == n.startswith("tokenizer.decoder.") for n, p in frozen.named_parameters())
+    save_pretrained(WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=2, dim=16, depth=1, heads=2)), "world_model", tmp_path / "wm")
+    with pytest.raises(TypeError, match="not a tokenizer"):
+        finetune_decoder(tmp_path / "wm", index, tmp_path / "bad", TrainConfig(steps=1))

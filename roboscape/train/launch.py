@@ -1,4 +1,4 @@
-"""Starting a training job (tokenizer or world model) in this process, or under
+"""Starting a training job (tokenizer, its decoder, or world model) in this process, or under
 ``accelerate launch`` with one process per GPU (or several CPU processes) -- sized from what the
 Snakemake job was given (its ``gpu`` resource, which a Slurm job receives as ``--gpus``).
 
@@ -6,6 +6,7 @@ A job is described by a JSON spec that every launched process reads
 (``python -m roboscape.train.launch spec.json``):
 
 - ``{"job": "tokenizer", "tokenizer": TokenizerConfig fields, "index": clip index, "run": run options, "train": ..., "out_dir": ..., "code_digest": ...}``
+- ``{"job": "decoder", "tokenizer_dir": stage one's model, "index": clip index, "run": run options, "train": ..., "out_dir": ..., "code_digest": ...}``
 - ``{"job": "world_model", "world_model": WorldModelConfig fields, "data": WorldModelData fields, "train": ..., "out_dir": ..., "code_digest": ...}``
 """
 
@@ -24,7 +25,7 @@ import torch
 from roboscape.train.trainer import TrainConfig
 from roboscape.utils.io import write_json
 
-JOBS = ("tokenizer", "world_model")
+JOBS = ("tokenizer", "decoder", "world_model")
 log = logging.getLogger("roboscape")
 
 
@@ -41,10 +42,16 @@ def run_spec(spec_path: str | Path) -> dict:
     # Each job imports only its own stage, so that the rules' declared library files stay exact.
     if job == "tokenizer":
         from roboscape.models.tokenizer import TokenizerConfig
-        from roboscape.train.tokenizer_training import train_tokenizer
+        from roboscape.train.tokenizer_training import TokenizerRun, train_tokenizer
 
         return train_tokenizer(spec["index"], spec["out_dir"], TokenizerConfig(**spec["tokenizer"]), train_cfg,
-                               **spec.get("run", {}), code_digest=spec.get("code_digest"))
+                               TokenizerRun(**spec.get("run", {})), code_digest=spec.get("code_digest"))
+    if job == "decoder":
+        from roboscape.train.decoder_finetuning import finetune_decoder
+        from roboscape.train.tokenizer_training import TokenizerRun
+
+        return finetune_decoder(spec["tokenizer_dir"], spec["index"], spec["out_dir"], train_cfg,
+                                TokenizerRun(**spec.get("run", {})), code_digest=spec.get("code_digest"))
     from roboscape.models.world_model import WorldModelConfig
     from roboscape.train.world_model_training import WorldModelData, train_world_model
 
@@ -91,7 +98,8 @@ def launch_from_resources(spec: dict, spec_path: str | Path, gpus: int, threads:
     """Size the launch from a Snakemake job's resources: one process per GPU, else one process
     with all the job's threads."""
     gpus = int(gpus)
-    what = "tokenizer" if job_kind(spec) == "tokenizer" else f"{spec['world_model']['control']} world model"
+    job = job_kind(spec)
+    what = {"tokenizer": "tokenizer", "decoder": "tokenizer's decoder"}.get(job) or f"{spec['world_model']['control']} world model"
     log.info("training the %s with %s", what, f"{gpus} GPUs" if gpus else f"{threads} CPU threads")
     launch(spec, spec_path, processes=max(1, gpus), threads=max(1, threads // max(1, gpus)))
 

@@ -7,7 +7,7 @@ scenes, which training never sees: PSNR, SSIM, perceptual distance, codebook uti
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -21,14 +21,37 @@ from roboscape.train.checkpoint import save_pretrained
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 
-RUN_KEYS = ("view", "perceptual_backend", "perceptual_weight", "frame_stride", "eval_frames")
+
+@dataclass
+class TokenizerRun:
+    """A tokenizer job's data and loss options (both stages): the frames of one camera view, every
+    ``frame_stride``-th; ``eval_frames`` held-out frames; the perceptual term of the loss."""
+
+    view: str = "third_view"
+    perceptual_backend: str = "stlpips"
+    perceptual_weight: float = 0.1
+    frame_stride: int = 1
+    eval_frames: int | None = 512
+
+    def frames(self, index_path: str | Path) -> tuple[Dataset, Dataset]:
+        """Training frames (in-domain scenes) and held-out frames (out-of-domain, evenly spaced)."""
+        train = FrameDataset(index_path, view=self.view, split="ind", frame_stride=self.frame_stride)
+        held_out = FrameDataset(index_path, view=self.view, split="ood", frame_stride=self.frame_stride)
+        return train, evenly_spaced(held_out, self.eval_frames)
+
+    def signature(self, index_path: str | Path, code_digest: str | None) -> dict:
+        """What, besides the model, defines a run (checkpoints of another signature are not resumed)."""
+        return {"view": self.view, "perceptual": [self.perceptual_backend, self.perceptual_weight],
+                "frame_stride": self.frame_stride, "index": str(Path(index_path).resolve()), "code": code_digest}
 
 
-def tokenizer_config(section: dict, image_size: int) -> tuple[TokenizerConfig, dict]:
-    """The model config and the run options (``RUN_KEYS``: keyword arguments of
-    :func:`train_tokenizer`) of a config file's ``tokenizer:`` section."""
-    model = {k: v for k, v in section.items() if k not in (*RUN_KEYS, "train", "resources")}
-    return TokenizerConfig(image_size=image_size, **model), {k: section[k] for k in RUN_KEYS}
+RUN_KEYS = tuple(f.name for f in fields(TokenizerRun))
+
+
+def tokenizer_config(section: dict, image_size: int) -> tuple[TokenizerConfig, TokenizerRun]:
+    """The model config and the run options of a config file's ``tokenizer:`` section."""
+    model = {k: v for k, v in section.items() if k not in (*RUN_KEYS, "train", "decoder_train", "resources")}
+    return TokenizerConfig(image_size=image_size, **model), TokenizerRun(**{k: section[k] for k in RUN_KEYS})
 
 
 def tokenizer_loss(perceptual: PerceptualDistance, perceptual_weight: float):
@@ -78,22 +101,16 @@ def train_tokenizer(
     out_dir: str | Path,
     tokenizer_cfg: TokenizerConfig,
     train_cfg: TrainConfig,
-    view: str = "third_view",
-    perceptual_backend: str = "stlpips",
-    perceptual_weight: float = 0.1,
-    frame_stride: int = 1,
-    eval_frames: int | None = 512,
+    run: TokenizerRun | None = None,
     code_digest: str | None = None,
 ) -> dict:
     """Train (resuming from the last checkpoint of the same configuration, data and code --
     ``code_digest``, see :mod:`roboscape.utils.provenance`), save the model, evaluate it."""
-    out_dir = Path(out_dir)
-    train_frames = FrameDataset(index_path, view=view, split="ind", frame_stride=frame_stride)
-    held_out = evenly_spaced(FrameDataset(index_path, view=view, split="ood", frame_stride=frame_stride), eval_frames)
-    perceptual = PerceptualDistance(perceptual_backend)
-    signature = {"tokenizer": asdict(tokenizer_cfg), "view": view, "perceptual": [perceptual_backend, perceptual_weight],
-                 "frame_stride": frame_stride, "index": str(Path(index_path).resolve()), "code": code_digest}
-    trainer = Trainer(Tokenizer(tokenizer_cfg), train_frames, tokenizer_loss(perceptual, perceptual_weight), train_cfg, out_dir,
+    out_dir, run = Path(out_dir), run or TokenizerRun()
+    train_frames, held_out = run.frames(index_path)
+    perceptual = PerceptualDistance(run.perceptual_backend)
+    signature = {"tokenizer": asdict(tokenizer_cfg), **run.signature(index_path, code_digest)}
+    trainer = Trainer(Tokenizer(tokenizer_cfg), train_frames, tokenizer_loss(perceptual, run.perceptual_weight), train_cfg, out_dir,
                       signature=signature)
     perceptual.to(trainer.accelerator.device)
     last = trainer.train()
@@ -102,7 +119,6 @@ def train_tokenizer(
         model = trainer.unwrapped_model()
         save_pretrained(model, "tokenizer", out_dir / "model")
         result["held_out_ood"] = evaluate_tokenizer(model, held_out, perceptual)
-        result["config"] = {"tokenizer": asdict(tokenizer_cfg), "train": asdict(train_cfg), "view": view,
-                            "perceptual_backend": perceptual_backend, "perceptual_weight": perceptual_weight}
+        result["config"] = {"tokenizer": asdict(tokenizer_cfg), "train": asdict(train_cfg), **asdict(run)}
         write_json(out_dir / "eval.json", result)
     return result

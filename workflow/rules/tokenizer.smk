@@ -1,3 +1,7 @@
+# The model and run options (stage two reads the same run options).
+TOKENIZER_OPTIONS = {k: v for k, v in config["tokenizer"].items() if k not in ("train", "decoder_train", "resources")}
+
+
 rule train_tokenizer:
     """The MAGVIT-2-style tokenizer, trained on in-domain frames, evaluated on out-of-domain ones."""
     input:
@@ -10,12 +14,44 @@ rule train_tokenizer:
         eval=f"{OUT}/tokenizer/eval.json",
     params:
         image_size=config["trajectories"]["image_size"],
-        tokenizer={k: v for k, v in config["tokenizer"].items() if k not in ("train", "resources")},
+        tokenizer=TOKENIZER_OPTIONS,
         train=config["tokenizer"]["train"],
     log:
         f"{OUT}/logs/train_tokenizer.log",
     benchmark:
         f"{OUT}/benchmarks/train_tokenizer.tsv"
+    threads: config["tokenizer"]["resources"]["cpus"]
+    resources:
+        mem_mb=config["tokenizer"]["resources"]["mem_mb"],
+        runtime=config["tokenizer"]["resources"]["runtime"],
+        gpu=config["tokenizer"]["resources"]["gpus"],
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/train_tokenizer.py"
+
+
+rule finetune_decoder:
+    """Stage two: the tokenizer's decoder alone, on the frozen encoder's tokens (the token shards
+    and world models do not change); the result decodes the world models' rollouts."""
+    input:
+        lib=DECODER_LIB,
+        index=f"{OUT}/clips/index.csv",
+        shards=expand(f"{OUT}/clips/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS),
+        weights=f"{OUT}/tokenizer/model/model.safetensors",
+        config=f"{OUT}/tokenizer/model/config.json",
+    output:
+        weights=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
+        config=f"{OUT}/tokenizer/finetuned/model/config.json",
+        eval=f"{OUT}/tokenizer/finetuned/eval.json",
+    params:
+        image_size=config["trajectories"]["image_size"],
+        tokenizer=TOKENIZER_OPTIONS,
+        train=config["tokenizer"]["decoder_train"],
+    log:
+        f"{OUT}/logs/finetune_decoder.log",
+    benchmark:
+        f"{OUT}/benchmarks/finetune_decoder.tsv"
     threads: config["tokenizer"]["resources"]["cpus"]
     resources:
         mem_mb=config["tokenizer"]["resources"]["mem_mb"],

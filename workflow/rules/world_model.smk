@@ -58,7 +58,7 @@ rule eval_wm:
         WM_EVAL_LIB,
         unpack(lambda wc: {"instructions": f"{OUT}/world_model/instructions.safetensors"} if wc.control == "text" else {}),
         model=f"{OUT}/world_model/{{control}}/model/model.safetensors",
-        tokenizer=f"{OUT}/tokenizer/model/model.safetensors",
+        tokenizer=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
         token_index=f"{OUT}/tokens/index.csv",
         clip_index=f"{OUT}/clips/index.csv",
     output:

@@ -1,5 +1,6 @@
-"""Rule `train_tokenizer`: train the tokenizer (resuming from its last checkpoint) and evaluate it;
-with several GPUs, under `accelerate launch` with one process per GPU."""
+"""Rules `train_tokenizer` (stage one: the whole tokenizer) and `finetune_decoder` (stage two: its
+decoder alone on the frozen encoder's tokens): train, resuming from the last checkpoint, and
+evaluate; with several GPUs, under `accelerate launch` with one process per GPU."""
 
 from dataclasses import asdict
 from pathlib import Path
@@ -17,11 +18,14 @@ with job_log(snakemake.log[0]) as log:
     p = snakemake.params
     out_dir = Path(snakemake.output.eval).parent
     model_cfg, run = tokenizer_config(p.tokenizer, p.image_size)
+    if snakemake.rule == "finetune_decoder":
+        job = {"job": "decoder", "tokenizer_dir": str(Path(snakemake.input.weights).parent)}
+    else:
+        job = {"job": "tokenizer", "tokenizer": asdict(model_cfg)}
     spec = {
-        "job": "tokenizer",
-        "tokenizer": asdict(model_cfg),
+        **job,
         "index": snakemake.input.index,
-        "run": run,
+        "run": asdict(run),
         "train": dict(p.train),
         "out_dir": str(out_dir),
         "code_digest": source_digest(snakemake.input.lib),

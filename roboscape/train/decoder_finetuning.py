@@ -1,0 +1,85 @@
+"""Stage two of tokenizer training (rule ``finetune_decoder``): the decoder alone, on the codes of
+the frozen stage-one encoder and quantizer.
+
+The tokens do not change, so the token shards and the world models trained on them stay valid,
+while the decoder, no longer chasing a moving latent, learns to render those tokens more sharply. Loss = L1 +
+``perceptual_weight`` x perceptual distance, stage one's loss less the quantizer's terms. The
+result is a whole tokenizer, encoder and quantizer bit-identical to stage one's, that decodes the
+world models' rollouts; its eval.json has the held-out metrics before and after, on the same
+out-of-domain frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.tokenizer import Tokenizer, TokenizerOutput
+from roboscape.train.checkpoint import load_pretrained, save_pretrained
+from roboscape.train.tokenizer_training import TokenizerRun, evaluate_tokenizer, tokenizer_loss
+from roboscape.train.trainer import TrainConfig, Trainer
+from roboscape.utils.io import write_json
+
+
+class FrozenEncoderTokenizer(nn.Module):
+    """A tokenizer whose encoder and quantizer are frozen (and stay in eval mode): only the
+    decoder learns. Its forward returns :class:`TokenizerOutput` with a zero quantizer loss."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        super().__init__()
+        self.tokenizer = tokenizer.requires_grad_(False)
+        tokenizer.decoder.requires_grad_(True)
+
+    def train(self, mode: bool = True) -> FrozenEncoderTokenizer:
+        super().train(mode)
+        self.tokenizer.encoder.eval()
+        self.tokenizer.quantizer.eval()
+        return self
+
+    def forward(self, frames: torch.Tensor) -> TokenizerOutput:
+        with torch.no_grad():
+            codes, tokens, _ = self.tokenizer.quantize(self.tokenizer.encoder(frames))
+        return TokenizerOutput(self.tokenizer.decoder(codes), tokens, frames.new_zeros(()))
+
+
+def weights_digest(model_dir: str | Path) -> str:
+    return hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes()).hexdigest()[:16]
+
+
+def finetune_decoder(
+    tokenizer_dir: str | Path,
+    index_path: str | Path,
+    out_dir: str | Path,
+    train_cfg: TrainConfig,
+    run: TokenizerRun | None = None,
+    code_digest: str | None = None,
+) -> dict:
+    """Fine-tune the decoder of the tokenizer in ``tokenizer_dir`` (resuming from the last
+    checkpoint of the same stage-one weights, configuration, data and code), save the whole
+    tokenizer to ``out_dir/model`` and evaluate it against stage one on held-out frames."""
+    out_dir, run = Path(out_dir), run or TokenizerRun()
+    tokenizer = load_pretrained(tokenizer_dir)
+    if not isinstance(tokenizer, Tokenizer):
+        raise TypeError(f"{tokenizer_dir} holds a {type(tokenizer).__name__}, not a tokenizer")
+    train_frames, held_out = run.frames(index_path)
+    perceptual = PerceptualDistance(run.perceptual_backend)
+    signature = {"stage_one": weights_digest(tokenizer_dir), **run.signature(index_path, code_digest)}
+    trainer = Trainer(FrozenEncoderTokenizer(tokenizer), train_frames, tokenizer_loss(perceptual, run.perceptual_weight),
+                      train_cfg, out_dir, signature=signature)
+    perceptual.to(trainer.accelerator.device)
+    before = evaluate_tokenizer(tokenizer, held_out, perceptual) if trainer.accelerator.is_main_process else None
+    last = trainer.train()
+    result = {"train": {"steps": trainer.step, "resumed_from_step": trainer.start_step, **last}}
+    if trainer.accelerator.is_main_process:
+        finetuned = trainer.unwrapped_model().tokenizer
+        save_pretrained(finetuned, "tokenizer", out_dir / "model")
+        result["held_out_ood"] = {"stage_one": before, "finetuned": evaluate_tokenizer(finetuned, held_out, perceptual)}
+        result["config"] = {"tokenizer": asdict(finetuned.cfg), "stage_one": str(tokenizer_dir), "train": asdict(train_cfg),
+                            **asdict(run)}
+        write_json(out_dir / "eval.json", result)
+    return result
