@@ -125,6 +125,7 @@ def test_tokenizer_trains_and_every_clip_is_tokenized(tiny_run):
     stage_two = read_json(out / "tokenizer" / "finetuned" / "eval.json")
     assert stage_two["train"]["steps"] == tiny_run.config["tokenizer"]["decoder_train"]["steps"]
     assert stage_two["held_out_ood"]["stage_one"] == pytest.approx(ev["held_out_ood"])
+    assert (out / "tokenizer" / "finetuned" / "reconstructions.png").stat().st_size > 10_000
     metrics = pd.read_csv(out / "tokenizer" / "metrics.csv")
     assert metrics["step"].tolist() == list(range(1, ev["train"]["steps"] + 1))
     tokenizer = load_pretrained(out / "tokenizer" / "model")

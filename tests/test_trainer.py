@@ -154,6 +154,7 @@ def test_decoder_finetuning_changes_the_decoder_only(tmp_path):
     ev = read_json(tmp_path / "stage_two" / "eval.json")["held_out_ood"]
     assert ev["stage_one"]["frames"] == ev["finetuned"]["frames"] == 4 * 5
     assert ev["finetuned"]["psnr"] != ev["stage_one"]["psnr"]
+    assert (tmp_path / "stage_two" / "reconstructions.png").stat().st_size > 10_000
 
     frozen = FrozenEncoderTokenizer(before).train()
     assert frozen.tokenizer.decoder.training and not frozen.tokenizer.encoder.training

@@ -20,8 +20,9 @@ def _save(fig, path: str | Path) -> None:
     plt.close(fig)
 
 
-def strip(rows: dict[str, np.ndarray], path: str | Path, title: str, n_cols: int = 8) -> None:
-    """One row per label: ``n_cols`` evenly spaced frames of its (T, H, W, 3) sequence."""
+def strip(rows: dict[str, np.ndarray], path: str | Path, title: str, n_cols: int = 8, col_titles: list[str] | None = None) -> None:
+    """One row per label: ``n_cols`` evenly spaced frames of its (T, H, W, 3) sequence, under
+    ``col_titles`` (default: the step ahead, t+1 ...)."""
     T = min(len(v) for v in rows.values())
     cols = np.linspace(0, T - 1, min(n_cols, T)).round().astype(int)
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(1.4 * len(cols) + 1.5, 1.4 * len(rows) + 0.5), squeeze=False)
@@ -31,8 +32,8 @@ def strip(rows: dict[str, np.ndarray], path: str | Path, title: str, n_cols: int
             ax.set_xticks([])
             ax.set_yticks([])
         ax_row[0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
-    for ax, t in zip(axes[0], cols, strict=True):
-        ax.set_title(f"t+{t + 1}", fontsize=7)
+    for i, (ax, t) in enumerate(zip(axes[0], cols, strict=True)):
+        ax.set_title(col_titles[i] if col_titles else f"t+{t + 1}", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     _save(fig, path)

@@ -6,7 +6,7 @@ while the decoder, no longer chasing a moving latent, learns to render those tok
 ``perceptual_weight`` x perceptual distance, stage one's loss less the quantizer's terms. The
 result is a whole tokenizer, encoder and quantizer bit-identical to stage one's, that decodes the
 world models' rollouts; its eval.json has the held-out metrics before and after, on the same
-out-of-domain frames.
+out-of-domain frames, and reconstructions.png shows held-out frames through both stages.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
+from roboscape.data.frames import to_uint8
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.tokenizer import Tokenizer, TokenizerOutput
+from roboscape.report.rollout_figures import strip
 from roboscape.train.checkpoint import load_pretrained, save_pretrained
 from roboscape.train.tokenizer_training import TokenizerRun, evaluate_tokenizer, tokenizer_loss
 from roboscape.train.trainer import TrainConfig, Trainer
@@ -51,6 +54,18 @@ def weights_digest(model_dir: str | Path) -> str:
     return hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes()).hexdigest()[:16]
 
 
+@torch.no_grad()
+def reconstruction_sheet(stages: dict[str, Tokenizer], frames: Dataset, path: str | Path, n: int = 8) -> None:
+    """``n`` evenly spaced frames of ``frames``, one row as they are and one through each tokenizer."""
+    picked = torch.linspace(0, len(frames) - 1, min(n, len(frames))).round().long().tolist()
+    x = torch.stack([frames[i] for i in picked])
+    rows = {"held-out frame": to_uint8(x).numpy()}
+    for name, model in stages.items():
+        rows[name] = to_uint8(model.eval()(x).reconstruction).numpy()
+    strip(rows, path, "tokenizer reconstructions of held-out (out-of-domain) frames", n_cols=len(picked),
+          col_titles=[f"frame {i}" for i in picked])
+
+
 def finetune_decoder(
     tokenizer_dir: str | Path,
     index_path: str | Path,
@@ -79,6 +94,8 @@ def finetune_decoder(
         finetuned = trainer.unwrapped_model().tokenizer
         save_pretrained(finetuned, "tokenizer", out_dir / "model")
         result["held_out_ood"] = {"stage_one": before, "finetuned": evaluate_tokenizer(finetuned, held_out, perceptual)}
+        reconstruction_sheet({"stage one": load_pretrained(tokenizer_dir), "stage two": finetuned}, held_out,
+                             out_dir / "reconstructions.png")
         result["config"] = {"tokenizer": asdict(finetuned.cfg), "stage_one": str(tokenizer_dir), "train": asdict(train_cfg),
                             **asdict(run)}
         write_json(out_dir / "eval.json", result)

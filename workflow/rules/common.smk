@@ -33,7 +33,7 @@ TOKENIZER_LIB = CLIPS_LIB + MODEL_FILES_LIB + library(
     "data/dataset.py", "data/frames.py", "eval/image_metrics.py", "models/perceptual.py",
     "train/launch.py", "train/tokenizer_training.py", "train/trainer.py", "utils/provenance.py",
 )
-DECODER_LIB = TOKENIZER_LIB + library("train/decoder_finetuning.py")
+DECODER_LIB = TOKENIZER_LIB + library("train/decoder_finetuning.py", "report/rollout_figures.py")
 TOKENS_LIB = MODEL_FILES_LIB + library("data/tokens.py", "data/frames.py", "data/trajectory_io.py", "utils/io.py")
 TEXT_ENCODER_LIB = library("models/text_encoder.py", "utils/io.py")
 WM_TRAIN_LIB = TEXT_ENCODER_LIB + library(

@@ -44,6 +44,7 @@ rule finetune_decoder:
         weights=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
         config=f"{OUT}/tokenizer/finetuned/model/config.json",
         eval=f"{OUT}/tokenizer/finetuned/eval.json",
+        figure=f"{OUT}/tokenizer/finetuned/reconstructions.png",
     params:
         image_size=config["trajectories"]["image_size"],
         tokenizer=TOKENIZER_OPTIONS,
