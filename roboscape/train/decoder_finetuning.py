@@ -2,8 +2,8 @@
 the frozen stage-one encoder and quantizer.
 
 The tokens do not change, so the token shards and the world models trained on them stay valid,
-while the decoder, no longer chasing a moving latent, learns to render those tokens more sharply. Loss = L1 +
-``perceptual_weight`` x perceptual distance, stage one's loss less the quantizer's terms. The
+while the decoder, no longer chasing a moving latent, learns to render those tokens more sharply.
+Loss = L1 + ``perceptual_weight`` x perceptual distance, stage one's loss less the quantizer's. The
 result is a whole tokenizer, encoder and quantizer bit-identical to stage one's, that decodes the
 world models' rollouts; its eval.json has the held-out metrics before and after, on the same
 out-of-domain frames, and reconstructions.png shows held-out frames through both stages.
@@ -11,7 +11,7 @@ out-of-domain frames, and reconstructions.png shows held-out frames through both
 
 from __future__ import annotations
 
-import hashlib
+import copy
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from roboscape.train.checkpoint import load_pretrained, save_pretrained
 from roboscape.train.tokenizer_training import TokenizerRun, evaluate_tokenizer, tokenizer_loss
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
+from roboscape.utils.provenance import file_digest
 
 
 class FrozenEncoderTokenizer(nn.Module):
@@ -50,10 +51,6 @@ class FrozenEncoderTokenizer(nn.Module):
         return TokenizerOutput(self.tokenizer.decoder(codes), tokens, frames.new_zeros(()))
 
 
-def weights_digest(model_dir: str | Path) -> str:
-    return hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes()).hexdigest()[:16]
-
-
 @torch.no_grad()
 def reconstruction_sheet(stages: dict[str, Tokenizer], frames: Dataset, path: str | Path, n: int = 8) -> None:
     """``n`` evenly spaced frames of ``frames``, one row as they are and one through each tokenizer."""
@@ -61,7 +58,8 @@ def reconstruction_sheet(stages: dict[str, Tokenizer], frames: Dataset, path: st
     x = torch.stack([frames[i] for i in picked])
     rows = {"held-out frame": to_uint8(x).numpy()}
     for name, model in stages.items():
-        rows[name] = to_uint8(model.eval()(x).reconstruction).numpy()
+        device = next(model.parameters()).device
+        rows[name] = to_uint8(model.eval()(x.to(device)).reconstruction).cpu().numpy()
     strip(rows, path, "tokenizer reconstructions of held-out (out-of-domain) frames", n_cols=len(picked),
           col_titles=[f"frame {i}" for i in picked])
 
@@ -83,18 +81,20 @@ def finetune_decoder(
         raise TypeError(f"{tokenizer_dir} holds a {type(tokenizer).__name__}, not a tokenizer")
     train_frames, held_out = run.frames(index_path)
     perceptual = PerceptualDistance(run.perceptual_backend)
-    signature = {"stage_one": weights_digest(tokenizer_dir), **run.signature(index_path, code_digest)}
+    signature = {"stage_one": file_digest(Path(tokenizer_dir) / "model.safetensors"), **run.signature(index_path, code_digest)}
+    stage_one = copy.deepcopy(tokenizer)  # the decoder below trains in place
     trainer = Trainer(FrozenEncoderTokenizer(tokenizer), train_frames, tokenizer_loss(perceptual, run.perceptual_weight),
                       train_cfg, out_dir, signature=signature)
     perceptual.to(trainer.accelerator.device)
-    before = evaluate_tokenizer(tokenizer, held_out, perceptual) if trainer.accelerator.is_main_process else None
+    stage_one.to(trainer.accelerator.device)
+    before = evaluate_tokenizer(stage_one, held_out, perceptual) if trainer.accelerator.is_main_process else None
     last = trainer.train()
     result = {"train": {"steps": trainer.step, "resumed_from_step": trainer.start_step, **last}}
     if trainer.accelerator.is_main_process:
         finetuned = trainer.unwrapped_model().tokenizer
         save_pretrained(finetuned, "tokenizer", out_dir / "model")
         result["held_out_ood"] = {"stage_one": before, "finetuned": evaluate_tokenizer(finetuned, held_out, perceptual)}
-        reconstruction_sheet({"stage one": load_pretrained(tokenizer_dir), "stage two": finetuned}, held_out,
+        reconstruction_sheet({"stage one": stage_one, "stage two": finetuned}, held_out,
                              out_dir / "reconstructions.png")
         result["config"] = {"tokenizer": asdict(finetuned.cfg), "stage_one": str(tokenizer_dir), "train": asdict(train_cfg),
                             **asdict(run)}

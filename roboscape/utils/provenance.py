@@ -1,5 +1,6 @@
-"""A digest of the source files a job depends on, recorded in training signatures: checkpoints
-written by other code are never resumed as if they were this code's."""
+"""Digests recorded in training signatures -- of the source files a job depends on and of the
+weights it starts from: checkpoints written by other code, or from other weights, are never
+resumed as if they were this run's."""
 
 from __future__ import annotations
 
@@ -15,3 +16,8 @@ def source_digest(paths: Iterable[str | Path]) -> str:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 over one file's contents (e.g. the weights a fine-tuning job starts from)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
