@@ -81,7 +81,8 @@ WORLD_MODEL = textwrap.dedent(
                                            tokens_hw=tokenizer.cfg.tokens_hw, control="action")).eval()
     s = tokenizer.cfg.image_size
     rollout = Rollout(wm, tokenizer)
-    rollout.reset(torch.rand(n, 3, s, s) * 2 - 1)
+    first = torch.rand(n, 3, s, s) * 2 - 1
+    context = tokenizer.decoder_context(first, rollout.reset(first))
     warmup = wm.cfg.window + 1
     for _ in range(warmup):
         rollout.step(torch.zeros(n, 7))
@@ -92,7 +93,7 @@ WORLD_MODEL = textwrap.dedent(
     with torch.no_grad():
         t0 = time.perf_counter()
         for _ in range(steps):
-            tokenizer.decode_tokens(out.tokens)
+            tokenizer.decode_tokens(out.tokens, context)
         decode_dt = time.perf_counter() - t0
     print(json.dumps({"env_steps_per_s": n * steps / dt, "decoder_share": decode_dt / dt, "frame": tuple(out.frames.shape[1:]),
                       "tokens_per_frame": wm.cfg.tokens_per_frame, "parameters": sum(p.numel() for p in wm.parameters())}))

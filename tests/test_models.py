@@ -59,6 +59,33 @@ def test_tokenizer_shapes_and_token_round_trip(quantizer):
         assert torch.allclose(model.decode_tokens(out.tokens), out.reconstruction.clamp(-1, 1), atol=1e-5)
 
 
+def test_context_decoder_starts_as_the_per_frame_one_and_keeps_the_context_through_its_gate():
+    from roboscape.train.decoder_finetuning import with_context_decoder
+
+    torch.manual_seed(0)
+    per_frame = Tokenizer(TokenizerConfig(image_size=32, downsample_factor=4, base_channels=16, codebook_bits=8)).eval()
+    model = with_context_decoder(per_frame).eval()
+    x, context = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        plain, with_context = per_frame(x).reconstruction, model(x, context).reconstruction
+        gate = torch.sigmoid(torch.tensor(-4.0))  # closed: the context's inputs are zero
+        assert torch.allclose(with_context, gate * context + (1 - gate) * plain, atol=1e-5)
+        tokens = model.encode(x)
+        assert torch.equal(tokens, per_frame.encode(x))
+        assert torch.allclose(model.decode_tokens(tokens, model.decoder_context(context)), with_context.clamp(-1, 1), atol=1e-5)
+        model.decoder.keep_context_out.bias.fill_(30.0)  # wide open: the context frame, exactly
+        assert torch.allclose(model.decode_tokens(tokens, model.decoder_context(context, model.encode(context))), context, atol=1e-6)
+    assert per_frame.decoder_context(context) is None
+    with pytest.raises(ValueError, match="needs the context frame"):
+        model.decoder_context(None)
+    with pytest.raises(ValueError, match="needs a context frame"):
+        model.decode_tokens(tokens)
+    with pytest.raises(ValueError, match="takes no context frame"):
+        per_frame.decoder(torch.zeros(1, 8, 8, 8), (context, torch.zeros(2, 8, 8, 8)))
+    with pytest.raises(ValueError, match="2 context frames but 1"):
+        model.decoder_context(context, tokens[:1])
+
+
 def test_tokenizer_config_round_trip_and_validation(tmp_path):
     cfg = TokenizerConfig(image_size=64, downsample_factor=16, quantizer="fsq", fsq_levels=(7, 5, 5))
     cfg.save(tmp_path / "cfg.json")

@@ -42,6 +42,22 @@ def test_greedy_rollout_matches_the_uncached_model_beyond_the_window(token_targe
     assert torch.allclose(ref.done, torch.stack(dones, 1), atol=1e-5)
 
 
+def test_a_context_decoder_decodes_every_step_with_the_frames_the_rollout_started_from():
+    from roboscape.train.decoder_finetuning import with_context_decoder
+
+    wm, tok = models()
+    tok = with_context_decoder(tok).eval()
+    with torch.no_grad():
+        tok.decoder.keep_context_out.bias.fill_(30.0)  # the gate wide open: the decoder returns its context
+    roll = Rollout(wm, tok)
+    start = frames()
+    roll.reset(start)
+    for _ in range(3):
+        assert torch.allclose(roll.step(torch.zeros(3, 7)).frames, start, atol=1e-6)
+    roll.reset(start.flip(0))
+    assert torch.allclose(roll.step(torch.zeros(3, 7)).frames, start.flip(0), atol=1e-6)
+
+
 def test_actions_are_validated_and_out_of_range_ones_clipped_and_counted():
     wm, tok = models()
     a, b = Rollout(wm, tok), Rollout(wm, tok)

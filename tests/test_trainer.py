@@ -116,6 +116,22 @@ def fake_clip_index(tmp_path):
     return tmp_path / "index.csv"
 
 
+def test_context_frames_are_earlier_frames_of_the_same_clip(tmp_path):
+    from roboscape.data.frames import ContextFrameDataset, FrameDataset
+
+    index = fake_clip_index(tmp_path)
+    plain, paired = FrameDataset(index), ContextFrameDataset(index, seed=3)
+    assert len(plain) == len(paired) == 4 * 5
+    offsets = []
+    for i in range(len(paired)):
+        item, clip, t = paired[i], i // 5, i % 5
+        offsets.append(paired.context_offset(i))
+        assert torch.equal(item["frames"], plain[i]) and 0 <= offsets[-1] <= t
+        assert torch.equal(item["context"], plain[clip * 5 + offsets[-1]])
+    assert offsets == [ContextFrameDataset(index, seed=3).context_offset(i) for i in range(len(paired))]
+    assert len(set(offsets)) > 1
+
+
 def test_train_tokenizer_writes_model_metrics_and_held_out_eval(tmp_path):
     import json
 
@@ -132,7 +148,10 @@ def test_train_tokenizer_writes_model_metrics_and_held_out_eval(tmp_path):
     assert load_pretrained(tmp_path / "out" / "model").cfg == tok
 
 
-def test_decoder_finetuning_changes_the_decoder_only(tmp_path):
+@pytest.mark.parametrize("context", [False, True])
+def test_decoder_finetuning_changes_the_decoder_only(tmp_path, context):
+    from dataclasses import replace
+
     from roboscape.data.frames import FrameDataset
     from roboscape.models.world_model import WorldModel, WorldModelConfig
     from roboscape.train.decoder_finetuning import FrozenEncoderTokenizer, finetune_decoder
@@ -142,10 +161,11 @@ def test_decoder_finetuning_changes_the_decoder_only(tmp_path):
     tok = TokenizerConfig(image_size=32, downsample_factor=4, base_channels=16, codebook_bits=6)
     train_tokenizer(index, tmp_path / "stage_one", tok, TrainConfig(steps=2, batch_size=4, log_every=1))
     result = finetune_decoder(tmp_path / "stage_one" / "model", index, tmp_path / "stage_two",
-                              TrainConfig(steps=3, batch_size=4, lr=1e-3, warmup_steps=1, checkpoint_every=2, log_every=1))
+                              TrainConfig(steps=3, batch_size=4, lr=1e-3, warmup_steps=1, checkpoint_every=2, log_every=1),
+                              context=context)
     assert result["train"]["steps"] == 3 and result["train"]["quantizer"] == 0
     before, after = load_pretrained(tmp_path / "stage_one" / "model"), load_pretrained(tmp_path / "stage_two" / "model")
-    assert after.cfg == before.cfg
+    assert after.cfg == replace(before.cfg, decoder_context=context)
     for name, value in before.state_dict().items():
         unchanged = torch.equal(value, after.state_dict()[name])
         assert unchanged != name.startswith("decoder."), name
@@ -154,7 +174,12 @@ def test_decoder_finetuning_changes_the_decoder_only(tmp_path):
     ev = read_json(tmp_path / "stage_two" / "eval.json")["held_out_ood"]
     assert ev["stage_one"]["frames"] == ev["finetuned"]["frames"] == 4 * 5
     assert ev["finetuned"]["psnr"] != ev["stage_one"]["psnr"]
+    assert ("copy_context" in ev["finetuned"]) == context
     assert (tmp_path / "stage_two" / "reconstructions.png").stat().st_size > 10_000
+    if context:
+        with pytest.raises(ValueError, match="already has a stage-two"):
+            finetune_decoder(tmp_path / "stage_two" / "model", index, tmp_path / "again", TrainConfig(steps=1), context=True)
+        return
 
     frozen = FrozenEncoderTokenizer(before).train()
     assert frozen.tokenizer.decoder.training and not frozen.tokenizer.encoder.training

@@ -40,3 +40,25 @@ class FrameDataset(Dataset):
         c, k = divmod(i, len(self.offsets))
         return to_model_range(torch.from_numpy(self.clips.frame(c, int(self.offsets[k]), self.view)))
 
+
+class ContextFrameDataset(FrameDataset):
+    """The frames of :class:`FrameDataset`, each with a context frame: an earlier (or the same)
+    frame of its clip, as a rollout decodes its frames with the real frame it started from.
+
+    Items are dicts ``{"frames": (3, H, W), "context": (3, H, W)}``. Which earlier frame is a
+    function of the item's index and ``seed`` alone, so that an epoch is reproducible and a
+    resumed run reads what an uninterrupted one would."""
+
+    def __init__(self, index_path: str | Path, view: str = "third_view", split: str | None = "ind",
+                 tasks: list[str] | None = None, frame_stride: int = 1, seed: int = 0):
+        super().__init__(index_path, view, split, tasks, frame_stride)
+        self.seed = seed
+
+    def context_offset(self, i: int) -> int:
+        t = int(self.offsets[i % len(self.offsets)])
+        return int(np.random.default_rng([self.seed, i]).integers(0, t + 1))
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        c = i // len(self.offsets)
+        context = to_model_range(torch.from_numpy(self.clips.frame(c, self.context_offset(i), self.view)))
+        return {"frames": super().__getitem__(i), "context": context}

@@ -11,7 +11,9 @@ Per subset (``heldout``: in-domain scenes, unseen episodes; ``ood``: out-of-doma
   rollout per clip; iVideoGPT reports the best of N samples): PSNR, SSIM and perceptual
   distance against the ground truth, per step and averaged, next to two floors -- copying the
   last observed frame (the real first frame) and copying its tokenized reconstruction -- and the
-  tokenizer's own reconstruction of the ground truth (a ceiling for any token model). Margins
+  tokenizer's own reconstruction of the ground truth (a ceiling for any token model). A decoder
+  with ``decoder_context`` decodes all three token predictions with the real first frame, the
+  frame the copy floor copies. Margins
   over the floor say by how much the model beats it (negative: it does not), with their standard
   error over clips (paired: each clip's model and floor scores over the horizon) and the fraction
   of clips on which the model is better.
@@ -119,7 +121,7 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
             first_tokens = rollout.reset(first)
         else:
             first_tokens = rollout.reset(first, *text(torch.as_tensor(windows.instruction_rows[batch], device=device)))
-        first_recon = tokenizer.decode_tokens(first_tokens).clamp(-1, 1)
+        first_recon = tokenizer.decode_tokens(first_tokens, tokenizer.decoder_context(first, first_tokens))
         predicted = []
         for t in range(horizon):
             step = rollout.step(actions[:, t] if text is None else None)
@@ -131,7 +133,7 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
                 "model": predicted[:, t],
                 "copy_last_frame": first,
                 "copy_last_frame_tokenized": first_recon,
-                "tokenizer_reconstruction": tokenizer(gt).reconstruction.clamp(-1, 1),
+                "tokenizer_reconstruction": tokenizer(gt, first).reconstruction.clamp(-1, 1),
             }
             for name, pred in candidates.items():
                 for metric, values in _frame_metrics(pred, gt, perceptual).items():

@@ -4,7 +4,8 @@ text world model imagines goal frames (Eq. 6).
 One forward pass per generated frame for all environments in the batch, with a KV cache over the
 temporal window. Every step returns the new frames' tokens, their decoded images and their done
 probabilities. Observations and actions are validated: wrong shapes and NaN/infinite values are
-errors; actions outside the trained range are clipped and counted.
+errors; actions outside the trained range are clipped and counted. A tokenizer whose decoder takes a
+context frame (``decoder_context``) decodes every step with the real frame the rollout started from.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Rollout:
         self._tokens: torch.Tensor | None = None
         self._position = 0
         self._text: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self._decoder_context = None
 
     @property
     def num_envs(self) -> int:
@@ -80,7 +82,9 @@ class Rollout:
         self._check_frames(frames)
         if (self.wm.cfg.control == "text") != (text_states is not None):
             raise ValueError(f"a {self.wm.cfg.control!r} world model {'needs' if text_states is None else 'takes no'} text states")
-        tokens = self.tokenizer.encode(frames.to(self.device))
+        frames = frames.to(self.device)
+        tokens = self.tokenizer.encode(frames)
+        self._decoder_context = self.tokenizer.decoder_context(frames, tokens)
         self._tokens = tokens.flatten(1)
         self._text = None if text_states is None else (text_states.to(self.device), None if text_mask is None else text_mask.to(self.device))
         self._cache, self._position = None, 0
@@ -103,7 +107,7 @@ class Rollout:
         self._tokens = predict_tokens(out.logits[:, 0], self.wm.cfg.token_target, self.temperature, self.generator)
         hw = self.wm.cfg.tokens_hw
         tokens = self._tokens.view(-1, hw, hw)
-        return RolloutStep(tokens, self.tokenizer.decode_tokens(tokens), out.done[:, 0])
+        return RolloutStep(tokens, self.tokenizer.decode_tokens(tokens, self._decoder_context), out.done[:, 0])
 
     @torch.no_grad()
     def imagine_goal(self, frames: torch.Tensor, text_states: torch.Tensor, text_mask: torch.Tensor | None = None,

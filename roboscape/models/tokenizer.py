@@ -5,6 +5,13 @@ Frames (B, 3, H, W) in [-1, 1] -> latents (B, D, H/f, W/f) -> integer tokens (B,
 ``[0, codebook_size)`` -> frames. ``f`` is ``downsample_factor``. Following MAGVIT-2, the
 encoder ends in a non-affine GroupNorm before the quantizer (it keeps LFQ's codebook in use on
 small datasets).
+
+With ``decoder_context`` (stage two only; tokens are unchanged), the decoder also sees a real
+context frame -- in a rollout, the real frame it started from -- as iVideoGPT's decoder does: the
+context's codes join the frame's codes at the lowest resolution, its pixels join the features at
+full resolution, and a per-pixel gate chooses between the context's pixels and the decoded ones.
+Where the scene has not changed the decoder can keep the real pixels instead of redrawing them
+from the codes; where it has, the frame's tokens must say what is there now.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ class TokenizerConfig(JsonConfig):
     entropy_loss_weight: float = 0.1
     commitment_loss_weight: float = 0.25
     diversity_gamma: float = 1.0
+    decoder_context: bool = False  # the decoder also sees a real context frame (see the module doc)
 
     def __post_init__(self):
         self.fsq_levels = tuple(self.fsq_levels)
@@ -115,6 +123,11 @@ class Decoder(nn.Module):
         chans = [cfg.base_channels * m for m in cfg.channel_mults][::-1]
         c = chans[0]
         self.conv_in = nn.Conv2d(cfg.latent_dim, c, 3, padding=1)
+        self.context = cfg.decoder_context
+        if self.context:
+            self.context_codes_in = nn.Conv2d(cfg.latent_dim, c, 3, padding=1)
+            self.context_pixels_in = nn.Conv2d(3, chans[-1], 3, padding=1)
+            self.keep_context_out = nn.Conv2d(chans[-1], 1, 3, padding=1)
         blocks: list[nn.Module] = [ResBlock(c, c), ResBlock(c, c)]
         for i, c_out in enumerate(chans):
             for _ in range(cfg.num_res_blocks):
@@ -125,9 +138,30 @@ class Decoder(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.norm_out = nn.GroupNorm(_groups(c), c)
         self.conv_out = nn.Conv2d(c, 3, 3, padding=1)
+        if self.context:
+            self.reset_context_layers()
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(F.silu(self.norm_out(self.blocks(self.conv_in(z)))))
+    def reset_context_layers(self) -> None:
+        """Zero the context's inputs and close its gate (sigmoid(-4) = 0.018): a fresh context
+        decoder built on per-frame decoder weights starts out decoding (almost) as they do."""
+        for layer in (self.context_codes_in, self.context_pixels_in, self.keep_context_out):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        nn.init.constant_(self.keep_context_out.bias, -4.0)
+
+    def forward(self, z: torch.Tensor, context: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``z``: codes (B, D, h, w); ``context``: (frames (B, 3, H, W), their codes), required
+        exactly when the decoder was built with ``decoder_context``."""
+        if self.context != (context is not None):
+            raise ValueError("this decoder " + ("needs a context frame" if self.context else "takes no context frame"))
+        h = self.conv_in(z)
+        if context is None:
+            return self.conv_out(F.silu(self.norm_out(self.blocks(h))))
+        frames, codes = context
+        h = self.blocks(h + self.context_codes_in(codes)) + self.context_pixels_in(frames)
+        h = F.silu(self.norm_out(h))
+        keep = torch.sigmoid(self.keep_context_out(h))
+        return keep * frames + (1 - keep) * self.conv_out(h)
 
 
 class TokenizerOutput(NamedTuple):
@@ -172,16 +206,35 @@ class Tokenizer(nn.Module):
         self._check(x)
         return self.quantize(self.encoder(x))[1]
 
-    def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Tokens (B, h, w) -> frames (B, 3, H, W), clamped to [-1, 1]."""
+    def _codes(self, tokens: torch.Tensor) -> torch.Tensor:
         if tokens.dtype not in (torch.int32, torch.int64) or tokens.dim() != 3:
             raise ValueError(f"expected integer tokens of shape (B, h, w), got {tokens.dtype} {tuple(tokens.shape)}")
         if tokens.min() < 0 or tokens.max() >= self.cfg.codebook_size:
             raise ValueError(f"token ids must be in [0, {self.cfg.codebook_size})")
-        codes = self.quantizer.indices_to_codes(tokens)
-        return self.decoder(codes).clamp(-1, 1)
+        return self.quantizer.indices_to_codes(tokens)
 
-    def forward(self, x: torch.Tensor) -> TokenizerOutput:
+    def decoder_context(self, frames: torch.Tensor | None, tokens: torch.Tensor | None = None):
+        """What the decoder needs of the context frames (B, 3, H, W) -- None for a per-frame
+        decoder; their tokens, if known, save encoding them again."""
+        if not self.cfg.decoder_context:
+            return None
+        if frames is None:
+            raise ValueError("this tokenizer's decoder needs the context frame (decoder_context)")
+        self._check(frames)
+        if tokens is None:
+            return frames, self.quantize(self.encoder(frames))[0]
+        if tokens.shape[0] != frames.shape[0]:
+            raise ValueError(f"{frames.shape[0]} context frames but {tokens.shape[0]} context token maps")
+        return frames, self._codes(tokens)
+
+    def decode_tokens(self, tokens: torch.Tensor, context=None) -> torch.Tensor:
+        """Tokens (B, h, w) -> frames (B, 3, H, W), clamped to [-1, 1]. ``context``: from
+        :meth:`decoder_context` (a decoder with ``decoder_context`` needs it)."""
+        return self.decoder(self._codes(tokens), context).clamp(-1, 1)
+
+    def forward(self, x: torch.Tensor, context_frames: torch.Tensor | None = None) -> TokenizerOutput:
+        """Encode and decode ``x``; a decoder with ``decoder_context`` decodes it with the context
+        frames ``context_frames`` (one per frame of ``x``)."""
         self._check(x)
         q, idx, aux = self.quantize(self.encoder(x))
-        return TokenizerOutput(self.decoder(q), idx, aux)
+        return TokenizerOutput(self.decoder(q, self.decoder_context(context_frames)), idx, aux)

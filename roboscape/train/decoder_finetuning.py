@@ -3,16 +3,20 @@ the frozen stage-one encoder and quantizer.
 
 The tokens do not change, so the token shards and the world models trained on them stay valid,
 while the decoder, no longer chasing a moving latent, learns to render those tokens more sharply.
+With ``context`` (config ``tokenizer.decoder_context``) the new decoder also sees a real context
+frame (see :mod:`roboscape.models.tokenizer`): it trains on frames paired with an earlier frame of
+their clip, starting from stage one's decoder with its context inputs closed.
 Loss = L1 + ``perceptual_weight`` x perceptual distance, stage one's loss less the quantizer's. The
 result is a whole tokenizer, encoder and quantizer bit-identical to stage one's, that decodes the
 world models' rollouts; its eval.json has the held-out metrics before and after, on the same
-out-of-domain frames, and reconstructions.png shows held-out frames through both stages.
+out-of-domain frames (with context: the same pairs, and what copying the context frame scores), and
+reconstructions.png shows held-out frames through both stages.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -24,7 +28,12 @@ from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.tokenizer import Tokenizer, TokenizerOutput
 from roboscape.report.rollout_figures import strip
 from roboscape.train.checkpoint import load_pretrained, save_pretrained
-from roboscape.train.tokenizer_training import TokenizerRun, evaluate_tokenizer, tokenizer_loss
+from roboscape.train.tokenizer_training import (
+    TokenizerRun,
+    evaluate_tokenizer,
+    split_batch,
+    tokenizer_loss,
+)
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 from roboscape.utils.provenance import file_digest
@@ -45,21 +54,34 @@ class FrozenEncoderTokenizer(nn.Module):
         self.tokenizer.quantizer.eval()
         return self
 
-    def forward(self, frames: torch.Tensor) -> TokenizerOutput:
+    def forward(self, frames: torch.Tensor, context_frames: torch.Tensor | None = None) -> TokenizerOutput:
         with torch.no_grad():
             codes, tokens, _ = self.tokenizer.quantize(self.tokenizer.encoder(frames))
-        return TokenizerOutput(self.tokenizer.decoder(codes), tokens, frames.new_zeros(()))
+            context = self.tokenizer.decoder_context(context_frames)
+        return TokenizerOutput(self.tokenizer.decoder(codes, context), tokens, frames.new_zeros(()))
+
+
+def with_context_decoder(stage_one: Tokenizer) -> Tokenizer:
+    """A tokenizer with ``decoder_context``, stage one's weights and closed context inputs."""
+    tokenizer = Tokenizer(replace(stage_one.cfg, decoder_context=True))
+    missing, unexpected = tokenizer.load_state_dict(stage_one.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("decoder.context_") and not k.startswith("decoder.keep_context_") for k in missing):
+        raise RuntimeError(f"stage one's weights do not fit a context decoder: missing {missing}, unexpected {unexpected}")
+    return tokenizer
 
 
 @torch.no_grad()
 def reconstruction_sheet(stages: dict[str, Tokenizer], frames: Dataset, path: str | Path, n: int = 8) -> None:
-    """``n`` evenly spaced frames of ``frames``, one row as they are and one through each tokenizer."""
+    """``n`` evenly spaced frames of ``frames``, one row as they are and one through each tokenizer
+    (and first, if they have them, their context frames)."""
     picked = torch.linspace(0, len(frames) - 1, min(n, len(frames))).round().long().tolist()
-    x = torch.stack([frames[i] for i in picked])
-    rows = {"held-out frame": to_uint8(x).numpy()}
+    x, context = split_batch(torch.utils.data.default_collate([frames[i] for i in picked]))
+    rows = {} if context is None else {"context frame": to_uint8(context).numpy()}
+    rows["held-out frame"] = to_uint8(x).numpy()
     for name, model in stages.items():
         device = next(model.parameters()).device
-        rows[name] = to_uint8(model.eval()(x.to(device)).reconstruction).cpu().numpy()
+        out = model.eval()(x.to(device), None if context is None else context.to(device))
+        rows[name] = to_uint8(out.reconstruction).cpu().numpy()
     strip(rows, path, "tokenizer reconstructions of held-out (out-of-domain) frames", n_cols=len(picked),
           col_titles=[f"frame {i}" for i in picked])
 
@@ -71,18 +93,24 @@ def finetune_decoder(
     train_cfg: TrainConfig,
     run: TokenizerRun | None = None,
     code_digest: str | None = None,
+    context: bool = False,
 ) -> dict:
     """Fine-tune the decoder of the tokenizer in ``tokenizer_dir`` (resuming from the last
     checkpoint of the same stage-one weights, configuration, data and code), save the whole
-    tokenizer to ``out_dir/model`` and evaluate it against stage one on held-out frames."""
+    tokenizer to ``out_dir/model`` and evaluate it against stage one on held-out frames. With
+    ``context``, the new decoder also sees a context frame."""
     out_dir, run = Path(out_dir), run or TokenizerRun()
-    tokenizer = load_pretrained(tokenizer_dir)
-    if not isinstance(tokenizer, Tokenizer):
-        raise TypeError(f"{tokenizer_dir} holds a {type(tokenizer).__name__}, not a tokenizer")
-    train_frames, held_out = run.frames(index_path)
+    stage_one = load_pretrained(tokenizer_dir)
+    if not isinstance(stage_one, Tokenizer):
+        raise TypeError(f"{tokenizer_dir} holds a {type(stage_one).__name__}, not a tokenizer")
+    if stage_one.cfg.decoder_context:
+        raise ValueError(f"{tokenizer_dir} already has a stage-two (context) decoder; give stage one's tokenizer")
+    train_frames, held_out = run.frames(index_path, context=context)
     perceptual = PerceptualDistance(run.perceptual_backend)
-    signature = {"stage_one": file_digest(Path(tokenizer_dir) / "model.safetensors"), **run.signature(index_path, code_digest)}
-    stage_one = copy.deepcopy(tokenizer)  # the decoder below trains in place
+    signature = {"stage_one": file_digest(Path(tokenizer_dir) / "model.safetensors"), "decoder_context": context,
+                 **run.signature(index_path, code_digest)}
+    # the decoder below trains in place: stage one stays for the comparison
+    tokenizer = with_context_decoder(stage_one) if context else copy.deepcopy(stage_one)
     trainer = Trainer(FrozenEncoderTokenizer(tokenizer), train_frames, tokenizer_loss(perceptual, run.perceptual_weight),
                       train_cfg, out_dir, signature=signature)
     perceptual.to(trainer.accelerator.device)
@@ -97,6 +125,6 @@ def finetune_decoder(
         reconstruction_sheet({"stage one": stage_one, "stage two": finetuned}, held_out,
                              out_dir / "reconstructions.png")
         result["config"] = {"tokenizer": asdict(finetuned.cfg), "stage_one": str(tokenizer_dir), "train": asdict(train_cfg),
-                            **asdict(run)}
+                            **asdict(run), "decoder_context": context}
         write_json(out_dir / "eval.json", result)
     return result

@@ -51,7 +51,8 @@ def run_spec(spec_path: str | Path) -> dict:
         from roboscape.train.tokenizer_training import TokenizerRun
 
         return finetune_decoder(spec["tokenizer_dir"], spec["index"], spec["out_dir"], train_cfg,
-                                TokenizerRun(**spec.get("run", {})), code_digest=spec.get("code_digest"))
+                                TokenizerRun(**spec.get("run", {})), code_digest=spec.get("code_digest"),
+                                context=spec.get("decoder_context", False))
     from roboscape.models.world_model import WorldModelConfig
     from roboscape.train.world_model_training import WorldModelData, train_world_model
 

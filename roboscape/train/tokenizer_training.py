@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from roboscape.data.frames import FrameDataset
+from roboscape.data.frames import ContextFrameDataset, FrameDataset
 from roboscape.eval.image_metrics import codebook_utilisation, psnr, ssim
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
@@ -33,10 +33,12 @@ class TokenizerRun:
     frame_stride: int = 1
     eval_frames: int | None = 512
 
-    def frames(self, index_path: str | Path) -> tuple[Dataset, Dataset]:
-        """Training frames (in-domain scenes) and held-out frames (out-of-domain, evenly spaced)."""
-        train = FrameDataset(index_path, view=self.view, split="ind", frame_stride=self.frame_stride)
-        held_out = FrameDataset(index_path, view=self.view, split="ood", frame_stride=self.frame_stride)
+    def frames(self, index_path: str | Path, context: bool = False) -> tuple[Dataset, Dataset]:
+        """Training frames (in-domain scenes) and held-out frames (out-of-domain, evenly spaced);
+        with ``context``, each with a context frame (:class:`ContextFrameDataset`)."""
+        dataset = ContextFrameDataset if context else FrameDataset
+        train = dataset(index_path, view=self.view, split="ind", frame_stride=self.frame_stride)
+        held_out = dataset(index_path, view=self.view, split="ood", frame_stride=self.frame_stride)
         return train, evenly_spaced(held_out, self.eval_frames)
 
     def signature(self, index_path: str | Path, code_digest: str | None) -> dict:
@@ -46,17 +48,24 @@ class TokenizerRun:
 
 
 RUN_KEYS = tuple(f.name for f in fields(TokenizerRun))
+STAGE_TWO_KEYS = ("decoder_train", "decoder_context")  # a config's options for finetune_decoder alone
 
 
 def tokenizer_config(section: dict, image_size: int) -> tuple[TokenizerConfig, TokenizerRun]:
     """The model config and the run options of a config file's ``tokenizer:`` section."""
-    model = {k: v for k, v in section.items() if k not in (*RUN_KEYS, "train", "decoder_train", "resources")}
+    model = {k: v for k, v in section.items() if k not in (*RUN_KEYS, *STAGE_TWO_KEYS, "train", "resources")}
     return TokenizerConfig(image_size=image_size, **model), TokenizerRun(**{k: section[k] for k in RUN_KEYS})
 
 
+def split_batch(batch: torch.Tensor | dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(frames, context frames or None) of a batch of frames or of :class:`ContextFrameDataset`."""
+    return (batch["frames"], batch["context"]) if isinstance(batch, dict) else (batch, None)
+
+
 def tokenizer_loss(perceptual: PerceptualDistance, perceptual_weight: float):
-    def compute(model: Tokenizer, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = model(frames)
+    def compute(model: Tokenizer, batch: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        frames, context = split_batch(batch)
+        out = model(frames, context)
         recon = out.reconstruction
         l1 = (recon - frames).abs().mean()
         p = perceptual(recon.clamp(-1, 1), frames).mean() if perceptual_weight > 0 else recon.new_zeros(())
@@ -67,26 +76,37 @@ def tokenizer_loss(perceptual: PerceptualDistance, perceptual_weight: float):
 
 @torch.no_grad()
 def evaluate_tokenizer(model: Tokenizer, frames: Dataset, perceptual: PerceptualDistance, batch_size: int = 32) -> dict:
+    """Reconstruction metrics on ``frames``; where its items have context frames, a decoder with
+    ``decoder_context`` decodes with them, and ``copy_context`` scores the context frames
+    themselves as the reconstruction (what a decoder that only copied them would get)."""
     model.eval()
-    sums = {"psnr": 0.0, "ssim": 0.0, "perceptual": 0.0}
+    sums: dict[str, dict[str, float]] = {}
     tokens = []
     n = 0
     device = next(model.parameters()).device
-    for x in DataLoader(frames, batch_size=batch_size):
+    for batch in DataLoader(frames, batch_size=batch_size):
+        x, context = split_batch(batch)
         x = x.to(device)
-        out = model(x)
-        recon = out.reconstruction.clamp(-1, 1)
-        sums["psnr"] += float(psnr(recon, x).sum())
-        sums["ssim"] += float(ssim(recon, x).sum())
-        sums["perceptual"] += float(perceptual(recon, x).sum())
+        context = None if context is None else context.to(device)
+        out = model(x, context)
+        candidates = {"reconstruction": out.reconstruction.clamp(-1, 1)}
+        if context is not None:
+            candidates["copy_context"] = context
+        for name, pred in candidates.items():
+            s = sums.setdefault(name, {"psnr": 0.0, "ssim": 0.0, "perceptual": 0.0})
+            s["psnr"] += float(psnr(pred, x).sum())
+            s["ssim"] += float(ssim(pred, x).sum())
+            s["perceptual"] += float(perceptual(pred, x).sum())
         tokens.append(out.tokens.cpu())
         n += len(x)
     if n == 0:
         raise ValueError("no held-out frames to evaluate the tokenizer on")
+    copied = {"copy_context": {k: v / n for k, v in sums["copy_context"].items()}} if "copy_context" in sums else {}
     return {
-        **{k: v / n for k, v in sums.items()},
+        **{k: v / n for k, v in sums["reconstruction"].items()},
         "codebook_utilisation": codebook_utilisation(torch.cat(tokens), model.cfg.codebook_size),
         "frames": n,
+        **copied,
     }
 
 

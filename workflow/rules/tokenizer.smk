@@ -1,5 +1,6 @@
-# The model and run options (stage two reads the same run options).
-TOKENIZER_OPTIONS = {k: v for k, v in config["tokenizer"].items() if k not in ("train", "decoder_train", "resources")}
+# The model and run options of stage one (stage two reads the same run options, and its own).
+TOKENIZER_OPTIONS = {k: v for k, v in config["tokenizer"].items()
+                     if k not in ("train", "decoder_train", "decoder_context", "resources")}
 
 
 rule train_tokenizer:
@@ -33,7 +34,8 @@ rule train_tokenizer:
 
 rule finetune_decoder:
     """Stage two: the tokenizer's decoder alone, on the frozen encoder's tokens (the token shards
-    and world models do not change); the result decodes the world models' rollouts."""
+    and world models do not change), with `decoder_context` seeing a real context frame too; the
+    result decodes the world models' rollouts."""
     input:
         lib=DECODER_LIB,
         index=f"{OUT}/clips/index.csv",
@@ -49,6 +51,7 @@ rule finetune_decoder:
         image_size=config["trajectories"]["image_size"],
         tokenizer=TOKENIZER_OPTIONS,
         train=config["tokenizer"]["decoder_train"],
+        decoder_context=config["tokenizer"]["decoder_context"],
     log:
         f"{OUT}/logs/finetune_decoder.log",
     benchmark:

@@ -19,7 +19,8 @@ with job_log(snakemake.log[0]) as log:
     out_dir = Path(snakemake.output.eval).parent
     model_cfg, run = tokenizer_config(p.tokenizer, p.image_size)
     if snakemake.rule == "finetune_decoder":
-        job = {"job": "decoder", "tokenizer_dir": str(Path(snakemake.input.weights).parent)}
+        job = {"job": "decoder", "tokenizer_dir": str(Path(snakemake.input.weights).parent),
+               "decoder_context": p.decoder_context}
     else:
         job = {"job": "tokenizer", "tokenizer": asdict(model_cfg)}
     spec = {
