@@ -211,6 +211,8 @@ TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "pre
         # Stage two leaves the tokens alone: the world models keep their training.
         ("tokenizer.decoder_train", lambda c: c["tokenizer"]["decoder_train"].update(lr=1e-3),
          {"finetune_decoder": 1, "eval_wm": 2, "all": 1}),
+        ("tokenizer.decoder_context", lambda c: c["tokenizer"].update(decoder_context=False),
+         {"finetune_decoder": 1, "eval_wm": 2, "all": 1}),
         ("world_model", lambda c: c["world_model"].update(dim=48), {**WM_JOBS, "all": 1}),
         ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**ACTION_WM_JOBS, "all": 1}),
         ("world_model.text", lambda c: c["world_model"]["text"]["train"].update(lr=1e-3), {**TEXT_WM_JOBS, "all": 1}),
