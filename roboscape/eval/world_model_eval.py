@@ -121,7 +121,8 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
             first_tokens = rollout.reset(first)
         else:
             first_tokens = rollout.reset(first, *text(torch.as_tensor(windows.instruction_rows[batch], device=device)))
-        first_recon = tokenizer.decode_tokens(first_tokens, tokenizer.decoder_context(first, first_tokens))
+        context = tokenizer.decoder_context(first, first_tokens)  # None for a per-frame decoder
+        first_recon = tokenizer.decode_tokens(first_tokens, context)
         predicted = []
         for t in range(horizon):
             step = rollout.step(actions[:, t] if text is None else None)
@@ -133,7 +134,7 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
                 "model": predicted[:, t],
                 "copy_last_frame": first,
                 "copy_last_frame_tokenized": first_recon,
-                "tokenizer_reconstruction": tokenizer(gt, first).reconstruction.clamp(-1, 1),
+                "tokenizer_reconstruction": tokenizer.decode_tokens(tokenizer.encode(gt), context),
             }
             for name, pred in candidates.items():
                 for metric, values in _frame_metrics(pred, gt, perceptual).items():

@@ -28,6 +28,8 @@ from vector_quantize_pytorch import FSQ, LFQ
 from roboscape.utils.config import JsonConfig
 
 QUANTIZERS = ("lfq", "fsq")
+# What a decoder with ``decoder_context`` is given of its context frames: (frames (B, 3, H, W), their codes).
+DecoderContext = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -139,19 +141,16 @@ class Decoder(nn.Module):
         self.norm_out = nn.GroupNorm(_groups(c), c)
         self.conv_out = nn.Conv2d(c, 3, 3, padding=1)
         if self.context:
-            self.reset_context_layers()
+            # Zero context inputs and a closed gate (sigmoid(-4) = 0.018): a fresh context decoder
+            # built on per-frame decoder weights starts out decoding (almost) as they do.
+            for layer in (self.context_codes_in, self.context_pixels_in, self.keep_context_out):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+            nn.init.constant_(self.keep_context_out.bias, -4.0)
 
-    def reset_context_layers(self) -> None:
-        """Zero the context's inputs and close its gate (sigmoid(-4) = 0.018): a fresh context
-        decoder built on per-frame decoder weights starts out decoding (almost) as they do."""
-        for layer in (self.context_codes_in, self.context_pixels_in, self.keep_context_out):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
-        nn.init.constant_(self.keep_context_out.bias, -4.0)
-
-    def forward(self, z: torch.Tensor, context: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """``z``: codes (B, D, h, w); ``context``: (frames (B, 3, H, W), their codes), required
-        exactly when the decoder was built with ``decoder_context``."""
+    def forward(self, z: torch.Tensor, context: DecoderContext | None = None) -> torch.Tensor:
+        """``z``: codes (B, D, h, w); ``context`` is required exactly when the decoder was built
+        with ``decoder_context``."""
         if self.context != (context is not None):
             raise ValueError("this decoder " + ("needs a context frame" if self.context else "takes no context frame"))
         h = self.conv_in(z)
@@ -213,7 +212,7 @@ class Tokenizer(nn.Module):
             raise ValueError(f"token ids must be in [0, {self.cfg.codebook_size})")
         return self.quantizer.indices_to_codes(tokens)
 
-    def decoder_context(self, frames: torch.Tensor | None, tokens: torch.Tensor | None = None):
+    def decoder_context(self, frames: torch.Tensor | None, tokens: torch.Tensor | None = None) -> DecoderContext | None:
         """What the decoder needs of the context frames (B, 3, H, W) -- None for a per-frame
         decoder; their tokens, if known, save encoding them again."""
         if not self.cfg.decoder_context:
@@ -227,7 +226,7 @@ class Tokenizer(nn.Module):
             raise ValueError(f"{frames.shape[0]} context frames but {tokens.shape[0]} context token maps")
         return frames, self._codes(tokens)
 
-    def decode_tokens(self, tokens: torch.Tensor, context=None) -> torch.Tensor:
+    def decode_tokens(self, tokens: torch.Tensor, context: DecoderContext | None = None) -> torch.Tensor:
         """Tokens (B, h, w) -> frames (B, 3, H, W), clamped to [-1, 1]. ``context``: from
         :meth:`decoder_context` (a decoder with ``decoder_context`` needs it)."""
         return self.decoder(self._codes(tokens), context).clamp(-1, 1)

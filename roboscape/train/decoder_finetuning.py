@@ -9,7 +9,7 @@ their clip, starting from stage one's decoder with its context inputs closed.
 Loss = L1 + ``perceptual_weight`` x perceptual distance, stage one's loss less the quantizer's. The
 result is a whole tokenizer, encoder and quantizer bit-identical to stage one's, that decodes the
 world models' rollouts; its eval.json has the held-out metrics before and after, on the same
-out-of-domain frames (with context: the same pairs, and what copying the context frame scores), and
+out-of-domain frames (with context: the same pairs, and with stage two what copying the context frame scores), and
 reconstructions.png shows held-out frames through both stages.
 """
 
@@ -65,7 +65,7 @@ def with_context_decoder(stage_one: Tokenizer) -> Tokenizer:
     """A tokenizer with ``decoder_context``, stage one's weights and closed context inputs."""
     tokenizer = Tokenizer(replace(stage_one.cfg, decoder_context=True))
     missing, unexpected = tokenizer.load_state_dict(stage_one.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("decoder.context_") and not k.startswith("decoder.keep_context_") for k in missing):
+    if unexpected or not all(k.startswith(("decoder.context_", "decoder.keep_context_")) for k in missing):
         raise RuntimeError(f"stage one's weights do not fit a context decoder: missing {missing}, unexpected {unexpected}")
     return tokenizer
 
@@ -121,7 +121,8 @@ def finetune_decoder(
     if trainer.accelerator.is_main_process:
         finetuned = trainer.unwrapped_model().tokenizer
         save_pretrained(finetuned, "tokenizer", out_dir / "model")
-        result["held_out_ood"] = {"stage_one": before, "finetuned": evaluate_tokenizer(finetuned, held_out, perceptual)}
+        after = evaluate_tokenizer(finetuned, held_out, perceptual, score_copy_context=context)
+        result["held_out_ood"] = {"stage_one": before, "finetuned": after}
         reconstruction_sheet({"stage one": stage_one, "stage two": finetuned}, held_out,
                              out_dir / "reconstructions.png")
         result["config"] = {"tokenizer": asdict(finetuned.cfg), "stage_one": str(tokenizer_dir), "train": asdict(train_cfg),

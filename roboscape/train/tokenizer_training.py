@@ -75,10 +75,12 @@ def tokenizer_loss(perceptual: PerceptualDistance, perceptual_weight: float):
 
 
 @torch.no_grad()
-def evaluate_tokenizer(model: Tokenizer, frames: Dataset, perceptual: PerceptualDistance, batch_size: int = 32) -> dict:
+def evaluate_tokenizer(model: Tokenizer, frames: Dataset, perceptual: PerceptualDistance, batch_size: int = 32,
+                       score_copy_context: bool = False) -> dict:
     """Reconstruction metrics on ``frames``; where its items have context frames, a decoder with
-    ``decoder_context`` decodes with them, and ``copy_context`` scores the context frames
-    themselves as the reconstruction (what a decoder that only copied them would get)."""
+    ``decoder_context`` decodes with them, and with ``score_copy_context`` the result's
+    ``copy_context`` scores the context frames themselves as the reconstruction (what a decoder
+    that only copied them would get)."""
     model.eval()
     sums: dict[str, dict[str, float]] = {}
     tokens = []
@@ -90,7 +92,9 @@ def evaluate_tokenizer(model: Tokenizer, frames: Dataset, perceptual: Perceptual
         context = None if context is None else context.to(device)
         out = model(x, context)
         candidates = {"reconstruction": out.reconstruction.clamp(-1, 1)}
-        if context is not None:
+        if score_copy_context:
+            if context is None:
+                raise ValueError("score_copy_context needs frames with context frames (ContextFrameDataset)")
             candidates["copy_context"] = context
         for name, pred in candidates.items():
             s = sums.setdefault(name, {"psnr": 0.0, "ssim": 0.0, "perceptual": 0.0})
