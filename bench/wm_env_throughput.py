@@ -10,13 +10,17 @@ Measured side by side in one run, each in a fresh process with the same thread c
   environment will when it replays a world-model action in the simulator.
 - World model: the rollout engine with N environments in one batch, one forward pass per frame
   with the KV cache, decoding to RGB included. Architecture from a config file (weights random
-  unless trained model directories are given: speed does not depend on them).
+  unless trained model directories are given: speed does not depend on them). Each batch size runs
+  twice: with the decoder as trained (eager, fp32) and with the inference decoder of
+  ``--fast-decoder`` (default: compiled by TorchInductor with frozen weights, bf16), whose frames
+  are compared with the exact ones (PSNR over the last step's frames; the tokens are the same).
 
 Env steps/s = environments x steps / seconds, over steps taken after the warm-up (the KV
 cache is full, i.e. steady state). The decoder's share of a step: the same number of decodes of
 the last step's tokens, timed alone, over the steps' time.
 
 Usage: .venv/bin/python bench/wm_env_throughput.py [--config config.yaml] [--envs 1 16 64] [--threads 2]
+           [--fast-decoder compiled-bf16|compiled-fp32|eager-bf16|none]
            [--world-model results/default/world_model/action/model --tokenizer results/default/tokenizer/finetuned/model]
 """
 
@@ -61,7 +65,7 @@ MANISKILL = textwrap.dedent(
 
 WORLD_MODEL = textwrap.dedent(
     """
-    import json, sys, time
+    import json, math, sys, time
     import torch, yaml
     from roboscape.models.rollout import Rollout
     from roboscape.models.tokenizer import Tokenizer
@@ -70,6 +74,7 @@ WORLD_MODEL = textwrap.dedent(
     from roboscape.train.tokenizer_training import tokenizer_config
     from roboscape.train.world_model_training import world_model_config
     config, n, steps, wm_dir, tok_dir, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
+    mode, precision = sys.argv[7].split("-")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     cfg = yaml.safe_load(open(config))
@@ -80,10 +85,10 @@ WORLD_MODEL = textwrap.dedent(
         wm = WorldModel(world_model_config(cfg["world_model"], codebook_size=tokenizer.cfg.codebook_size,
                                            tokens_hw=tokenizer.cfg.tokens_hw, control="action")).eval()
     s = tokenizer.cfg.image_size
-    rollout = Rollout(wm, tokenizer)
+    rollout = Rollout(wm, tokenizer, decoder_precision=precision, compile_decoder=mode == "compiled")
     first = torch.rand(n, 3, s, s) * 2 - 1
     context = tokenizer.decoder_context(first, rollout.reset(first))
-    warmup = wm.cfg.window + 1
+    warmup = wm.cfg.window + 1  # the first decode compiles a compiled decoder
     for _ in range(warmup):
         rollout.step(torch.zeros(n, 7))
     t0 = time.perf_counter()
@@ -93,9 +98,12 @@ WORLD_MODEL = textwrap.dedent(
     with torch.no_grad():
         t0 = time.perf_counter()
         for _ in range(steps):
-            tokenizer.decode_tokens(out.tokens, context)
+            rollout.decode(out.tokens, context)
         decode_dt = time.perf_counter() - t0
-    print(json.dumps({"env_steps_per_s": n * steps / dt, "decoder_share": decode_dt / dt, "frame": tuple(out.frames.shape[1:]),
+        mse = (out.frames - tokenizer.decode_tokens(out.tokens, context)).pow(2).mean().item()
+    psnr_vs_exact = 10 * math.log10(4 / mse) if mse > 0 else math.inf
+    print(json.dumps({"env_steps_per_s": n * steps / dt, "decoder_share": decode_dt / dt, "psnr_vs_exact": psnr_vs_exact,
+                      "frame": tuple(out.frames.shape[1:]),
                       "tokens_per_frame": wm.cfg.tokens_per_frame, "parameters": sum(p.numel() for p in wm.parameters())}))
     """
 )
@@ -116,6 +124,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="timed world-model steps per batch size")
     ap.add_argument("--sim-steps", type=int, default=100, help="timed ManiSkill steps")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fast-decoder", default="compiled-bf16", choices=["compiled-bf16", "compiled-fp32", "eager-bf16", "none"],
+                    help="the second run of every batch size ('none': only the exact decoder)")
     ap.add_argument("--world-model", default="-")
     ap.add_argument("--tokenizer", default="-")
     ap.add_argument("--json")
@@ -132,14 +142,18 @@ def main() -> None:
               f"{r['steps_per_s']:.1f} steps/s  cameras {r['cameras']}", flush=True)
     as_shipped = results["maniskill"]["robot meshes full"]["steps_per_s"]
     fastest = max(r["steps_per_s"] for r in results["maniskill"].values())
+    decoders = ["eager-fp32"] + ([] if args.fast_decoder == "none" else [args.fast_decoder])
     for n in args.envs:
-        r = run(WORLD_MODEL, [args.config, n, args.steps, args.world_model, args.tokenizer, args.threads], args.threads)
-        r["speedup_over_maniskill_as_shipped"] = r["env_steps_per_s"] / as_shipped
-        r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
-        results["world_model"][n] = r
-        print(f"world model, {n:3d} envs: {r['env_steps_per_s']:8.1f} env steps/s  = {r['speedup_over_maniskill_as_shipped']:.2f}x "
-              f"ManiSkill with its meshes, {r['speedup_over_fastest_maniskill']:.2f}x the fastest ManiSkill env; the decoder "
-              f"{r['decoder_share']:.0%} of a step ({r['tokens_per_frame']} tokens/frame, {r['parameters'] / 1e6:.1f} M params)", flush=True)
+        for decoder in decoders:
+            r = run(WORLD_MODEL, [args.config, n, args.steps, args.world_model, args.tokenizer, args.threads, decoder], args.threads)
+            r["speedup_over_maniskill_as_shipped"] = r["env_steps_per_s"] / as_shipped
+            r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
+            results["world_model"][f"{n} envs, {decoder} decoder"] = r
+            fidelity = "" if decoder == "eager-fp32" else f", frames {r['psnr_vs_exact']:.1f} dB PSNR against exact"
+            print(f"world model, {n:3d} envs, {decoder:13s} decoder: {r['env_steps_per_s']:8.1f} env steps/s  = "
+                  f"{r['speedup_over_maniskill_as_shipped']:.2f}x ManiSkill with its meshes, {r['speedup_over_fastest_maniskill']:.2f}x "
+                  f"the fastest ManiSkill env; the decoder {r['decoder_share']:.0%} of a step{fidelity} "
+                  f"({r['tokens_per_frame']} tokens/frame, {r['parameters'] / 1e6:.1f} M params)", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

@@ -4,7 +4,8 @@
 #      SAPIEN accepts for CPU rendering (bookworm's Mesa 22.3 is rejected);
 #   2. a single-node Slurm for the cluster tests (tests/local_slurm.py): Debian's slurm-wlm,
 #      slurmdbd, munge and mariadb-server (no daemon is started here, and none is enabled);
-#   3. a virtual environment at .venv with the pinned Python stack
+#   3. g++ and the Python headers, with which TorchInductor compiles the rollouts' fast decoder;
+#   4. a virtual environment at .venv with the pinned Python stack
 #      (envs/requirements.lock) and roboscape itself (editable).
 # Idempotent: each step is skipped when what it installs is already there.
 set -euo pipefail
@@ -36,6 +37,12 @@ slurm_binaries="slurmctld slurmd slurmdbd sbatch sacct srun munged mariadbd mari
 if ! (for b in $slurm_binaries; do command -v "$b" || [ -x "/usr/sbin/$b" ] || exit 1; done) >/dev/null 2>&1; then
   echo "[install] system packages (Slurm, munge, MariaDB for the cluster tests)"
   apt_install slurm-wlm slurmdbd munge mariadb-server
+fi
+
+py_include=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['include'])")
+if ! command -v g++ >/dev/null 2>&1 || [ ! -f "$py_include/Python.h" ]; then
+  echo "[install] system packages (a C++ compiler and Python headers: TorchInductor compiles the fast decoder)"
+  apt_install g++ python3-dev
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

@@ -6,6 +6,8 @@ temporal window. Every step returns the new frames' tokens, their decoded images
 probabilities. Observations and actions are validated: wrong shapes and NaN/infinite values are
 errors; actions outside the trained range are clipped and counted. A tokenizer whose decoder takes a
 context frame (``decoder_context``) decodes every step with the real frame the rollout started from.
+The decoder can be compiled and run in bf16 for speed (:mod:`roboscape.models.inference_decoder`):
+the tokens stay the same, the frames move by rounding.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from roboscape.models.inference_decoder import DecoderPrecision, InferenceDecoder
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, predict_tokens, trim_cache
 
@@ -29,12 +32,16 @@ class Rollout:
     """Batched generation with one world model and the tokenizer that decodes its tokens."""
 
     def __init__(self, world_model: WorldModel, tokenizer: Tokenizer, action_low: float | torch.Tensor | None = None,
-                 action_high: float | torch.Tensor | None = None, temperature: float = 0.0, seed: int = 0):
+                 action_high: float | torch.Tensor | None = None, temperature: float = 0.0, seed: int = 0,
+                 decoder_precision: DecoderPrecision = "fp32", compile_decoder: bool = False):
         """Actions are clipped to [action_low, action_high]: by default the range the world model
-        was trained on (its config), or [-1, 1] (the controller's range) if it has none."""
+        was trained on (its config), or [-1, 1] (the controller's range) if it has none.
+        ``decoder_precision`` and ``compile_decoder``: see :class:`InferenceDecoder` (the defaults
+        decode exactly as :meth:`Tokenizer.decode_tokens`)."""
         if world_model.cfg.codebook_size != tokenizer.cfg.codebook_size or world_model.cfg.tokens_hw != tokenizer.cfg.tokens_hw:
             raise ValueError("the world model and the tokenizer disagree on the codebook or the token grid")
         self.wm, self.tokenizer = world_model.eval(), tokenizer.eval()
+        self.decode = InferenceDecoder(tokenizer, decoder_precision, compile_decoder)
         self.device = next(world_model.parameters()).device
         cfg = world_model.cfg
         if action_low is None:
@@ -107,7 +114,7 @@ class Rollout:
         self._tokens = predict_tokens(out.logits[:, 0], self.wm.cfg.token_target, self.temperature, self.generator)
         hw = self.wm.cfg.tokens_hw
         tokens = self._tokens.view(-1, hw, hw)
-        return RolloutStep(tokens, self.tokenizer.decode_tokens(tokens, self._decoder_context), out.done[:, 0])
+        return RolloutStep(tokens, self.decode(tokens, self._decoder_context), out.done[:, 0])
 
     @torch.no_grad()
     def imagine_goal(self, frames: torch.Tensor, text_states: torch.Tensor, text_mask: torch.Tensor | None = None,

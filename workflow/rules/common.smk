@@ -42,7 +42,7 @@ WM_TRAIN_LIB = TEXT_ENCODER_LIB + library(
 )
 WM_EVAL_LIB = sorted(set(WM_TRAIN_LIB + MODEL_FILES_LIB + library(
     "data/dataset.py", "data/frames.py", "eval/image_metrics.py", "eval/world_model_eval.py", "models/perceptual.py",
-    "models/rollout.py", "report/rollout_figures.py",
+    "models/inference_decoder.py", "models/rollout.py", "report/rollout_figures.py",
 )))
 
 

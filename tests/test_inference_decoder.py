@@ -1,0 +1,62 @@
+"""The inference decoder: compiling it and running it in bf16 change the frames by rounding only,
+and never the tokens a rollout generates."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from roboscape.models.inference_decoder import InferenceDecoder
+from roboscape.models.rollout import Rollout
+from roboscape.train.decoder_finetuning import with_context_decoder
+from tests.test_rollout import frames, models
+
+
+def context_models():
+    wm, tok = models()
+    tok = with_context_decoder(tok).eval()
+    torch.manual_seed(3)
+    with torch.no_grad():  # the context layers start at zero: give them weights so the context matters
+        for layer in (tok.decoder.context_codes_in, tok.decoder.context_pixels_in, tok.decoder.keep_context_out):
+            layer.weight.normal_(0, 0.1)
+            layer.bias.normal_(0, 0.1)
+    return wm, tok
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return 10 * math.log10(4 / (a - b).pow(2).mean().item())
+
+
+def test_the_eager_fp32_decoder_is_exactly_the_tokenizers():
+    _, tok = context_models()
+    start = frames()
+    with torch.no_grad():
+        tokens = tok.encode(start.flip(0))
+        context = tok.decoder_context(start)
+        assert torch.equal(InferenceDecoder(tok)(tokens, context), tok.decode_tokens(tokens, context))
+
+
+@pytest.mark.parametrize("precision, compile", [("bf16", False), ("fp32", True), ("bf16", True)])
+def test_a_fast_decoder_keeps_the_rollouts_tokens_and_rounds_its_frames(precision, compile):
+    wm, tok = context_models()
+    exact = Rollout(wm, tok)
+    fast = Rollout(wm, tok, decoder_precision=precision, compile_decoder=compile)
+    start = frames()
+    other_context = tok.decoder_context(start.flip(0))
+    assert torch.equal(exact.reset(start), fast.reset(start))
+    actions = torch.rand(4, 3, 7, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    for a in actions:
+        e, f = exact.step(a), fast.step(a)
+        assert torch.equal(e.tokens, f.tokens) and torch.equal(e.done, f.done)
+        assert f.frames.dtype == torch.float32 and f.frames.min() >= -1 and f.frames.max() <= 1
+        assert psnr(f.frames, e.frames) > (35 if precision == "bf16" else 80)
+        # ... whereas another context frame changes them far more than rounding does
+        assert psnr(tok.decode_tokens(e.tokens, other_context), e.frames) < 30
+
+
+def test_an_unknown_decoder_precision_is_refused():
+    _, tok = models()
+    with pytest.raises(ValueError, match="'fp32' or 'bf16'"):
+        InferenceDecoder(tok, "fp16")
