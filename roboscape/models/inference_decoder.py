@@ -5,7 +5,7 @@ call), optionally under bf16 autocast.
 On a CPU, the decoder is most of a world-model env step (the WM-env benchmark prints its share);
 both options only change how the same weights turn tokens into pixels, never which tokens the world
 model generates. bf16 rounds activations to 8 mantissa bits, so frames move by a fraction of a grey
-level on average (the benchmark prints the PSNR of fast against exact frames); it is fast only where
+level, RMS (the benchmark prints the PSNR of fast against exact frames); it is fast only where
 the hardware has bf16 arithmetic (CPUs with AVX512-BF16 or AMX, recent GPUs). Compiling needs a C++
 compiler on a CPU; the first call at each batch shape compiles (tens of seconds), later calls reuse
 it. Frozen weights are constants of the compiled graph: build the decoder again after changing them.
@@ -29,8 +29,7 @@ class InferenceDecoder:
     def __init__(self, tokenizer: Tokenizer, precision: DecoderPrecision = "fp32", compile: bool = False):
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"decoder precision must be 'fp32' or 'bf16', got {precision!r}")
-        self.tokenizer = tokenizer.eval()
-        self.precision, self.compiled = precision, compile
+        self.tokenizer, self.precision = tokenizer.eval(), precision
         self.device_type = next(tokenizer.parameters()).device.type
         decoder = tokenizer.decoder
         self._decoder = torch.compile(decoder, dynamic=False, options={"freezing": True}) if compile else decoder
