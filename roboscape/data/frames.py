@@ -36,9 +36,12 @@ class FrameDataset(Dataset):
     def __len__(self) -> int:
         return len(self.clips) * len(self.offsets)
 
+    def _frame(self, clip: int, t: int) -> torch.Tensor:
+        return to_model_range(torch.from_numpy(self.clips.frame(clip, t, self.view)))
+
     def __getitem__(self, i: int) -> torch.Tensor:
         c, k = divmod(i, len(self.offsets))
-        return to_model_range(torch.from_numpy(self.clips.frame(c, int(self.offsets[k]), self.view)))
+        return self._frame(c, int(self.offsets[k]))
 
 
 class ContextFrameDataset(FrameDataset):
@@ -59,6 +62,4 @@ class ContextFrameDataset(FrameDataset):
         return int(np.random.default_rng([self.seed, i]).integers(0, t + 1))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        c = i // len(self.offsets)
-        context = to_model_range(torch.from_numpy(self.clips.frame(c, self.context_offset(i), self.view)))
-        return {"frames": super().__getitem__(i), "context": context}
+        return {"frames": super().__getitem__(i), "context": self._frame(i // len(self.offsets), self.context_offset(i))}

@@ -36,7 +36,7 @@ class InferenceDecoder:
 
     @torch.no_grad()
     def __call__(self, tokens: torch.Tensor, context: DecoderContext | None = None) -> torch.Tensor:
-        codes = self.tokenizer._codes(tokens)
+        codes = self.tokenizer.token_codes(tokens)
         with torch.autocast(self.device_type, torch.bfloat16, enabled=self.precision == "bf16"):
             frames = self._decoder(codes, context)
         return frames.float().clamp(-1, 1)

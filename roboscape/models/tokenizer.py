@@ -205,7 +205,8 @@ class Tokenizer(nn.Module):
         self._check(x)
         return self.quantize(self.encoder(x))[1]
 
-    def _codes(self, tokens: torch.Tensor) -> torch.Tensor:
+    def token_codes(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Integer tokens (B, h, w) -> the quantizer's codes (B, D, h, w), the decoder's input."""
         if tokens.dtype not in (torch.int32, torch.int64) or tokens.dim() != 3:
             raise ValueError(f"expected integer tokens of shape (B, h, w), got {tokens.dtype} {tuple(tokens.shape)}")
         if tokens.min() < 0 or tokens.max() >= self.cfg.codebook_size:
@@ -224,12 +225,12 @@ class Tokenizer(nn.Module):
             return frames, self.quantize(self.encoder(frames))[0]
         if tokens.shape[0] != frames.shape[0]:
             raise ValueError(f"{frames.shape[0]} context frames but {tokens.shape[0]} context token maps")
-        return frames, self._codes(tokens)
+        return frames, self.token_codes(tokens)
 
     def decode_tokens(self, tokens: torch.Tensor, context: DecoderContext | None = None) -> torch.Tensor:
         """Tokens (B, h, w) -> frames (B, 3, H, W), clamped to [-1, 1]. ``context``: from
         :meth:`decoder_context` (a decoder with ``decoder_context`` needs it)."""
-        return self.decoder(self._codes(tokens), context).clamp(-1, 1)
+        return self.decoder(self.token_codes(tokens), context).clamp(-1, 1)
 
     def forward(self, x: torch.Tensor, context_frames: torch.Tensor | None = None) -> TokenizerOutput:
         """Encode and decode ``x``; a decoder with ``decoder_context`` decodes it with the context
