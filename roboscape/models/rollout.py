@@ -18,7 +18,7 @@ import torch
 
 from roboscape.models.inference_decoder import DecoderPrecision, InferenceDecoder
 from roboscape.models.tokenizer import Tokenizer
-from roboscape.models.world_model import WorldModel, predict_tokens, trim_cache
+from roboscape.models.world_model import WorldModel, predict_tokens
 
 
 @dataclass
@@ -108,8 +108,7 @@ class Rollout:
             control, mask = self._check_actions(actions), None
         else:
             control, mask = self._text
-        out, cache = self.wm.step(self._tokens, control, self._cache, self._position, control_mask=mask)
-        self._cache = trim_cache(cache, self.wm.cfg.window)
+        out, self._cache = self.wm.step(self._tokens, control, self._cache, self._position, control_mask=mask)
         self._position += 1
         self._tokens = predict_tokens(out.logits[:, 0], self.wm.cfg.token_target, self.temperature, self.generator)
         hw = self.wm.cfg.tokens_hw

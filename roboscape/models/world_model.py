@@ -19,8 +19,9 @@ Outputs, at every input frame t: logits of frame t+1's tokens and the probabilit
 is done (an MLP on frame t's pooled features) -- Eq. 1, ``x_t, d_t = WM(x_{0:t-1}, c)``: a frame
 and its done signal are predicted together, so an environment step returns both at once. Temporal
 attention is causal sliding-window attention over ``window`` frames with rotary position
-embeddings, so a KV cache trimmed to the window gives exactly what the uncached model gives,
-however long the rollout.
+embeddings, so a KV cache of the last ``window`` frames gives what the uncached model gives (up to
+floating-point rounding), however long the rollout. The cache (:class:`KVRing`) is preallocated
+and written in place, one frame per step, instead of growing and being trimmed.
 
 Token target (``token_target``): ``codes`` predicts each next token as one softmax over the
 codebook; ``bits`` predicts the D = log2(codebook_size) sign bits of the LFQ latent s_t one
@@ -162,6 +163,35 @@ def rotary(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 
+class KVRing:
+    """The keys and values of one temporal attention layer over the last ``window`` frames of a
+    rollout, in buffers allocated at the first frame and written in place: frame t goes to slot
+    t mod window, over the frame that has left the window. Keys carry their rotary positions
+    already, and attention does not depend on the order of its keys (up to rounding), so the ring
+    is never reordered -- a step writes one frame instead of copying the whole cache."""
+
+    def __init__(self, window: int):
+        self.window = window
+        self.frames = 0
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add one frame's keys and values (S, heads, 1, head_dim); returns those of the frames
+        in the window, this one included (S, heads, <= window, head_dim)."""
+        if k.shape[2] != 1:
+            raise ValueError(f"a KV cache takes one frame at a time, got {k.shape[2]}")
+        if self.k is None or self.v is None:
+            self.k = k.new_empty(*k.shape[:2], self.window, k.shape[3])
+            self.v = v.new_empty(*v.shape[:2], self.window, v.shape[3])
+        slot = self.frames % self.window
+        self.k[:, :, slot : slot + 1] = k
+        self.v[:, :, slot : slot + 1] = v
+        self.frames += 1
+        filled = min(self.frames, self.window)
+        return self.k[:, :, :filled], self.v[:, :, :filled]
+
+
 class Attention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float, kv_dim: int | None = None):
         super().__init__()
@@ -175,9 +205,11 @@ class Attention(nn.Module):
         b, n, _ = t.shape
         return t.view(b, n, self.heads, -1).transpose(1, 2)
 
-    def forward(self, x, context=None, causal=False, positions=None, cache=None, key_mask=None, window=None):
-        """``cache``: (k, v) of earlier steps to prepend (temporal attention); ``window``: causal
-        attention reaches back at most ``window - 1`` steps. Returns (out, (k, v))."""
+    def forward(self, x, context=None, causal=False, positions=None, cache: KVRing | None = None, key_mask=None,
+                window=None):
+        """``cache``: the keys and values of earlier frames (temporal attention, one new frame per
+        call), updated in place with this one's; ``window``: causal attention reaches back at most
+        ``window - 1`` steps. Returns the attention's output."""
         context = x if context is None else context
         q = self._split(self.q(x))
         k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
@@ -186,8 +218,7 @@ class Attention(nn.Module):
             q = rotary(q, q_pos)
             k = rotary(k, q_pos)
         if cache is not None:
-            k = torch.cat([cache[0], k], dim=2)
-            v = torch.cat([cache[1], v], dim=2)
+            k, v = cache.append(k, v)
         mask = None
         if causal and q.shape[2] > 1:
             tq, tk = q.shape[2], k.shape[2]
@@ -199,7 +230,7 @@ class Attention(nn.Module):
             mask = km if mask is None else mask & km
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
-        return self.out(out), (k, v)
+        return self.out(out)
 
 
 class STBlock(nn.Module):
@@ -215,19 +246,19 @@ class STBlock(nn.Module):
         self.window = cfg.window
 
     def forward(self, x, control, control_mask, positions, cache=None):
-        """x: (B, T, N, D); control: (B, T, C, D) per-frame control tokens; returns (x, (k, v))."""
+        """x: (B, T, N, D); control: (B, T, C, D) per-frame control tokens; ``cache``: this block's
+        temporal keys and values (a rollout step, T = 1)."""
         B, T, N, D = x.shape
         h = x.reshape(B * T, N, D)
-        h = h + self.spatial(self.norm_s(h))[0]
+        h = h + self.spatial(self.norm_s(h))
         h = h.view(B, T, N, D).transpose(1, 2).reshape(B * N, T, D)
-        t_out, kv = self.temporal(self.norm_t(h), causal=True, positions=positions, cache=cache, window=self.window)
-        h = h + t_out
+        h = h + self.temporal(self.norm_t(h), causal=True, positions=positions, cache=cache, window=self.window)
         h = h.view(B, N, T, D).transpose(1, 2).reshape(B * T, N, D)
         C = control.shape[2]
         mask = None if control_mask is None else control_mask.reshape(B * T, C)
-        h = h + self.cross(self.norm_c(h), context=control.reshape(B * T, C, D), key_mask=mask)[0]
+        h = h + self.cross(self.norm_c(h), context=control.reshape(B * T, C, D), key_mask=mask)
         h = h + self.mlp(self.norm_m(h))
-        return h.view(B, T, N, D), kv
+        return h.view(B, T, N, D)
 
 
 class WorldModelOutput(NamedTuple):
@@ -293,7 +324,7 @@ class WorldModel(nn.Module):
         x = self._embed(tokens)
         positions = torch.arange(T, device=tokens.device)
         for block in self.blocks:
-            x, _ = block(x, ctrl, mask, positions)
+            x = block(x, ctrl, mask, positions)
         return self._heads(x, tokens)
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -310,26 +341,22 @@ class WorldModel(nn.Module):
             logits = logits.scatter_add(-1, tokens[..., None].long(), bonus)
         return WorldModelOutput(logits, done)
 
-    def step(self, tokens_t: torch.Tensor, control_t: torch.Tensor, cache: list | None, position: int,
-             control_mask: torch.Tensor | None = None) -> tuple[WorldModelOutput, list]:
+    def step(self, tokens_t: torch.Tensor, control_t: torch.Tensor, cache: list[KVRing] | None, position: int,
+             control_mask: torch.Tensor | None = None) -> tuple[WorldModelOutput, list[KVRing]]:
         """One frame with a KV cache of earlier frames: ``tokens_t`` (B, N), ``control_t``
-        (B, action_dim) or (B, L, text_dim). Returns the outputs for this frame (T = 1) and the
-        cache including it (not yet trimmed to the window)."""
+        (B, action_dim) or (B, L, text_dim); ``cache``: None at the first frame, then what the
+        previous step returned (it is updated in place). Returns the outputs for this frame
+        (T = 1) and the cache including it."""
         self._check_tokens(tokens_t[:, None])
         ctrl = self.encode_control(control_t[:, None] if self.cfg.control == "action" else control_t, 1)
         mask = None if control_mask is None else control_mask[:, None]
         x = self._embed(tokens_t[:, None])
         positions = torch.arange(position + 1, device=tokens_t.device)
-        new_cache = []
-        for i, block in enumerate(self.blocks):
-            x, kv = block(x, ctrl, mask, positions, cache=None if cache is None else cache[i])
-            new_cache.append(kv)
-        return self._heads(x, tokens_t[:, None]), new_cache
-
-
-def trim_cache(cache: list, window: int) -> list:
-    """Keep the last ``window - 1`` frames, so that the next step sees ``window`` frames."""
-    return [(k[:, :, -(window - 1):], v[:, :, -(window - 1):]) for k, v in cache]
+        if cache is None:
+            cache = [KVRing(self.cfg.window) for _ in self.blocks]
+        for block, layer_cache in zip(self.blocks, cache, strict=True):
+            x = block(x, ctrl, mask, positions, cache=layer_cache)
+        return self._heads(x, tokens_t[:, None]), cache
 
 
 def world_model_loss(out: WorldModelOutput, tokens: torch.Tensor, done: torch.Tensor,
