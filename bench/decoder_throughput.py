@@ -1,26 +1,28 @@
-"""Decoding speed of the rollouts' decoder options, side by side in one process: eager or compiled
-by TorchInductor (frozen weights), fp32 or bf16 (``roboscape.models.inference_decoder``).
+"""Decoding speed of the rollouts' decoder options, side by side in one process
+(``roboscape.models.inference_decoder``): upsampling fused into transposed convolutions or not,
+eager or compiled by TorchInductor (frozen weights), fp32 or bf16.
 
 Each round times one decode of the same N token maps (with their context) by every option in
-turn; the figures are medians over rounds, and speedups are against eager fp32.
+turn; the figures are medians over rounds, speedups are against the exact decoder (eager fp32),
+and every option's frames are compared with the exact ones (PSNR).
 
 Usage: .venv/bin/python bench/decoder_throughput.py [--tokenizer results/default/tokenizer/finetuned/model]
-           [--batch 1 16] [--rounds 8] [--threads 2]
+           [--batch 1 16] [--rounds 8] [--threads 2] [--options fp32 bf16 compiled-bf16 fused-fp32 ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
 import torch
 
-from roboscape.models.inference_decoder import InferenceDecoder
+from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
 from roboscape.train.checkpoint import load_pretrained
 
-OPTIONS = {"eager-fp32": ("fp32", False), "eager-bf16": ("bf16", False), "compiled-fp32": ("fp32", True),
-           "compiled-bf16": ("bf16", True)}
+DEFAULT_OPTIONS = ["fp32", "bf16", "compiled-fp32", "compiled-bf16", "fused-fp32", "fused-bf16", "fused-compiled-bf16"]
 
 
 def main() -> None:
@@ -29,21 +31,25 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--options", nargs="+", default=DEFAULT_OPTIONS, help="[fused-][compiled-](fp32|bf16); fp32 is always timed")
     args = ap.parse_args()
+    options = [DecoderOptions.from_name(name) for name in dict.fromkeys(["fp32", *args.options])]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    tokenizer = load_pretrained(args.tokenizer).eval()
     for n in args.batch:
-        # one tokenizer per option: a compiled decoder freezes its module's weights into its graph
-        decoders = {name: InferenceDecoder(load_pretrained(args.tokenizer), precision, compile)
-                    for name, (precision, compile) in OPTIONS.items()}
-        tokenizer = decoders["eager-fp32"].tokenizer
+        # fused and compiled decoders hold their own copies of the weights: one tokenizer serves all
+        decoders = {o.name: InferenceDecoder(tokenizer, o) for o in options}
         s = tokenizer.cfg.image_size
         with torch.no_grad():
             frames = torch.rand(n, 3, s, s) * 2 - 1
             tokens = tokenizer.encode(frames)
             context = tokenizer.decoder_context(frames, tokens)
-            for decode in decoders.values():  # compiles, and warms up
-                decode(tokens, context)
+            exact = tokenizer.decode_tokens(tokens, context)
+            psnr = {}
+            for name, decode in decoders.items():  # compiles, and warms up
+                mse = (decode(tokens, context) - exact).pow(2).mean().item()
+                psnr[name] = 10 * math.log10(4 / mse) if mse > 0 else math.inf
                 decode(tokens, context)
             times: dict[str, list[float]] = {name: [] for name in decoders}
             for _ in range(args.rounds):
@@ -51,11 +57,11 @@ def main() -> None:
                     t0 = time.perf_counter()
                     decode(tokens, context)
                     times[name].append(time.perf_counter() - t0)
-        base = statistics.median(times["eager-fp32"])
+        base = statistics.median(times["fp32"])
         for name, ts in times.items():
             t = statistics.median(ts)
-            print(f"{n:3d} frames, {name:13s}: {t * 1000:7.1f} ms per decode, {n / t:7.1f} frames/s, {base / t:.2f}x eager fp32",
-                  flush=True)
+            print(f"{n:3d} frames, {name:19s}: {t * 1000:7.1f} ms per decode, {n / t:7.1f} frames/s, {base / t:.2f}x exact, "
+                  f"frames {psnr[name]:.0f} dB from exact", flush=True)
 
 
 if __name__ == "__main__":

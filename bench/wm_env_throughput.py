@@ -12,15 +12,21 @@ Measured side by side in one run, each in a fresh process with the same thread c
   with the KV cache, decoding to RGB included. Architecture from a config file (weights random
   unless trained model directories are given: speed does not depend on them). Each batch size runs
   twice: with the decoder as trained (eager, fp32) and with the inference decoder of
-  ``--fast-decoder`` (default: compiled by TorchInductor with frozen weights, bf16), whose frames
-  are compared with the exact ones (PSNR over the last step's frames; the tokens are the same).
+  ``--fast-decoder`` (default: upsampling fused into transposed convolutions, compiled by
+  TorchInductor with frozen weights, bf16; see ``roboscape.models.inference_decoder``), whose
+  frames are compared with the exact ones (PSNR over the last step's frames; the tokens are the
+  same).
 
 Env steps/s = environments x steps / seconds, over steps taken after the warm-up (the KV
 cache is full, i.e. steady state). The decoder's share of a step: the same number of decodes of
 the last step's tokens, timed alone, over the steps' time.
 
-Usage: .venv/bin/python bench/wm_env_throughput.py [--config config.yaml] [--envs 1 16 64] [--threads 2]
-           [--fast-decoder compiled-bf16|compiled-fp32|eager-bf16|none]
+The host's speed drifts by up to ~20% over minutes, so ``--rounds R`` repeats the whole comparison
+and prints the median, min and max of every figure, each speedup taken against the ManiSkill
+runs of its own round.
+
+Usage: .venv/bin/python bench/wm_env_throughput.py [--config config.yaml] [--envs 1 16 64] [--threads 2] [--rounds 1]
+           [--fast-decoder [fused-][compiled-](fp32|bf16)|none]
            [--world-model results/default/world_model/action/model --tokenizer results/default/tokenizer/finetuned/model]
 """
 
@@ -29,10 +35,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from roboscape.models.inference_decoder import DecoderOptions
 
 MANISKILL = textwrap.dedent(
     """
@@ -67,6 +76,7 @@ WORLD_MODEL = textwrap.dedent(
     """
     import json, math, sys, time
     import torch, yaml
+    from roboscape.models.inference_decoder import DecoderOptions
     from roboscape.models.rollout import Rollout
     from roboscape.models.tokenizer import Tokenizer
     from roboscape.models.world_model import WorldModel
@@ -74,7 +84,7 @@ WORLD_MODEL = textwrap.dedent(
     from roboscape.train.tokenizer_training import tokenizer_config
     from roboscape.train.world_model_training import world_model_config
     config, n, steps, wm_dir, tok_dir, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
-    mode, precision = sys.argv[7].split("-")
+    decoder = DecoderOptions.from_name(sys.argv[7])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     cfg = yaml.safe_load(open(config))
@@ -85,7 +95,7 @@ WORLD_MODEL = textwrap.dedent(
         wm = WorldModel(world_model_config(cfg["world_model"], codebook_size=tokenizer.cfg.codebook_size,
                                            tokens_hw=tokenizer.cfg.tokens_hw, control="action")).eval()
     s = tokenizer.cfg.image_size
-    rollout = Rollout(wm, tokenizer, decoder_precision=precision, compile_decoder=mode == "compiled")
+    rollout = Rollout(wm, tokenizer, decoder=decoder)
     first = torch.rand(n, 3, s, s) * 2 - 1
     context = tokenizer.decoder_context(first, rollout.reset(first))
     warmup = wm.cfg.window + 1  # the first decode compiles a compiled decoder
@@ -117,24 +127,9 @@ def run(code: str, args: list, threads: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="config.yaml")
-    ap.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64])
-    ap.add_argument("--steps", type=int, default=20, help="timed world-model steps per batch size")
-    ap.add_argument("--sim-steps", type=int, default=100, help="timed ManiSkill steps")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--fast-decoder", default="compiled-bf16", choices=["compiled-bf16", "compiled-fp32", "eager-bf16", "none"],
-                    help="the second run of every batch size ('none': only the exact decoder)")
-    ap.add_argument("--world-model", default="-")
-    ap.add_argument("--tokenizer", default="-")
-    ap.add_argument("--json")
-    args = ap.parse_args()
-    import yaml
-
-    cfg = yaml.safe_load(Path(args.config).read_text())
-    size, frame_skip = cfg["trajectories"]["image_size"], cfg["world_model"]["frame_skip"]
-    results = {"image_size": size, "threads": args.threads, "frame_skip": frame_skip, "maniskill": {}, "world_model": {}}
+def one_round(args: argparse.Namespace, size: int, frame_skip: int, decoders: list[str]) -> dict:
+    """ManiSkill's envs, then every batch size and decoder, with speedups against this round's ManiSkill."""
+    results: dict = {"maniskill": {}, "world_model": {}}
     for detail in ("full", "0.05"):
         r = run(MANISKILL, [size, detail, args.sim_steps, frame_skip], args.threads)
         results["maniskill"][f"robot meshes {detail}"] = r
@@ -142,21 +137,69 @@ def main() -> None:
               f"{r['steps_per_s']:.1f} steps/s  cameras {r['cameras']}", flush=True)
     as_shipped = results["maniskill"]["robot meshes full"]["steps_per_s"]
     fastest = max(r["steps_per_s"] for r in results["maniskill"].values())
-    decoders = ["eager-fp32"] + ([] if args.fast_decoder == "none" else [args.fast_decoder])
     for n in args.envs:
         for decoder in decoders:
             r = run(WORLD_MODEL, [args.config, n, args.steps, args.world_model, args.tokenizer, args.threads, decoder], args.threads)
             r["speedup_over_maniskill_as_shipped"] = r["env_steps_per_s"] / as_shipped
             r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
             results["world_model"][f"{n} envs, {decoder} decoder"] = r
-            fidelity = "" if decoder == "eager-fp32" else f", frames {r['psnr_vs_exact']:.1f} dB PSNR against exact"
-            print(f"world model, {n:3d} envs, {decoder:13s} decoder: {r['env_steps_per_s']:8.1f} env steps/s  = "
+            fidelity = "" if decoder == "fp32" else f", frames {r['psnr_vs_exact']:.1f} dB PSNR against exact"
+            print(f"world model, {n:3d} envs, {decoder:19s} decoder: {r['env_steps_per_s']:8.1f} env steps/s  = "
                   f"{r['speedup_over_maniskill_as_shipped']:.2f}x ManiSkill with its meshes, {r['speedup_over_fastest_maniskill']:.2f}x "
                   f"the fastest ManiSkill env; the decoder {r['decoder_share']:.0%} of a step{fidelity} "
                   f"({r['tokens_per_frame']} tokens/frame, {r['parameters'] / 1e6:.1f} M params)", flush=True)
+    return results
+
+
+def summarise(rounds: list[dict]) -> dict:
+    """Per ManiSkill env and WM configuration: the median, min and max over rounds of its steps/s
+    and (WM) of its speedup over the same round's ManiSkill as shipped."""
+    summary: dict = {}
+    for group, key in (("maniskill", "steps_per_s"), ("world_model", "env_steps_per_s"),
+                       ("world_model", "speedup_over_maniskill_as_shipped")):
+        for name in rounds[0][group]:
+            values = [r[group][name][key] for r in rounds]
+            summary.setdefault(name, {})[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="config.yaml")
+    ap.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64])
+    ap.add_argument("--steps", type=int, default=20, help="timed world-model steps per batch size")
+    ap.add_argument("--sim-steps", type=int, default=100, help="timed ManiSkill steps")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fast-decoder", default="fused-compiled-bf16",
+                    help="the second run of every batch size: [fused-][compiled-](fp32|bf16) ('none': only the exact decoder)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the whole comparison; each round's speedups are against its own ManiSkill runs")
+    ap.add_argument("--world-model", default="-")
+    ap.add_argument("--tokenizer", default="-")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    if args.fast_decoder != "none":
+        DecoderOptions.from_name(args.fast_decoder)  # a bad name fails here, not after ManiSkill's runs
+    import yaml
+
+    cfg = yaml.safe_load(Path(args.config).read_text())
+    size, frame_skip = cfg["trajectories"]["image_size"], cfg["world_model"]["frame_skip"]
+    decoders = ["fp32"] + ([] if args.fast_decoder == "none" else [args.fast_decoder])
+    rounds = []
+    for i in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {i + 1} of {args.rounds}", flush=True)
+        rounds.append(one_round(args, size, frame_skip, decoders))
+    summary = summarise(rounds)
+    if args.rounds > 1:
+        print(f"median (min-max) over {args.rounds} rounds:")
+        for name, figures in summary.items():
+            line = ", ".join(f"{key} {f['median']:.2f} ({f['min']:.2f}-{f['max']:.2f})" for key, f in figures.items())
+            print(f"  {name}: {line}", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+            json.dump({"image_size": size, "threads": args.threads, "frame_skip": frame_skip, "rounds": rounds,
+                       "summary": summary}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The inference decoder: compiling it and running it in bf16 change the frames by rounding only,
-and never the tokens a rollout generates."""
+"""The inference decoder: fusing its upsampling, compiling it and running it in bf16 change the
+frames by rounding only, and never the tokens a rollout generates."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import math
 import pytest
 import torch
 
-from roboscape.models.inference_decoder import InferenceDecoder
+from roboscape.models.inference_decoder import (
+    DecoderOptions,
+    InferenceDecoder,
+    upsampling_as_transposed_conv,
+)
 from roboscape.models.rollout import Rollout
 from roboscape.train.decoder_finetuning import with_context_decoder
 from tests.test_rollout import frames, models
@@ -38,11 +42,25 @@ def test_the_eager_fp32_decoder_is_exactly_the_tokenizers():
         assert torch.equal(InferenceDecoder(tok)(tokens, context), tok.decode_tokens(tokens, context))
 
 
-@pytest.mark.parametrize("precision, compile", [("bf16", False), ("fp32", True), ("bf16", True)])
-def test_a_fast_decoder_keeps_the_rollouts_tokens_and_rounds_its_frames(precision, compile):
+def test_fused_upsampling_computes_what_upsampling_then_convolving_does():
+    torch.manual_seed(0)
+    upsample, conv = torch.nn.Upsample(scale_factor=2, mode="nearest"), torch.nn.Conv2d(5, 7, 3, padding=1)
+    x = torch.randn(2, 5, 6, 9)
+    with torch.no_grad():
+        assert torch.allclose(upsampling_as_transposed_conv(upsample, conv)(x), conv(upsample(x)), atol=1e-5)
+    with pytest.raises(ValueError, match="3x3 convolution"):
+        upsampling_as_transposed_conv(upsample, torch.nn.Conv2d(5, 7, 3, padding=0))
+    with pytest.raises(ValueError, match="nearest 2x"):
+        upsampling_as_transposed_conv(torch.nn.Upsample(scale_factor=2, mode="bilinear"), conv)
+
+
+@pytest.mark.parametrize("name", ["bf16", "compiled-fp32", "compiled-bf16", "fused-fp32", "fused-compiled-bf16"])
+def test_a_fast_decoder_keeps_the_rollouts_tokens_and_rounds_its_frames(name):
     wm, tok = context_models()
     exact = Rollout(wm, tok)
-    fast = Rollout(wm, tok, decoder_precision=precision, compile_decoder=compile)
+    options = DecoderOptions.from_name(name)
+    assert options.name == name
+    fast = Rollout(wm, tok, decoder=options)
     start = frames()
     other_context = tok.decoder_context(start.flip(0))
     assert torch.equal(exact.reset(start), fast.reset(start))
@@ -51,12 +69,21 @@ def test_a_fast_decoder_keeps_the_rollouts_tokens_and_rounds_its_frames(precisio
         e, f = exact.step(a), fast.step(a)
         assert torch.equal(e.tokens, f.tokens) and torch.equal(e.done, f.done)
         assert f.frames.dtype == torch.float32 and f.frames.min() >= -1 and f.frames.max() <= 1
-        assert psnr(f.frames, e.frames) > (35 if precision == "bf16" else 80)
+        assert psnr(f.frames, e.frames) > (35 if options.precision == "bf16" else 80)
         # ... whereas another context frame changes them far more than rounding does
         assert psnr(tok.decode_tokens(e.tokens, other_context), e.frames) < 30
 
 
-def test_an_unknown_decoder_precision_is_refused():
-    _, tok = models()
+def test_a_fused_decoder_leaves_the_tokenizers_own_alone():
+    _, tok = context_models()
+    before = [layer for layer in tok.decoder.blocks]
+    InferenceDecoder(tok, DecoderOptions(fuse_upsampling=True))
+    assert [layer for layer in tok.decoder.blocks] == before
+    assert any(isinstance(layer, torch.nn.Upsample) for layer in tok.decoder.blocks)
+
+
+def test_bad_decoder_options_are_refused():
     with pytest.raises(ValueError, match="'fp32' or 'bf16'"):
-        InferenceDecoder(tok, "fp16")
+        DecoderOptions("fp16")
+    with pytest.raises(ValueError, match=r"\[fused-\]\[compiled-\]"):
+        DecoderOptions.from_name("compiled-fused-bf16")

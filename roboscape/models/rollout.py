@@ -6,8 +6,8 @@ temporal window. Every step returns the new frames' tokens, their decoded images
 probabilities. Observations and actions are validated: wrong shapes and NaN/infinite values are
 errors; actions outside the trained range are clipped and counted. A tokenizer whose decoder takes a
 context frame (``decoder_context``) decodes every step with the real frame the rollout started from.
-The decoder can be compiled and run in bf16 for speed (:mod:`roboscape.models.inference_decoder`):
-the tokens stay the same, the frames move by rounding.
+The decoder can be made faster (:mod:`roboscape.models.inference_decoder`: fused upsampling,
+compiled, bf16): the tokens stay the same, the frames move by rounding.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from roboscape.models.inference_decoder import DecoderPrecision, InferenceDecoder
+from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, predict_tokens
 
@@ -33,15 +33,15 @@ class Rollout:
 
     def __init__(self, world_model: WorldModel, tokenizer: Tokenizer, action_low: float | torch.Tensor | None = None,
                  action_high: float | torch.Tensor | None = None, temperature: float = 0.0, seed: int = 0,
-                 decoder_precision: DecoderPrecision = "fp32", compile_decoder: bool = False):
+                 decoder: DecoderOptions | None = None):
         """Actions are clipped to [action_low, action_high]: by default the range the world model
         was trained on (its config), or [-1, 1] (the controller's range) if it has none.
-        ``decoder_precision`` and ``compile_decoder``: see :class:`InferenceDecoder` (the defaults
-        decode exactly as :meth:`Tokenizer.decode_tokens`)."""
+        ``decoder``: see :class:`DecoderOptions` (by default, it decodes exactly as
+        :meth:`Tokenizer.decode_tokens`)."""
         if world_model.cfg.codebook_size != tokenizer.cfg.codebook_size or world_model.cfg.tokens_hw != tokenizer.cfg.tokens_hw:
             raise ValueError("the world model and the tokenizer disagree on the codebook or the token grid")
         self.wm, self.tokenizer = world_model.eval(), tokenizer.eval()
-        self.decode = InferenceDecoder(tokenizer, decoder_precision, compile_decoder)
+        self.decode = InferenceDecoder(tokenizer, decoder or DecoderOptions())
         self.device = next(world_model.parameters()).device
         cfg = world_model.cfg
         if action_low is None:
