@@ -76,9 +76,9 @@ def test_a_fast_decoder_keeps_the_rollouts_tokens_and_rounds_its_frames(name):
 
 def test_a_fused_decoder_leaves_the_tokenizers_own_alone():
     _, tok = context_models()
-    before = [layer for layer in tok.decoder.blocks]
+    before = list(tok.decoder.blocks)
     InferenceDecoder(tok, DecoderOptions(fuse_upsampling=True))
-    assert [layer for layer in tok.decoder.blocks] == before
+    assert list(tok.decoder.blocks) == before
     assert any(isinstance(layer, torch.nn.Upsample) for layer in tok.decoder.blocks)
 
 

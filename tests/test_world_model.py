@@ -58,7 +58,7 @@ def test_kv_cached_rollout_equals_uncached(control, extra):
     cache, outs = None, []
     for t in range(tokens.shape[1]):
         c_t = ctrl[:, t] if control == "action" else ctrl
-        out, cache = model.step(tokens[:, t], c_t, cache, t)
+        out, cache = model.step(tokens[:, t], c_t, cache)
         outs.append(out)
         assert all(layer.k.shape[2] == W for layer in cache)  # preallocated for the window, never grows
     ref = model(tokens, ctrl)  # uncached, one pass, sliding-window causal attention

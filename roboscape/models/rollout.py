@@ -41,7 +41,7 @@ class Rollout:
         if world_model.cfg.codebook_size != tokenizer.cfg.codebook_size or world_model.cfg.tokens_hw != tokenizer.cfg.tokens_hw:
             raise ValueError("the world model and the tokenizer disagree on the codebook or the token grid")
         self.wm, self.tokenizer = world_model.eval(), tokenizer.eval()
-        self.decode = InferenceDecoder(tokenizer, decoder or DecoderOptions())
+        self.decode = InferenceDecoder(tokenizer, decoder)
         self.device = next(world_model.parameters()).device
         cfg = world_model.cfg
         if action_low is None:
@@ -55,7 +55,6 @@ class Rollout:
         self.clipped_actions = 0
         self._cache = None
         self._tokens: torch.Tensor | None = None
-        self._position = 0
         self._text: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._decoder_context = None
 
@@ -94,7 +93,7 @@ class Rollout:
         self._decoder_context = self.tokenizer.decoder_context(frames, tokens)
         self._tokens = tokens.flatten(1)
         self._text = None if text_states is None else (text_states.to(self.device), None if text_mask is None else text_mask.to(self.device))
-        self._cache, self._position = None, 0
+        self._cache = None
         return tokens
 
     @torch.no_grad()
@@ -108,8 +107,7 @@ class Rollout:
             control, mask = self._check_actions(actions), None
         else:
             control, mask = self._text
-        out, self._cache = self.wm.step(self._tokens, control, self._cache, self._position, control_mask=mask)
-        self._position += 1
+        out, self._cache = self.wm.step(self._tokens, control, self._cache, control_mask=mask)
         self._tokens = predict_tokens(out.logits[:, 0], self.wm.cfg.token_target, self.temperature, self.generator)
         hw = self.wm.cfg.tokens_hw
         tokens = self._tokens.view(-1, hw, hw)

@@ -341,21 +341,21 @@ class WorldModel(nn.Module):
             logits = logits.scatter_add(-1, tokens[..., None].long(), bonus)
         return WorldModelOutput(logits, done)
 
-    def step(self, tokens_t: torch.Tensor, control_t: torch.Tensor, cache: list[KVRing] | None, position: int,
+    def step(self, tokens_t: torch.Tensor, control_t: torch.Tensor, cache: list[KVRing] | None,
              control_mask: torch.Tensor | None = None) -> tuple[WorldModelOutput, list[KVRing]]:
         """One frame with a KV cache of earlier frames: ``tokens_t`` (B, N), ``control_t``
         (B, action_dim) or (B, L, text_dim); ``cache``: None at the first frame, then what the
-        previous step returned (it is updated in place). Returns the outputs for this frame
-        (T = 1) and the cache including it."""
+        previous step returned (it is updated in place, and its frame count is this frame's
+        position). Returns the outputs for this frame (T = 1) and the cache including it."""
         self._check_tokens(tokens_t[:, None])
         ctrl = self.encode_control(control_t[:, None] if self.cfg.control == "action" else control_t, 1)
         mask = None if control_mask is None else control_mask[:, None]
         x = self._embed(tokens_t[:, None])
-        positions = torch.arange(position + 1, device=tokens_t.device)
         if cache is None:
             cache = [KVRing(self.cfg.window) for _ in self.blocks]
+        position = torch.tensor([cache[0].frames], device=tokens_t.device)
         for block, layer_cache in zip(self.blocks, cache, strict=True):
-            x = block(x, ctrl, mask, positions, cache=layer_cache)
+            x = block(x, ctrl, mask, position, cache=layer_cache)
         return self._heads(x, tokens_t[:, None]), cache
 
 

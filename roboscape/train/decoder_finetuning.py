@@ -9,8 +9,8 @@ their clip, starting from stage one's decoder with its context inputs closed.
 Loss = L1 + ``perceptual_weight`` x perceptual distance, stage one's loss less the quantizer's. The
 result is a whole tokenizer, encoder and quantizer bit-identical to stage one's, that decodes the
 world models' rollouts; its eval.json has the held-out metrics before and after, on the same
-out-of-domain frames (with context: the same pairs, and with stage two what copying the context frame scores), and
-reconstructions.png shows held-out frames through both stages.
+out-of-domain frames (with context: the same pairs, and after stage two also what copying the
+context frame scores), and reconstructions.png shows held-out frames through both stages.
 """
 
 from __future__ import annotations
