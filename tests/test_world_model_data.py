@@ -26,6 +26,24 @@ def test_held_out_episodes_are_disjoint_from_training(tiny_run):
         select_clips(index, "test", 4)
 
 
+def test_trajectory_labels_keep_their_kind_after_the_same_split(tiny_run):
+    index = pd.read_csv(tiny_run.out / "tokens" / "index.csv")
+    for subset in ("train", "heldout", "ood"):
+        every_kind = select_clips(index, subset, heldout_every=4)
+        parts = {label: select_clips(index, subset, 4, [label]) for label in ("optimal", "suboptimal")}
+        assert all((part["label"] == label).all() for label, part in parts.items())
+        assert sorted(pd.concat(parts.values())["clip_id"]) == sorted(every_kind["clip_id"])
+        both = select_clips(index, subset, 4, ["optimal", "suboptimal"])
+        assert list(both["clip_id"]) == list(every_kind["clip_id"])
+    with pytest.raises(ValueError, match=r"\['golden'\] are not in the index"):
+        select_clips(index, "train", 4, ["optimal", "golden"])
+    with pytest.raises(ValueError, match="are not in the index"):
+        select_clips(index, "train", 4, [])
+    optimal = TokenWindowDataset(tiny_run.out / "tokens" / "index.csv", frames=4, labels=["optimal"])
+    assert len(optimal.index) == len(select_clips(index, "train", 10, ["optimal"]))
+    assert (optimal.index["label"] == "optimal").all()
+
+
 def test_windows_cover_every_clip_and_pad_the_last_action(tiny_run):
     index_path = tiny_run.out / "tokens" / "index.csv"
     L = tiny_run.config["clips"]["clip_length"]

@@ -17,6 +17,8 @@ uninterrupted one would. Items::
 Subsets: ``train`` (in-domain clips, minus the held-out episodes), ``heldout`` (every
 ``heldout_every``-th in-domain episode: seen scenes, unseen trajectories) and ``ood`` (the
 out-of-domain scenes). Selection is by episode, so overlapping clips never straddle the split.
+``labels`` then keeps only the trajectories of those kinds (``optimal``, ``suboptimal``): the split
+comes first, so every model holds out the same episodes whichever kinds it reads.
 
 Like :class:`~roboscape.data.dataset.ClipDataset` it keeps only the index in memory and reads
 rows on demand through :class:`~roboscape.data.trajectory_io.OpenShards`.
@@ -24,6 +26,7 @@ rows on demand through :class:`~roboscape.data.trajectory_io.OpenShards`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +48,15 @@ def skip_actions(actions: torch.Tensor, frame_skip: int) -> torch.Tensor:
     return torch.cat([groups[..., :-1].sum(-2), groups[..., -1, -1:]], dim=-1)
 
 
-def select_clips(index: pd.DataFrame, subset: str, heldout_every: int) -> pd.DataFrame:
-    """The rows of a clip/token index in ``subset`` (see the module docstring)."""
+def select_clips(index: pd.DataFrame, subset: str, heldout_every: int, labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of a clip/token index in ``subset`` whose trajectory label is one of ``labels``
+    (all labels if None; see the module docstring)."""
+    if labels is not None:
+        unknown = set(labels) - set(index["label"])
+        if unknown or not labels:
+            raise ValueError(f"trajectory labels {sorted(unknown) or '[]'} are not in the index (it has {sorted(set(index['label']))})")
+        rows = select_clips(index, subset, heldout_every)
+        return rows[rows["label"].isin(list(labels))].reset_index(drop=True)
     if subset not in SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; choose one of {SUBSETS}")
     if heldout_every < 2:
@@ -64,13 +74,14 @@ def select_clips(index: pd.DataFrame, subset: str, heldout_every: int) -> pd.Dat
 class TokenWindowDataset(Dataset):
     def __init__(self, index_path: str | Path, frames: int, subset: str = "train", heldout_every: int = 10,
                  start_stride: int = 1, instructions: dict[str, int] | None = None, max_open_files: int = 8,
-                 frame_skip: int = 1):
+                 frame_skip: int = 1, labels: Sequence[str] | None = None):
         self.index_path = Path(index_path)
         if not self.index_path.exists():
             raise FileNotFoundError(f"token index {self.index_path} does not exist")
-        self.index = select_clips(pd.read_csv(self.index_path), subset, heldout_every)
+        self.index = select_clips(pd.read_csv(self.index_path), subset, heldout_every, labels)
         if len(self.index) == 0:
-            raise ValueError(f"no clips in {self.index_path} for subset {subset!r}")
+            kinds = "" if labels is None else f" with trajectory labels {list(labels)}"
+            raise ValueError(f"no clips in {self.index_path} for subset {subset!r}{kinds}")
         if start_stride < 1:
             raise ValueError("start_stride must be >= 1")
         if frame_skip < 1:

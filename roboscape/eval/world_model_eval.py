@@ -235,9 +235,9 @@ def evaluate_world_model(wm_dir: str | Path, tokenizer_dir: str | Path, data: Wo
     clips = ClipDataset(clip_index, views=(view,))
     control = wm.cfg.control
     result: dict = {"model": str(wm_dir), "control": control, "view": view, "perceptual_backend": perceptual_backend,
-                    "config": asdict(cfg)}
+                    "trajectory_labels": data.trajectory_labels or "all", "config": asdict(cfg)}
     subsets = {subset: TokenWindowDataset(data.token_index, wm.cfg.window, subset, data.heldout_every, wm.cfg.window, instructions,
-                                          frame_skip=wm.cfg.frame_skip)
+                                          frame_skip=wm.cfg.frame_skip, labels=data.trajectory_labels)
                for subset in ("heldout", "ood")}
     for subset, windows in subsets.items():
         metrics, media = open_loop(wm, tokenizer, windows, clips, view, text, perceptual, cfg)

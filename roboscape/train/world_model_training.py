@@ -42,6 +42,7 @@ class WorldModelData:
     heldout_every: int = 10
     start_stride: int = 1
     instruction_cache: str | None = None  # the text WM's instruction states
+    trajectory_labels: list[str] | None = None  # kinds of trajectory to read (optimal, suboptimal); None: all
 
 
 class TextControl:
@@ -86,7 +87,7 @@ def prepare(wm_cfg: WorldModelConfig, data: WorldModelData) -> tuple[WorldModelC
         text = TextControl(states, mask)
         wm_cfg = replace(wm_cfg, text_dim=states.shape[-1])
     dataset = TokenWindowDataset(data.token_index, wm_cfg.window, "train", data.heldout_every, data.start_stride, instructions,
-                                 frame_skip=wm_cfg.frame_skip)
+                                 frame_skip=wm_cfg.frame_skip, labels=data.trajectory_labels)
     wm_cfg = replace(wm_cfg, codebook_size=dataset.codebook_size, tokens_hw=dataset.tokens_hw)
     if wm_cfg.control == "action":
         wm_cfg = replace(wm_cfg, **dataset.action_statistics())

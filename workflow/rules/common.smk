@@ -51,10 +51,15 @@ def trajectory_shards(ext):
 
 
 WM = config["world_model"]
-WM_DATA = {k: WM[k] for k in ("heldout_every", "start_stride")}
+WM_DATA_KEYS = ("heldout_every", "start_stride")
 # The section's other scalar keys are WorldModelConfig fields (the training job refuses any other);
 # text_encoder is the instruction cache's.
-WM_ARCH = {k: v for k, v in WM.items() if k not in WM_DATA and k != "text_encoder" and not isinstance(v, dict)}
+WM_ARCH = {k: v for k, v in WM.items() if k not in WM_DATA_KEYS and k != "text_encoder" and not isinstance(v, dict)}
+
+
+def wm_data(control):
+    """What the world model ``control`` reads of the token shards (WorldModelData's fields)."""
+    return {**{k: WM[k] for k in WM_DATA_KEYS}, "trajectory_labels": WM[control]["trajectory_labels"]}
 
 
 def wm_training_inputs(control):

@@ -34,7 +34,7 @@ for _control in ("action", "text"):
         params:
             control=_control,
             arch=WM_ARCH,
-            data=WM_DATA,
+            data=wm_data(_control),
             train=WM[_control]["train"],
         log:
             f"{OUT}/logs/train_wm_{_control}.log",
@@ -64,7 +64,7 @@ rule eval_wm:
     output:
         eval=f"{OUT}/world_model/{{control}}/eval/eval.json",
     params:
-        data=WM_DATA,
+        data=lambda wc: wm_data(wc.control),
         eval=WM["eval"],
         view=config["tokenizer"]["view"],
         perceptual_backend=config["tokenizer"]["perceptual_backend"],
