@@ -23,7 +23,8 @@ def context_models():
     tok = with_context_decoder(tok).eval()
     torch.manual_seed(3)
     with torch.no_grad():  # the context layers start at zero: give them weights so the context matters
-        for layer in (tok.decoder.context_codes_in, tok.decoder.context_pixels_in, tok.decoder.keep_context_out):
+        for layer in (tok.decoder.context_codes_in, tok.decoder.context_change_in, tok.decoder.context_pixels_in,
+                      tok.decoder.keep_context_out):
             layer.weight.normal_(0, 0.1)
             layer.bias.normal_(0, 0.1)
     return wm, tok

@@ -8,8 +8,9 @@ small datasets).
 
 With ``decoder_context`` (stage two only; tokens are unchanged), the decoder also sees a real
 context frame -- in a rollout, the real frame it started from -- as iVideoGPT's decoder does: the
-context's codes join the frame's codes at the lowest resolution, its pixels join the features at
-full resolution, and a per-pixel gate chooses between the context's pixels and the decoded ones.
+context's codes and how far the frame's codes are from them (per latent channel) join the frame's
+codes at the lowest resolution, its pixels join the features at full resolution, and a per-pixel
+gate chooses between the context's pixels and the decoded ones.
 Where the scene has not changed the decoder can keep the real pixels instead of redrawing them
 from the codes; where it has, the frame's tokens must say what is there now.
 """
@@ -128,6 +129,9 @@ class Decoder(nn.Module):
         self.context = cfg.decoder_context
         if self.context:
             self.context_codes_in = nn.Conv2d(cfg.latent_dim, c, 3, padding=1)
+            # Whether a code equals the context's is not a linear function of the two: given
+            # directly, it tells the gate where the scene is unchanged.
+            self.context_change_in = nn.Conv2d(cfg.latent_dim, c, 3, padding=1)
             self.context_pixels_in = nn.Conv2d(3, chans[-1], 3, padding=1)
             self.keep_context_out = nn.Conv2d(chans[-1], 1, 3, padding=1)
         blocks: list[nn.Module] = [ResBlock(c, c), ResBlock(c, c)]
@@ -143,7 +147,7 @@ class Decoder(nn.Module):
         if self.context:
             # Zero context inputs and a closed gate (sigmoid(-4) = 0.018): a fresh context decoder
             # built on per-frame decoder weights starts out decoding (almost) as they do.
-            for layer in (self.context_codes_in, self.context_pixels_in, self.keep_context_out):
+            for layer in (self.context_codes_in, self.context_change_in, self.context_pixels_in, self.keep_context_out):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
             nn.init.constant_(self.keep_context_out.bias, -4.0)
@@ -157,7 +161,8 @@ class Decoder(nn.Module):
         if context is None:
             return self.conv_out(F.silu(self.norm_out(self.blocks(h))))
         frames, codes = context
-        h = self.blocks(h + self.context_codes_in(codes)) + self.context_pixels_in(frames)
+        h = h + self.context_codes_in(codes) + self.context_change_in((z - codes).abs())
+        h = self.blocks(h) + self.context_pixels_in(frames)
         h = F.silu(self.norm_out(h))
         keep = torch.sigmoid(self.keep_context_out(h))
         return keep * frames + (1 - keep) * self.conv_out(h)
