@@ -6,7 +6,10 @@ Each round times one decode of the same N token maps (with their context) by eve
 turn; the figures are medians over rounds, speedups are against the exact decoder (eager fp32),
 and every option's frames are compared with the exact ones (PSNR).
 
-Usage: .venv/bin/python bench/decoder_throughput.py [--tokenizer results/default/tokenizer/finetuned/model]
+With ``--tokenizer -`` the decoder has the architecture of ``--config``'s rollout tokenizer and
+random weights: its speed, not its frames, is then what the figures tell.
+
+Usage: .venv/bin/python bench/decoder_throughput.py [--tokenizer results/default/tokenizer/finetuned/model | - [--config config.yaml]]
            [--batch 1 16] [--rounds 8] [--threads 2] [--options fp32 bf16 compiled-bf16 fused-fp32 ...]
 """
 
@@ -16,27 +19,37 @@ import argparse
 import math
 import statistics
 import time
+from pathlib import Path
 
 import torch
+import yaml
 
 from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
+from roboscape.models.tokenizer import Tokenizer
 from roboscape.train.checkpoint import load_pretrained
+from roboscape.train.tokenizer_training import rollout_tokenizer_config
 
-DEFAULT_OPTIONS = ["fp32", "bf16", "compiled-fp32", "compiled-bf16", "fused-fp32", "fused-bf16", "fused-compiled-bf16"]
+DEFAULT_OPTIONS = ["fp32", "bf16", "compiled-fp32", "compiled-bf16", "fused-fp32", "fused-bf16", "fused-compiled-fp32",
+                   "fused-compiled-bf16"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tokenizer", default="results/default/tokenizer/finetuned/model")
+    ap.add_argument("--tokenizer", default="results/default/tokenizer/finetuned/model", help="a trained tokenizer, or - (random weights)")
+    ap.add_argument("--config", default="config.yaml", help="the architecture with --tokenizer -")
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--options", nargs="+", default=DEFAULT_OPTIONS, help="[fused-][compiled-](fp32|bf16); fp32 is always timed")
+    ap.add_argument("--options", nargs="+", default=DEFAULT_OPTIONS, help="[fused-][compiled-](fp32|bf16|auto); fp32 is always timed")
     args = ap.parse_args()
     options = [DecoderOptions.from_name(name) for name in dict.fromkeys(["fp32", *args.options])]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    tokenizer = load_pretrained(args.tokenizer).eval()
+    if args.tokenizer == "-":
+        cfg = yaml.safe_load(Path(args.config).read_text())
+        tokenizer = Tokenizer(rollout_tokenizer_config(cfg["tokenizer"], cfg["trajectories"]["image_size"])).eval()
+    else:
+        tokenizer = load_pretrained(args.tokenizer).eval()
     for n in args.batch:
         # fused and compiled decoders hold their own copies of the weights: one tokenizer serves all
         decoders = {o.name: InferenceDecoder(tokenizer, o) for o in options}

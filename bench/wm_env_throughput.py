@@ -12,10 +12,10 @@ Measured side by side in one run, each in a fresh process with the same thread c
   with the KV cache, decoding to RGB included. Architecture from a config file (weights random
   unless trained model directories are given: speed does not depend on them). Each batch size runs
   twice: with the decoder as trained (eager, fp32) and with the inference decoder of
-  ``--fast-decoder`` (default: upsampling fused into transposed convolutions, compiled by
-  TorchInductor with frozen weights, bf16; see ``roboscape.models.inference_decoder``), whose
-  frames are compared with the exact ones (PSNR over the last step's frames; the tokens are the
-  same).
+  ``--fast-decoder`` (default ``fused-auto-by2``: upsampling fused into transposed convolutions,
+  bf16 where the CPU computes in it and fp32 elsewhere, 2 frames per decoder call; see
+  ``roboscape.models.inference_decoder``), whose frames are compared with the exact ones (PSNR
+  over the last step's frames; the tokens are the same).
 
 Env steps/s = environments x steps / seconds, over steps taken after the warm-up (the KV
 cache is full, i.e. steady state). The decoder's share of a step: the same number of decodes of
@@ -26,7 +26,7 @@ and prints the median, min and max of every figure, each speedup taken against t
 runs of its own round.
 
 Usage: .venv/bin/python bench/wm_env_throughput.py [--config config.yaml] [--envs 1 16 64] [--threads 2] [--rounds 1]
-           [--fast-decoder [fused-][compiled-](fp32|bf16)|none]
+           [--fast-decoder [fused-][compiled-](fp32|bf16|auto)[-byK]|none]
            [--world-model results/default/world_model/action/model --tokenizer results/default/tokenizer/finetuned/model]
 """
 
@@ -81,7 +81,7 @@ WORLD_MODEL = textwrap.dedent(
     from roboscape.models.tokenizer import Tokenizer
     from roboscape.models.world_model import WorldModel
     from roboscape.train.checkpoint import load_pretrained
-    from roboscape.train.tokenizer_training import tokenizer_config
+    from roboscape.train.tokenizer_training import rollout_tokenizer_config
     from roboscape.train.world_model_training import world_model_config
     config, n, steps, wm_dir, tok_dir, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], int(sys.argv[6])
     decoder = DecoderOptions.from_name(sys.argv[7])
@@ -91,7 +91,7 @@ WORLD_MODEL = textwrap.dedent(
     if tok_dir != "-":
         tokenizer, wm = load_pretrained(tok_dir), load_pretrained(wm_dir)
     else:
-        tokenizer = Tokenizer(tokenizer_config(cfg["tokenizer"], cfg["trajectories"]["image_size"])[0]).eval()
+        tokenizer = Tokenizer(rollout_tokenizer_config(cfg["tokenizer"], cfg["trajectories"]["image_size"])).eval()
         wm = WorldModel(world_model_config(cfg["world_model"], codebook_size=tokenizer.cfg.codebook_size,
                                            tokens_hw=tokenizer.cfg.tokens_hw, control="action")).eval()
     s = tokenizer.cfg.image_size
@@ -113,6 +113,7 @@ WORLD_MODEL = textwrap.dedent(
         mse = (out.frames - tokenizer.decode_tokens(out.tokens, context)).pow(2).mean().item()
     psnr_vs_exact = 10 * math.log10(4 / mse) if mse > 0 else math.inf
     print(json.dumps({"env_steps_per_s": n * steps / dt, "decoder_share": decode_dt / dt, "psnr_vs_exact": psnr_vs_exact,
+                      "decoder": rollout.decode.options.name,
                       "frame": tuple(out.frames.shape[1:]),
                       "tokens_per_frame": wm.cfg.tokens_per_frame, "parameters": sum(p.numel() for p in wm.parameters())}))
     """
@@ -144,7 +145,7 @@ def one_round(args: argparse.Namespace, size: int, frame_skip: int, decoders: li
             r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
             results["world_model"][f"{n} envs, {decoder} decoder"] = r
             fidelity = "" if decoder == "fp32" else f", frames {r['psnr_vs_exact']:.1f} dB PSNR against exact"
-            print(f"world model, {n:3d} envs, {decoder:19s} decoder: {r['env_steps_per_s']:8.1f} env steps/s  = "
+            print(f"world model, {n:3d} envs, {r['decoder']:19s} decoder: {r['env_steps_per_s']:8.1f} env steps/s  = "
                   f"{r['speedup_over_maniskill_as_shipped']:.2f}x ManiSkill with its meshes, {r['speedup_over_fastest_maniskill']:.2f}x "
                   f"the fastest ManiSkill env; the decoder {r['decoder_share']:.0%} of a step{fidelity} "
                   f"({r['tokens_per_frame']} tokens/frame, {r['parameters'] / 1e6:.1f} M params)", flush=True)
@@ -170,8 +171,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="timed world-model steps per batch size")
     ap.add_argument("--sim-steps", type=int, default=100, help="timed ManiSkill steps")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--fast-decoder", default="fused-compiled-bf16",
-                    help="the second run of every batch size: [fused-][compiled-](fp32|bf16) ('none': only the exact decoder)")
+    ap.add_argument("--fast-decoder", default="fused-auto-by2",
+                    help="the second run of every batch size: [fused-][compiled-](fp32|bf16|auto)[-byK] ('none': only the exact decoder)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the whole comparison; each round's speedups are against its own ManiSkill runs")
     ap.add_argument("--world-model", default="-")

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from roboscape.models import inference_decoder
 from roboscape.models.inference_decoder import (
     DecoderOptions,
     InferenceDecoder,
@@ -55,13 +56,15 @@ def test_fused_upsampling_computes_what_upsampling_then_convolving_does():
         upsampling_as_transposed_conv(torch.nn.Upsample(scale_factor=2, mode="bilinear"), conv)
 
 
-@pytest.mark.parametrize("name", ["bf16", "compiled-fp32", "compiled-bf16", "fused-fp32", "fused-compiled-bf16"])
+@pytest.mark.parametrize("name", ["bf16", "compiled-fp32", "compiled-bf16", "fused-fp32", "fused-compiled-bf16", "fp32-by1",
+                                  "fused-compiled-fp32-by2"])
 def test_a_fast_decoder_keeps_the_rollouts_tokens_and_rounds_its_frames(name):
     wm, tok = context_models()
     exact = Rollout(wm, tok)
     options = DecoderOptions.from_name(name)
     assert options.name == name
     fast = Rollout(wm, tok, decoder=options)
+    assert fast.decode.options == options
     start = frames()
     other_context = tok.decoder_context(start.flip(0))
     assert torch.equal(exact.reset(start), fast.reset(start))
@@ -83,8 +86,23 @@ def test_a_fused_decoder_leaves_the_tokenizers_own_alone():
     assert any(isinstance(layer, torch.nn.Upsample) for layer in tok.decoder.blocks)
 
 
+@pytest.mark.parametrize("bf16_hardware", [True, False])
+def test_auto_precision_is_bf16_only_where_the_hardware_computes_in_it(bf16_hardware, monkeypatch):
+    monkeypatch.setattr(inference_decoder, "has_fast_bf16", lambda device_type: bf16_hardware)
+    _, tok = context_models()
+    decoder = InferenceDecoder(tok, DecoderOptions.from_name("fused-auto"))
+    assert decoder.options == DecoderOptions("bf16" if bf16_hardware else "fp32", fuse_upsampling=True)
+    assert DecoderOptions("fp32").resolved("cpu") == DecoderOptions("fp32")
+    if not bf16_hardware:
+        with pytest.warns(UserWarning, match="neither AVX512-BF16 nor AMX"):
+            InferenceDecoder(tok, DecoderOptions("bf16"))
+
+
 def test_bad_decoder_options_are_refused():
-    with pytest.raises(ValueError, match="'fp32' or 'bf16'"):
+    with pytest.raises(ValueError, match="'fp32', 'bf16' or 'auto'"):
         DecoderOptions("fp16")
-    with pytest.raises(ValueError, match=r"\[fused-\]\[compiled-\]"):
-        DecoderOptions.from_name("compiled-fused-bf16")
+    for name in ("compiled-fused-bf16", "by2", "fused-by2", "fp32-by"):
+        with pytest.raises(ValueError, match=r"\[fused-\]\[compiled-\]"):
+            DecoderOptions.from_name(name)
+    with pytest.raises(ValueError, match="frames_per_call must be >= 1"):
+        DecoderOptions.from_name("fp32-by0")

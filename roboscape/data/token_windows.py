@@ -51,24 +51,24 @@ def skip_actions(actions: torch.Tensor, frame_skip: int) -> torch.Tensor:
 def select_clips(index: pd.DataFrame, subset: str, heldout_every: int, labels: Sequence[str] | None = None) -> pd.DataFrame:
     """The rows of a clip/token index in ``subset`` whose trajectory label is one of ``labels``
     (all labels if None; see the module docstring)."""
-    if labels is not None:
-        unknown = set(labels) - set(index["label"])
-        if unknown or not labels:
-            raise ValueError(f"trajectory labels {sorted(unknown) or '[]'} are not in the index (it has {sorted(set(index['label']))})")
-        rows = select_clips(index, subset, heldout_every)
-        return rows[rows["label"].isin(list(labels))].reset_index(drop=True)
     if subset not in SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; choose one of {SUBSETS}")
     if heldout_every < 2:
         raise ValueError("heldout_every must be >= 2")
+    unknown = set() if labels is None else set(labels) - set(index["label"])
+    if unknown or labels is not None and not labels:
+        raise ValueError(f"trajectory labels {sorted(unknown)} are not in the index (it has {sorted(set(index['label']))})")
     if subset == "ood":
-        return index[index["split"] == "ood"].reset_index(drop=True)
-    ind = index[index["split"] == "ind"]
-    episodes = sorted(set(zip(ind["scene_id"], ind["episode_seed"], strict=True)))
-    heldout = set(episodes[heldout_every // 2 :: heldout_every])
-    in_heldout = [key in heldout for key in zip(ind["scene_id"], ind["episode_seed"], strict=True)]
-    keep = in_heldout if subset == "heldout" else [not h for h in in_heldout]
-    return ind[keep].reset_index(drop=True)
+        rows = index[index["split"] == "ood"]
+    else:
+        ind = index[index["split"] == "ind"]
+        episodes = sorted(set(zip(ind["scene_id"], ind["episode_seed"], strict=True)))
+        heldout = set(episodes[heldout_every // 2 :: heldout_every])
+        in_heldout = [key in heldout for key in zip(ind["scene_id"], ind["episode_seed"], strict=True)]
+        rows = ind[in_heldout if subset == "heldout" else [not h for h in in_heldout]]
+    if labels is not None:  # after the split: every model holds out the same episodes
+        rows = rows[rows["label"].isin(list(labels))]
+    return rows.reset_index(drop=True)
 
 
 class TokenWindowDataset(Dataset):

@@ -14,6 +14,13 @@ pixels, never which tokens the world model generates:
 - ``precision="bf16"``: bf16 autocast. Activations are rounded to 8 mantissa bits, so frames move
   by a fraction of a grey level, RMS (the benchmarks print the PSNR of fast against exact frames);
   fast only where the hardware has bf16 arithmetic (CPUs with AVX512-BF16 or AMX, recent GPUs).
+  Elsewhere it is emulated: on an AVX2-only CPU a bf16 decode is 7-33x slower than an fp32 one
+  (README, Benchmarks), so asking for it there warns. ``precision="auto"`` is bf16 where the
+  hardware has it and fp32 elsewhere;
+- ``frames_per_call``: decode a batch a few frames at a time. A decoder's activations at full
+  resolution are megabytes per frame, so a large batch works out of memory rather than cache; on a
+  2-core CPU, 2 frames per call decode faster per frame than 16 (README, Benchmarks). Each frame's
+  pixels are computed as in one call, up to float rounding.
 
 On a CPU the decoder is most of a world-model env step (the WM-env benchmark prints its share).
 Fused and compiled decoders hold their own copy of the weights: build the decoder again after
@@ -23,7 +30,8 @@ changing the tokenizer's.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -31,7 +39,8 @@ from torch import nn
 
 from roboscape.models.tokenizer import Decoder, DecoderContext, Tokenizer
 
-DecoderPrecision = Literal["fp32", "bf16"]
+DecoderPrecision = Literal["fp32", "bf16", "auto"]
+PRECISIONS = ("fp32", "bf16", "auto")
 
 # Rows (and columns) of the transposed 4x4 kernel as sums of the 3x3 kernel's: output row 2m
 # takes input row m - 1 through kernel row 3 (3x3 row 0) and row m through kernel row 1 (rows
@@ -45,22 +54,45 @@ class DecoderOptions:
     precision: DecoderPrecision = "fp32"
     compile: bool = False
     fuse_upsampling: bool = False
+    frames_per_call: int | None = None  # None: the whole batch in one call
 
     def __post_init__(self):
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"decoder precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"decoder precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
+        if self.frames_per_call is not None and self.frames_per_call < 1:
+            raise ValueError(f"frames_per_call must be >= 1 (or None: all at once), got {self.frames_per_call}")
+
+    def resolved(self, device_type: str) -> DecoderOptions:
+        """These options with ``auto`` precision made concrete for ``device_type``."""
+        if self.precision != "auto":
+            return self
+        return replace(self, precision="bf16" if has_fast_bf16(device_type) else "fp32")
 
     @property
     def name(self) -> str:
-        """E.g. ``fp32`` (exact), ``bf16``, ``compiled-fp32``, ``fused-compiled-bf16``."""
-        return "-".join(["fused"] * self.fuse_upsampling + ["compiled"] * self.compile + [self.precision])
+        """E.g. ``fp32`` (exact), ``bf16``, ``compiled-fp32``, ``fused-compiled-auto``, ``fused-fp32-by2``."""
+        by = [f"by{self.frames_per_call}"] if self.frames_per_call else []
+        return "-".join(["fused"] * self.fuse_upsampling + ["compiled"] * self.compile + [self.precision] + by)
 
     @classmethod
     def from_name(cls, name: str) -> DecoderOptions:
-        *flags, precision = name.split("-")
-        if flags not in ([], ["fused"], ["compiled"], ["fused", "compiled"]):
-            raise ValueError(f"a decoder is named [fused-][compiled-](fp32|bf16), got {name!r}")
-        return cls(precision, compile="compiled" in flags, fuse_upsampling="fused" in flags)  # type: ignore[arg-type]
+        *flags, last = name.split("-")
+        frames_per_call = None
+        if last.startswith("by") and last[2:].isdigit() and flags:
+            frames_per_call, (*flags, last) = int(last[2:]), flags
+        if flags not in ([], ["fused"], ["compiled"], ["fused", "compiled"]) or last not in PRECISIONS:
+            raise ValueError(f"a decoder is named [fused-][compiled-](fp32|bf16|auto)[-byK], got {name!r}")
+        return cls(last, compile="compiled" in flags, fuse_upsampling="fused" in flags,  # type: ignore[arg-type]
+                   frames_per_call=frames_per_call)
+
+
+def has_fast_bf16(device_type: str) -> bool:
+    """Whether ``device_type``'s hardware computes in bf16 (rather than emulating it)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
 
 
 def upsampling_as_transposed_conv(upsample: nn.Upsample, conv: nn.Conv2d) -> nn.ConvTranspose2d:
@@ -102,9 +134,13 @@ class InferenceDecoder:
     like :meth:`Tokenizer.decode_tokens`, with the speed-ups of ``options``."""
 
     def __init__(self, tokenizer: Tokenizer, options: DecoderOptions | None = None):
-        options = options or DecoderOptions()
-        self.tokenizer, self.options = tokenizer.eval(), options
         self.device_type = next(tokenizer.parameters()).device.type
+        options = (options or DecoderOptions()).resolved(self.device_type)
+        if options.precision == "bf16" and not has_fast_bf16(self.device_type):
+            hardware = "this CPU has neither AVX512-BF16 nor AMX" if self.device_type == "cpu" else f"this {self.device_type} device has no bf16 arithmetic"
+            warnings.warn(f"{hardware}: a bf16 decoder is emulated there, several times slower than an fp32 one; "
+                          "precision 'auto' picks the faster", stacklevel=2)
+        self.tokenizer, self.options = tokenizer.eval(), options
         decoder = tokenizer.decoder
         if options.fuse_upsampling:
             decoder = fuse_decoder_upsampling(decoder)
@@ -115,6 +151,10 @@ class InferenceDecoder:
     @torch.no_grad()
     def __call__(self, tokens: torch.Tensor, context: DecoderContext | None = None) -> torch.Tensor:
         codes = self.tokenizer.token_codes(tokens)
+        step = self.options.frames_per_call or max(len(codes), 1)
+        chunks = []
         with torch.autocast(self.device_type, torch.bfloat16, enabled=self.options.precision == "bf16"):
-            frames = self._decoder(codes, context)
-        return frames.float().clamp(-1, 1)
+            for i in range(0, len(codes), step):
+                chunk_context = None if context is None else (context[0][i : i + step], context[1][i : i + step])
+                chunks.append(self._decoder(codes[i : i + step], chunk_context))
+        return torch.cat(chunks).float().clamp(-1, 1)

@@ -7,7 +7,7 @@ probabilities. Observations and actions are validated: wrong shapes and NaN/infi
 errors; actions outside the trained range are clipped and counted. A tokenizer whose decoder takes a
 context frame (``decoder_context``) decodes every step with the real frame the rollout started from.
 The decoder can be made faster (:mod:`roboscape.models.inference_decoder`: fused upsampling,
-compiled, bf16): the tokens stay the same, the frames move by rounding.
+compiled, bf16, a few frames per call): the tokens stay the same, the frames move by rounding.
 """
 
 from __future__ import annotations

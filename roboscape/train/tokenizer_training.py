@@ -7,7 +7,7 @@ scenes, which training never sees: PSNR, SSIM, perceptual distance, codebook uti
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -55,6 +55,13 @@ def tokenizer_config(section: dict, image_size: int) -> tuple[TokenizerConfig, T
     """The model config and the run options of a config file's ``tokenizer:`` section."""
     model = {k: v for k, v in section.items() if k not in (*RUN_KEYS, *STAGE_TWO_KEYS, "train", "resources")}
     return TokenizerConfig(image_size=image_size, **model), TokenizerRun(**{k: section[k] for k in RUN_KEYS})
+
+
+def rollout_tokenizer_config(section: dict, image_size: int) -> TokenizerConfig:
+    """The config of the tokenizer rollouts decode with: stage two's, whose decoder sees the context
+    frame when the section's ``decoder_context`` says so."""
+    model, _ = tokenizer_config(section, image_size)
+    return replace(model, decoder_context=bool(section.get("decoder_context", False)))
 
 
 def split_batch(batch: torch.Tensor | dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
