@@ -55,9 +55,10 @@ def select_clips(index: pd.DataFrame, subset: str, heldout_every: int, labels: S
         raise ValueError(f"unknown subset {subset!r}; choose one of {SUBSETS}")
     if heldout_every < 2:
         raise ValueError("heldout_every must be >= 2")
-    unknown = set() if labels is None else set(labels) - set(index["label"])
-    if unknown or labels is not None and not labels:
-        raise ValueError(f"trajectory labels {sorted(unknown)} are not in the index (it has {sorted(set(index['label']))})")
+    if labels is not None:
+        unknown = sorted(set(labels) - set(index["label"]))
+        if unknown or not labels:
+            raise ValueError(f"trajectory labels {unknown} are not in the index (it has {sorted(set(index['label']))})")
     if subset == "ood":
         rows = index[index["split"] == "ood"]
     else:
@@ -67,7 +68,7 @@ def select_clips(index: pd.DataFrame, subset: str, heldout_every: int, labels: S
         in_heldout = [key in heldout for key in zip(ind["scene_id"], ind["episode_seed"], strict=True)]
         rows = ind[in_heldout if subset == "heldout" else [not h for h in in_heldout]]
     if labels is not None:  # after the split: every model holds out the same episodes
-        rows = rows[rows["label"].isin(list(labels))]
+        rows = rows[rows["label"].isin(labels)]
     return rows.reset_index(drop=True)
 
 

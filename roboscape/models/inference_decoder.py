@@ -76,13 +76,14 @@ class DecoderOptions:
 
     @classmethod
     def from_name(cls, name: str) -> DecoderOptions:
-        *flags, last = name.split("-")
+        parts = name.split("-")
         frames_per_call = None
-        if last.startswith("by") and last[2:].isdigit() and flags:
-            frames_per_call, (*flags, last) = int(last[2:]), flags
-        if flags not in ([], ["fused"], ["compiled"], ["fused", "compiled"]) or last not in PRECISIONS:
+        if len(parts) > 1 and parts[-1].startswith("by") and parts[-1][2:].isdigit():
+            frames_per_call = int(parts.pop()[2:])
+        *flags, precision = parts
+        if flags not in ([], ["fused"], ["compiled"], ["fused", "compiled"]) or precision not in PRECISIONS:
             raise ValueError(f"a decoder is named [fused-][compiled-](fp32|bf16|auto)[-byK], got {name!r}")
-        return cls(last, compile="compiled" in flags, fuse_upsampling="fused" in flags,  # type: ignore[arg-type]
+        return cls(precision, compile="compiled" in flags, fuse_upsampling="fused" in flags,  # type: ignore[arg-type]
                    frames_per_call=frames_per_call)
 
 
