@@ -12,8 +12,8 @@ Measured side by side in one run, each in a fresh process with the same thread c
   with the KV cache, decoding to RGB included. Architecture from a config file (weights random
   unless trained model directories are given: speed does not depend on them). Each batch size runs
   twice: with the decoder as trained (eager, fp32) and with the inference decoder of
-  ``--fast-decoder`` (default ``fused-auto-by2``: upsampling fused into transposed convolutions,
-  bf16 where the CPU computes in it and fp32 elsewhere, 2 frames per decoder call; see
+  ``--fast-decoder`` (default ``fused-auto-by4``: upsampling fused into transposed convolutions,
+  bf16 where the CPU computes in it and fp32 elsewhere, 4 frames per decoder call; see
   ``roboscape.models.inference_decoder``), whose frames are compared with the exact ones (PSNR
   over the last step's frames; the tokens are the same).
 
@@ -171,7 +171,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="timed world-model steps per batch size")
     ap.add_argument("--sim-steps", type=int, default=100, help="timed ManiSkill steps")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--fast-decoder", default="fused-auto-by2",
+    ap.add_argument("--fast-decoder", default="fused-auto-by4",
                     help="the second run of every batch size: [fused-][compiled-](fp32|bf16|auto)[-byK] ('none': only the exact decoder)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat the whole comparison; each round's speedups are against its own ManiSkill runs")

@@ -18,9 +18,9 @@ pixels, never which tokens the world model generates:
   (README, Benchmarks), so asking for it there warns. ``precision="auto"`` is bf16 where the
   hardware has it and fp32 elsewhere;
 - ``frames_per_call``: decode a batch a few frames at a time. A decoder's activations at full
-  resolution are megabytes per frame, so a large batch works out of memory rather than cache; on a
-  2-core CPU, 2 frames per call decode faster per frame than 16 (README, Benchmarks). Each frame's
-  pixels are computed as in one call, up to float rounding.
+  resolution are megabytes per frame, so a large batch works out of memory rather than cache; on
+  2-core CPUs, 2 (fp32) to 4 (bf16, half the bytes) frames per call decode faster per frame than 16
+  (README, Benchmarks). Each frame's pixels are computed as in one call, up to float rounding.
 
 On a CPU the decoder is most of a world-model env step (the WM-env benchmark prints its share).
 Fused and compiled decoders hold their own copy of the weights: build the decoder again after
