@@ -187,3 +187,24 @@ def test_decoder_finetuning_changes_the_decoder_only(tmp_path, context):
     save_pretrained(WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=2, dim=16, depth=1, heads=2)), "world_model", tmp_path / "wm")
     with pytest.raises(TypeError, match="not a tokenizer"):
         finetune_decoder(tmp_path / "wm", index, tmp_path / "bad", TrainConfig(steps=1))
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_the_same_config_trains_the_same_tokenizer_and_decoder_whatever_ran_before(tmp_path):
+    from roboscape.train.decoder_finetuning import finetune_decoder
+    from roboscape.train.tokenizer_training import train_tokenizer
+
+    index = fake_clip_index(tmp_path)
+    tok = TokenizerConfig(image_size=32, downsample_factor=4, base_channels=16, codebook_bits=6)
+    cfg = TrainConfig(steps=1, batch_size=4, log_every=1)
+    for run, global_seed in (("a", 1), ("b", 2)):  # what a process did before must not matter
+        torch.manual_seed(global_seed)
+        train_tokenizer(index, tmp_path / run / "stage_one", tok, cfg)
+        torch.manual_seed(global_seed)
+        finetune_decoder(tmp_path / run / "stage_one" / "model", index, tmp_path / run / "stage_two", cfg, context=True)
+    for stage in ("stage_one", "stage_two"):
+        assert same_weights(load_pretrained(tmp_path / "a" / stage / "model"), load_pretrained(tmp_path / "b" / stage / "model")), stage

@@ -102,6 +102,21 @@ def test_training_under_accelerate_launch_with_two_processes(tiny_run, tmp_path)
     assert (tmp_path / "wm" / "model" / "model.safetensors").exists()
 
 
+def test_the_same_config_trains_the_same_world_model_whatever_ran_before(tiny_run, tmp_path):
+    from roboscape.models.world_model import WorldModelConfig
+    from roboscape.train.checkpoint import load_pretrained
+    from roboscape.train.trainer import TrainConfig
+    from roboscape.train.world_model_training import WorldModelData, train_world_model
+
+    cfg = WorldModelConfig(window=4, dim=32, depth=1, heads=2, control="action")
+    data = WorldModelData(token_index=str(tiny_run.out / "tokens" / "index.csv"), heldout_every=4)
+    for run, global_seed in (("a", 1), ("b", 2)):  # what a process did before must not matter
+        torch.manual_seed(global_seed)
+        train_world_model(cfg, data, TrainConfig(steps=1, batch_size=2, log_every=1), tmp_path / run)
+    a, b = (load_pretrained(tmp_path / run / "model").state_dict() for run in ("a", "b"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_spec_without_a_known_job_is_refused_before_anything_starts(tmp_path):
     for spec in ({"train": {}}, {"job": "policy", "train": {}}):
         with pytest.raises(ValueError, match="'job' must be one of"):
