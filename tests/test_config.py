@@ -34,9 +34,10 @@ def _bad_config(tmp_path: Path, edit) -> Path:
         (lambda c: c.update(colour="red"), "colour"),
         (lambda c: c["scenes"].pop("n_ind"), "n_ind"),
         (lambda c: c["world_model"]["text"].update(trajectory_labels=["golden"]), "golden"),
+        (lambda c: c["world_model"]["text"].update(init_from="text"), "init_from"),
     ],
     ids=["unknown-key", "wrong-type", "out-of-range", "unknown-task", "unknown-top-level-key", "missing-key",
-         "unknown-trajectory-label"],
+         "unknown-trajectory-label", "warm-start-from-itself"],
 )
 def test_malformed_config_is_rejected_naming_the_key(tmp_path, edit, named):
     bad = _bad_config(tmp_path, edit)

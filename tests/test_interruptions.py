@@ -39,7 +39,8 @@ def test_killed_training_job_resumes_and_nothing_partial_is_consumed(tiny_run):
         cfg["world_model"]["action"]["train"].update(steps=STEPS, checkpoint_every=EVERY, keep_checkpoints=100)
 
     edited = tiny_run.edited_config("long_action_training.yaml", longer)
-    assert planned_jobs(tiny_run.workdir, edited) == {"train_wm_action": 1, "eval_wm": 1, "all": 1}
+    # the tiny tier's text WM warm-starts from the action WM, so it is planned again too
+    assert planned_jobs(tiny_run.workdir, edited) == {"train_wm_action": 1, "train_wm_text": 1, "eval_wm": 2, "all": 1}
     log = tiny_run.workdir / "killed_run.log"
     with open(log, "w") as fh:
         run = subprocess.Popen([*SNAKEMAKE, "--cores", "2", "--configfile", str(edited)], cwd=tiny_run.workdir,

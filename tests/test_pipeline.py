@@ -189,7 +189,6 @@ def test_nothing_changed_plans_nothing(tiny_run):
 
 
 N = 8  # shards in the tiny tier
-ACTION_WM_JOBS = {"train_wm_action": 1, "eval_wm": 1}
 TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm": 1}
 WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, "eval_wm": 2}
 TOKENIZER_JOBS = {"train_tokenizer": 1, "finetune_decoder": 1, "tokenize": N, "token_index": 1, **WM_JOBS}
@@ -213,7 +212,9 @@ TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "pre
         ("tokenizer.decoder_context", lambda c: c["tokenizer"].update(decoder_context=False),
          {"finetune_decoder": 1, "eval_wm": 2, "all": 1}),
         ("world_model", lambda c: c["world_model"].update(dim=48), {**WM_JOBS, "all": 1}),
-        ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**ACTION_WM_JOBS, "all": 1}),
+        # the tiny tier's text WM warm-starts from the action WM: a new action WM retrains it too
+        ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**WM_JOBS, "all": 1}),
+        ("world_model.text.init_from", lambda c: c["world_model"]["text"].update(init_from=None), {**TEXT_WM_JOBS, "all": 1}),
         ("world_model.text", lambda c: c["world_model"]["text"]["train"].update(lr=1e-3), {**TEXT_WM_JOBS, "all": 1}),
         ("world_model.text_encoder", lambda c: c["world_model"].update(text_encoder="t5"),
          {"encode_instructions": 1, **TEXT_WM_JOBS, "all": 1}),

@@ -130,6 +130,28 @@ def test_config_round_trip(tmp_path):
         WorldModelConfig(token_target="pixels")
 
 
+def test_warm_start_copies_all_but_the_control_encoder_and_refuses_another_architecture(tmp_path):
+    from roboscape.train.checkpoint import save_pretrained
+    from roboscape.train.world_model_training import warm_start
+
+    source = small("action")
+    save_pretrained(source, "world_model", tmp_path / "action")
+    target = small("text")
+    torch.manual_seed(1)
+    fresh = WorldModel(target.cfg)
+    fresh_encoder = {k: v.clone() for k, v in fresh.control_encoder.state_dict().items()}
+    skipped = warm_start(fresh, tmp_path / "action")
+    assert skipped and all(name.startswith("control_encoder.") for name in skipped)
+    copied = {k: v for k, v in fresh.state_dict().items() if not k.startswith("control_encoder.")}
+    for name, value in copied.items():
+        assert torch.equal(value, source.state_dict()[name]), name
+    for name, value in fresh.control_encoder.state_dict().items():
+        assert torch.equal(value, fresh_encoder[name]), name
+    with pytest.raises(ValueError, match="dim"):
+        warm_start(WorldModel(WorldModelConfig(codebook_size=32, tokens_hw=3, window=5, dim=16, depth=2, heads=4,
+                                               control="text", text_dim=24)), tmp_path / "action")
+
+
 def test_bad_inputs_get_clear_errors():
     model = small()
     tokens, ctrl = inputs(model)

@@ -7,7 +7,7 @@ A job is described by a JSON spec that every launched process reads
 
 - ``{"job": "tokenizer", "tokenizer": TokenizerConfig fields, "index": clip index, "run": run options, "train": ..., "out_dir": ..., "code_digest": ...}``
 - ``{"job": "decoder", "tokenizer_dir": stage one's model, "index": clip index, "run": run options, "train": ..., "out_dir": ..., "code_digest": ...}``
-- ``{"job": "world_model", "world_model": WorldModelConfig fields, "data": WorldModelData fields, "train": ..., "out_dir": ..., "code_digest": ...}``
+- ``{"job": "world_model", "world_model": WorldModelConfig fields, "data": WorldModelData fields, "train": ..., "out_dir": ..., "code_digest": ..., "init_from": a model directory or null}``
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def run_spec(spec_path: str | Path) -> dict:
     from roboscape.train.world_model_training import WorldModelData, train_world_model
 
     return train_world_model(WorldModelConfig(**spec["world_model"]), WorldModelData(**spec["data"]), train_cfg,
-                             spec["out_dir"], code_digest=spec.get("code_digest"))
+                             spec["out_dir"], code_digest=spec.get("code_digest"), init_from=spec.get("init_from"))
 
 
 def free_port() -> int:

@@ -5,16 +5,23 @@ Both minimise Eqs. 2-4 (token cross-entropy + done RMSE) on windows of ``window`
 in-domain training episodes. The action WM's config records the statistics of the training
 actions (standardisation, and the trained range the rollout clips to); the text WM reads each
 clip's instruction states from the instruction cache.
+
+Warm start (``init_from``): a model may start from another world model's weights (the text WM
+from the action WM's), all but its control encoder, which differs between the two controls. Every
+model holds out the same episodes (:func:`roboscape.data.token_windows.select_clips`), so the
+held-out clips stay unseen.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
+from accelerate.utils import set_seed
 
 from roboscape.data.token_windows import TokenWindowDataset
 from roboscape.models.text_encoder import load_instruction_cache
@@ -24,9 +31,12 @@ from roboscape.models.world_model import (
     predict_tokens,
     world_model_loss,
 )
-from roboscape.train.checkpoint import save_pretrained
+from roboscape.train.checkpoint import load_pretrained, save_pretrained
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
+from roboscape.utils.provenance import file_digest
+
+log = logging.getLogger("roboscape")
 
 
 def world_model_config(section: dict, **fields) -> WorldModelConfig:
@@ -94,15 +104,43 @@ def prepare(wm_cfg: WorldModelConfig, data: WorldModelData) -> tuple[WorldModelC
     return wm_cfg, dataset, text
 
 
+# Parameters whose shapes must agree for a warm start, and those a warm start leaves initialised.
+WARM_START_FIELDS = ("codebook_size", "tokens_hw", "dim", "depth", "heads", "mlp_ratio", "token_target", "copy_prior")
+WARM_START_SKIPPED = ("control_encoder.",)
+
+
+def warm_start(model: WorldModel, source_dir: str | Path) -> list[str]:
+    """Copy the weights of the world model saved in ``source_dir`` into ``model``, all but the
+    control encoder's; returns the names of the parameters left as initialised."""
+    source = load_pretrained(source_dir)
+    mismatched = [f"{name}: {getattr(source.cfg, name)!r} there, {getattr(model.cfg, name)!r} here"
+                  for name in WARM_START_FIELDS if getattr(source.cfg, name) != getattr(model.cfg, name)]
+    if mismatched:
+        raise ValueError(f"cannot warm-start from {source_dir}, its architecture differs: " + "; ".join(mismatched))
+    weights = {k: v for k, v in source.state_dict().items() if not k.startswith(WARM_START_SKIPPED)}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected:
+        raise ValueError(f"warm start from {source_dir}: unexpected parameters {unexpected}")
+    return missing
+
+
 def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg: TrainConfig, out_dir: str | Path,
-                      stop_after: int | None = None, code_digest: str | None = None) -> dict:
+                      stop_after: int | None = None, code_digest: str | None = None, init_from: str | None = None) -> dict:
     """Train (resuming from the last checkpoint of the same configuration, data and code --
-    ``code_digest``, see :mod:`roboscape.utils.provenance`), then save the model and ``train.json``."""
+    ``code_digest``, see :mod:`roboscape.utils.provenance`), then save the model and ``train.json``.
+    ``init_from``: a world model directory to warm-start from (see the module docstring); a
+    checkpoint to resume from takes precedence."""
     out_dir = Path(out_dir)
     wm_cfg, dataset, text = prepare(wm_cfg, data)
     signature = {"world_model": asdict(wm_cfg), "data": asdict(data) | {"token_index": str(Path(data.token_index).resolve())},
                  "code": code_digest}
-    trainer = Trainer(WorldModel(wm_cfg), dataset, world_model_objective(text, wm_cfg.token_target), train_cfg, out_dir, signature=signature)
+    set_seed(train_cfg.seed)  # the initial weights: the same config gives the same model
+    model = WorldModel(wm_cfg)
+    if init_from is not None:
+        signature["init_from"] = {"path": str(Path(init_from).resolve()), "sha256": file_digest(Path(init_from) / "model.safetensors")}
+        kept_initialised = warm_start(model, init_from)
+        log.info("warm start from %s; initialised afresh: %s", init_from, ", ".join(kept_initialised) or "nothing")
+    trainer = Trainer(model, dataset, world_model_objective(text, wm_cfg.token_target), train_cfg, out_dir, signature=signature)
     t0 = time.perf_counter()
     last = trainer.train(stop_after=stop_after)
     seconds = time.perf_counter() - t0  # includes restoring a checkpoint, if any
@@ -118,6 +156,7 @@ def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg:
             training_windows=len(dataset),
             tokens_per_second=tokens_per_step * steps_run / seconds if steps_run else None,
             config={"world_model": asdict(wm_cfg), "train": asdict(train_cfg), "data": asdict(data)},
+            init_from=signature.get("init_from"),
         )
         if trainer.step >= train_cfg.steps:
             save_pretrained(model, "world_model", out_dir / "model")

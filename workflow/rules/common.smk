@@ -62,9 +62,19 @@ def wm_data(control):
     return {**{k: WM[k] for k in WM_DATA_KEYS}, "trajectory_labels": WM[control]["trajectory_labels"]}
 
 
+for _control in ("action", "text"):
+    if WM[_control]["init_from"] == _control:
+        raise ValueError(f"config fails validation: world_model.{_control}.init_from: a world model cannot warm-start from itself")
+    if WM[_control]["init_from"] is not None and WM[WM[_control]["init_from"]]["init_from"] is not None:
+        raise ValueError("config fails validation: world_model.*.init_from: at most one of the two world models may warm-start "
+                         "from the other")
+
+
 def wm_training_inputs(control):
     inputs = {"lib": WM_TRAIN_LIB, "index": f"{OUT}/tokens/index.csv",
               "tokens": expand(f"{OUT}/tokens/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS)}
     if control == "text":
         inputs["instructions"] = f"{OUT}/world_model/instructions.safetensors"
+    if (source := WM[control]["init_from"]) is not None:
+        inputs["init_weights"] = f"{OUT}/world_model/{source}/model/model.safetensors"
     return inputs

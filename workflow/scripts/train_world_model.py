@@ -1,5 +1,6 @@
 """Rules `train_wm_action` and `train_wm_text`: train one world model (resuming from its last
-checkpoint); with several GPUs, under `accelerate launch` with one process per GPU."""
+checkpoint, or warm-started from the other world model's weights); with several GPUs, under
+`accelerate launch` with one process per GPU."""
 
 from pathlib import Path
 
@@ -13,6 +14,7 @@ with job_log(snakemake.log[0]) as log:
     p = snakemake.params
     torch.set_num_threads(snakemake.threads)
     out_dir = Path(snakemake.output.summary).parent
+    init_weights = snakemake.input.get("init_weights")  # the other world model's, for a warm start
     spec = {
         "job": "world_model",
         "world_model": {**p.arch, "control": p.control},
@@ -20,6 +22,7 @@ with job_log(snakemake.log[0]) as log:
         "train": dict(p.train),
         "out_dir": str(out_dir),
         "code_digest": source_digest(snakemake.input.lib),
+        "init_from": str(Path(init_weights).parent) if init_weights else None,
     }
     launch_from_resources(spec, out_dir / "job.json", snakemake.resources.gpu, snakemake.threads)
     log.info("done: %s", Path(snakemake.output.summary).read_text())
