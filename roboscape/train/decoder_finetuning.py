@@ -20,7 +20,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from accelerate.utils import set_seed
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -111,9 +110,10 @@ def finetune_decoder(
     signature = {"stage_one": file_digest(Path(tokenizer_dir) / "model.safetensors"), "decoder_context": context,
                  **run.signature(index_path, code_digest)}
     # the decoder below trains in place: stage one stays for the comparison
-    set_seed(train_cfg.seed)  # the context decoder's new layers: the same config gives the same model
-    tokenizer = with_context_decoder(stage_one) if context else copy.deepcopy(stage_one)
-    trainer = Trainer(FrozenEncoderTokenizer(tokenizer), train_frames, tokenizer_loss(perceptual, run.perceptual_weight),
+    def build() -> FrozenEncoderTokenizer:
+        return FrozenEncoderTokenizer(with_context_decoder(stage_one) if context else copy.deepcopy(stage_one))
+
+    trainer = Trainer(build, train_frames, tokenizer_loss(perceptual, run.perceptual_weight),
                       train_cfg, out_dir, signature=signature)
     perceptual.to(trainer.accelerator.device)
     stage_one.to(trainer.accelerator.device)

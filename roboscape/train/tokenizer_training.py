@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
-from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from roboscape.data.frames import ContextFrameDataset, FrameDataset
@@ -142,8 +141,7 @@ def train_tokenizer(
     train_frames, held_out = run.frames(index_path)
     perceptual = PerceptualDistance(run.perceptual_backend)
     signature = {"tokenizer": asdict(tokenizer_cfg), **run.signature(index_path, code_digest)}
-    set_seed(train_cfg.seed)  # the initial weights: the same config gives the same model
-    trainer = Trainer(Tokenizer(tokenizer_cfg), train_frames, tokenizer_loss(perceptual, run.perceptual_weight), train_cfg, out_dir,
+    trainer = Trainer(lambda: Tokenizer(tokenizer_cfg), train_frames, tokenizer_loss(perceptual, run.perceptual_weight), train_cfg, out_dir,
                       signature=signature)
     perceptual.to(trainer.accelerator.device)
     last = trainer.train()

@@ -78,7 +78,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | Callable[[], nn.Module],
         dataset: Dataset,
         compute_loss: Callable[[nn.Module, dict], dict[str, torch.Tensor]],
         cfg: TrainConfig,
@@ -86,7 +86,9 @@ class Trainer:
         collate_fn: Callable | None = None,
         signature: dict | None = None,
     ):
-        """``signature``: what else defines this run (model config, data); checkpoints written
+        """``model``: the model, or a function that builds it once ``cfg.seed`` is set (so the
+        same config gives the same initial weights, whatever the process drew before).
+        ``signature``: what else defines this run (model config, data); checkpoints written
         under another signature or train config are set aside instead of resumed."""
         self.cfg = cfg
         self.signature = {"train": asdict(cfg), "dataset_size": len(dataset), **(signature or {})}
@@ -97,6 +99,9 @@ class Trainer:
             mp = "bf16" if torch.cuda.is_available() else "no"
         self.accelerator = Accelerator(mixed_precision=mp)
         set_seed(cfg.seed)
+        if not isinstance(model, nn.Module):
+            model = model()
+            set_seed(cfg.seed)  # the training stream does not depend on what the initialisation drew
         self.dataset, self.collate_fn, self.compute_loss = dataset, collate_fn, compute_loss
         optimizer = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95)

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
-from accelerate.utils import set_seed
 
 from roboscape.data.token_windows import TokenWindowDataset
 from roboscape.models.text_encoder import load_instruction_cache
@@ -134,13 +133,17 @@ def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg:
     wm_cfg, dataset, text = prepare(wm_cfg, data)
     signature = {"world_model": asdict(wm_cfg), "data": asdict(data) | {"token_index": str(Path(data.token_index).resolve())},
                  "code": code_digest}
-    set_seed(train_cfg.seed)  # the initial weights: the same config gives the same model
-    model = WorldModel(wm_cfg)
     if init_from is not None:
         signature["init_from"] = {"path": str(Path(init_from).resolve()), "sha256": file_digest(Path(init_from) / "model.safetensors")}
-        kept_initialised = warm_start(model, init_from)
-        log.info("warm start from %s; initialised afresh: %s", init_from, ", ".join(kept_initialised) or "nothing")
-    trainer = Trainer(model, dataset, world_model_objective(text, wm_cfg.token_target), train_cfg, out_dir, signature=signature)
+
+    def build() -> WorldModel:
+        model = WorldModel(wm_cfg)
+        if init_from is not None:
+            kept_initialised = warm_start(model, init_from)
+            log.info("warm start from %s; initialised afresh: %s", init_from, ", ".join(kept_initialised) or "nothing")
+        return model
+
+    trainer = Trainer(build, dataset, world_model_objective(text, wm_cfg.token_target), train_cfg, out_dir, signature=signature)
     t0 = time.perf_counter()
     last = trainer.train(stop_after=stop_after)
     seconds = time.perf_counter() - t0  # includes restoring a checkpoint, if any
