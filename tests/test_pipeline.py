@@ -171,7 +171,9 @@ def test_world_models_train_and_evaluate(tiny_run):
             assert margin["perceptual"] == pytest.approx(ol["mean"]["copy_last_frame"]["perceptual"] - ol["mean"]["model"]["perceptual"])
             for metric in ("psnr", "ssim", "perceptual"):
                 se = ol["margin_standard_error"]["copy_last_frame"][metric]
-                assert (se is None) == (ol["clips"] < 2) and (se is None or se >= 0)
+                assert (se is None) == (ol["episodes"] < 2) and (se is None or se >= 0)
+                naive = ol["margin_standard_error_over_clips"]["copy_last_frame"][metric]
+                assert (naive is None) == (ol["clips"] < 2) and 1 <= ol["episodes"] <= ol["clips"]
                 better = ol["fraction_of_clips_better"]["copy_last_frame"][metric]
                 assert 0 <= better <= 1
                 # a positive mean margin needs a clip the model wins; a negative one, a clip it loses

@@ -3,12 +3,13 @@ training under `accelerate launch` with several processes, evaluation helpers.""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from roboscape.data.token_windows import TokenWindowDataset, select_clips, skip_actions
-from roboscape.eval.world_model_eval import binary_f1
+from roboscape.eval.world_model_eval import binary_f1, clustered_standard_error
 from roboscape.train.launch import launch, launch_from_resources
 from roboscape.utils.io import read_json
 
@@ -130,3 +131,21 @@ def test_done_f1():
     r = binary_f1(prob, label, 0.5)
     assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(2 / 3) and r["f1"] == pytest.approx(2 / 3)
     assert binary_f1(torch.zeros(3), torch.zeros(3), 0.5)["f1"] == 0.0
+
+
+def test_clustered_standard_error():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=12)
+    # one sample per cluster: the usual standard error
+    assert clustered_standard_error(values, list(range(12))) == pytest.approx(values.std(ddof=1) / 12**0.5)
+    # every sample counted twice within its cluster (overlapping clips of one episode): no more
+    # certain than before, while the naive standard error would shrink by sqrt(2)
+    twice = np.repeat(values, 2)
+    assert clustered_standard_error(twice, np.repeat(np.arange(12), 2).tolist()) == pytest.approx(
+        clustered_standard_error(values, list(range(12))))
+    # correlated within clusters: wider than the naive one
+    clustered = np.repeat(rng.normal(size=4), 3) + 0.1 * rng.normal(size=12)
+    assert clustered_standard_error(clustered, np.repeat(np.arange(4), 3).tolist()) > clustered.std(ddof=1) / 12**0.5
+    assert clustered_standard_error(values, [0] * 12) is None
+    with pytest.raises(ValueError, match="12 values but 3"):
+        clustered_standard_error(values, [0, 1, 2])

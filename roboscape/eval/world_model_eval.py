@@ -15,8 +15,10 @@ Per subset (``heldout``: in-domain scenes, unseen episodes; ``ood``: out-of-doma
   with ``decoder_context`` decodes all three token predictions with the real first frame, the
   frame the copy floor copies. Margins
   over the floor say by how much the model beats it (negative: it does not), with their standard
-  error over clips (paired: each clip's model and floor scores over the horizon) and the fraction
-  of clips on which the model is better.
+  error (paired: each clip's model and floor scores over the horizon) clustered by episode --
+  clips of one episode overlap and share its scene and motion, so they are not independent
+  samples -- next to the naive one over clips, and the fraction of clips on which the model is
+  better.
 """
 
 from __future__ import annotations
@@ -57,6 +59,22 @@ class EvalConfig:
 
 def evenly_spaced(n: int, k: int) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, min(n, k)).round().astype(int).tolist()))
+
+
+def clustered_standard_error(values: np.ndarray | torch.Tensor, clusters: list) -> float | None:
+    """Standard error of the mean of ``values`` when samples of one cluster are correlated
+    (the cluster-robust sandwich estimator with the G / (G - 1) small-sample factor): each
+    cluster's summed deviation from the overall mean counts as one draw. With one sample per
+    cluster it is the usual standard error (ddof 1). None with fewer than two clusters."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) != len(clusters):
+        raise ValueError(f"{len(values)} values but {len(clusters)} cluster labels")
+    groups = sorted(set(clusters))
+    if len(groups) < 2:
+        return None
+    deviation = values - values.mean()
+    summed = np.array([deviation[[c == g for c in clusters]].sum() for g in groups])
+    return float(np.sqrt(len(groups) / (len(groups) - 1) * (summed**2).sum()) / len(values))
 
 
 def binary_f1(prob: torch.Tensor, label: torch.Tensor, threshold: float) -> dict[str, float]:
@@ -152,15 +170,19 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
         for floor in ("copy_last_frame", "copy_last_frame_tokenized")
     }
     margin = {floor: {m: float(v.mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()}
-    margin_se = {floor: {m: float(v.std() / len(v) ** 0.5) if len(v) > 1 else None for m, v in ms.items()}
+    episodes = list(zip(windows.index["scene_id"].iloc[chosen], windows.index["episode_seed"].iloc[chosen], strict=True))
+    margin_se = {floor: {m: clustered_standard_error(v.numpy(), episodes) for m, v in ms.items()}
                  for floor, ms in clip_margins.items()}
+    margin_se_clips = {floor: {m: float(v.std() / len(v) ** 0.5) if len(v) > 1 else None for m, v in ms.items()}
+                       for floor, ms in clip_margins.items()}
     clips_better = {floor: {m: float((v > 0).double().mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()}
     metrics = {
-        "clips": len(chosen), "horizon": horizon, "frame_skip": skip, "samples_per_clip": 1,
+        "clips": len(chosen), "episodes": len(set(episodes)), "horizon": horizon, "frame_skip": skip, "samples_per_clip": 1,
         "sampling": "greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}",
         "mean": mean, "per_step": per_step,
         "margin_over_floor": margin,  # positive: the model is better than the floor
-        "margin_standard_error": margin_se,  # over clips, paired
+        "margin_standard_error": margin_se,  # paired, clustered by episode
+        "margin_standard_error_over_clips": margin_se_clips,  # paired, as if clips were independent
         "fraction_of_clips_better": clips_better,
         "beats_floor": {floor: {m: v > 0 for m, v in ms.items()} for floor, ms in margin.items()},
     }
