@@ -171,18 +171,18 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
     }
     margin = {floor: {m: float(v.mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()}
     episodes = list(zip(windows.index["scene_id"].iloc[chosen], windows.index["episode_seed"].iloc[chosen], strict=True))
-    margin_se = {floor: {m: clustered_standard_error(v.numpy(), episodes) for m, v in ms.items()}
-                 for floor, ms in clip_margins.items()}
-    margin_se_clips = {floor: {m: float(v.std() / len(v) ** 0.5) if len(v) > 1 else None for m, v in ms.items()}
-                       for floor, ms in clip_margins.items()}
+
+    def margin_se(clusters: list) -> dict:
+        return {floor: {m: clustered_standard_error(v.numpy(), clusters) for m, v in ms.items()} for floor, ms in clip_margins.items()}
+
     clips_better = {floor: {m: float((v > 0).double().mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()}
     metrics = {
         "clips": len(chosen), "episodes": len(set(episodes)), "horizon": horizon, "frame_skip": skip, "samples_per_clip": 1,
         "sampling": "greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}",
         "mean": mean, "per_step": per_step,
         "margin_over_floor": margin,  # positive: the model is better than the floor
-        "margin_standard_error": margin_se,  # paired, clustered by episode
-        "margin_standard_error_over_clips": margin_se_clips,  # paired, as if clips were independent
+        "margin_standard_error": margin_se(episodes),  # paired, clustered by episode
+        "margin_standard_error_over_clips": margin_se(list(range(len(chosen)))),  # paired, as if clips were independent
         "fraction_of_clips_better": clips_better,
         "beats_floor": {floor: {m: v > 0 for m, v in ms.items()} for floor, ms in margin.items()},
     }
