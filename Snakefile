@@ -1,13 +1,18 @@
-# RoboScape-R pipeline: scenes -> trajectories -> clips (-> world models -> RL -> tables).
-#   snakemake --cores all                          the default experiment (config.yaml)
-#   snakemake --cores all --configfile config/tiny.yaml
-#   snakemake --cores all --profile slurm          on a Slurm cluster
+# RoboScape-R pipeline: scenes -> trajectories -> clips -> tokenizer -> world models (-> RL -> tables).
+#   snakemake --cores all                                  the default experiment (config.yaml)
+#   snakemake --cores all --configfile config/tiny.yaml    a tier: an overlay on config.yaml
+#   snakemake --cores all --profile slurm                  on a Slurm cluster
+#   snakemake --report report.html                         the figures and tables, with captions
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The default experiment; a tier (--configfile) is merged over it, from any working directory.
+configfile: f"{workflow.basedir}/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -17,17 +22,14 @@ include: "workflow/rules/clips.smk"
 include: "workflow/rules/previews.smk"
 include: "workflow/rules/tokenizer.smk"
 include: "workflow/rules/world_model.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:
     input:
         f"{OUT}/scenes/scenes.json",
-        f"{OUT}/trajectories/summary.json",
         f"{OUT}/trajectories/replay_fidelity.json",
-        f"{OUT}/clips/index.csv",
         expand(f"{OUT}/previews/{{task}}.{{ext}}", task=TASKS, ext=["gif", "png"]),
-        f"{OUT}/tokenizer/eval.json",
-        f"{OUT}/tokenizer/finetuned/eval.json",
         f"{OUT}/tokens/index.csv",
-        expand(f"{OUT}/world_model/{{control}}/eval/eval.json", control=["action", "text"]),
+        f"{OUT}/summary.md",
     default_target: True

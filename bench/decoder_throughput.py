@@ -9,8 +9,9 @@ and every option's frames are compared with the exact ones (PSNR).
 With ``--tokenizer -`` the decoder has the architecture of ``--config``'s rollout tokenizer and
 random weights: its speed, not its frames, is then what the figures tell.
 
-Usage: .venv/bin/python bench/decoder_throughput.py [--tokenizer results/default/tokenizer/finetuned/model | - [--config config.yaml]]
-           [--batch 1 16] [--rounds 8] [--threads 2] [--options fp32 bf16 compiled-bf16 fused-fp32 ...]
+Usage: .venv/bin/python bench/decoder_throughput.py
+           [--tokenizer results/default/tokenizer/finetuned/model | - [--config config/tiny.yaml]]
+           [--batch 1 16] [--rounds 8] [--threads 2] [--options fp32 bf16 compiled-bf16 fused-fp32 ...] [--json [PATH]]
 """
 
 from __future__ import annotations
@@ -19,37 +20,57 @@ import argparse
 import math
 import statistics
 import time
-from pathlib import Path
 
 import torch
-import yaml
+from common import load_config, rollout_tokenizer, save
 
 from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
 from roboscape.models.tokenizer import Tokenizer
-from roboscape.train.checkpoint import load_pretrained
-from roboscape.train.tokenizer_training import rollout_tokenizer_config
 
-DEFAULT_OPTIONS = ["fp32", "bf16", "compiled-fp32", "compiled-bf16", "fused-fp32", "fused-bf16", "fused-compiled-fp32",
-                   "fused-compiled-bf16"]
+DEFAULT_OPTIONS = [
+    "fp32",
+    "bf16",
+    "compiled-fp32",
+    "compiled-bf16",
+    "fused-fp32",
+    "fused-bf16",
+    "fused-compiled-fp32",
+    "fused-compiled-bf16",
+]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tokenizer", default="results/default/tokenizer/finetuned/model", help="a trained tokenizer, or - (random weights)")
-    ap.add_argument("--config", default="config.yaml", help="the architecture with --tokenizer -")
+    ap.add_argument(
+        "--tokenizer",
+        default="results/default/tokenizer/finetuned/model",
+        help="a trained tokenizer, or - (random weights)",
+    )
+    ap.add_argument(
+        "--config", help="the architecture with --tokenizer -: a tier's overlay on config.yaml (default: config.yaml)"
+    )
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--options", nargs="+", default=DEFAULT_OPTIONS, help="[fused-][compiled-](fp32|bf16|auto); fp32 is always timed")
+    ap.add_argument(
+        "--options",
+        nargs="+",
+        default=DEFAULT_OPTIONS,
+        help="[fused-][compiled-](fp32|bf16|auto); fp32 is always timed",
+    )
+    ap.add_argument(
+        "--json", nargs="?", const="", help="write the figures (default: bench/results/decoder_throughput.json)"
+    )
     args = ap.parse_args()
     options = [DecoderOptions.from_name(name) for name in dict.fromkeys(["fp32", *args.options])]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if args.tokenizer == "-":
-        cfg = yaml.safe_load(Path(args.config).read_text())
-        tokenizer = Tokenizer(rollout_tokenizer_config(cfg["tokenizer"], cfg["trajectories"]["image_size"])).eval()
-    else:
-        tokenizer = load_pretrained(args.tokenizer).eval()
+    tokenizer = (
+        rollout_tokenizer(load_config(args.config))
+        if args.tokenizer == "-"
+        else Tokenizer.from_pretrained(args.tokenizer)
+    )
+    results = {}
     for n in args.batch:
         # fused and compiled decoders hold their own copies of the weights: one tokenizer serves all
         decoders = {o.name: InferenceDecoder(tokenizer, o) for o in options}
@@ -73,8 +94,19 @@ def main() -> None:
         base = statistics.median(times["fp32"])
         for name, ts in times.items():
             t = statistics.median(ts)
-            print(f"{n:3d} frames, {name:19s}: {t * 1000:7.1f} ms per decode, {n / t:7.1f} frames/s, {base / t:.2f}x exact, "
-                  f"frames {psnr[name]:.0f} dB from exact", flush=True)
+            results[f"{n} frames, {name}"] = {
+                "ms_per_decode": t * 1000,
+                "frames_per_s": n / t,
+                "speedup_over_exact": base / t,
+                "psnr_vs_exact": psnr[name],
+            }
+            print(
+                f"{n:3d} frames, {name:19s}: {t * 1000:7.1f} ms per decode, {n / t:7.1f} frames/s, "
+                f"{base / t:.2f}x exact, frames {psnr[name]:.0f} dB from exact",
+                flush=True,
+            )
+    if args.json is not None:
+        save("decoder_throughput", vars(args), results, threads=args.threads, path=args.json or None)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,17 @@ from pathlib import Path
 
 from roboscape.train.launch import free_port
 
-REQUIRED_BINARIES = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd", "mariadb-install-db", "sbatch", "srun", "sacct")
+REQUIRED_BINARIES = (
+    "slurmctld",
+    "slurmd",
+    "slurmdbd",
+    "munged",
+    "mariadbd",
+    "mariadb-install-db",
+    "sbatch",
+    "srun",
+    "sacct",
+)
 CLUSTER = "roboscape"
 NODE = "localhost"
 
@@ -64,7 +74,11 @@ class LocalSlurm:
         self.conf = self.root / "etc" / "slurm.conf"
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "SLURM_CONF": str(self.conf), "PATH": f"{self.root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+        return {
+            **os.environ,
+            "SLURM_CONF": str(self.conf),
+            "PATH": f"{self.root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
 
     def _write_srun_shim(self) -> None:
         """snakemake-executor-plugin-slurm-jobstep 0.6.1 strips every SLURM_* variable, SLURM_CONF
@@ -82,7 +96,12 @@ class LocalSlurm:
 
     def _spawn(self, name: str, command: list[str]) -> None:
         log = open(self.root / "log" / f"{name}.out", "w")  # noqa: SIM115 - lives as long as the daemon
-        self.processes.append((name, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)))
+        self.processes.append(
+            (
+                name,
+                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True),
+            )
+        )
 
     def _check_alive(self) -> bool:
         for name, proc in self.processes:
@@ -94,7 +113,10 @@ class LocalSlurm:
     def start(self) -> LocalSlurm:
         missing = missing_binaries()
         if missing:
-            raise RuntimeError(f"local Slurm needs {', '.join(missing)}: run `bash envs/install.sh` (it installs slurm-wlm, slurmdbd, munge, mariadb-server)")
+            raise RuntimeError(
+                f"local Slurm needs {', '.join(missing)}: run `bash envs/install.sh` "
+                "(it installs slurm-wlm, slurmdbd, munge, mariadb-server)"
+            )
         for sub in ("bin", "etc", "log", "munge", "mysql", "state", "spool"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._write_srun_shim()
@@ -113,61 +135,141 @@ class LocalSlurm:
         key = self.root / "munge" / "munge.key"
         key.write_bytes(os.urandom(128))
         os.chmod(key, 0o600)
-        self._spawn("munged", [_binary("munged"), "--foreground", "--force", f"--socket={self.munge_socket}", f"--key-file={key}",
-                               f"--pid-file={self.root / 'munge' / 'munged.pid'}", f"--seed-file={self.root / 'munge' / 'munged.seed'}",
-                               f"--log-file={self.root / 'log' / 'munged.log'}"])
-        _wait(lambda: self._check_alive() and self.munge_socket.exists(), "munged", 20, [self.root / "log" / "munged.log"])
+        self._spawn(
+            "munged",
+            [
+                _binary("munged"),
+                "--foreground",
+                "--force",
+                f"--socket={self.munge_socket}",
+                f"--key-file={key}",
+                f"--pid-file={self.root / 'munge' / 'munged.pid'}",
+                f"--seed-file={self.root / 'munge' / 'munged.seed'}",
+                f"--log-file={self.root / 'log' / 'munged.log'}",
+            ],
+        )
+        _wait(
+            lambda: self._check_alive() and self.munge_socket.exists(), "munged", 20, [self.root / "log" / "munged.log"]
+        )
 
     def _start_mariadb(self) -> None:
         datadir = self.root / "mysql" / "data"
         self.db_port = free_port()
-        subprocess.run([_binary("mariadb-install-db"), "--no-defaults", f"--datadir={datadir}", "--user=root",
-                        "--skip-test-db", "--auth-root-authentication-method=normal"],
-                       check=True, capture_output=True, text=True, timeout=120)
+        subprocess.run(
+            [
+                _binary("mariadb-install-db"),
+                "--no-defaults",
+                f"--datadir={datadir}",
+                "--user=root",
+                "--skip-test-db",
+                "--auth-root-authentication-method=normal",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         # Grant tables are skipped: the server only listens on 127.0.0.1 of this scratch cluster.
-        self._spawn("mariadbd", [_binary("mariadbd"), "--no-defaults", f"--datadir={datadir}", "--user=root",
-                                 f"--socket={self.root / 'mysql' / 'mysqld.sock'}", f"--port={self.db_port}", "--bind-address=127.0.0.1",
-                                 "--skip-grant-tables", f"--pid-file={self.root / 'mysql' / 'mysqld.pid'}",
-                                 f"--log-error={self.root / 'log' / 'mariadb.log'}", "--innodb-buffer-pool-size=64M"])
-        _wait(lambda: self._check_alive() and _port_open(self.db_port), "MariaDB", 60, [self.root / "log" / "mariadb.log"])
+        self._spawn(
+            "mariadbd",
+            [
+                _binary("mariadbd"),
+                "--no-defaults",
+                f"--datadir={datadir}",
+                "--user=root",
+                f"--socket={self.root / 'mysql' / 'mysqld.sock'}",
+                f"--port={self.db_port}",
+                "--bind-address=127.0.0.1",
+                "--skip-grant-tables",
+                f"--pid-file={self.root / 'mysql' / 'mysqld.pid'}",
+                f"--log-error={self.root / 'log' / 'mariadb.log'}",
+                "--innodb-buffer-pool-size=64M",
+            ],
+        )
+        _wait(
+            lambda: self._check_alive() and _port_open(self.db_port), "MariaDB", 60, [self.root / "log" / "mariadb.log"]
+        )
 
     def _start_slurmdbd(self) -> None:
         self.dbd_port = free_port()
         dbd_conf = self.root / "etc" / "slurmdbd.conf"
-        dbd_conf.write_text("\n".join([
-            "AuthType=auth/munge", f"AuthInfo=socket={self.munge_socket}",
-            "DbdHost=localhost", "DbdAddr=127.0.0.1", f"DbdPort={self.dbd_port}", "SlurmUser=root",
-            f"LogFile={self.root / 'log' / 'slurmdbd.log'}", f"PidFile={self.root / 'state' / 'slurmdbd.pid'}",
-            "StorageType=accounting_storage/mysql", "StorageHost=127.0.0.1", f"StoragePort={self.db_port}",
-            "StorageUser=root", "StorageLoc=slurm_acct_db", "",
-        ]))
+        dbd_conf.write_text(
+            "\n".join(
+                [
+                    "AuthType=auth/munge",
+                    f"AuthInfo=socket={self.munge_socket}",
+                    "DbdHost=localhost",
+                    "DbdAddr=127.0.0.1",
+                    f"DbdPort={self.dbd_port}",
+                    "SlurmUser=root",
+                    f"LogFile={self.root / 'log' / 'slurmdbd.log'}",
+                    f"PidFile={self.root / 'state' / 'slurmdbd.pid'}",
+                    "StorageType=accounting_storage/mysql",
+                    "StorageHost=127.0.0.1",
+                    f"StoragePort={self.db_port}",
+                    "StorageUser=root",
+                    "StorageLoc=slurm_acct_db",
+                    "",
+                ]
+            )
+        )
         os.chmod(dbd_conf, 0o600)
         self._write_slurm_conf()
         self._spawn("slurmdbd", [_binary("slurmdbd"), "-D"])  # reads slurmdbd.conf beside $SLURM_CONF
-        _wait(lambda: self._check_alive() and _port_open(self.dbd_port), "slurmdbd", 60, [self.root / "log" / "slurmdbd.log"])
+        _wait(
+            lambda: self._check_alive() and _port_open(self.dbd_port),
+            "slurmdbd",
+            60,
+            [self.root / "log" / "slurmdbd.log"],
+        )
         self.run("sacctmgr", "-i", "add", "cluster", CLUSTER, check=False)
 
     def _write_slurm_conf(self) -> None:
         self.ctld_port, self.slurmd_port = free_port(), free_port()
-        self.conf.write_text("\n".join([
-            f"ClusterName={CLUSTER}", "SlurmctldHost=localhost(127.0.0.1)", f"SlurmctldPort={self.ctld_port}",
-            f"SlurmdPort={self.slurmd_port}", "SlurmUser=root", "SlurmdUser=root",
-            "AuthType=auth/munge", f"AuthInfo=socket={self.munge_socket}",
-            f"StateSaveLocation={self.root / 'state'}", f"SlurmdSpoolDir={self.root / 'spool'}",
-            f"SlurmctldPidFile={self.root / 'state' / 'slurmctld.pid'}", f"SlurmdPidFile={self.root / 'state' / 'slurmd.pid'}",
-            f"SlurmctldLogFile={self.root / 'log' / 'slurmctld.log'}", f"SlurmdLogFile={self.root / 'log' / 'slurmd.log'}",
-            "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "MpiDefault=none", "MailProg=/bin/true",
-            "SchedulerType=sched/backfill", "SelectType=select/cons_tres", "SelectTypeParameters=CR_Core_Memory",
-            "DefMemPerCPU=1000",  # without it a job takes the whole node's memory
-            "MinJobAge=600", "ReturnToService=2", "SchedulerParameters=sched_interval=2",
-            "AccountingStorageType=accounting_storage/slurmdbd", "AccountingStorageHost=localhost",
-            f"AccountingStoragePort={self.dbd_port}",
-            f"AccountingStoragePass={self.munge_socket}",  # how slurmctld finds a non-default munge socket
-            "AccountingStorageTRES=gres/gpu", "AccountingStoreFlags=job_comment",
-            "JobAcctGatherType=jobacct_gather/none", "GresTypes=gpu",
-            f"NodeName={NODE} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb}" + (f" Gres=gpu:{self.gpus}" if self.gpus else "") + " State=UNKNOWN",
-            "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", "",
-        ]))
+        self.conf.write_text(
+            "\n".join(
+                [
+                    f"ClusterName={CLUSTER}",
+                    "SlurmctldHost=localhost(127.0.0.1)",
+                    f"SlurmctldPort={self.ctld_port}",
+                    f"SlurmdPort={self.slurmd_port}",
+                    "SlurmUser=root",
+                    "SlurmdUser=root",
+                    "AuthType=auth/munge",
+                    f"AuthInfo=socket={self.munge_socket}",
+                    f"StateSaveLocation={self.root / 'state'}",
+                    f"SlurmdSpoolDir={self.root / 'spool'}",
+                    f"SlurmctldPidFile={self.root / 'state' / 'slurmctld.pid'}",
+                    f"SlurmdPidFile={self.root / 'state' / 'slurmd.pid'}",
+                    f"SlurmctldLogFile={self.root / 'log' / 'slurmctld.log'}",
+                    f"SlurmdLogFile={self.root / 'log' / 'slurmd.log'}",
+                    "ProctrackType=proctrack/linuxproc",
+                    "TaskPlugin=task/none",
+                    "MpiDefault=none",
+                    "MailProg=/bin/true",
+                    "SchedulerType=sched/backfill",
+                    "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_Core_Memory",
+                    "DefMemPerCPU=1000",  # without it a job takes the whole node's memory
+                    "MinJobAge=600",
+                    "ReturnToService=2",
+                    "SchedulerParameters=sched_interval=2",
+                    "AccountingStorageType=accounting_storage/slurmdbd",
+                    "AccountingStorageHost=localhost",
+                    f"AccountingStoragePort={self.dbd_port}",
+                    f"AccountingStoragePass={self.munge_socket}",  # how slurmctld finds a non-default munge socket
+                    "AccountingStorageTRES=gres/gpu",
+                    "AccountingStoreFlags=job_comment",
+                    "JobAcctGatherType=jobacct_gather/none",
+                    "GresTypes=gpu",
+                    f"NodeName={NODE} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb}"
+                    + (f" Gres=gpu:{self.gpus}" if self.gpus else "")
+                    + " State=UNKNOWN",
+                    "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+                    "",
+                ]
+            )
+        )
         lines = [f"NodeName={NODE} Name=gpu File={self._stand_in_gpu(index)}" for index in range(self.gpus)]
         (self.root / "etc" / "gres.conf").write_text("".join(line + "\n" for line in lines))
 
@@ -186,11 +288,23 @@ class LocalSlurm:
 
     def _start_slurm(self) -> None:
         self._spawn("slurmctld", [_binary("slurmctld"), "-D", "-i", "-f", str(self.conf)])
-        _wait(lambda: self._check_alive() and self.run("scontrol", "ping", check=False).stdout.count("UP") > 0,
-              "slurmctld", 60, [self.root / "log" / "slurmctld.log"])
+        _wait(
+            lambda: self._check_alive() and self.run("scontrol", "ping", check=False).stdout.count("UP") > 0,
+            "slurmctld",
+            60,
+            [self.root / "log" / "slurmctld.log"],
+        )
         self._spawn("slurmd", [_binary("slurmd"), "-D", "-N", NODE, "-f", str(self.conf)])
-        _wait(lambda: self._check_alive() and self.run("sinfo", "-h", "-N", "-o", "%T", check=False).stdout.strip() in ("idle", "mixed", "allocated"),
-              "slurmd", 60, [self.root / "log" / "slurmd.log", self.root / "log" / "slurmctld.log"])
+        _wait(
+            lambda: (
+                self._check_alive()
+                and self.run("sinfo", "-h", "-N", "-o", "%T", check=False).stdout.strip()
+                in ("idle", "mixed", "allocated")
+            ),
+            "slurmd",
+            60,
+            [self.root / "log" / "slurmd.log", self.root / "log" / "slurmctld.log"],
+        )
 
     def stop(self) -> None:
         """Terminate the daemons this object started (newest first), and nothing else."""

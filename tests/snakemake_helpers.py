@@ -16,6 +16,25 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "workflow", "roboscape", "envs", "profiles", "slurm")
 
 
+def merged(base: dict, overlay: dict) -> dict:
+    """``overlay`` merged over ``base`` key by key, as Snakemake merges ``--configfile`` over the
+    Snakefile's ``configfile`` (a list or a scalar is replaced whole)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def tier_config(overlay: Path | None = None) -> dict:
+    """The configuration a tier runs with: config.yaml, with the tier's overlay merged over it."""
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    return merged(base, yaml.safe_load(overlay.read_text())) if overlay else base
+
+
+def tiny_config() -> dict:
+    return tier_config(REPO / "config" / "tiny.yaml")
+
+
 def copy_workflow(workdir: Path) -> Path:
     """A scratch copy of the workflow (tests may edit its library files; the jobs themselves import
     the installed ``roboscape``), with the tiny config as ``tiny.yaml``."""
@@ -29,13 +48,24 @@ def copy_workflow(workdir: Path) -> Path:
     return workdir
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1800, snakefile: Path | None = None,
-              env: dict[str, str] | None = None, cores: str = "2") -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    timeout: int = 1800,
+    snakefile: Path | None = None,
+    env: dict[str, str] | None = None,
+    cores: str = "2",
+) -> subprocess.CompletedProcess:
     snakefile = snakefile or (workdir / "Snakefile" if (workdir / "Snakefile").exists() else REPO / "Snakefile")
     cmd = [*SNAKEMAKE, "-s", str(snakefile), "--cores", cores, *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy())
+    proc = subprocess.run(
+        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy()
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -60,17 +90,16 @@ class TinyRun:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.configfile = workdir / "tiny.yaml"
-        self.config = yaml.safe_load(self.configfile.read_text())
+        self.config = tiny_config()
         self.out = workdir / self.config["outdir"]
 
     def edited_config(self, name: str, edit) -> Path:
-        cfg = yaml.safe_load(self.configfile.read_text())
+        """The tiny tier's whole configuration, edited, as a config file to pass with --configfile."""
+        cfg = tiny_config()
         edit(cfg)
         path = self.workdir / name
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         return path
-
-
 
 
 def planned_job_resources(dry_run_output: str) -> dict[str, dict]:
@@ -87,6 +116,10 @@ def planned_job_resources(dry_run_output: str) -> dict[str, dict]:
         resources = dict(item.split("=", 1) for item in fields["resources"].split(", "))
         wildcards = [item.split("=", 1)[1] for item in fields["wildcards"].split(", ")] if "wildcards" in fields else []
         comment = f"rule_{head.group(2)}" + (f"_wildcards_{'_'.join(wildcards)}" if wildcards else "")
-        jobs[comment] = {"cpus": int(fields.get("threads", 1)), "mem_mb": int(resources["mem_mb"]),
-                         "runtime": int(resources["runtime"]), "gpu": int(resources.get("gpu", 0))}
+        jobs[comment] = {
+            "cpus": int(fields.get("threads", 1)),
+            "mem_mb": int(resources["mem_mb"]),
+            "runtime": int(resources["runtime"]),
+            "gpu": int(resources.get("gpu", 0)),
+        }
     return jobs

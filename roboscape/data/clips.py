@@ -23,16 +23,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from roboscape.data.trajectory_io import (
-    ACTION_DIM,
-    TrajectoryFileError,
-    TrajectoryShard,
-    open_h5,
-)
+from roboscape.sim.trajectory_io import ACTION_DIM, TrajectoryShard
+from roboscape.utils.h5 import DataFileError, open_h5
 from roboscape.utils.io import atomic_path
 
 CLIP_FORMAT_VERSION = 1
-INDEX_COLUMNS = ["clip_id", "shard", "row", "task", "scene_id", "split", "label", "instruction", "episode_seed", "start"]
+INDEX_COLUMNS = [
+    "clip_id",
+    "shard",
+    "row",
+    "task",
+    "scene_id",
+    "split",
+    "label",
+    "instruction",
+    "episode_seed",
+    "start",
+]
 
 
 @dataclass(frozen=True)
@@ -80,18 +87,35 @@ def cut_clips(traj_h5: str | Path, out_h5: str | Path, cfg: ClipConfig) -> tuple
         with atomic_path(out_h5) as tmp:
             with open_h5(tmp, "w") as f:
                 f.attrs.update(
-                    clip_length=L, stride=cfg.stride, fps=cfg.fps, views=list(cfg.views),
-                    source=str(traj_h5), format_version=CLIP_FORMAT_VERSION, task=task,
+                    clip_length=L,
+                    stride=cfg.stride,
+                    fps=cfg.fps,
+                    views=list(cfg.views),
+                    source=str(traj_h5),
+                    format_version=CLIP_FORMAT_VERSION,
+                    task=task,
                 )
                 rgb = {
                     v: f.create_dataset(
-                        f"rgb/{v}", shape=(0, L, image_size, image_size, 3), maxshape=(None, L, image_size, image_size, 3),
-                        dtype=np.uint8, chunks=(1, L, image_size, image_size, 3), compression=cfg.compression,
+                        f"rgb/{v}",
+                        shape=(0, L, image_size, image_size, 3),
+                        maxshape=(None, L, image_size, image_size, 3),
+                        dtype=np.uint8,
+                        chunks=(1, L, image_size, image_size, 3),
+                        compression=cfg.compression,
                     )
                     for v in cfg.views
                 }
-                actions = f.create_dataset("actions", shape=(0, L - 1, ACTION_DIM), maxshape=(None, L - 1, ACTION_DIM), dtype=np.float32, chunks=(64, L - 1, ACTION_DIM))
-                rewards = f.create_dataset("rewards", shape=(0, L - 1), maxshape=(None, L - 1), dtype=np.float32, chunks=(256, L - 1))
+                actions = f.create_dataset(
+                    "actions",
+                    shape=(0, L - 1, ACTION_DIM),
+                    maxshape=(None, L - 1, ACTION_DIM),
+                    dtype=np.float32,
+                    chunks=(64, L - 1, ACTION_DIM),
+                )
+                rewards = f.create_dataset(
+                    "rewards", shape=(0, L - 1), maxshape=(None, L - 1), dtype=np.float32, chunks=(256, L - 1)
+                )
                 done = f.create_dataset("done", shape=(0, L), maxshape=(None, L), dtype=np.float32, chunks=(256, L))
                 episode = f.create_dataset("episode", shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(1024,))
                 start = f.create_dataset("start", shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(1024,))
@@ -116,11 +140,19 @@ def cut_clips(traj_h5: str | Path, out_h5: str | Path, cfg: ClipConfig) -> tuple
                     episode[n : n + k] = meta["episode_id"]
                     start[n : n + k] = starts
                     for j, s in enumerate(starts):
-                        rows.append(dict(
-                            shard=out_h5.name, row=n + j, task=task, scene_id=meta["scene_id"],
-                            split=meta["split"], label=meta["label"], instruction=meta["instruction"],
-                            episode_seed=meta["episode_seed"], start=s,
-                        ))
+                        rows.append(
+                            dict(
+                                shard=out_h5.name,
+                                row=n + j,
+                                task=task,
+                                scene_id=meta["scene_id"],
+                                split=meta["split"],
+                                label=meta["label"],
+                                instruction=meta["instruction"],
+                                episode_seed=meta["episode_seed"],
+                                start=s,
+                            )
+                        )
                     n += k
     index = pd.DataFrame(rows, columns=[c for c in INDEX_COLUMNS if c != "clip_id"])
     summary = {"source": str(traj_h5), "clips": n, "episodes": len(shard), "skipped_short_episodes": skipped_short}
@@ -144,12 +176,12 @@ def merge_indices(parts: list[tuple[str | os.PathLike, str | os.PathLike]], inde
 
 
 def check_clip_shard(path: str | Path) -> dict:
-    """Open a clip shard and check its contract; raises TrajectoryFileError naming the file."""
+    """Open a clip shard and check its contract; raises DataFileError naming the file."""
     with open_h5(path) as f:
         if f.attrs.get("format_version") != CLIP_FORMAT_VERSION:
-            raise TrajectoryFileError(path, f"clip format_version {f.attrs.get('format_version')!r}")
+            raise DataFileError(path, f"clip format_version {f.attrs.get('format_version')!r}")
         n = f["done"].shape[0]
         for v in f.attrs["views"]:
             if f[f"rgb/{v}"].shape[0] != n:
-                raise TrajectoryFileError(path, f"rgb/{v} has {f[f'rgb/{v}'].shape[0]} clips, done has {n}")
+                raise DataFileError(path, f"rgb/{v} has {f[f'rgb/{v}'].shape[0]} clips, done has {n}")
         return {"clips": n, "clip_length": int(f.attrs["clip_length"]), "views": list(f.attrs["views"])}

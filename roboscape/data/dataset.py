@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from roboscape.data.trajectory_io import OpenShards, TrajectoryFileError
+from roboscape.utils.h5 import DataFileError, OpenShards
 
 
 class ClipDataset(Dataset):
@@ -59,9 +59,14 @@ class ClipDataset(Dataset):
                 "done": torch.from_numpy(f["done"][row]),
             }
         except (OSError, KeyError) as err:
-            raise TrajectoryFileError(self.index_path.parent / rel, f"clip row {row} cannot be read ({err})") from err
+            raise DataFileError(self.index_path.parent / rel, f"clip row {row} cannot be read ({err})") from err
         meta = self.index.iloc[i]
-        item.update(clip_id=int(meta["clip_id"]), instruction=str(meta["instruction"]), task=str(meta["task"]), split=str(meta["split"]))
+        item.update(
+            clip_id=int(meta["clip_id"]),
+            instruction=str(meta["instruction"]),
+            task=str(meta["task"]),
+            split=str(meta["split"]),
+        )
         return item
 
     @property
@@ -76,7 +81,7 @@ class ClipDataset(Dataset):
         try:
             return np.asarray(self._file(rel)[f"rgb/{view}"][row, t])
         except (OSError, KeyError) as err:
-            raise TrajectoryFileError(self.index_path.parent / rel, f"clip row {row} cannot be read ({err})") from err
+            raise DataFileError(self.index_path.parent / rel, f"clip row {row} cannot be read ({err})") from err
 
     def close(self) -> None:
         self._file.close()

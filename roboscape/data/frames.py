@@ -27,8 +27,14 @@ class FrameDataset(Dataset):
     Overlapping clips repeat frames; a stride equal to the clips' stride visits each frame of
     an episode about once."""
 
-    def __init__(self, index_path: str | Path, view: str = "third_view", split: str | None = "ind",
-                 tasks: list[str] | None = None, frame_stride: int = 1):
+    def __init__(
+        self,
+        index_path: str | Path,
+        view: str = "third_view",
+        split: str | None = "ind",
+        tasks: list[str] | None = None,
+        frame_stride: int = 1,
+    ):
         self.clips = ClipDataset(index_path, views=(view,), split=split, tasks=tasks)
         self.view = view
         self.offsets = np.arange(0, self.clips.clip_length, frame_stride)
@@ -52,8 +58,15 @@ class ContextFrameDataset(FrameDataset):
     function of the item's index and ``seed`` alone, so that an epoch is reproducible and a
     resumed run reads what an uninterrupted one would."""
 
-    def __init__(self, index_path: str | Path, view: str = "third_view", split: str | None = "ind",
-                 tasks: list[str] | None = None, frame_stride: int = 1, seed: int = 0):
+    def __init__(
+        self,
+        index_path: str | Path,
+        view: str = "third_view",
+        split: str | None = "ind",
+        tasks: list[str] | None = None,
+        frame_stride: int = 1,
+        seed: int = 0,
+    ):
         super().__init__(index_path, view, split, tasks, frame_stride)
         self.seed = seed
 
@@ -62,4 +75,7 @@ class ContextFrameDataset(FrameDataset):
         return int(np.random.default_rng([self.seed, i]).integers(0, t + 1))
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"frames": super().__getitem__(i), "context": self._frame(i // len(self.offsets), self.context_offset(i))}
+        return {
+            "frames": super().__getitem__(i),
+            "context": self._frame(i // len(self.offsets), self.context_offset(i)),
+        }

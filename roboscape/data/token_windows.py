@@ -21,12 +21,13 @@ out-of-domain scenes). Selection is by episode, so overlapping clips never strad
 comes first, so every model holds out the same episodes whichever kinds it reads.
 
 Like :class:`~roboscape.data.dataset.ClipDataset` it keeps only the index in memory and reads
-rows on demand through :class:`~roboscape.data.trajectory_io.OpenShards`.
+rows on demand through :class:`~roboscape.sim.trajectory_io.OpenShards`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from roboscape.data.trajectory_io import ACTION_DIM, OpenShards, TrajectoryFileError
+from roboscape.sim.trajectory_io import ACTION_DIM
+from roboscape.utils.h5 import DataFileError, OpenShards
 
 SUBSETS = ("train", "heldout", "ood")
 
@@ -48,7 +50,9 @@ def skip_actions(actions: torch.Tensor, frame_skip: int) -> torch.Tensor:
     return torch.cat([groups[..., :-1].sum(-2), groups[..., -1, -1:]], dim=-1)
 
 
-def select_clips(index: pd.DataFrame, subset: str, heldout_every: int, labels: Sequence[str] | None = None) -> pd.DataFrame:
+def select_clips(
+    index: pd.DataFrame, subset: str, heldout_every: int, labels: Sequence[str] | None = None
+) -> pd.DataFrame:
     """The rows of a clip/token index in ``subset`` whose trajectory label is one of ``labels``
     (all labels if None; see the module docstring)."""
     if subset not in SUBSETS:
@@ -72,10 +76,31 @@ def select_clips(index: pd.DataFrame, subset: str, heldout_every: int, labels: S
     return rows.reset_index(drop=True)
 
 
+@dataclass
+class WorldModelData:
+    """What a world model reads of the token shards: the token index, the held-out split, where
+    training windows start, the instruction cache (text WM) and the kinds of trajectory."""
+
+    token_index: str
+    heldout_every: int = 5
+    start_stride: int = 2
+    instruction_cache: str | None = None  # the text WM's instruction states
+    trajectory_labels: list[str] | None = None  # kinds of trajectory to read (optimal, suboptimal); None: all
+
+
 class TokenWindowDataset(Dataset):
-    def __init__(self, index_path: str | Path, frames: int, subset: str = "train", heldout_every: int = 10,
-                 start_stride: int = 1, instructions: dict[str, int] | None = None, max_open_files: int = 8,
-                 frame_skip: int = 1, labels: Sequence[str] | None = None):
+    def __init__(
+        self,
+        index_path: str | Path,
+        frames: int,
+        subset: str = "train",
+        heldout_every: int = 10,
+        start_stride: int = 1,
+        instructions: dict[str, int] | None = None,
+        max_open_files: int = 8,
+        frame_skip: int = 1,
+        labels: Sequence[str] | None = None,
+    ):
         self.index_path = Path(index_path)
         if not self.index_path.exists():
             raise FileNotFoundError(f"token index {self.index_path} does not exist")
@@ -95,8 +120,10 @@ class TokenWindowDataset(Dataset):
         self.tokens_hw = int(first.attrs["tokens_hw"])
         span = (frames - 1) * frame_skip + 1
         if frames < 2 or span > self.clip_length:
-            raise ValueError(f"windows of {frames} frames {frame_skip} apart do not fit clips of {self.clip_length} frames "
-                             f"(need frames >= 2 and (frames - 1) * frame_skip + 1 <= clip length)")
+            raise ValueError(
+                f"windows of {frames} frames {frame_skip} apart do not fit clips of {self.clip_length} frames "
+                f"(need frames >= 2 and (frames - 1) * frame_skip + 1 <= clip length)"
+            )
         self.starts = np.arange(0, self.clip_length - span + 1, start_stride)
         self._shards = self.index["shard"].to_numpy()
         self._rows = self.index["row"].to_numpy()
@@ -120,8 +147,11 @@ class TokenWindowDataset(Dataset):
         """The clip ``clip`` in world-model steps from its first frame: tokens (S+1, h*w) of frames
         0, k, .., Sk, actions (S, 7) per step (see :func:`skip_actions`), done (S+1,)."""
         c, k = self.clip(clip), self.frame_skip
-        return {"tokens": c["tokens"][::k][: self.steps_per_clip + 1], "actions": skip_actions(c["actions"], k),
-                "done": c["done"][::k][: self.steps_per_clip + 1]}
+        return {
+            "tokens": c["tokens"][::k][: self.steps_per_clip + 1],
+            "actions": skip_actions(c["actions"], k),
+            "done": c["done"][::k][: self.steps_per_clip + 1],
+        }
 
     def clip(self, clip: int) -> dict[str, torch.Tensor]:
         """The whole clip ``clip`` (row of the index) as recorded: tokens (L, h*w), actions (L-1, 7), done (L,)."""
@@ -132,7 +162,7 @@ class TokenWindowDataset(Dataset):
             actions = torch.from_numpy(f["actions"][row])
             done = torch.from_numpy(f["done"][row])
         except (OSError, KeyError) as err:
-            raise TrajectoryFileError(self.index_path.parent / rel, f"token row {row} cannot be read ({err})") from err
+            raise DataFileError(self.index_path.parent / rel, f"token row {row} cannot be read ({err})") from err
         return {"tokens": tokens, "actions": actions, "done": done}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
@@ -143,16 +173,31 @@ class TokenWindowDataset(Dataset):
         actions = torch.zeros(T, c["actions"].shape[-1])
         taken = skip_actions(c["actions"][s : s + T * skip], skip)
         actions[: len(taken)] = taken
-        return {"tokens": c["tokens"][frames], "actions": actions, "done": c["done"][frames],
-                "instruction": torch.tensor(int(self.instruction_rows[clip]))}
+        return {
+            "tokens": c["tokens"][frames],
+            "actions": actions,
+            "done": c["done"][frames],
+            "instruction": torch.tensor(int(self.instruction_rows[clip])),
+        }
 
     def action_statistics(self) -> dict[str, list[float]]:
         """Per-dimension mean, std, min and max of every world-model step's action in the selected
         clips (steps of ``frame_skip`` control steps from each clip's first frame)."""
-        actions = np.concatenate([
-            skip_actions(torch.from_numpy(self._file(rel)["actions"][()][np.sort(self._rows[self._shards == rel])]),
-                         self.frame_skip).reshape(-1, ACTION_DIM).numpy()
-            for rel in np.unique(self._shards)])
+        actions = np.concatenate(
+            [
+                skip_actions(
+                    torch.from_numpy(self._file(rel)["actions"][()][np.sort(self._rows[self._shards == rel])]),
+                    self.frame_skip,
+                )
+                .reshape(-1, ACTION_DIM)
+                .numpy()
+                for rel in np.unique(self._shards)
+            ]
+        )
         std = np.maximum(actions.std(0), 1e-3)
-        return {"action_mean": actions.mean(0).tolist(), "action_std": std.tolist(),
-                "action_low": actions.min(0).tolist(), "action_high": actions.max(0).tolist()}
+        return {
+            "action_mean": actions.mean(0).tolist(),
+            "action_std": std.tolist(),
+            "action_low": actions.min(0).tolist(),
+            "action_high": actions.max(0).tolist(),
+        }

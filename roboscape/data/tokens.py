@@ -15,38 +15,63 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import torch
 
 from roboscape.data.frames import to_model_range
-from roboscape.data.trajectory_io import TrajectoryFileError, open_h5
-from roboscape.models.tokenizer import Tokenizer
+from roboscape.utils.h5 import DataFileError, open_h5
 from roboscape.utils.io import atomic_path
 
 TOKEN_FORMAT_VERSION = 1
 
 
+class FrameEncoder(Protocol):
+    """What tokenizing needs of a tokenizer (:class:`roboscape.models.tokenizer.Tokenizer`): its
+    config (``image_size``, ``codebook_size``, ``tokens_hw``) and ``encode`` of (N, 3, H, W) frames
+    in [-1, 1] to (N, h, w) codes."""
+
+    cfg: Any
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor: ...
+
+    def eval(self) -> Any: ...
+
+    def parameters(self) -> Any: ...
+
+
 @torch.no_grad()
-def tokenize_clip_shard(tokenizer: Tokenizer, clip_h5: str | Path, out_h5: str | Path, view: str = "third_view",
-                        batch_frames: int = 256) -> dict:
+def tokenize_clip_shard(
+    tokenizer: FrameEncoder, clip_h5: str | Path, out_h5: str | Path, view: str = "third_view", batch_frames: int = 256
+) -> dict:
     tokenizer.eval()
     cfg = tokenizer.cfg
     dtype = np.int16 if cfg.codebook_size <= 2**15 else np.int32
     device = next(tokenizer.parameters()).device
     with open_h5(clip_h5) as src:
         if f"rgb/{view}" not in src:
-            raise TrajectoryFileError(clip_h5, f"has no view {view!r} (views: {list(src.attrs['views'])})")
+            raise DataFileError(clip_h5, f"has no view {view!r} (views: {list(src.attrs['views'])})")
         rgb = src[f"rgb/{view}"]
         n, L, height, width, _ = rgb.shape
         if (height, width) != (cfg.image_size, cfg.image_size):
-            raise ValueError(f"{clip_h5}: frames are {height}x{width}, the tokenizer expects {cfg.image_size}x{cfg.image_size}")
+            raise ValueError(
+                f"{clip_h5}: frames are {height}x{width}, the tokenizer expects {cfg.image_size}x{cfg.image_size}"
+            )
         hw = cfg.tokens_hw
         with atomic_path(out_h5) as tmp, open_h5(tmp, "w") as dst:
-            dst.attrs.update(codebook_size=cfg.codebook_size, tokens_hw=hw, clip_length=L, view=view,
-                             source=str(clip_h5), format_version=TOKEN_FORMAT_VERSION)
-            tokens = dst.create_dataset("tokens", shape=(n, L, hw, hw), dtype=dtype, chunks=(1, L, hw, hw), compression="gzip")
+            dst.attrs.update(
+                codebook_size=cfg.codebook_size,
+                tokens_hw=hw,
+                clip_length=L,
+                view=view,
+                source=str(clip_h5),
+                format_version=TOKEN_FORMAT_VERSION,
+            )
+            tokens = dst.create_dataset(
+                "tokens", shape=(n, L, hw, hw), dtype=dtype, chunks=(1, L, hw, hw), compression="gzip"
+            )
             for name in ("actions", "rewards", "done"):
                 dst.create_dataset(name, data=src[name][()])
             clips_per_batch = max(1, batch_frames // L)
@@ -63,7 +88,9 @@ def token_index(clip_index: str | Path, token_shards: dict[str, str | Path], out
     clip_index, out_csv = Path(clip_index), Path(out_csv)
     index = pd.read_csv(clip_index)
     mapping = {
-        os.path.relpath(Path(c).resolve(), clip_index.parent.resolve()): os.path.relpath(Path(t).resolve(), out_csv.parent.resolve())
+        os.path.relpath(Path(c).resolve(), clip_index.parent.resolve()): os.path.relpath(
+            Path(t).resolve(), out_csv.parent.resolve()
+        )
         for c, t in token_shards.items()
     }
     missing = set(index["shard"]) - set(mapping)

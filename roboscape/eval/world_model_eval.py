@@ -32,23 +32,21 @@ from torch.utils.data import DataLoader, Subset
 
 from roboscape.data.dataset import ClipDataset
 from roboscape.data.frames import to_model_range, to_uint8
-from roboscape.data.token_windows import TokenWindowDataset
-from roboscape.eval.image_metrics import psnr, ssim
+from roboscape.data.token_windows import TokenWindowDataset, WorldModelData
+from roboscape.models.control import TextControl, control_inputs
+from roboscape.models.image_metrics import psnr, ssim
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
 from roboscape.models.text_encoder import load_instruction_cache
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, predict_tokens, token_nll
-from roboscape.train.checkpoint import load_pretrained
-from roboscape.train.world_model_training import TextControl, WorldModelData, control_inputs
-from roboscape.utils.io import write_json
 
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "perceptual": False}
 
 
 @dataclass
 class EvalConfig:
-    clips: int = 16  # held-out clips per subset for open-loop rollouts
+    clips: int = 128  # held-out clips per subset for open-loop rollouts
     horizon: int = 20  # world-model steps per rollout (at most what a clip holds)
     windows: int = 64  # teacher-forced windows per subset
     done_threshold: float = 0.5
@@ -119,8 +117,16 @@ def _frame_metrics(pred: torch.Tensor, truth: torch.Tensor, perceptual: Perceptu
 
 
 @torch.no_grad()
-def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset, clips: ClipDataset, view: str,
-              text: TextControl | None, perceptual: PerceptualDistance, cfg: EvalConfig) -> tuple[dict, dict]:
+def open_loop(
+    wm: WorldModel,
+    tokenizer: Tokenizer,
+    windows: TokenWindowDataset,
+    clips: ClipDataset,
+    view: str,
+    text: TextControl | None,
+    perceptual: PerceptualDistance,
+    cfg: EvalConfig,
+) -> tuple[dict, dict]:
     """Returns (metrics, media): media holds uint8 ground truth and predictions for figures."""
     device = next(wm.parameters()).device
     horizon, skip = min(cfg.horizon, windows.steps_per_clip), windows.frame_skip
@@ -131,7 +137,9 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
     for start in range(0, len(chosen), cfg.batch_size):
         batch = chosen[start : start + cfg.batch_size]
         # frames 0, k, .., Hk: (B, H+1, h, w, 3)
-        truth = torch.stack([clips[r]["rgb"][view][: horizon * skip + 1 : skip] for r in clip_rows(clips, windows, batch)])
+        truth = torch.stack(
+            [clips[r]["rgb"][view][: horizon * skip + 1 : skip] for r in clip_rows(clips, windows, batch)]
+        )
         truth = to_model_range(truth.flatten(0, 1)).view(len(batch), horizon + 1, 3, *truth.shape[2:4]).to(device)
         first = truth[:, 0]
         if text is None:
@@ -160,26 +168,43 @@ def open_loop(wm: WorldModel, tokenizer: Tokenizer, windows: TokenWindowDataset,
         media["truth"].append(to_uint8(truth[:, 1:]).cpu().numpy())
         media["model"].append(to_uint8(predicted).cpu().numpy())
     # (clips, horizon) per predictor and metric
-    per_clip = {name: {m: torch.stack([torch.cat(v) for v in steps], dim=1).double() for m, steps in ms.items()}
-                for name, ms in curves.items()}
+    per_clip = {
+        name: {m: torch.stack([torch.cat(v) for v in steps], dim=1).double() for m, steps in ms.items()}
+        for name, ms in curves.items()
+    }
     per_step = {name: {m: v.mean(0).tolist() for m, v in ms.items()} for name, ms in per_clip.items()}
     mean = {name: {m: float(np.mean(v)) for m, v in ms.items()} for name, ms in per_step.items()}
     # paired per clip (each clip's mean over the horizon), positive where the model is better
     clip_margins = {
-        floor: {m: (per_clip["model"][m] - per_clip[floor][m]).mean(1) * (1 if HIGHER_IS_BETTER[m] else -1) for m in HIGHER_IS_BETTER}
+        floor: {
+            m: (per_clip["model"][m] - per_clip[floor][m]).mean(1) * (1 if HIGHER_IS_BETTER[m] else -1)
+            for m in HIGHER_IS_BETTER
+        }
         for floor in ("copy_last_frame", "copy_last_frame_tokenized")
     }
     margin = {floor: {m: float(v.mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()}
-    episodes = list(zip(windows.index["scene_id"].iloc[chosen], windows.index["episode_seed"].iloc[chosen], strict=True))
+    episodes = list(
+        zip(windows.index["scene_id"].iloc[chosen], windows.index["episode_seed"].iloc[chosen], strict=True)
+    )
 
     def margin_se(clusters: list) -> dict:
-        return {floor: {m: clustered_standard_error(v.numpy(), clusters) for m, v in ms.items()} for floor, ms in clip_margins.items()}
+        return {
+            floor: {m: clustered_standard_error(v.numpy(), clusters) for m, v in ms.items()}
+            for floor, ms in clip_margins.items()
+        }
 
-    clips_better = {floor: {m: float((v > 0).double().mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()}
+    clips_better = {
+        floor: {m: float((v > 0).double().mean()) for m, v in ms.items()} for floor, ms in clip_margins.items()
+    }
     metrics = {
-        "clips": len(chosen), "episodes": len(set(episodes)), "horizon": horizon, "frame_skip": skip, "samples_per_clip": 1,
+        "clips": len(chosen),
+        "episodes": len(set(episodes)),
+        "horizon": horizon,
+        "frame_skip": skip,
+        "samples_per_clip": 1,
         "sampling": "greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}",
-        "mean": mean, "per_step": per_step,
+        "mean": mean,
+        "per_step": per_step,
         "margin_over_floor": margin,  # positive: the model is better than the floor
         "margin_standard_error": margin_se(episodes),  # paired, clustered by episode
         "margin_standard_error_over_clips": margin_se(list(range(len(chosen)))),  # paired, as if clips were independent
@@ -196,7 +221,9 @@ def clip_rows(clips: ClipDataset, windows: TokenWindowDataset, chosen: list[int]
 
 
 @torch.no_grad()
-def controllability(wm: WorldModel, tokenizer: Tokenizer, first_frames: torch.Tensor, horizon: int) -> tuple[dict, dict[str, np.ndarray]]:
+def controllability(
+    wm: WorldModel, tokenizer: Tokenizer, first_frames: torch.Tensor, horizon: int
+) -> tuple[dict, dict[str, np.ndarray]]:
     """Rollouts of the action WM from the same start frames under hand-made action sequences
     (the paper's Fig. 9): each translation axis held at the trained extreme in both directions,
     no motion, twice the trained range (out of distribution: clipped and counted) and uniform
@@ -218,7 +245,9 @@ def controllability(wm: WorldModel, tokenizer: Tokenizer, first_frames: torch.Te
     ood = rest.clone()
     ood[:3] = 2 * high[:3]
     sequences["2x trained range (+xyz, clipped)"] = ood.expand(horizon, -1)
-    sequences["uniform random in range"] = (low + (high - low) * torch.rand(horizon, cfg.action_dim, generator=generator).to(device))
+    sequences["uniform random in range"] = low + (high - low) * torch.rand(
+        horizon, cfg.action_dim, generator=generator
+    ).to(device)
     rollout = Rollout(wm, tokenizer)
     frames: dict[str, np.ndarray] = {}
     finals: dict[str, torch.Tensor] = {}
@@ -234,21 +263,31 @@ def controllability(wm: WorldModel, tokenizer: Tokenizer, first_frames: torch.Te
         axis: float((finals[f"+{axis} at trained extreme"] - finals[f"-{axis} at trained extreme"]).abs().mean()) / 2
         for axis in "xyz"
     }
-    summary = {"sequences": list(sequences), "horizon": horizon, "start_frames": n,
-               "mean_abs_pixel_difference_between_opposite_extremes": spread,
-               "clipped_action_steps_in_ood_sequence": clipped}
+    summary = {
+        "sequences": list(sequences),
+        "horizon": horizon,
+        "start_frames": n,
+        "mean_abs_pixel_difference_between_opposite_extremes": spread,
+        "clipped_action_steps_in_ood_sequence": clipped,
+    }
     return summary, frames
 
 
-def evaluate_world_model(wm_dir: str | Path, tokenizer_dir: str | Path, data: WorldModelData, clip_index: str | Path,
-                         out_dir: str | Path, cfg: EvalConfig, view: str = "third_view",
-                         perceptual_backend: str = "stlpips") -> dict:
-    """Everything above on both held-out subsets; writes ``eval.json`` and the figures to ``out_dir``."""
-    from roboscape.report.rollout_figures import grid_gif, horizon_curves, strip
-
-    out_dir = Path(out_dir)
+def evaluate_world_model(
+    wm_dir: str | Path,
+    tokenizer_dir: str | Path,
+    data: WorldModelData,
+    clip_index: str | Path,
+    cfg: EvalConfig,
+    view: str = "third_view",
+    perceptual_backend: str = "stlpips",
+) -> tuple[dict, dict]:
+    """Everything above on both held-out subsets. Returns the result (``eval.json``) and the media
+    the figures show (:func:`roboscape.report.rollout_figures.world_model_figures`): per subset its
+    per-step curves and uint8 ground truth and rollouts, and for the action WM the controllability
+    rollouts (sequence name -> (N, T, H, W, 3))."""
     torch.manual_seed(cfg.seed)
-    wm, tokenizer = load_pretrained(wm_dir), load_pretrained(tokenizer_dir)
+    wm, tokenizer = WorldModel.from_pretrained(wm_dir), Tokenizer.from_pretrained(tokenizer_dir)
     text, instructions = None, None
     if wm.cfg.control == "text":
         instructions, states, mask = load_instruction_cache(data.instruction_cache)
@@ -256,29 +295,34 @@ def evaluate_world_model(wm_dir: str | Path, tokenizer_dir: str | Path, data: Wo
     perceptual = PerceptualDistance(perceptual_backend)
     clips = ClipDataset(clip_index, views=(view,))
     control = wm.cfg.control
-    result: dict = {"model": str(wm_dir), "control": control, "view": view, "perceptual_backend": perceptual_backend,
-                    "trajectory_labels": data.trajectory_labels or "all", "config": asdict(cfg)}
-    subsets = {subset: TokenWindowDataset(data.token_index, wm.cfg.window, subset, data.heldout_every, wm.cfg.window, instructions,
-                                          frame_skip=wm.cfg.frame_skip, labels=data.trajectory_labels)
-               for subset in ("heldout", "ood")}
+    result: dict = {
+        "model": str(wm_dir),
+        "control": control,
+        "view": view,
+        "perceptual_backend": perceptual_backend,
+        "trajectory_labels": data.trajectory_labels or "all",
+        "config": asdict(cfg),
+    }
+    subsets = {
+        subset: TokenWindowDataset(
+            data.token_index,
+            wm.cfg.window,
+            subset,
+            data.heldout_every,
+            wm.cfg.window,
+            instructions,
+            frame_skip=wm.cfg.frame_skip,
+            labels=data.trajectory_labels,
+        )
+        for subset in ("heldout", "ood")
+    }
+    media: dict = {}
     for subset, windows in subsets.items():
-        metrics, media = open_loop(wm, tokenizer, windows, clips, view, text, perceptual, cfg)
+        metrics, media[subset] = open_loop(wm, tokenizer, windows, clips, view, text, perceptual, cfg)
+        media[subset]["per_step"] = metrics["per_step"]
         result[subset] = {"teacher_forced": teacher_forced(wm, windows, text, cfg), "open_loop": metrics}
-        title = f"{control} world model, {subset} clips, open loop from the first frame ({metrics['sampling']}, 1 sample)"
-        horizon_curves(metrics["per_step"], out_dir / f"{subset}_horizon.png", title)
-        shown = range(min(3, len(media["truth"])))
-        strip({f"{kind} {i}": media[kind][i] for i in shown for kind in ("truth", "model")}, out_dir / f"{subset}_rollouts.png", title)
-        grid_gif([[media["truth"][i], media["model"][i]] for i in shown], out_dir / f"{subset}_rollouts.gif")
     if control == "action":
         rows = clip_rows(clips, subsets["heldout"], evenly_spaced(len(subsets["heldout"].index), 2))
         first = torch.stack([to_model_range(torch.from_numpy(clips.frame(r, 0, view))) for r in rows])
-        summary, frames = controllability(wm, tokenizer, first, cfg.horizon)
-        result["controllability"] = summary
-        strip({name: seq[0] for name, seq in frames.items()}, out_dir / "controllability.png",
-              "action world model under extreme and out-of-distribution action sequences (same start frame)")
-        # Read left to right, top to bottom, in the order of the strip's rows (eval.json: "sequences").
-        panels = [seq[0] for seq in frames.values()]
-        panels += [np.zeros_like(panels[0])] * (-len(panels) % 3)
-        grid_gif([panels[i : i + 3] for i in range(0, len(panels), 3)], out_dir / "controllability.gif")
-    write_json(out_dir / "eval.json", result)
-    return result
+        result["controllability"], media["controllability"] = controllability(wm, tokenizer, first, cfg.horizon)
+    return result, media

@@ -83,8 +83,12 @@ class DecoderOptions:
         *flags, precision = parts
         if flags not in ([], ["fused"], ["compiled"], ["fused", "compiled"]) or precision not in PRECISIONS:
             raise ValueError(f"a decoder is named [fused-][compiled-](fp32|bf16|auto)[-byK], got {name!r}")
-        return cls(precision, compile="compiled" in flags, fuse_upsampling="fused" in flags,  # type: ignore[arg-type]
-                   frames_per_call=frames_per_call)
+        return cls(
+            precision,
+            compile="compiled" in flags,
+            fuse_upsampling="fused" in flags,  # type: ignore[arg-type]
+            frames_per_call=frames_per_call,
+        )
 
 
 def has_fast_bf16(device_type: str) -> bool:
@@ -99,9 +103,19 @@ def has_fast_bf16(device_type: str) -> bool:
 def upsampling_as_transposed_conv(upsample: nn.Upsample, conv: nn.Conv2d) -> nn.ConvTranspose2d:
     """``conv(upsample(x))`` for a nearest 2x ``upsample`` and a 3x3, stride-1, padding-1 ``conv``,
     as one transposed convolution of ``x``."""
-    if upsample.mode != "nearest" or upsample.scale_factor not in (2, 2.0, (2, 2), (2.0, 2.0)) or upsample.size is not None:
+    if (
+        upsample.mode != "nearest"
+        or upsample.scale_factor not in (2, 2.0, (2, 2), (2.0, 2.0))
+        or upsample.size is not None
+    ):
         raise ValueError(f"expected a nearest 2x upsampling, got {upsample}")
-    if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.padding != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
+    if (
+        conv.kernel_size != (3, 3)
+        or conv.stride != (1, 1)
+        or conv.padding != (1, 1)
+        or conv.dilation != (1, 1)
+        or conv.groups != 1
+    ):
         raise ValueError(f"expected a 3x3 convolution with stride 1 and padding 1, got {conv}")
     fused = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=1, bias=conv.bias is not None)
     fused = fused.to(conv.weight.device, conv.weight.dtype)
@@ -138,16 +152,25 @@ class InferenceDecoder:
         self.device_type = next(tokenizer.parameters()).device.type
         options = (options or DecoderOptions()).resolved(self.device_type)
         if options.precision == "bf16" and not has_fast_bf16(self.device_type):
-            hardware = "this CPU has neither AVX512-BF16 nor AMX" if self.device_type == "cpu" else f"this {self.device_type} device has no bf16 arithmetic"
-            warnings.warn(f"{hardware}: a bf16 decoder is emulated there, several times slower than an fp32 one; "
-                          "precision 'auto' picks the faster", stacklevel=2)
+            hardware = (
+                "this CPU has neither AVX512-BF16 nor AMX"
+                if self.device_type == "cpu"
+                else f"this {self.device_type} device has no bf16 arithmetic"
+            )
+            warnings.warn(
+                f"{hardware}: a bf16 decoder is emulated there, several times slower than an fp32 one; "
+                "precision 'auto' picks the faster",
+                stacklevel=2,
+            )
         self.tokenizer, self.options = tokenizer.eval(), options
         decoder = tokenizer.decoder
         if options.fuse_upsampling:
             decoder = fuse_decoder_upsampling(decoder)
         elif options.compile:
             decoder = copy.deepcopy(decoder)  # frozen into the compiled graph: the tokenizer's stay its own
-        self._decoder = torch.compile(decoder, dynamic=False, options={"freezing": True}) if options.compile else decoder
+        self._decoder = (
+            torch.compile(decoder, dynamic=False, options={"freezing": True}) if options.compile else decoder
+        )
 
     @torch.no_grad()
     def __call__(self, tokens: torch.Tensor, context: DecoderContext | None = None) -> torch.Tensor:

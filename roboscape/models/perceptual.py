@@ -56,13 +56,19 @@ class PerceptualDistance(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape != y.shape or x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected two (B, 3, H, W) images of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+            raise ValueError(
+                f"expected two (B, 3, H, W) images of one shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
         if min(x.shape[-2:]) < MIN_SIZE:
-            raise ValueError(f"images must be at least {MIN_SIZE}x{MIN_SIZE} for the AlexNet/VGG trunk, got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"images must be at least {MIN_SIZE}x{MIN_SIZE} for the AlexNet/VGG trunk, got {tuple(x.shape[-2:])}"
+            )
         for name, t in (("x", x), ("y", y)):
             if not torch.isfinite(t).all():
                 raise ValueError(f"{name} has NaN or infinite values")
             lo, hi = float(t.detach().min()), float(t.detach().max())
             if lo < -1.01 or hi > 1.01:
-                raise ValueError(f"{name} must be in [-1, 1] (got [{lo:.3f}, {hi:.3f}]); map uint8 frames with x / 127.5 - 1")
+                raise ValueError(
+                    f"{name} must be in [-1, 1] (got [{lo:.3f}, {hi:.3f}]); map uint8 frames with x / 127.5 - 1"
+                )
         return self.model(x.float(), y.float()).flatten()

@@ -31,14 +31,24 @@ class RolloutStep:
 class Rollout:
     """Batched generation with one world model and the tokenizer that decodes its tokens."""
 
-    def __init__(self, world_model: WorldModel, tokenizer: Tokenizer, action_low: float | torch.Tensor | None = None,
-                 action_high: float | torch.Tensor | None = None, temperature: float = 0.0, seed: int = 0,
-                 decoder: DecoderOptions | None = None):
+    def __init__(
+        self,
+        world_model: WorldModel,
+        tokenizer: Tokenizer,
+        action_low: float | torch.Tensor | None = None,
+        action_high: float | torch.Tensor | None = None,
+        temperature: float = 0.0,
+        seed: int = 0,
+        decoder: DecoderOptions | None = None,
+    ):
         """Actions are clipped to [action_low, action_high]: by default the range the world model
         was trained on (its config), or [-1, 1] (the controller's range) if it has none.
         ``decoder``: see :class:`DecoderOptions` (by default, it decodes exactly as
         :meth:`Tokenizer.decode_tokens`)."""
-        if world_model.cfg.codebook_size != tokenizer.cfg.codebook_size or world_model.cfg.tokens_hw != tokenizer.cfg.tokens_hw:
+        if (
+            world_model.cfg.codebook_size != tokenizer.cfg.codebook_size
+            or world_model.cfg.tokens_hw != tokenizer.cfg.tokens_hw
+        ):
             raise ValueError("the world model and the tokenizer disagree on the codebook or the token grid")
         self.wm, self.tokenizer = world_model.eval(), tokenizer.eval()
         self.decode = InferenceDecoder(tokenizer, decoder)
@@ -83,16 +93,24 @@ class Rollout:
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
-    def reset(self, frames: torch.Tensor, text_states: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def reset(
+        self, frames: torch.Tensor, text_states: torch.Tensor | None = None, text_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Start N rollouts from real first frames; returns their tokens (N, h, w)."""
         self._check_frames(frames)
         if (self.wm.cfg.control == "text") != (text_states is not None):
-            raise ValueError(f"a {self.wm.cfg.control!r} world model {'needs' if text_states is None else 'takes no'} text states")
+            raise ValueError(
+                f"a {self.wm.cfg.control!r} world model {'needs' if text_states is None else 'takes no'} text states"
+            )
         frames = frames.to(self.device)
         tokens = self.tokenizer.encode(frames)
         self._decoder_context = self.tokenizer.decoder_context(frames, tokens)
         self._tokens = tokens.flatten(1)
-        self._text = None if text_states is None else (text_states.to(self.device), None if text_mask is None else text_mask.to(self.device))
+        self._text = (
+            None
+            if text_states is None
+            else (text_states.to(self.device), None if text_mask is None else text_mask.to(self.device))
+        )
         self._cache = None
         return tokens
 
@@ -114,8 +132,14 @@ class Rollout:
         return RolloutStep(tokens, self.decode(tokens, self._decoder_context), out.done[:, 0])
 
     @torch.no_grad()
-    def imagine_goal(self, frames: torch.Tensor, text_states: torch.Tensor, text_mask: torch.Tensor | None = None,
-                     threshold: float = 0.5, max_steps: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    def imagine_goal(
+        self,
+        frames: torch.Tensor,
+        text_states: torch.Tensor,
+        text_mask: torch.Tensor | None = None,
+        threshold: float = 0.5,
+        max_steps: int = 100,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 6: generate until the done signal reaches ``threshold``; the goal is the first such
         frame (the last generated one if it never does). Returns (goal frames, steps taken)."""
         self.reset(frames, text_states, text_mask)

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from roboscape.utils.io import atomic_path
@@ -72,15 +73,16 @@ def encode_instructions(instructions: list[str], out_path: str | Path, backend: 
     unique = sorted(set(instructions))
     states, mask = TextEncoder(backend).encode(unique)
     with atomic_path(out_path) as tmp:
-        save_file({"states": states.contiguous(), "mask": mask.contiguous()}, str(tmp),
-                  metadata={"backend": backend, "instructions": json.dumps(unique)})
+        save_file(
+            {"states": states.contiguous(), "mask": mask.contiguous()},
+            str(tmp),
+            metadata={"backend": backend, "instructions": json.dumps(unique)},
+        )
     return {text: i for i, text in enumerate(unique)}
 
 
 def load_instruction_cache(path: str | Path) -> tuple[dict[str, int], torch.Tensor, torch.Tensor]:
     """(instruction -> row, states (K, L, D), mask (K, L)) from a cache written by encode_instructions."""
-    from safetensors import safe_open
-
     with safe_open(str(path), "pt") as f:
         instructions = json.loads(f.metadata()["instructions"])
     tensors = load_file(str(path))

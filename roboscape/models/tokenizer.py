@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from vector_quantize_pytorch import FSQ, LFQ
 
+from roboscape.models.pretrained import Pretrained
 from roboscape.utils.config import JsonConfig
 
 QUANTIZERS = ("lfq", "fsq")
@@ -37,7 +38,7 @@ DecoderContext = tuple[torch.Tensor, torch.Tensor]
 class TokenizerConfig(JsonConfig):
     image_size: int = 64
     downsample_factor: int = 8
-    base_channels: int = 64
+    base_channels: int = 32
     max_channel_mult: int = 4
     num_res_blocks: int = 1
     quantizer: str = "lfq"
@@ -174,7 +175,10 @@ class TokenizerOutput(NamedTuple):
     quantizer_loss: torch.Tensor  # LFQ entropy + commitment (0 for FSQ)
 
 
-class Tokenizer(nn.Module):
+class Tokenizer(nn.Module, Pretrained):
+    KIND = "tokenizer"
+    CONFIG = TokenizerConfig
+
     def __init__(self, cfg: TokenizerConfig):
         super().__init__()
         self.cfg = cfg

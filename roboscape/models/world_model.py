@@ -26,23 +26,22 @@ and written in place, one frame per step, instead of growing and being trimmed.
 Token target (``token_target``): ``codes`` predicts each next token as one softmax over the
 codebook; ``bits`` predicts the D = log2(codebook_size) sign bits of the LFQ latent s_t one
 binary distribution each (the paper's s_t in R^{H'xW'xD} for the action WM, Eq. 2 summed over
-bits) and embeds the input tokens from their bits. On our default data 2/3 of the tokens that
-change between frames flip a single bit of 12: a softmax over codes scores that as wrong as any
-other code, the bit target as 11 of 12 right (and its head is 12 wide, not 4,096). Either way
-``token_nll`` is nats per token (for bits, of the factorised code distribution), so the two
-compare directly.
+bits) and embeds the input tokens from their bits. Most tokens that change between frames flip
+a single bit: a softmax over codes scores that as wrong as any other code, the bit target as
+all bits but one right (and its head is D wide, not 2**D; docs/design.md has the measured share).
+Either way ``token_nll`` is nats per token (for bits, of the factorised code distribution), so
+the two compare directly.
 
 Frame skip (``frame_skip``): one step of the model spans k recorded frames (control steps); its
 action is their summed end-effector delta (:func:`roboscape.data.token_windows.skip_actions`).
 
-Copy prior (``copy_prior``): most of a frame's tokens persist into the next one (the static scene;
-on our default data ~3/4 of them), so each position's logits get a learned bonus for the token it
+Copy prior (``copy_prior``): most of a frame's tokens persist into the next one (the static
+scene), so each position's logits get a learned bonus for the token it
 holds now, ``logits[n, x_t[n]] += c`` with c initialised to ``log(codebook_size)``. At
 initialisation the model then predicts "nothing moves" with probability ~1/2 per token, and the
-transformer learns the changes instead of first learning to copy 4,096-way. Off by default: on the
-default tier it lowers the held-out token cross-entropy (2.44 against 2.64 nats after 1200 steps),
-but a changing token's probability spreads over many codes, so greedy rollouts keep every token
-and ignore the actions.
+transformer learns the changes instead of first learning to copy. Off by default: it lowers the
+held-out token cross-entropy, but a changing token's probability spreads over many codes, so
+greedy rollouts keep every token and ignore the actions (docs/world-model-history.md).
 """
 
 from __future__ import annotations
@@ -55,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from roboscape.models.pretrained import Pretrained
 from roboscape.utils.config import JsonConfig
 
 CONTROLS = ("action", "text")
@@ -65,10 +65,10 @@ TOKEN_TARGETS = ("codes", "bits")
 class WorldModelConfig(JsonConfig):
     codebook_size: int = 4096
     tokens_hw: int = 8  # tokens per frame side: a frame is tokens_hw**2 tokens
-    window: int = 16  # frames of temporal context
-    dim: int = 256
-    depth: int = 8
-    heads: int = 8
+    window: int = 6  # frames of temporal context
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     control: str = "action"
@@ -76,8 +76,8 @@ class WorldModelConfig(JsonConfig):
     control_tokens: int = 4  # action WM: tokens the action encoder makes per step
     text_dim: int = 384  # text WM: width of the text encoder's states
     copy_prior: bool = False  # learned logit bonus for keeping each position's current token
-    token_target: str = "codes"  # codes: a softmax over the codebook; bits: one binary distribution per LFQ bit
-    frame_skip: int = 1  # recorded frames (control steps) per world-model step; its action is their summed delta
+    token_target: str = "bits"  # bits: one binary distribution per LFQ bit; codes: a softmax over the codebook
+    frame_skip: int = 4  # recorded frames (control steps) per world-model step; its action is their summed delta
     # Action WM: statistics of the training actions (per dimension). Actions are standardised
     # with mean/std before the encoder; the rollout clips actions to [low, high], the trained range.
     action_mean: list[float] | None = None
@@ -94,7 +94,9 @@ class WorldModelConfig(JsonConfig):
             raise ValueError(f"unknown token_target {self.token_target!r}; choose one of {TOKEN_TARGETS}")
         if self.token_target == "bits":
             if self.codebook_size < 2 or self.codebook_size & (self.codebook_size - 1):
-                raise ValueError(f"token_target 'bits' needs a power-of-two (LFQ) codebook, got {self.codebook_size} codes")
+                raise ValueError(
+                    f"token_target 'bits' needs a power-of-two (LFQ) codebook, got {self.codebook_size} codes"
+                )
             if self.copy_prior:
                 raise ValueError("copy_prior works on code logits: it needs token_target 'codes'")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
@@ -136,11 +138,14 @@ def token_nll(logits: torch.Tensor, target: torch.Tensor, token_target: str) -> 
     if token_target == "bits":
         labels = token_bits(target, logits.shape[-1]).to(logits.dtype)
         return F.binary_cross_entropy_with_logits(logits, labels, reduction="none").sum(-1)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1).long(), reduction="none").view(target.shape)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1).long(), reduction="none").view(
+        target.shape
+    )
 
 
-def predict_tokens(logits: torch.Tensor, token_target: str, temperature: float = 0.0,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def predict_tokens(
+    logits: torch.Tensor, token_target: str, temperature: float = 0.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Token ids from logits: the most likely (``temperature`` 0; per bit for ``bits``) or sampled."""
     if token_target == "bits":
         if temperature <= 0:
@@ -205,8 +210,9 @@ class Attention(nn.Module):
         b, n, _ = t.shape
         return t.view(b, n, self.heads, -1).transpose(1, 2)
 
-    def forward(self, x, context=None, causal=False, positions=None, cache: KVRing | None = None, key_mask=None,
-                window=None):
+    def forward(
+        self, x, context=None, causal=False, positions=None, cache: KVRing | None = None, key_mask=None, window=None
+    ):
         """``cache``: the keys and values of earlier frames (temporal attention, one new frame per
         call), updated in place with this one's; ``window``: causal attention reaches back at most
         ``window - 1`` steps. Returns the attention's output."""
@@ -214,7 +220,7 @@ class Attention(nn.Module):
         q = self._split(self.q(x))
         k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
         if positions is not None:
-            q_pos = positions[-q.shape[2]:]
+            q_pos = positions[-q.shape[2] :]
             q = rotary(q, q_pos)
             k = rotary(k, q_pos)
         if cache is not None:
@@ -266,12 +272,17 @@ class WorldModelOutput(NamedTuple):
     done: torch.Tensor  # (B, T): probability that frame t+1 is done, from frames <= t
 
 
-class WorldModel(nn.Module):
+class WorldModel(nn.Module, Pretrained):
+    KIND = "world_model"
+    CONFIG = WorldModelConfig
+
     def __init__(self, cfg: WorldModelConfig):
         super().__init__()
         self.cfg = cfg
         d = cfg.dim
-        self.token_emb = nn.Linear(cfg.code_bits, d) if cfg.token_target == "bits" else nn.Embedding(cfg.codebook_size, d)
+        self.token_emb = (
+            nn.Linear(cfg.code_bits, d) if cfg.token_target == "bits" else nn.Embedding(cfg.codebook_size, d)
+        )
         self.spatial_pos = nn.Parameter(torch.randn(cfg.tokens_per_frame, d) * 0.02)
         if cfg.control == "action":
             mean = torch.zeros(cfg.action_dim) if cfg.action_mean is None else torch.tensor(cfg.action_mean)
@@ -279,7 +290,11 @@ class WorldModel(nn.Module):
             self.register_buffer("action_mean", mean.float(), persistent=False)
             self.register_buffer("action_std", std.float(), persistent=False)
             self.control_encoder = nn.Sequential(
-                nn.Linear(cfg.action_dim, d), nn.SiLU(), nn.Linear(d, d), nn.SiLU(), nn.Linear(d, cfg.control_tokens * d)
+                nn.Linear(cfg.action_dim, d),
+                nn.SiLU(),
+                nn.Linear(d, d),
+                nn.SiLU(),
+                nn.Linear(d, cfg.control_tokens * d),
             )
         else:
             self.control_encoder = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
@@ -314,7 +329,9 @@ class WorldModel(nn.Module):
         return self.control_encoder(control)[:, None].expand(-1, T, -1, -1)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, tokens: torch.Tensor, control: torch.Tensor, control_mask: torch.Tensor | None = None) -> WorldModelOutput:
+    def forward(
+        self, tokens: torch.Tensor, control: torch.Tensor, control_mask: torch.Tensor | None = None
+    ) -> WorldModelOutput:
         """Teacher-forced pass over frames 0..T-1. Temporal attention is causal and reaches back
         ``window - 1`` frames (sliding-window attention), exactly what a KV-cached rollout sees."""
         self._check_tokens(tokens)
@@ -341,8 +358,13 @@ class WorldModel(nn.Module):
             logits = logits.scatter_add(-1, tokens[..., None].long(), bonus)
         return WorldModelOutput(logits, done)
 
-    def step(self, tokens_t: torch.Tensor, control_t: torch.Tensor, cache: list[KVRing] | None,
-             control_mask: torch.Tensor | None = None) -> tuple[WorldModelOutput, list[KVRing]]:
+    def step(
+        self,
+        tokens_t: torch.Tensor,
+        control_t: torch.Tensor,
+        cache: list[KVRing] | None,
+        control_mask: torch.Tensor | None = None,
+    ) -> tuple[WorldModelOutput, list[KVRing]]:
         """One frame with a KV cache of earlier frames: ``tokens_t`` (B, N), ``control_t``
         (B, action_dim) or (B, L, text_dim); ``cache``: None at the first frame, then what the
         previous step returned (it is updated in place, and its frame count is this frame's
@@ -359,8 +381,9 @@ class WorldModel(nn.Module):
         return self._heads(x, tokens_t[:, None]), cache
 
 
-def world_model_loss(out: WorldModelOutput, tokens: torch.Tensor, done: torch.Tensor,
-                     token_target: str) -> dict[str, torch.Tensor]:
+def world_model_loss(
+    out: WorldModelOutput, tokens: torch.Tensor, done: torch.Tensor, token_target: str
+) -> dict[str, torch.Tensor]:
     """Eqs. 2-4: cross-entropy of frame t+1's tokens and RMSE of frame t+1's done signal, both
     predicted from frames <= t. ``done``: (B, T) labels of the input frames."""
     ce = token_nll(out.logits[:, :-1], tokens[:, 1:], token_target).mean()

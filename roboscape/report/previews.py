@@ -14,8 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from roboscape.data.trajectory_io import Episode, TrajectoryShard  # noqa: E402
 from roboscape.report.rollout_figures import grid_gif  # noqa: E402
+from roboscape.sim.trajectory_io import Episode, TrajectoryShard  # noqa: E402
 from roboscape.utils.io import atomic_path  # noqa: E402
 
 
@@ -43,7 +43,9 @@ def write_gif(episodes: list[Episode], path: str | Path, fps: int = 12, every: i
 
 
 def write_sheet(episodes: list[Episode], path: str | Path, n_keyframes: int = 6) -> None:
-    fig, axes = plt.subplots(len(episodes), n_keyframes, figsize=(2.2 * n_keyframes, 1.3 * len(episodes) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(
+        len(episodes), n_keyframes, figsize=(2.2 * n_keyframes, 1.3 * len(episodes) + 0.6), squeeze=False
+    )
     for row, ep in zip(axes, episodes, strict=True):
         frames = _side_by_side(ep)
         idx = np.linspace(0, len(frames) - 1, n_keyframes).round().astype(int)

@@ -20,12 +20,16 @@ def _save(fig, path: str | Path) -> None:
     plt.close(fig)
 
 
-def strip(rows: dict[str, np.ndarray], path: str | Path, title: str, n_cols: int = 8, col_titles: list[str] | None = None) -> None:
+def strip(
+    rows: dict[str, np.ndarray], path: str | Path, title: str, n_cols: int = 8, col_titles: list[str] | None = None
+) -> None:
     """One row per label: ``n_cols`` evenly spaced frames of its (T, H, W, 3) sequence, under
     ``col_titles`` (default: the step ahead, t+1 ...)."""
     T = min(len(v) for v in rows.values())
     cols = np.linspace(0, T - 1, min(n_cols, T)).round().astype(int)
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(1.4 * len(cols) + 1.5, 1.4 * len(rows) + 0.5), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(cols), figsize=(1.4 * len(cols) + 1.5, 1.4 * len(rows) + 0.5), squeeze=False
+    )
     for ax_row, (label, frames) in zip(axes, rows.items(), strict=True):
         for ax, t in zip(ax_row, cols, strict=True):
             ax.imshow(frames[t])
@@ -46,7 +50,9 @@ def grid_gif(panels: list[list[np.ndarray]], path: str | Path, fps: int = 8) -> 
     def at(p: np.ndarray, t: int) -> np.ndarray:
         return p[min(t, len(p) - 1)]
 
-    frames = [np.concatenate([np.concatenate([at(p, t) for p in row], axis=1) for row in panels], axis=0) for t in range(T)]
+    frames = [
+        np.concatenate([np.concatenate([at(p, t) for p in row], axis=1) for row in panels], axis=0) for t in range(T)
+    ]
     with atomic_path(path) as tmp:
         imageio.mimsave(tmp, frames, format="GIF", duration=1000 / fps, loop=0)
 

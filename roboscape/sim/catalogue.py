@@ -225,9 +225,7 @@ def make_split(seed: int, n_ood_objects: int = 2, n_ood_pairs: int = 4) -> Split
     ood_objects = tuple(sorted(names[:n_ood_objects]))
     seen = names[n_ood_objects:]
     pair_objects = seen[:n_ood_pairs]
-    pairs = tuple(
-        sorted((obj, CONTAINERS[i % len(CONTAINERS)].name) for i, obj in enumerate(pair_objects))
-    )
+    pairs = tuple(sorted((obj, CONTAINERS[i % len(CONTAINERS)].name) for i, obj in enumerate(pair_objects)))
     return Split(seed=seed, ood_objects=ood_objects, ood_pairs=pairs)
 
 
@@ -262,9 +260,7 @@ def all_scenes(split: Split) -> list[SceneSpec]:
     return scenes
 
 
-def select_scenes(
-    scenes: list[SceneSpec], tasks: list[str], n_ind: int, n_ood: int, seed: int
-) -> dict[str, list[str]]:
+def select_scenes(scenes: list[SceneSpec], tasks: list[str], n_ind: int, n_ood: int, seed: int) -> dict[str, list[str]]:
     """The scenes a config generates data for: the first ``n_ind`` in-domain and ``n_ood``
     out-of-domain scenes of each task in a seeded order (the same order for every task)."""
     selected: dict[str, list[str]] = {}
@@ -307,10 +303,7 @@ class Catalogue:
                 "ood_objects": list(self.split.ood_objects),
                 "ood_pairs": [list(p) for p in self.split.ood_pairs],
             },
-            "scenes": [
-                {**dataclasses.asdict(s), "instruction": instruction(s, self.task_params)}
-                for s in self.scenes
-            ],
+            "scenes": [{**dataclasses.asdict(s), "instruction": instruction(s, self.task_params)} for s in self.scenes],
             "selected": self.selected,
         }
 

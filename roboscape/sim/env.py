@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
+import gymnasium as gym
+
+import roboscape.sim.tasks  # noqa: F401  (registers the env ids)
 from roboscape.sim.catalogue import TASK_ENV_IDS, SceneSpec, TaskParams
+from roboscape.sim.robot import robot_uid
 
 CONTROL_MODE = "pd_ee_delta_pose"
 """The recorded action space: 7-DoF end-effector delta pose in the robot base frame
@@ -44,11 +48,6 @@ def make_env(
     SAPIEN shader pack of the cameras: ``minimal`` (rasterised, lit; the default) or ManiSkill's
     ``default``, which costs ~20% more per frame on llvmpipe for a near-identical image."""
     configure_process()
-    import gymnasium as gym
-
-    import roboscape.sim.tasks  # noqa: F401  (registers the env ids)
-    from roboscape.sim.robot import robot_uid
-
     kwargs = dict(
         scene=scene,
         robot_uids=robot_uid(robot_visual_detail),

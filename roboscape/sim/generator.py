@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from roboscape.data.trajectory_io import VIEWS, Episode
 from roboscape.sim.catalogue import Catalogue, SceneSpec, instruction
 from roboscape.sim.env import CONTROL_MODE, make_env
 from roboscape.sim.planner import GRIPPER_OPEN, MotionPlanner, PlanningError, pose_in_base
 from roboscape.sim.tasks import CAMERA_NAMES
+from roboscape.sim.trajectory_io import VIEWS, Episode
 from roboscape.sim.waypoints import (
     SUBOPTIMAL_METHODS,
     Gripper,
@@ -40,8 +40,8 @@ from roboscape.sim.waypoints import (
 class GeneratorConfig:
     """Everything that changes what a trajectory job writes."""
 
-    n_optimal: int = 2
-    n_suboptimal: int = 2
+    n_optimal: int = 4
+    n_suboptimal: int = 4
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100
@@ -280,4 +280,3 @@ def shard_scene_ids(catalogue: Catalogue, task: str, shard: int, scenes_per_shar
     if not chunk:
         raise ValueError(f"task {task!r} has {len(scene_ids)} selected scenes: there is no shard {shard}")
     return chunk
-

@@ -70,7 +70,7 @@ class ActionScale:
 
 def pose_in_base(env) -> sapien.Pose:
     """The TCP pose in the robot base frame (single CPU env: read from SAPIEN directly, not
-    through ManiSkill's batched torch poses, which cost ~1 ms per call)."""
+    through ManiSkill's batched torch poses, which are slow for one env)."""
     agent = env.unwrapped.agent
     return agent.robot.root._objs[0].entity_pose.inv() * agent.tcp._objs[0].entity_pose
 
@@ -113,7 +113,9 @@ class MotionPlanner:
         q = self.qpos()
         result = self.planner.plan_screw(goal, q, time_step=self.time_step)
         if result["status"] != "Success":
-            result = self.planner.plan_qpos_to_pose(goal, q, time_step=self.time_step, planning_time=1.0, wrt_world=True)
+            result = self.planner.plan_qpos_to_pose(
+                goal, q, time_step=self.time_step, planning_time=1.0, wrt_world=True
+            )
         if result["status"] != "Success":
             raise PlanningError("plan_failed", str(result["status"]))
         return np.asarray(result["position"])

@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from roboscape.data.trajectory_io import TrajectoryShard
 from roboscape.sim.catalogue import SceneSpec, TaskParams
 from roboscape.sim.env import make_env
+from roboscape.sim.trajectory_io import TrajectoryShard
 
 
-def replay_shard(h5_path: str | Path, labels: tuple[str, ...] = ("optimal",), max_episodes: int | None = None) -> list[dict]:
+def replay_shard(
+    h5_path: str | Path, labels: tuple[str, ...] = ("optimal",), max_episodes: int | None = None
+) -> list[dict]:
     results = []
     with TrajectoryShard(h5_path) as shard:
         kw = shard.meta["env_info"]["env_kwargs"]
@@ -33,8 +35,12 @@ def replay_shard(h5_path: str | Path, labels: tuple[str, ...] = ("optimal",), ma
                 scene = SceneSpec.from_dict(meta["reset_kwargs"]["options"]["scene"])
                 if env is None:
                     env = make_env(
-                        scene, image_size=kw["image_size"], obs_mode="state", task_params=task_params,
-                        control_freq=kw["control_freq"], sim_freq=kw["sim_freq"],
+                        scene,
+                        image_size=kw["image_size"],
+                        obs_mode="state",
+                        task_params=task_params,
+                        control_freq=kw["control_freq"],
+                        sim_freq=kw["sim_freq"],
                         max_episode_steps=shard.meta["env_info"]["max_episode_steps"],
                     )
                     current_scene = scene
@@ -49,12 +55,16 @@ def replay_shard(h5_path: str | Path, labels: tuple[str, ...] = ("optimal",), ma
                 for a in actions:
                     _, _, _, _, info = env.step(a)
                 final_obj = env.unwrapped.obj.pose.p[0].cpu().numpy()
-                results.append(dict(
-                    scene_id=meta["scene_id"], episode_id=meta["episode_id"], label=meta["label"],
-                    recorded_success=bool(meta["success"]),
-                    replay_success=bool(torch.as_tensor(info["success"]).item()),
-                    object_position_error_m=float(np.linalg.norm(final_obj - recorded_obj)),
-                ))
+                results.append(
+                    dict(
+                        scene_id=meta["scene_id"],
+                        episode_id=meta["episode_id"],
+                        label=meta["label"],
+                        recorded_success=bool(meta["success"]),
+                        replay_success=bool(torch.as_tensor(info["success"]).item()),
+                        object_position_error_m=float(np.linalg.norm(final_obj - recorded_obj)),
+                    )
+                )
         finally:
             if env is not None:
                 env.close()
@@ -78,4 +88,8 @@ def summarise(results: list[dict]) -> dict:
             },
         }
 
-    return {"overall": stats(results), "by_task": {t: stats(rs) for t, rs in sorted(by_task.items())}, "episodes": results}
+    return {
+        "overall": stats(results),
+        "by_task": {t: stats(rs) for t, rs in sorted(by_task.items())},
+        "episodes": results,
+    }

@@ -1,8 +1,8 @@
 """A Panda with a wrist camera whose *visual* meshes are decimated.
 
 Why: on CPU (llvmpipe) rendering, a camera frame's cost is almost all vertex work on the
-Panda's visual triangles (135k for the arm, 425k for the wrist camera's shell) (measured: 57 ms per 128x128 frame with the robot, 1.6 ms with
-it hidden), not pixels. Decimating the visual meshes to ``faces_fraction`` of their triangles
+Panda's visual triangles (135k for the arm, 425k for the wrist camera's shell), not pixels
+(docs/design.md has the measured costs). Decimating the visual meshes to ``faces_fraction`` of their triangles
 keeps the arm's silhouette and colours while making frames several times cheaper. Collision
 meshes, kinematics, controllers and the MPLib planning model are ManiSkill's own, untouched.
 
@@ -88,5 +88,11 @@ def robot_uid(faces_fraction: float | None) -> str:
 
     if uid not in REGISTERED_AGENTS:
         urdf = str(build_lowpoly_assets(faces_fraction) / "panda_v3.urdf")
-        register_agent()(type(f"PandaWristCamLowPoly{round(faces_fraction * 100):02d}", (PandaWristCam,), {"uid": uid, "urdf_path": urdf}))
+        register_agent()(
+            type(
+                f"PandaWristCamLowPoly{round(faces_fraction * 100):02d}",
+                (PandaWristCam,),
+                {"uid": uid, "urdf_path": urdf},
+            )
+        )
     return uid

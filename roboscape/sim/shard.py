@@ -13,10 +13,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from roboscape.data.trajectory_io import FORMAT_VERSION, VIEWS, open_h5, write_episode
 from roboscape.sim.catalogue import TASK_ENV_IDS, Catalogue
 from roboscape.sim.env import CONTROL_MODE
 from roboscape.sim.generator import GeneratorConfig, TrajectoryGenerator, shard_scene_ids
+from roboscape.sim.trajectory_io import FORMAT_VERSION, VIEWS, write_episode
+from roboscape.utils.h5 import open_h5
 from roboscape.utils.io import atomic_path, write_json
 
 
@@ -34,7 +35,12 @@ def generate_shard(
 ) -> dict:
     scene_ids = shard_scene_ids(catalogue, task, shard, scenes_per_shard)
     scenes = [catalogue.scene(s) for s in scene_ids]
-    jobs = [(sc, label, i) for sc in scenes for label, n in (("optimal", cfg.n_optimal), ("suboptimal", cfg.n_suboptimal)) for i in range(n)]
+    jobs = [
+        (sc, label, i)
+        for sc in scenes
+        for label, n in (("optimal", cfg.n_optimal), ("suboptimal", cfg.n_suboptimal))
+        for i in range(n)
+    ]
     failures: Counter = Counter()
     kept = Counter()
     episodes_meta = []
@@ -70,7 +76,8 @@ def generate_shard(
                     "max_episode_steps": cfg.env_max_episode_steps,
                 },
                 "source_type": "motionplanning",
-                "source_desc": "roboscape MPLib planner executed in pd_ee_delta_pose (optimal and suboptimal, paper sec. 4.1)",
+                "source_desc": "roboscape MPLib planner executed in pd_ee_delta_pose "
+                "(optimal and suboptimal, paper sec. 4.1)",
                 "roboscape": {
                     "format_version": FORMAT_VERSION,
                     "task": task,

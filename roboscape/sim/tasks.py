@@ -132,8 +132,9 @@ class RoboScapeEnv(BaseEnv):
         layout = self._sample_layout(rng)
         half_h = self.object_spec.half_height
         obj_q = _yaw_quat(layout["object_yaw"])
-        self.obj.set_pose(Pose.create_from_pq(
-            torch.tensor([[*layout["object_xy"], half_h + 1e-3]]), torch.tensor([obj_q])))
+        self.obj.set_pose(
+            Pose.create_from_pq(torch.tensor([[*layout["object_xy"], half_h + 1e-3]]), torch.tensor([obj_q]))
+        )
         self.obj.set_linear_velocity(torch.zeros((1, 3)))
         self.obj.set_angular_velocity(torch.zeros((1, 3)))
         self.container.set_pose(Pose.create_from_pq(torch.tensor([[*layout["container_xy"], 0.0]])))
@@ -232,7 +233,9 @@ class PickPlaceEnv(_PlaceEnv):
     def _sample_layout(self, rng):
         c = self.container_spec
         cont = self._sample_away(rng, WORKSPACE_LO + c.radius * 0.5, WORKSPACE_HI - c.radius * 0.5, [], 0)
-        obj = self._sample_away(rng, WORKSPACE_LO, WORKSPACE_HI, [(cont, c.radius + 0.02)], self.object_spec.footprint_radius + 0.03)
+        obj = self._sample_away(
+            rng, WORKSPACE_LO, WORKSPACE_HI, [(cont, c.radius + 0.02)], self.object_spec.footprint_radius + 0.03
+        )
         return dict(object_xy=obj, object_yaw=rng.uniform(-np.pi, np.pi), container_xy=cont, goal_xy=cont)
 
     def _goal_radius(self):
@@ -252,7 +255,13 @@ class MoveToAimEnv(_PlaceEnv):
         c, r = self.container_spec, self.task_params.carpet_radius
         goal = self._sample_away(rng, WORKSPACE_LO + r, WORKSPACE_HI - r, [], 0)
         obj = self._sample_away(rng, WORKSPACE_LO, WORKSPACE_HI, [(goal, r)], self.object_spec.footprint_radius + 0.06)
-        cont = self._sample_away(rng, WORKSPACE_LO - 0.06, WORKSPACE_HI + 0.06, [(goal, r), (obj, self.object_spec.footprint_radius)], c.radius + 0.05)
+        cont = self._sample_away(
+            rng,
+            WORKSPACE_LO - 0.06,
+            WORKSPACE_HI + 0.06,
+            [(goal, r), (obj, self.object_spec.footprint_radius)],
+            c.radius + 0.05,
+        )
         return dict(object_xy=obj, object_yaw=rng.uniform(-np.pi, np.pi), container_xy=cont, goal_xy=goal)
 
     def _goal_radius(self):
@@ -280,7 +289,7 @@ class _SlideEnv(RoboScapeEnv):
         return dict(object_xy=obj, object_yaw=rng.uniform(-np.pi, np.pi), container_xy=cont, goal_xy=goal)
 
     def evaluate(self):
-        disp = (self.obj.pose.p[:, :2] - self.init_obj_pos[:, :2])
+        disp = self.obj.pose.p[:, :2] - self.init_obj_pos[:, :2]
         along = disp[:, 0] * self.DIRECTION
         moved = along >= self._distance() - self.task_params.distance_tolerance
         on_line = disp[:, 1].abs() <= 0.05

@@ -10,7 +10,8 @@ Loss = L1 + ``perceptual_weight`` x perceptual distance, stage one's loss less t
 result is a whole tokenizer, encoder and quantizer bit-identical to stage one's, that decodes the
 world models' rollouts; its eval.json has the held-out metrics before and after, on the same
 out-of-domain frames (with context: the same pairs, and after stage two also what copying the
-context frame scores), and reconstructions.png shows held-out frames through both stages.
+context frame scores); :func:`roboscape.report.tokenizer_figures.reconstruction_sheet` shows held-out
+frames through both stages.
 """
 
 from __future__ import annotations
@@ -21,17 +22,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
-from roboscape.data.frames import to_uint8
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.tokenizer import Tokenizer, TokenizerOutput
-from roboscape.report.rollout_figures import strip
-from roboscape.train.checkpoint import load_pretrained, save_pretrained
 from roboscape.train.tokenizer_training import (
     TokenizerRun,
     evaluate_tokenizer,
-    split_batch,
     tokenizer_loss,
 )
 from roboscape.train.trainer import TrainConfig, Trainer
@@ -66,24 +62,10 @@ def with_context_decoder(stage_one: Tokenizer) -> Tokenizer:
     tokenizer = Tokenizer(replace(stage_one.cfg, decoder_context=True))
     missing, unexpected = tokenizer.load_state_dict(stage_one.state_dict(), strict=False)
     if unexpected or not all(k.startswith(("decoder.context_", "decoder.keep_context_")) for k in missing):
-        raise RuntimeError(f"stage one's weights do not fit a context decoder: missing {missing}, unexpected {unexpected}")
+        raise RuntimeError(
+            f"stage one's weights do not fit a context decoder: missing {missing}, unexpected {unexpected}"
+        )
     return tokenizer
-
-
-@torch.no_grad()
-def reconstruction_sheet(stages: dict[str, Tokenizer], frames: Dataset, path: str | Path, n: int = 8) -> None:
-    """``n`` evenly spaced frames of ``frames``, one row as they are and one through each tokenizer
-    (and first, if they have them, their context frames)."""
-    picked = torch.linspace(0, len(frames) - 1, min(n, len(frames))).round().long().tolist()
-    x, context = split_batch(torch.utils.data.default_collate([frames[i] for i in picked]))
-    rows = {} if context is None else {"context frame": to_uint8(context).numpy()}
-    rows["held-out frame"] = to_uint8(x).numpy()
-    for name, model in stages.items():
-        device = next(model.parameters()).device
-        out = model.eval()(x.to(device), None if context is None else context.to(device))
-        rows[name] = to_uint8(out.reconstruction).cpu().numpy()
-    strip(rows, path, "tokenizer reconstructions of held-out (out-of-domain) frames", n_cols=len(picked),
-          col_titles=[f"frame {i}" for i in picked])
 
 
 def finetune_decoder(
@@ -100,21 +82,24 @@ def finetune_decoder(
     tokenizer to ``out_dir/model`` and evaluate it against stage one on held-out frames. With
     ``context``, the new decoder also sees a context frame."""
     out_dir, run = Path(out_dir), run or TokenizerRun()
-    stage_one = load_pretrained(tokenizer_dir)
-    if not isinstance(stage_one, Tokenizer):
-        raise TypeError(f"{tokenizer_dir} holds a {type(stage_one).__name__}, not a tokenizer")
+    stage_one = Tokenizer.from_pretrained(tokenizer_dir)
     if stage_one.cfg.decoder_context:
         raise ValueError(f"{tokenizer_dir} already has a stage-two (context) decoder; give stage one's tokenizer")
     train_frames, held_out = run.frames(index_path, context=context)
     perceptual = PerceptualDistance(run.perceptual_backend)
-    signature = {"stage_one": file_digest(Path(tokenizer_dir) / "model.safetensors"), "decoder_context": context,
-                 **run.signature(index_path, code_digest)}
+    signature = {
+        "stage_one": file_digest(Path(tokenizer_dir) / "model.safetensors"),
+        "decoder_context": context,
+        **run.signature(index_path, code_digest),
+    }
+
     # the decoder below trains in place: stage one stays for the comparison
     def build() -> FrozenEncoderTokenizer:
         return FrozenEncoderTokenizer(with_context_decoder(stage_one) if context else copy.deepcopy(stage_one))
 
-    trainer = Trainer(build, train_frames, tokenizer_loss(perceptual, run.perceptual_weight),
-                      train_cfg, out_dir, signature=signature)
+    trainer = Trainer(
+        build, train_frames, tokenizer_loss(perceptual, run.perceptual_weight), train_cfg, out_dir, signature=signature
+    )
     perceptual.to(trainer.accelerator.device)
     stage_one.to(trainer.accelerator.device)
     before = evaluate_tokenizer(stage_one, held_out, perceptual) if trainer.accelerator.is_main_process else None
@@ -122,12 +107,30 @@ def finetune_decoder(
     result = {"train": {"steps": trainer.step, "resumed_from_step": trainer.start_step, **last}}
     if trainer.accelerator.is_main_process:
         finetuned = trainer.unwrapped_model().tokenizer
-        save_pretrained(finetuned, "tokenizer", out_dir / "model")
+        finetuned.save_pretrained(out_dir / "model")
         after = evaluate_tokenizer(finetuned, held_out, perceptual, score_copy_context=context)
         result["held_out_ood"] = {"stage_one": before, "finetuned": after}
-        reconstruction_sheet({"stage one": stage_one, "stage two": finetuned}, held_out,
-                             out_dir / "reconstructions.png")
-        result["config"] = {"tokenizer": asdict(finetuned.cfg), "stage_one": str(tokenizer_dir), "train": asdict(train_cfg),
-                            **asdict(run), "decoder_context": context}
+        result["config"] = {
+            "tokenizer": asdict(finetuned.cfg),
+            "stage_one": str(tokenizer_dir),
+            "train": asdict(train_cfg),
+            **asdict(run),
+            "decoder_context": context,
+        }
         write_json(out_dir / "eval.json", result)
     return result
+
+
+def run_job(spec: dict) -> dict:
+    """A training job (:mod:`roboscape.train.launch`): ``{"tokenizer_dir": stage one's model,
+    "index": the clip index, "run": TokenizerRun fields, "train": TrainConfig fields,
+    "decoder_context": bool, "out_dir": ..., "code_digest": ...}``."""
+    return finetune_decoder(
+        spec["tokenizer_dir"],
+        spec["index"],
+        spec["out_dir"],
+        TrainConfig(**spec["train"]),
+        TokenizerRun(**spec.get("run", {})),
+        code_digest=spec.get("code_digest"),
+        context=spec.get("decoder_context", False),
+    )

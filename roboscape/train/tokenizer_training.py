@@ -7,17 +7,16 @@ scenes, which training never sees: PSNR, SSIM, perceptual distance, codebook uti
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from roboscape.data.frames import ContextFrameDataset, FrameDataset
-from roboscape.eval.image_metrics import codebook_utilisation, psnr, ssim
+from roboscape.models.image_metrics import codebook_utilisation, psnr, ssim
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
-from roboscape.train.checkpoint import save_pretrained
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 
@@ -30,7 +29,7 @@ class TokenizerRun:
     view: str = "third_view"
     perceptual_backend: str = "stlpips"
     perceptual_weight: float = 0.1
-    frame_stride: int = 1
+    frame_stride: int = 2
     eval_frames: int | None = 512
 
     def frames(self, index_path: str | Path, context: bool = False) -> tuple[Dataset, Dataset]:
@@ -43,25 +42,13 @@ class TokenizerRun:
 
     def signature(self, index_path: str | Path, code_digest: str | None) -> dict:
         """What, besides the model, defines a run (checkpoints of another signature are not resumed)."""
-        return {"view": self.view, "perceptual": [self.perceptual_backend, self.perceptual_weight],
-                "frame_stride": self.frame_stride, "index": str(Path(index_path).resolve()), "code": code_digest}
-
-
-RUN_KEYS = tuple(f.name for f in fields(TokenizerRun))
-STAGE_TWO_KEYS = ("decoder_train", "decoder_context")  # a config's options for finetune_decoder alone
-
-
-def tokenizer_config(section: dict, image_size: int) -> tuple[TokenizerConfig, TokenizerRun]:
-    """The model config and the run options of a config file's ``tokenizer:`` section."""
-    model = {k: v for k, v in section.items() if k not in (*RUN_KEYS, *STAGE_TWO_KEYS, "train", "resources")}
-    return TokenizerConfig(image_size=image_size, **model), TokenizerRun(**{k: section[k] for k in RUN_KEYS})
-
-
-def rollout_tokenizer_config(section: dict, image_size: int) -> TokenizerConfig:
-    """The config of the tokenizer rollouts decode with: stage two's, whose decoder sees the context
-    frame when the section's ``decoder_context`` says so."""
-    model, _ = tokenizer_config(section, image_size)
-    return replace(model, decoder_context=bool(section.get("decoder_context", False)))
+        return {
+            "view": self.view,
+            "perceptual": [self.perceptual_backend, self.perceptual_weight],
+            "frame_stride": self.frame_stride,
+            "index": str(Path(index_path).resolve()),
+            "code": code_digest,
+        }
 
 
 def split_batch(batch: torch.Tensor | dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -76,14 +63,24 @@ def tokenizer_loss(perceptual: PerceptualDistance, perceptual_weight: float):
         recon = out.reconstruction
         l1 = (recon - frames).abs().mean()
         p = perceptual(recon.clamp(-1, 1), frames).mean() if perceptual_weight > 0 else recon.new_zeros(())
-        return {"loss": l1 + perceptual_weight * p + out.quantizer_loss, "l1": l1, "perceptual": p, "quantizer": out.quantizer_loss}
+        return {
+            "loss": l1 + perceptual_weight * p + out.quantizer_loss,
+            "l1": l1,
+            "perceptual": p,
+            "quantizer": out.quantizer_loss,
+        }
 
     return compute
 
 
 @torch.no_grad()
-def evaluate_tokenizer(model: Tokenizer, frames: Dataset, perceptual: PerceptualDistance, batch_size: int = 32,
-                       score_copy_context: bool = False) -> dict:
+def evaluate_tokenizer(
+    model: Tokenizer,
+    frames: Dataset,
+    perceptual: PerceptualDistance,
+    batch_size: int = 32,
+    score_copy_context: bool = False,
+) -> dict:
     """Reconstruction metrics on ``frames``; where its items have context frames, a decoder with
     ``decoder_context`` decodes with them, and with ``score_copy_context`` the result's
     ``copy_context`` scores the context frames themselves as the reconstruction (what a decoder
@@ -141,15 +138,35 @@ def train_tokenizer(
     train_frames, held_out = run.frames(index_path)
     perceptual = PerceptualDistance(run.perceptual_backend)
     signature = {"tokenizer": asdict(tokenizer_cfg), **run.signature(index_path, code_digest)}
-    trainer = Trainer(lambda: Tokenizer(tokenizer_cfg), train_frames, tokenizer_loss(perceptual, run.perceptual_weight), train_cfg, out_dir,
-                      signature=signature)
+    trainer = Trainer(
+        lambda: Tokenizer(tokenizer_cfg),
+        train_frames,
+        tokenizer_loss(perceptual, run.perceptual_weight),
+        train_cfg,
+        out_dir,
+        signature=signature,
+    )
     perceptual.to(trainer.accelerator.device)
     last = trainer.train()
     result = {"train": {"steps": trainer.step, "resumed_from_step": trainer.start_step, **last}}
     if trainer.accelerator.is_main_process:
         model = trainer.unwrapped_model()
-        save_pretrained(model, "tokenizer", out_dir / "model")
+        model.save_pretrained(out_dir / "model")
         result["held_out_ood"] = evaluate_tokenizer(model, held_out, perceptual)
         result["config"] = {"tokenizer": asdict(tokenizer_cfg), "train": asdict(train_cfg), **asdict(run)}
         write_json(out_dir / "eval.json", result)
     return result
+
+
+def run_job(spec: dict) -> dict:
+    """A training job (:mod:`roboscape.train.launch`): ``{"tokenizer": TokenizerConfig fields,
+    "index": the clip index, "run": TokenizerRun fields, "train": TrainConfig fields, "out_dir": ...,
+    "code_digest": ...}``."""
+    return train_tokenizer(
+        spec["index"],
+        spec["out_dir"],
+        TokenizerConfig(**spec["tokenizer"]),
+        TrainConfig(**spec["train"]),
+        TokenizerRun(**spec.get("run", {})),
+        code_digest=spec.get("code_digest"),
+    )

@@ -104,7 +104,10 @@ class Trainer:
             set_seed(cfg.seed)  # the training stream does not depend on what the initialisation drew
         self.dataset, self.collate_fn, self.compute_loss = dataset, collate_fn, compute_loss
         optimizer = torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95)
+            [p for p in model.parameters() if p.requires_grad],
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            betas=(0.9, 0.95),
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg.warmup_steps, cfg.steps))
         self.model, self.optimizer, self.scheduler = self.accelerator.prepare(model, optimizer, scheduler)
@@ -141,7 +144,10 @@ class Trainer:
             if self.accelerator.is_main_process:
                 stale = self.ckpt_dir.with_name(f"checkpoints.stale-{int(time.time())}")
                 self.ckpt_dir.rename(stale)
-                print(f"checkpoints in {self.ckpt_dir} belong to another configuration: moved to {stale.name}, starting afresh")
+                print(
+                    f"checkpoints in {self.ckpt_dir} belong to another configuration: moved to {stale.name}, "
+                    "starting afresh"
+                )
             self.accelerator.wait_for_everyone()
             return False
         self.accelerator.load_state(str(ckpt))
@@ -192,14 +198,24 @@ class Trainer:
         if acc.is_main_process:
             self._truncate_metrics()
         world = acc.num_processes
-        sampler = SampleStream(len(self.dataset), cfg.seed, start=self.step * cfg.batch_size * world, rank=acc.process_index, world=world)
+        sampler = SampleStream(
+            len(self.dataset), cfg.seed, start=self.step * cfg.batch_size * world, rank=acc.process_index, world=world
+        )
         # Its own generator: creating the loader's iterator must not draw from the global RNG,
         # whose state the checkpoint restores (dropout and friends must replay identically).
-        loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                            collate_fn=self.collate_fn, drop_last=True,
-                            generator=torch.Generator().manual_seed(cfg.seed + self.step))
+        loader = DataLoader(
+            self.dataset,
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            num_workers=cfg.num_workers,
+            collate_fn=self.collate_fn,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(cfg.seed + self.step),
+        )
         writer = SummaryWriter(str(self.out_dir / "tensorboard")) if acc.is_main_process else None
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not acc.is_main_process, desc=self.out_dir.name, unit="step")
+        bar = tqdm(
+            total=cfg.steps, initial=self.step, disable=not acc.is_main_process, desc=self.out_dir.name, unit="step"
+        )
         if resumed:
             bar.write(f"resumed from step {self.step}")
         pending: list[dict] = []

@@ -14,15 +14,15 @@ held-out clips stay unseen.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from roboscape.data.token_windows import TokenWindowDataset
+from roboscape.data.token_windows import TokenWindowDataset, WorldModelData
+from roboscape.models.control import TextControl, control_inputs
 from roboscape.models.text_encoder import load_instruction_cache
 from roboscape.models.world_model import (
     WorldModel,
@@ -30,45 +30,11 @@ from roboscape.models.world_model import (
     predict_tokens,
     world_model_loss,
 )
-from roboscape.train.checkpoint import load_pretrained, save_pretrained
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 from roboscape.utils.provenance import file_digest
 
 log = logging.getLogger("roboscape")
-
-
-def world_model_config(section: dict, **fields) -> WorldModelConfig:
-    """A model config from a config file's ``world_model:`` section (its keys that are
-    WorldModelConfig fields) plus the other ``fields``."""
-    names = {f.name for f in dataclasses.fields(WorldModelConfig)}
-    return WorldModelConfig(**{k: v for k, v in section.items() if k in names}, **fields)
-
-
-@dataclass
-class WorldModelData:
-    token_index: str
-    heldout_every: int = 10
-    start_stride: int = 1
-    instruction_cache: str | None = None  # the text WM's instruction states
-    trajectory_labels: list[str] | None = None  # kinds of trajectory to read (optimal, suboptimal); None: all
-
-
-class TextControl:
-    """Looks up a batch's instruction states in the cache (moved to the model's device once)."""
-
-    def __init__(self, states: torch.Tensor, mask: torch.Tensor):
-        self.states, self.mask = states, mask
-
-    def __call__(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.states.device != rows.device:
-            self.states, self.mask = self.states.to(rows.device), self.mask.to(rows.device)
-        return self.states[rows], self.mask[rows]
-
-
-def control_inputs(batch: dict, text: TextControl | None) -> tuple[torch.Tensor, ...]:
-    """The world model's control arguments for a batch: its actions, or its instructions' states and mask."""
-    return (batch["actions"],) if text is None else text(batch["instruction"])
 
 
 def world_model_objective(text: TextControl | None, token_target: str):
@@ -84,7 +50,9 @@ def world_model_objective(text: TextControl | None, token_target: str):
     return compute
 
 
-def prepare(wm_cfg: WorldModelConfig, data: WorldModelData) -> tuple[WorldModelConfig, TokenWindowDataset, TextControl | None]:
+def prepare(
+    wm_cfg: WorldModelConfig, data: WorldModelData
+) -> tuple[WorldModelConfig, TokenWindowDataset, TextControl | None]:
     """The model config completed from the data (codebook, token grid, action statistics or text
     width), the training windows and the text lookup."""
     text = None
@@ -95,8 +63,16 @@ def prepare(wm_cfg: WorldModelConfig, data: WorldModelData) -> tuple[WorldModelC
         instructions, states, mask = load_instruction_cache(data.instruction_cache)
         text = TextControl(states, mask)
         wm_cfg = replace(wm_cfg, text_dim=states.shape[-1])
-    dataset = TokenWindowDataset(data.token_index, wm_cfg.window, "train", data.heldout_every, data.start_stride, instructions,
-                                 frame_skip=wm_cfg.frame_skip, labels=data.trajectory_labels)
+    dataset = TokenWindowDataset(
+        data.token_index,
+        wm_cfg.window,
+        "train",
+        data.heldout_every,
+        data.start_stride,
+        instructions,
+        frame_skip=wm_cfg.frame_skip,
+        labels=data.trajectory_labels,
+    )
     wm_cfg = replace(wm_cfg, codebook_size=dataset.codebook_size, tokens_hw=dataset.tokens_hw)
     if wm_cfg.control == "action":
         wm_cfg = replace(wm_cfg, **dataset.action_statistics())
@@ -111,9 +87,12 @@ WARM_START_SKIPPED = ("control_encoder.",)
 def warm_start(model: WorldModel, source_dir: str | Path) -> list[str]:
     """Copy the weights of the world model saved in ``source_dir`` into ``model``, all but the
     control encoder's; returns the names of the parameters left as initialised."""
-    source = load_pretrained(source_dir)
-    mismatched = [f"{name}: {getattr(source.cfg, name)!r} there, {getattr(model.cfg, name)!r} here"
-                  for name in WARM_START_FIELDS if getattr(source.cfg, name) != getattr(model.cfg, name)]
+    source = WorldModel.from_pretrained(source_dir)
+    mismatched = [
+        f"{name}: {getattr(source.cfg, name)!r} there, {getattr(model.cfg, name)!r} here"
+        for name in WARM_START_FIELDS
+        if getattr(source.cfg, name) != getattr(model.cfg, name)
+    ]
     if mismatched:
         raise ValueError(f"cannot warm-start from {source_dir}, its architecture differs: " + "; ".join(mismatched))
     weights = {k: v for k, v in source.state_dict().items() if not k.startswith(WARM_START_SKIPPED)}
@@ -123,18 +102,31 @@ def warm_start(model: WorldModel, source_dir: str | Path) -> list[str]:
     return missing
 
 
-def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg: TrainConfig, out_dir: str | Path,
-                      stop_after: int | None = None, code_digest: str | None = None, init_from: str | None = None) -> dict:
+def train_world_model(
+    wm_cfg: WorldModelConfig,
+    data: WorldModelData,
+    train_cfg: TrainConfig,
+    out_dir: str | Path,
+    stop_after: int | None = None,
+    code_digest: str | None = None,
+    init_from: str | None = None,
+) -> dict:
     """Train (resuming from the last checkpoint of the same configuration, data and code --
     ``code_digest``, see :mod:`roboscape.utils.provenance`), then save the model and ``train.json``.
     ``init_from``: a world model directory to warm-start from (see the module docstring); a
     checkpoint to resume from takes precedence."""
     out_dir = Path(out_dir)
     wm_cfg, dataset, text = prepare(wm_cfg, data)
-    signature = {"world_model": asdict(wm_cfg), "data": asdict(data) | {"token_index": str(Path(data.token_index).resolve())},
-                 "code": code_digest}
+    signature = {
+        "world_model": asdict(wm_cfg),
+        "data": asdict(data) | {"token_index": str(Path(data.token_index).resolve())},
+        "code": code_digest,
+    }
     if init_from is not None:
-        signature["init_from"] = {"path": str(Path(init_from).resolve()), "sha256": file_digest(Path(init_from) / "model.safetensors")}
+        signature["init_from"] = {
+            "path": str(Path(init_from).resolve()),
+            "sha256": file_digest(Path(init_from) / "model.safetensors"),
+        }
 
     def build() -> WorldModel:
         model = WorldModel(wm_cfg)
@@ -143,7 +135,9 @@ def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg:
             log.info("warm start from %s; initialised afresh: %s", init_from, ", ".join(kept_initialised) or "nothing")
         return model
 
-    trainer = Trainer(build, dataset, world_model_objective(text, wm_cfg.token_target), train_cfg, out_dir, signature=signature)
+    trainer = Trainer(
+        build, dataset, world_model_objective(text, wm_cfg.token_target), train_cfg, out_dir, signature=signature
+    )
     t0 = time.perf_counter()
     last = trainer.train(stop_after=stop_after)
     seconds = time.perf_counter() - t0  # includes restoring a checkpoint, if any
@@ -151,7 +145,9 @@ def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg:
     if trainer.accelerator.is_main_process:
         model = trainer.unwrapped_model()
         steps_run = trainer.step - trainer.start_step
-        tokens_per_step = train_cfg.batch_size * trainer.accelerator.num_processes * wm_cfg.window * wm_cfg.tokens_per_frame
+        tokens_per_step = (
+            train_cfg.batch_size * trainer.accelerator.num_processes * wm_cfg.window * wm_cfg.tokens_per_frame
+        )
         result.update(
             parameters=sum(p.numel() for p in model.parameters()),
             processes=trainer.accelerator.num_processes,
@@ -162,6 +158,20 @@ def train_world_model(wm_cfg: WorldModelConfig, data: WorldModelData, train_cfg:
             init_from=signature.get("init_from"),
         )
         if trainer.step >= train_cfg.steps:
-            save_pretrained(model, "world_model", out_dir / "model")
+            model.save_pretrained(out_dir / "model")
             write_json(out_dir / "train.json", result)
     return result
+
+
+def run_job(spec: dict) -> dict:
+    """A training job (:mod:`roboscape.train.launch`): ``{"world_model": WorldModelConfig fields,
+    "data": WorldModelData fields, "train": TrainConfig fields, "out_dir": ..., "code_digest": ...,
+    "init_from": a model directory or null}``."""
+    return train_world_model(
+        WorldModelConfig(**spec["world_model"]),
+        WorldModelData(**spec["data"]),
+        TrainConfig(**spec["train"]),
+        spec["out_dir"],
+        code_digest=spec.get("code_digest"),
+        init_from=spec.get("init_from"),
+    )

@@ -1,7 +1,7 @@
 rule clips:
     """Fixed-length clips with done labels from one trajectory shard."""
     input:
-        CLIPS_LIB,
+        lib=library("clips.py"),
         h5=f"{OUT}/trajectories/{{task}}/shard_{{shard}}.h5",
         json=f"{OUT}/trajectories/{{task}}/shard_{{shard}}.json",
     output:
@@ -10,7 +10,7 @@ rule clips:
     params:
         clip_length=config["clips"]["clip_length"],
         stride=config["clips"]["stride"],
-        fps=config["trajectories"]["control_freq"],
+        fps=GENERATOR["control_freq"],
         views=config["clips"]["views"],
         compression=config["clips"]["compression"],
     log:
@@ -32,9 +32,9 @@ rule clips:
 rule clip_index:
     """One index over every clip shard (what the world models' Dataset reads)."""
     input:
-        CLIPS_LIB,
-        h5=expand(f"{OUT}/clips/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS),
-        parts=expand(f"{OUT}/clips/{{task}}/shard_{{shard}}.csv", task=TASKS, shard=SHARDS),
+        lib=library("clip_index.py"),
+        h5=shard_files("clips"),
+        parts=shard_files("clips", "csv"),
     output:
         index=f"{OUT}/clips/index.csv",
         summary=f"{OUT}/clips/summary.json",

@@ -1,65 +1,58 @@
-# Shared helpers -- config validation, output layout, shard enumeration, library dependencies.
+# Shared helpers: config validation, the output layout, shard enumeration, library inputs.
 import math
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+from library_inputs import library_closure  # noqa: E402
+
 
 validate(config, schema="../schemas/config.schema.yaml")
+
+
+def _sorted(value):
+    return {k: _sorted(value[k]) for k in sorted(value)} if isinstance(value, dict) else value
+
+
+# Keys in a stable order, so that a rule's params do not depend on the order in which a tier's
+# overlay or an edited config file lists them (Snakemake compares params as written).
+for _key in list(config):
+    config[_key] = _sorted(config[_key])
 
 OUT = config["outdir"].rstrip("/")
 TASKS = list(config["scenes"]["tasks"])
 SCENES_PER_TASK = config["scenes"]["n_ind"] + config["scenes"]["n_ood"]
 N_SHARDS = math.ceil(SCENES_PER_TASK / config["trajectories"]["scenes_per_shard"])
 SHARDS = [f"{i:03d}" for i in range(N_SHARDS)]
-
-LIB = Path(workflow.basedir) / "roboscape"
-
-
-def library(*modules):
-    """Library source files a stage uses, declared as its inputs so that editing one reruns it."""
-    return [str(LIB / m) for m in modules]
+GENERATOR = config["trajectories"]["generator"]
+TOKENIZER = config["tokenizer"]
+WM = config["world_model"]
+REPORT = Path(workflow.basedir) / "workflow" / "report"
 
 
-SCENES_LIB = library("sim/catalogue.py", "utils/io.py")
-TRAJECTORY_LIB = SCENES_LIB + library(
-    "sim/assets.py", "sim/env.py", "sim/generator.py", "sim/planner.py", "sim/robot.py",
-    "sim/shard.py", "sim/tasks.py", "sim/waypoints.py", "data/trajectory_io.py",
-)
-REPLAY_LIB = TRAJECTORY_LIB + library("sim/replay.py")
-CLIPS_LIB = library("data/clips.py", "data/trajectory_io.py", "utils/io.py")
-MODEL_FILES_LIB = library("models/tokenizer.py", "train/checkpoint.py", "utils/config.py")
-TOKENIZER_LIB = CLIPS_LIB + MODEL_FILES_LIB + library(
-    "data/dataset.py", "data/frames.py", "eval/image_metrics.py", "models/perceptual.py",
-    "train/launch.py", "train/tokenizer_training.py", "train/trainer.py", "utils/provenance.py",
-)
-DECODER_LIB = TOKENIZER_LIB + library("train/decoder_finetuning.py", "report/rollout_figures.py")
-TOKENS_LIB = MODEL_FILES_LIB + library("data/tokens.py", "data/frames.py", "data/trajectory_io.py", "utils/io.py")
-TEXT_ENCODER_LIB = library("models/text_encoder.py", "utils/io.py")
-WM_TRAIN_LIB = TEXT_ENCODER_LIB + library(
-    "data/token_windows.py", "data/trajectory_io.py", "models/world_model.py", "train/checkpoint.py", "train/launch.py",
-    "train/trainer.py", "train/world_model_training.py", "utils/config.py", "utils/provenance.py",
-)
-WM_EVAL_LIB = sorted(set(WM_TRAIN_LIB + MODEL_FILES_LIB + library(
-    "data/dataset.py", "data/frames.py", "eval/image_metrics.py", "eval/world_model_eval.py", "models/perceptual.py",
-    "models/inference_decoder.py", "models/rollout.py", "report/rollout_figures.py",
-)))
+def library(script):
+    """The library files the rule script ``script`` loads (its imports' closure), declared as the
+    rule's inputs so that editing one reruns the rule (workflow/library_inputs.py)."""
+    return library_closure(Path(workflow.basedir) / "workflow" / "scripts" / script, workflow.basedir)
+
+
+def caption(name):
+    return str(REPORT / f"{name}.rst")
 
 
 def trajectory_shards(ext):
     return expand(f"{OUT}/trajectories/{{task}}/shard_{{shard}}.{ext}", task=TASKS, shard=SHARDS)
 
 
-WM = config["world_model"]
-WM_DATA_KEYS = ("heldout_every", "start_stride")
-# The section's other scalar keys are WorldModelConfig fields (the training job refuses any other);
-# text_encoder is the instruction cache's.
-WM_ARCH = {k: v for k, v in WM.items() if k not in WM_DATA_KEYS and k != "text_encoder" and not isinstance(v, dict)}
+def shard_files(stage, ext="h5"):
+    return expand(f"{OUT}/{stage}/{{task}}/shard_{{shard}}.{ext}", task=TASKS, shard=SHARDS)
 
 
 def wm_data(control):
     """What the world model ``control`` reads of the token shards (WorldModelData's fields)."""
-    return {**{k: WM[k] for k in WM_DATA_KEYS}, "trajectory_labels": WM[control]["trajectory_labels"]}
+    return {**WM["data"], "trajectory_labels": WM[control]["trajectory_labels"]}
 
 
 for _control in ("action", "text"):
@@ -71,8 +64,7 @@ for _control in ("action", "text"):
 
 
 def wm_training_inputs(control):
-    inputs = {"lib": WM_TRAIN_LIB, "index": f"{OUT}/tokens/index.csv",
-              "tokens": expand(f"{OUT}/tokens/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS)}
+    inputs = {"lib": library("train_world_model.py"), "index": f"{OUT}/tokens/index.csv", "tokens": shard_files("tokens")}
     if control == "text":
         inputs["instructions"] = f"{OUT}/world_model/instructions.safetensors"
     if (source := WM[control]["init_from"]) is not None:

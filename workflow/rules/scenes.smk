@@ -1,7 +1,7 @@
 rule scenes:
     """The scene catalogue (80 scenes per task), the ID/OOD split and the selected scenes."""
     input:
-        SCENES_LIB,
+        lib=library("scenes.py"),
     output:
         f"{OUT}/scenes/scenes.json",
     params:

@@ -1,31 +1,27 @@
-# The model and run options of stage one (stage two reads the same run options, and its own).
-TOKENIZER_OPTIONS = {k: v for k, v in config["tokenizer"].items()
-                     if k not in ("train", "decoder_train", "decoder_context", "resources")}
-
-
 rule train_tokenizer:
     """The MAGVIT-2-style tokenizer, trained on in-domain frames, evaluated on out-of-domain ones."""
     input:
-        lib=TOKENIZER_LIB,
+        lib=library("train_tokenizer.py"),
         index=f"{OUT}/clips/index.csv",
-        shards=expand(f"{OUT}/clips/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS),
+        shards=shard_files("clips"),
     output:
         weights=f"{OUT}/tokenizer/model/model.safetensors",
         config=f"{OUT}/tokenizer/model/config.json",
         eval=f"{OUT}/tokenizer/eval.json",
     params:
-        image_size=config["trajectories"]["image_size"],
-        tokenizer=TOKENIZER_OPTIONS,
-        train=config["tokenizer"]["train"],
+        image_size=GENERATOR["image_size"],
+        model=TOKENIZER["model"],
+        run=TOKENIZER["run"],
+        train=TOKENIZER["train"],
     log:
         f"{OUT}/logs/train_tokenizer.log",
     benchmark:
         f"{OUT}/benchmarks/train_tokenizer.tsv"
-    threads: config["tokenizer"]["resources"]["cpus"]
+    threads: TOKENIZER["resources"]["cpus"]
     resources:
-        mem_mb=config["tokenizer"]["resources"]["mem_mb"],
-        runtime=config["tokenizer"]["resources"]["runtime"],
-        gpu=config["tokenizer"]["resources"]["gpus"],
+        mem_mb=TOKENIZER["resources"]["mem_mb"],
+        runtime=TOKENIZER["resources"]["runtime"],
+        gpu=TOKENIZER["resources"]["gpus"],
     conda:
         "../../envs/roboscape.yaml"
     script:
@@ -37,47 +33,47 @@ rule finetune_decoder:
     and world models do not change), with `decoder_context` seeing a real context frame too; the
     result decodes the world models' rollouts."""
     input:
-        lib=DECODER_LIB,
+        lib=library("finetune_decoder.py"),
         index=f"{OUT}/clips/index.csv",
-        shards=expand(f"{OUT}/clips/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS),
+        shards=shard_files("clips"),
         weights=f"{OUT}/tokenizer/model/model.safetensors",
         config=f"{OUT}/tokenizer/model/config.json",
     output:
         weights=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
         config=f"{OUT}/tokenizer/finetuned/model/config.json",
         eval=f"{OUT}/tokenizer/finetuned/eval.json",
-        figure=f"{OUT}/tokenizer/finetuned/reconstructions.png",
+        figure=report(f"{OUT}/tokenizer/finetuned/reconstructions.png", caption=caption("reconstructions"),
+                      category="2. Tokenizer", labels={"figure": "reconstructions of held-out frames"}),
     params:
-        image_size=config["trajectories"]["image_size"],
-        tokenizer=TOKENIZER_OPTIONS,
-        train=config["tokenizer"]["decoder_train"],
-        decoder_context=config["tokenizer"]["decoder_context"],
+        run=TOKENIZER["run"],
+        train=TOKENIZER["decoder_train"],
+        decoder_context=TOKENIZER["decoder_context"],
     log:
         f"{OUT}/logs/finetune_decoder.log",
     benchmark:
         f"{OUT}/benchmarks/finetune_decoder.tsv"
-    threads: config["tokenizer"]["resources"]["cpus"]
+    threads: TOKENIZER["resources"]["cpus"]
     resources:
-        mem_mb=config["tokenizer"]["resources"]["mem_mb"],
-        runtime=config["tokenizer"]["resources"]["runtime"],
-        gpu=config["tokenizer"]["resources"]["gpus"],
+        mem_mb=TOKENIZER["resources"]["mem_mb"],
+        runtime=TOKENIZER["resources"]["runtime"],
+        gpu=TOKENIZER["resources"]["gpus"],
     conda:
         "../../envs/roboscape.yaml"
     script:
-        "../scripts/train_tokenizer.py"
+        "../scripts/finetune_decoder.py"
 
 
 rule tokenize:
     """Encode one clip shard into a token shard with the trained tokenizer."""
     input:
-        TOKENS_LIB,
+        lib=library("tokenize.py"),
         clips=f"{OUT}/clips/{{task}}/shard_{{shard}}.h5",
         weights=f"{OUT}/tokenizer/model/model.safetensors",
         config=f"{OUT}/tokenizer/model/config.json",
     output:
         f"{OUT}/tokens/{{task}}/shard_{{shard}}.h5",
     params:
-        view=config["tokenizer"]["view"],
+        view=TOKENIZER["run"]["view"],
     log:
         f"{OUT}/logs/tokenize/{{task}}_{{shard}}.log",
     benchmark:
@@ -97,10 +93,10 @@ rule tokenize:
 rule token_index:
     """The clip index re-pointed at the token shards (what the world models read)."""
     input:
-        TOKENS_LIB,
+        lib=library("token_index.py"),
         index=f"{OUT}/clips/index.csv",
-        clips=expand(f"{OUT}/clips/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS),
-        tokens=expand(f"{OUT}/tokens/{{task}}/shard_{{shard}}.h5", task=TASKS, shard=SHARDS),
+        clips=shard_files("clips"),
+        tokens=shard_files("tokens"),
     output:
         f"{OUT}/tokens/index.csv",
     log:

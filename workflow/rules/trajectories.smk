@@ -1,8 +1,7 @@
 rule trajectories:
     """MPLib optimal + suboptimal trajectories of one (task, shard) of scenes, rendered and recorded."""
     input:
-        SCENES_LIB,
-        TRAJECTORY_LIB,
+        lib=library("trajectories.py"),
         scenes=f"{OUT}/scenes/scenes.json",
     output:
         h5=f"{OUT}/trajectories/{{task}}/shard_{{shard}}.h5",
@@ -10,7 +9,7 @@ rule trajectories:
         summary=f"{OUT}/trajectories/{{task}}/shard_{{shard}}.summary.json",
     params:
         scenes_per_shard=config["trajectories"]["scenes_per_shard"],
-        generator={k: v for k, v in config["trajectories"].items() if k not in ("scenes_per_shard", "compression", "runtime_per_trajectory_s")},
+        generator=GENERATOR,
         compression=config["trajectories"]["compression"],
         seed=config["seed"],
     log:
@@ -22,8 +21,8 @@ rule trajectories:
         mem_mb=4000,
         runtime=lambda wc: 10 + math.ceil(
             config["trajectories"]["scenes_per_shard"]
-            * (config["trajectories"]["n_optimal"] + config["trajectories"]["n_suboptimal"])
-            * config["trajectories"]["runtime_per_trajectory_s"] / 60
+            * (GENERATOR["n_optimal"] + GENERATOR["n_suboptimal"])
+            * config["trajectories"]["resources"]["runtime_per_trajectory_s"] / 60
         ),
     wildcard_constraints:
         task="|".join(TASKS),
@@ -37,6 +36,7 @@ rule trajectories:
 rule trajectory_summary:
     """Totals over all shards: kept trajectories, failures by cause, throughput."""
     input:
+        lib=library("trajectory_summary.py"),
         summaries=trajectory_shards("summary.json"),
     output:
         f"{OUT}/trajectories/summary.json",
@@ -56,7 +56,7 @@ rule trajectory_summary:
 rule replay:
     """Replay fidelity: recorded optimal actions replayed open loop must solve the task again."""
     input:
-        REPLAY_LIB,
+        lib=library("replay.py"),
         h5=trajectory_shards("h5"),
         json=trajectory_shards("json"),
     output:

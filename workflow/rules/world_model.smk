@@ -1,7 +1,7 @@
 rule encode_instructions:
     """Every distinct instruction encoded once by the text encoder (the text WM's control)."""
     input:
-        TEXT_ENCODER_LIB,
+        lib=library("encode_instructions.py"),
         index=f"{OUT}/clips/index.csv",
     output:
         f"{OUT}/world_model/instructions.safetensors",
@@ -20,6 +20,23 @@ rule encode_instructions:
         "../scripts/encode_instructions.py"
 
 
+def eval_wm_figures(control):
+    """The figures rule eval_wm_<control> makes (output name -> file in the report): per held-out
+    subset, the error against the horizon and the rollouts against ground truth (PNG and GIF);
+    for the action WM, its controllability under extreme actions (Fig. 9)."""
+    figures = {"horizon": ("horizon.png", "error against the horizon"),
+               "rollouts_png": ("rollouts.png", "rollouts against ground truth"),
+               "rollouts_gif": ("rollouts.gif", "rollouts against ground truth (GIF)")}
+    named = {f"{subset}_{key}": (f"{subset}_{file}", f"wm_{file.split('.')[0]}", f"{subset}: {what}")
+             for subset in ("heldout", "ood") for key, (file, what) in figures.items()}
+    if control == "action":
+        named |= {f"controllability_{ext}": (f"controllability.{ext}", "wm_controllability", "controllability under extreme actions")
+                  for ext in ("png", "gif")}
+    return {key: report(f"{OUT}/world_model/{control}/eval/{file}", caption=caption(rst), category="3. World models",
+                        subcategory=f"{control} world model", labels={"model": control, "figure": what})
+            for key, (file, rst, what) in named.items()}
+
+
 for _control in ("action", "text"):
 
     rule:
@@ -33,7 +50,7 @@ for _control in ("action", "text"):
             summary=f"{OUT}/world_model/{_control}/train.json",
         params:
             control=_control,
-            arch=WM_ARCH,
+            arch=WM["arch"],
             data=wm_data(_control),
             train=WM[_control]["train"],
         log:
@@ -50,35 +67,35 @@ for _control in ("action", "text"):
         script:
             "../scripts/train_world_model.py"
 
-
-rule eval_wm:
-    """Held-out evaluation of one world model: teacher-forced, open loop against the floors, done
-    signal, controllability strips and GIFs."""
-    input:
-        WM_EVAL_LIB,
-        unpack(lambda wc: {"instructions": f"{OUT}/world_model/instructions.safetensors"} if wc.control == "text" else {}),
-        model=f"{OUT}/world_model/{{control}}/model/model.safetensors",
-        tokenizer=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
-        token_index=f"{OUT}/tokens/index.csv",
-        clip_index=f"{OUT}/clips/index.csv",
-    output:
-        eval=f"{OUT}/world_model/{{control}}/eval/eval.json",
-    params:
-        data=lambda wc: wm_data(wc.control),
-        eval=WM["eval"],
-        view=config["tokenizer"]["view"],
-        perceptual_backend=config["tokenizer"]["perceptual_backend"],
-    log:
-        f"{OUT}/logs/eval_wm_{{control}}.log",
-    benchmark:
-        f"{OUT}/benchmarks/eval_wm_{{control}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=60,
-    wildcard_constraints:
-        control="action|text",
-    conda:
-        "../../envs/roboscape.yaml"
-    script:
-        "../scripts/eval_wm.py"
+    rule:
+        """Held-out evaluation of one world model: teacher-forced, open loop against the floors, done
+        signal; figures of the rollouts and, for the action WM, of its controllability (Fig. 9)."""
+        name:
+            f"eval_wm_{_control}"
+        input:
+            lib=library("eval_wm.py"),
+            **({"instructions": f"{OUT}/world_model/instructions.safetensors"} if _control == "text" else {}),
+            model=f"{OUT}/world_model/{_control}/model/model.safetensors",
+            tokenizer=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
+            token_index=f"{OUT}/tokens/index.csv",
+            clip_index=f"{OUT}/clips/index.csv",
+        output:
+            eval=f"{OUT}/world_model/{_control}/eval/eval.json",
+            **eval_wm_figures(_control),
+        params:
+            data=wm_data(_control),
+            eval=WM["eval"],
+            view=TOKENIZER["run"]["view"],
+            perceptual_backend=TOKENIZER["run"]["perceptual_backend"],
+        log:
+            f"{OUT}/logs/eval_wm_{_control}.log",
+        benchmark:
+            f"{OUT}/benchmarks/eval_wm_{_control}.tsv"
+        threads: 2
+        resources:
+            mem_mb=6000,
+            runtime=60,
+        conda:
+            "../../envs/roboscape.yaml"
+        script:
+            "../scripts/eval_wm.py"

@@ -10,5 +10,8 @@ with job_log(snakemake.log[0]) as log:
         results += replay_shard(h5, labels=("optimal",), max_episodes=snakemake.params.max_episodes_per_shard)
     summary = summarise(results)
     write_json(snakemake.output[0], summary)
-    log.info("replay success rate %s over %d optimal episodes",
-             summary["overall"]["replay_success_rate"], summary["overall"]["episodes"])
+    log.info(
+        "replay success rate %s over %d optimal episodes",
+        summary["overall"]["replay_success_rate"],
+        summary["overall"]["episodes"],
+    )

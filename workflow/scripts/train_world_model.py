@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from roboscape.train.launch import launch_from_resources
+from roboscape.train.world_model_training import run_job
 from roboscape.utils.logs import job_log
 from roboscape.utils.provenance import source_digest
 
@@ -16,13 +17,16 @@ with job_log(snakemake.log[0]) as log:
     out_dir = Path(snakemake.output.summary).parent
     init_weights = snakemake.input.get("init_weights")  # the other world model's, for a warm start
     spec = {
-        "job": "world_model",
         "world_model": {**p.arch, "control": p.control},
-        "data": {**p.data, "token_index": snakemake.input.index, "instruction_cache": snakemake.input.get("instructions")},
+        "data": {
+            **p.data,
+            "token_index": snakemake.input.index,
+            "instruction_cache": snakemake.input.get("instructions"),
+        },
         "train": dict(p.train),
         "out_dir": str(out_dir),
         "code_digest": source_digest(snakemake.input.lib),
         "init_from": str(Path(init_weights).parent) if init_weights else None,
     }
-    launch_from_resources(spec, out_dir / "job.json", snakemake.resources.gpu, snakemake.threads)
+    launch_from_resources(run_job, spec, out_dir / "job.json", snakemake.resources.gpu, snakemake.threads)
     log.info("done: %s", Path(snakemake.output.summary).read_text())

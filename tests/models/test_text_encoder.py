@@ -19,7 +19,9 @@ def test_minilm_loads_offline_and_gives_per_token_states(encoder):
     assert mask.shape == states.shape[:2] and mask[0].all() and not mask[1].all()  # the shorter one is padded
     again, _ = encoder.encode(["pick up the lemon and place it on the plate"])
     assert torch.allclose(again[0], states[0, : again.shape[1]], atol=1e-5)  # deterministic, padding-independent
-    a, b = encoder.encode(["pick up the lemon and place it on the plate", "pick up the garlic and place it in the bowl"])[0]
+    a, b = encoder.encode(
+        ["pick up the lemon and place it on the plate", "pick up the garlic and place it in the bowl"]
+    )[0]
     assert not torch.allclose(a, b)
 
 

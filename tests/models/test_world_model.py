@@ -18,7 +18,10 @@ from roboscape.models.world_model import (
 
 def small(control: str = "action", **kw) -> WorldModel:
     torch.manual_seed(0)
-    cfg = WorldModelConfig(codebook_size=32, tokens_hw=3, window=5, dim=32, depth=2, heads=4, control=control, text_dim=24, **kw)
+    kw = {"token_target": "codes", **kw}
+    cfg = WorldModelConfig(
+        codebook_size=32, tokens_hw=3, window=5, dim=32, depth=2, heads=4, control=control, text_dim=24, **kw
+    )
     return WorldModel(cfg).eval()
 
 
@@ -49,8 +52,10 @@ def test_changing_frame_t_plus_1_never_changes_predictions_up_to_t(control, toke
         assert not torch.allclose(out.logits[:, t + 1 :], base.logits[:, t + 1 :], atol=1e-5)
 
 
-@pytest.mark.parametrize(("control", "extra"), [("action", {}), ("text", {}), ("action", {"copy_prior": True}),
-                                                ("text", {"token_target": "bits"})])
+@pytest.mark.parametrize(
+    ("control", "extra"),
+    [("action", {}), ("text", {}), ("action", {"copy_prior": True}), ("text", {"token_target": "bits"})],
+)
 def test_kv_cached_rollout_equals_uncached(control, extra):
     model = small(control, **extra)
     W = model.cfg.window
@@ -115,41 +120,22 @@ def test_bit_targets_score_codes_by_a_normalised_factorised_distribution():
 
 
 def test_config_round_trip(tmp_path):
-    cfg = WorldModelConfig(codebook_size=1000, tokens_hw=8, window=12, control="text", text_dim=384)
+    cfg = WorldModelConfig(
+        codebook_size=1000, tokens_hw=8, window=12, control="text", text_dim=384, token_target="codes"
+    )
     cfg.save(tmp_path / "wm.json")
     assert WorldModelConfig.load(tmp_path / "wm.json") == cfg
     with pytest.raises(ValueError, match="unknown control"):
         WorldModelConfig(control="joystick")
     with pytest.raises(ValueError, match="heads"):
-        WorldModelConfig(dim=30, heads=4)
+        WorldModelConfig(dim=30, heads=4, token_target="codes")
     with pytest.raises(ValueError, match="power-of-two"):
         WorldModelConfig(codebook_size=1000, token_target="bits")  # an FSQ codebook has no sign bits
     with pytest.raises(ValueError, match="copy_prior"):
         WorldModelConfig(token_target="bits", copy_prior=True)
     with pytest.raises(ValueError, match="token_target"):
         WorldModelConfig(token_target="pixels")
-
-
-def test_warm_start_copies_all_but_the_control_encoder_and_refuses_another_architecture(tmp_path):
-    from roboscape.train.checkpoint import save_pretrained
-    from roboscape.train.world_model_training import warm_start
-
-    source = small("action")
-    save_pretrained(source, "world_model", tmp_path / "action")
-    target = small("text")
-    torch.manual_seed(1)
-    fresh = WorldModel(target.cfg)
-    fresh_encoder = {k: v.clone() for k, v in fresh.control_encoder.state_dict().items()}
-    skipped = warm_start(fresh, tmp_path / "action")
-    assert skipped and all(name.startswith("control_encoder.") for name in skipped)
-    copied = {k: v for k, v in fresh.state_dict().items() if not k.startswith("control_encoder.")}
-    for name, value in copied.items():
-        assert torch.equal(value, source.state_dict()[name]), name
-    for name, value in fresh.control_encoder.state_dict().items():
-        assert torch.equal(value, fresh_encoder[name]), name
-    with pytest.raises(ValueError, match="dim"):
-        warm_start(WorldModel(WorldModelConfig(codebook_size=32, tokens_hw=3, window=5, dim=16, depth=2, heads=4,
-                                               control="text", text_dim=24)), tmp_path / "action")
+    assert WorldModelConfig().token_target == "bits"  # the default: needs an LFQ (power-of-two) codebook
 
 
 def test_bad_inputs_get_clear_errors():

@@ -14,7 +14,7 @@ import yaml
 from roboscape.utils.io import read_json
 
 from local_slurm import LocalSlurm
-from snakemake_helpers import copy_workflow, planned_job_resources, snakemake
+from snakemake_helpers import copy_workflow, merged, planned_job_resources, snakemake, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -41,14 +41,23 @@ def slurm_run(cluster, tmp_path_factory):
     """The tiny config under the repository's own profile; the action world model asks for one GPU
     (the test node has one stand-in GPU), so that the GPU request is checked too."""
     workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
-    cfg = yaml.safe_load((workdir / "tiny.yaml").read_text())
-    cfg["world_model"]["action"]["resources"]["gpus"] = 1
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    overlay = yaml.safe_load((workdir / "tiny.yaml").read_text())
+    overlay["world_model"]["action"]["resources"]["gpus"] = 1
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
+    cfg = merged(tiny_config(), overlay)
     args = ("--profile", "slurm", "--configfile", "tiny.yaml")
     planned = planned_job_resources(snakemake(workdir, "-n", *args, env=cluster.env(), cores="all").stdout)
     run = snakemake(workdir, *args, env=cluster.env(), cores="all", timeout=2400)
-    sacct = cluster.run("sacct", "-X", "--allusers", "--parsable2", "--noheader", "--starttime", "now-1days",
-                        "--format=" + ",".join(SACCT_FIELDS)).stdout
+    sacct = cluster.run(
+        "sacct",
+        "-X",
+        "--allusers",
+        "--parsable2",
+        "--noheader",
+        "--starttime",
+        "now-1days",
+        "--format=" + ",".join(SACCT_FIELDS),
+    ).stdout
     jobs = [dict(zip(SACCT_FIELDS, line.split("|"), strict=True)) for line in sacct.splitlines() if line.strip()]
     return SlurmRun(workdir, cfg, planned, run, jobs)
 
@@ -85,5 +94,7 @@ def test_slurm_run_produced_the_pipeline_and_trained_on_its_allocation(slurm_run
 
 
 def test_rerun_under_slurm_with_nothing_changed_submits_nothing(slurm_run, cluster):
-    run = snakemake(slurm_run.workdir, "-n", "--profile", "slurm", "--configfile", "tiny.yaml", env=cluster.env(), cores="all")
+    run = snakemake(
+        slurm_run.workdir, "-n", "--profile", "slurm", "--configfile", "tiny.yaml", env=cluster.env(), cores="all"
+    )
     assert "Nothing to be done" in run.stdout + run.stderr

@@ -6,20 +6,9 @@ import pytest
 import torch
 
 from roboscape.models.rollout import Rollout
-from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
-from roboscape.models.world_model import WorldModel, WorldModelConfig, predict_tokens
+from roboscape.models.world_model import predict_tokens
 
-
-def models(control: str = "action", token_target: str = "codes"):
-    torch.manual_seed(0)
-    tok = Tokenizer(TokenizerConfig(image_size=16, downsample_factor=4, base_channels=16, codebook_bits=6)).eval()
-    wm = WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=4, window=4, dim=32, depth=2, heads=4, control=control, text_dim=24,
-                                     token_target=token_target)).eval()
-    return wm, tok
-
-
-def frames(n: int = 3) -> torch.Tensor:
-    return torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+from fakes import frames, models
 
 
 @pytest.mark.parametrize("token_target", ["codes", "bits"])

@@ -31,7 +31,6 @@ One pair of files per (task, shard)::
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,58 +39,12 @@ from typing import Any
 import h5py
 import numpy as np
 
+from roboscape.utils.h5 import DataFileError, open_h5
 from roboscape.utils.io import read_json
 
 FORMAT_VERSION = 1
 VIEWS = ("third_view", "wrist")
 ACTION_DIM = 7
-
-
-class TrajectoryFileError(RuntimeError):
-    """A trajectory or clip file that is missing, truncated, corrupted or off-contract."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-
-
-def open_h5(path: str | os.PathLike, mode: str = "r", **kwargs) -> h5py.File:
-    """Open an HDF5 file, turning h5py's low-level failures into an error naming the file."""
-    path = Path(path)
-    if mode == "r" and not path.exists():
-        raise TrajectoryFileError(path, "file does not exist")
-    try:
-        return h5py.File(path, mode, **kwargs)
-    except OSError as err:
-        raise TrajectoryFileError(path, f"cannot be read as HDF5, truncated or corrupted? ({err})") from err
-
-
-class OpenShards:
-    """A few HDF5 shards under ``root`` kept open for random reads (least recently used closed
-    first), with h5py's chunk cache limited to a few clips: reads are random, caching more only
-    costs memory. Handles belong to one process: a pickled copy (a DataLoader worker) starts empty."""
-
-    def __init__(self, root: str | os.PathLike, max_open: int = 8, chunk_cache_bytes: int = 4 * 1024 * 1024):
-        self.root, self.max_open, self.chunk_cache_bytes = Path(root), max_open, chunk_cache_bytes
-        self._files: OrderedDict[str, h5py.File] = OrderedDict()
-
-    def __call__(self, rel: str) -> h5py.File:
-        f = self._files.get(rel)
-        if f is None:
-            f = open_h5(self.root / rel, rdcc_nbytes=self.chunk_cache_bytes)
-            self._files[rel] = f
-            if len(self._files) > self.max_open:
-                self._files.popitem(last=False)[1].close()
-        else:
-            self._files.move_to_end(rel)
-        return f
-
-    def close(self) -> None:
-        while self._files:
-            self._files.popitem()[1].close()
-
-    def __getstate__(self):
-        return {**self.__dict__, "_files": OrderedDict()}
 
 
 @dataclass
@@ -126,8 +79,11 @@ def write_episode(f: h5py.File, episode_id: int, ep: Episode, compression: str |
     for view, frames in ep.rgb.items():
         h, w = frames.shape[1:3]
         g.create_dataset(
-            f"obs/sensor_data/{view}/rgb", data=frames, dtype=np.uint8,
-            chunks=(1, h, w, 3), compression=compression,
+            f"obs/sensor_data/{view}/rgb",
+            data=frames,
+            dtype=np.uint8,
+            chunks=(1, h, w, 3),
+            compression=compression,
         )
     g.create_dataset("obs/agent/qpos", data=ep.qpos.astype(np.float32))
     g.create_dataset("obs/agent/qvel", data=ep.qvel.astype(np.float32))
@@ -141,7 +97,7 @@ def write_episode(f: h5py.File, episode_id: int, ep: Episode, compression: str |
 
 def _check(cond: bool, path, reason: str) -> None:
     if not cond:
-        raise TrajectoryFileError(path, reason)
+        raise DataFileError(path, reason)
 
 
 class TrajectoryShard:
@@ -151,11 +107,11 @@ class TrajectoryShard:
         self.h5_path = Path(h5_path)
         self.json_path = Path(json_path) if json_path else self.h5_path.with_suffix(".json")
         if not self.json_path.exists():
-            raise TrajectoryFileError(self.json_path, "JSON sidecar does not exist")
+            raise DataFileError(self.json_path, "JSON sidecar does not exist")
         try:
             self.meta = read_json(self.json_path)
         except ValueError as err:
-            raise TrajectoryFileError(self.json_path, str(err)) from err
+            raise DataFileError(self.json_path, str(err)) from err
         version = self.meta.get("roboscape", {}).get("format_version")
         _check(version == FORMAT_VERSION, self.json_path, f"format_version {version!r}, expected {FORMAT_VERSION}")
         self.episodes: list[dict] = self.meta["episodes"]
@@ -187,7 +143,11 @@ class TrajectoryShard:
             _check(actions.shape == (T, ACTION_DIM), self.h5_path, f"traj {i}: actions shape {actions.shape}")
             rgb = {v: g[f"obs/sensor_data/{v}/rgb"][()] for v in views}
             for v, frames in rgb.items():
-                _check(frames.shape[0] == T + 1, self.h5_path, f"traj {i}: {v} has {frames.shape[0]} frames for {T} actions")
+                _check(
+                    frames.shape[0] == T + 1,
+                    self.h5_path,
+                    f"traj {i}: {v} has {frames.shape[0]} frames for {T} actions",
+                )
             env_states = {
                 kind: {name: g[f"env_states/{kind}/{name}"][()] for name in g[f"env_states/{kind}"]}
                 for kind in g["env_states"]
@@ -206,7 +166,7 @@ class TrajectoryShard:
                 meta=self.episodes[i],
             )
         except (OSError, KeyError) as err:
-            raise TrajectoryFileError(self.h5_path, f"traj {i} cannot be read ({err})") from err
+            raise DataFileError(self.h5_path, f"traj {i} cannot be read ({err})") from err
 
     def __iter__(self) -> Iterator[Episode]:
         for i in range(len(self)):

@@ -16,7 +16,8 @@ from roboscape.models.inference_decoder import (
 )
 from roboscape.models.rollout import Rollout
 from roboscape.train.decoder_finetuning import with_context_decoder
-from tests.test_rollout import frames, models
+
+from fakes import frames, models
 
 
 def context_models():
@@ -24,8 +25,12 @@ def context_models():
     tok = with_context_decoder(tok).eval()
     torch.manual_seed(3)
     with torch.no_grad():  # the context layers start at zero: give them weights so the context matters
-        for layer in (tok.decoder.context_codes_in, tok.decoder.context_change_in, tok.decoder.context_pixels_in,
-                      tok.decoder.keep_context_out):
+        for layer in (
+            tok.decoder.context_codes_in,
+            tok.decoder.context_change_in,
+            tok.decoder.context_pixels_in,
+            tok.decoder.keep_context_out,
+        ):
             layer.weight.normal_(0, 0.1)
             layer.bias.normal_(0, 0.1)
     return wm, tok
@@ -56,8 +61,18 @@ def test_fused_upsampling_computes_what_upsampling_then_convolving_does():
         upsampling_as_transposed_conv(torch.nn.Upsample(scale_factor=2, mode="bilinear"), conv)
 
 
-@pytest.mark.parametrize("name", ["bf16", "compiled-fp32", "compiled-bf16", "fused-fp32", "fused-compiled-bf16", "fp32-by1",
-                                  "fused-compiled-fp32-by2"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "bf16",
+        "compiled-fp32",
+        "compiled-bf16",
+        "fused-fp32",
+        "fused-compiled-bf16",
+        "fp32-by1",
+        "fused-compiled-fp32-by2",
+    ],
+)
 def test_a_fast_decoder_keeps_the_rollouts_tokens_and_rounds_its_frames(name):
     wm, tok = context_models()
     exact = Rollout(wm, tok)

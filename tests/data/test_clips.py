@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import resource
 import shutil
 
@@ -19,47 +18,10 @@ from roboscape.data.clips import (
     merge_indices,
 )
 from roboscape.data.dataset import ClipDataset
-from roboscape.data.trajectory_io import (
-    FORMAT_VERSION,
-    Episode,
-    TrajectoryFileError,
-    TrajectoryShard,
-    open_h5,
-    write_episode,
-)
+from roboscape.sim.trajectory_io import TrajectoryShard
+from roboscape.utils.h5 import DataFileError, open_h5
 
-
-def fake_episode(T: int, size: int, rng: np.random.Generator, success_from: int | None) -> Episode:
-    success = np.zeros(T, dtype=bool)
-    if success_from is not None:
-        success[success_from:] = True
-    return Episode(
-        actions=rng.uniform(-1, 1, (T, 7)).astype(np.float32),
-        rewards=rng.uniform(0, 1, T).astype(np.float32),
-        success=success,
-        rgb={v: rng.integers(0, 255, (T + 1, size, size, 3), dtype=np.uint8) for v in ("third_view", "wrist")},
-        qpos=np.zeros((T + 1, 9)), qvel=np.zeros((T + 1, 9)), tcp_pose=np.zeros((T + 1, 7)),
-        tcp_pose_base=np.zeros((T + 1, 7)), obj_pose=np.zeros((T + 1, 7)),
-        env_states={"actors": {"object": np.zeros((T + 1, 13))}},
-        meta={},
-    )
-
-
-def write_fake_shard(path, lengths, size=16, seed=0):
-    rng = np.random.default_rng(seed)
-    episodes = []
-    with open_h5(path, "w") as f:
-        for i, T in enumerate(lengths):
-            ep = fake_episode(T, size, rng, success_from=T - 3)
-            write_episode(f, i, ep)
-            episodes.append(dict(
-                episode_id=i, episode_seed=100 + i, scene_id=f"push/obj{i}-plate-wood", split="ind" if i % 2 else "ood",
-                label="optimal", instruction="push the obj forward by 10 cm", success=True, initial_success=False,
-                elapsed_steps=T,
-            ))
-    meta = {"env_info": {}, "roboscape": {"format_version": FORMAT_VERSION, "task": "push", "image_size": size}, "episodes": episodes}
-    path.with_suffix(".json").write_text(json.dumps(meta))
-    return path
+from fakes import write_fake_shard
 
 
 def test_clip_starts_cover_the_end():
@@ -142,22 +104,22 @@ def test_truncated_and_corrupted_files_name_the_file(tmp_path):
     data = traj.read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
     shutil.copy(traj.with_suffix(".json"), truncated.with_suffix(".json"))
-    with pytest.raises(TrajectoryFileError, match="truncated.h5"):
+    with pytest.raises(DataFileError, match="truncated.h5"):
         with TrajectoryShard(truncated) as shard:
             shard.read(1)
     corrupted = tmp_path / "corrupted.h5"
     corrupted.write_bytes(b"\x00" * 512 + data[512:])
     shutil.copy(traj.with_suffix(".json"), corrupted.with_suffix(".json"))
-    with pytest.raises(TrajectoryFileError, match="corrupted.h5"):
+    with pytest.raises(DataFileError, match="corrupted.h5"):
         TrajectoryShard(corrupted)
-    with pytest.raises(TrajectoryFileError, match="missing"):
+    with pytest.raises(DataFileError, match="missing"):
         cut_clips(tmp_path / "missing.h5", tmp_path / "out.h5", ClipConfig(clip_length=4, stride=4))
     # a clip shard corrupted after indexing fails with its name when the Dataset reads it
     idx, _ = cut_clips(traj, tmp_path / "clips.h5", ClipConfig(clip_length=4, stride=4))
     idx.to_csv(tmp_path / "part.csv", index=False)
     merge_indices([(tmp_path / "part.csv", tmp_path / "clips.h5")], tmp_path / "index.csv")
     (tmp_path / "clips.h5").write_bytes((tmp_path / "clips.h5").read_bytes()[:2000])
-    with pytest.raises(TrajectoryFileError, match="clips.h5"):
+    with pytest.raises(DataFileError, match="clips.h5"):
         ClipDataset(tmp_path / "index.csv")[0]
 
 

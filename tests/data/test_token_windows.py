@@ -1,17 +1,13 @@
-"""World-model data and jobs on the tiny run's token shards: windows, held-out episodes,
-training under `accelerate launch` with several processes, evaluation helpers."""
+"""The world models' training windows on the tiny run's token shards: held-out episodes, kinds of
+trajectory, frame skip."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from roboscape.data.token_windows import TokenWindowDataset, select_clips, skip_actions
-from roboscape.eval.world_model_eval import binary_f1, clustered_standard_error
-from roboscape.train.launch import launch, launch_from_resources
-from roboscape.utils.io import read_json
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +53,9 @@ def test_windows_cover_every_clip_and_pad_the_last_action(tiny_run):
     assert torch.equal(last["actions"][:-1], clip["actions"][s:]) and not last["actions"][-1].any()
     assert last["tokens"].dtype == torch.int64 and last["tokens"].shape == (4, ds.tokens_hw**2)
     stats = ds.action_statistics()
-    assert all(lo <= m <= hi for lo, m, hi in zip(stats["action_low"], stats["action_mean"], stats["action_high"], strict=True))
+    assert all(
+        lo <= m <= hi for lo, m, hi in zip(stats["action_low"], stats["action_mean"], stats["action_high"], strict=True)
+    )
     with pytest.raises(ValueError, match="do not fit"):
         TokenWindowDataset(index_path, frames=L + 1)
     with pytest.raises(ValueError, match="missing from the cache"):
@@ -87,65 +85,3 @@ def test_frame_skip_windows_take_every_kth_frame_and_sum_the_steps_between(tiny_
     assert torch.equal(skip_actions(clip["actions"], 1), clip["actions"])  # one step per frame: unchanged
     with pytest.raises(ValueError, match="do not fit"):
         TokenWindowDataset(index_path, frames=T, frame_skip=L)
-
-
-def test_training_under_accelerate_launch_with_two_processes(tiny_run, tmp_path):
-    spec = {
-        "job": "world_model",
-        "world_model": {"window": 4, "dim": 32, "depth": 1, "heads": 2, "control": "action"},
-        "data": {"token_index": str(tiny_run.out / "tokens" / "index.csv"), "heldout_every": 4},
-        "train": {"steps": 2, "batch_size": 2, "warmup_steps": 1, "checkpoint_every": 1, "log_every": 1},
-        "out_dir": str(tmp_path / "wm"),
-    }
-    launch(spec, tmp_path / "job.json", processes=2, cpu=True, threads=1)
-    summary = read_json(tmp_path / "wm" / "train.json")
-    assert summary["processes"] == 2 and summary["steps"] == 2
-    assert (tmp_path / "wm" / "model" / "model.safetensors").exists()
-
-
-def test_the_same_config_trains_the_same_world_model_whatever_ran_before(tiny_run, tmp_path):
-    from roboscape.models.world_model import WorldModelConfig
-    from roboscape.train.checkpoint import load_pretrained
-    from roboscape.train.trainer import TrainConfig
-    from roboscape.train.world_model_training import WorldModelData, train_world_model
-
-    cfg = WorldModelConfig(window=4, dim=32, depth=1, heads=2, control="action")
-    data = WorldModelData(token_index=str(tiny_run.out / "tokens" / "index.csv"), heldout_every=4)
-    for run, global_seed in (("a", 1), ("b", 2)):  # what a process did before must not matter
-        torch.manual_seed(global_seed)
-        train_world_model(cfg, data, TrainConfig(steps=1, batch_size=2, log_every=1), tmp_path / run)
-    a, b = (load_pretrained(tmp_path / run / "model").state_dict() for run in ("a", "b"))
-    torch.testing.assert_close(a, b, rtol=0, atol=0)  # the same keys, exactly the same values
-
-
-def test_a_spec_without_a_known_job_is_refused_before_anything_starts(tmp_path):
-    for spec in ({"train": {}}, {"job": "policy", "train": {}}):
-        with pytest.raises(ValueError, match="'job' must be one of"):
-            launch_from_resources(spec, tmp_path / "job.json", gpus=0, threads=1)
-    assert not (tmp_path / "job.json").exists()
-
-
-def test_done_f1():
-    prob = torch.tensor([0.9, 0.8, 0.2, 0.1, 0.7])
-    label = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0])
-    r = binary_f1(prob, label, 0.5)
-    assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(2 / 3) and r["f1"] == pytest.approx(2 / 3)
-    assert binary_f1(torch.zeros(3), torch.zeros(3), 0.5)["f1"] == 0.0
-
-
-def test_clustered_standard_error():
-    rng = np.random.default_rng(0)
-    values = rng.normal(size=12)
-    # one sample per cluster: the usual standard error
-    assert clustered_standard_error(values, list(range(12))) == pytest.approx(values.std(ddof=1) / 12**0.5)
-    # every sample counted twice within its cluster (overlapping clips of one episode): no more
-    # certain than before, while the naive standard error would shrink by sqrt(2)
-    twice = np.repeat(values, 2)
-    assert clustered_standard_error(twice, np.repeat(np.arange(12), 2).tolist()) == pytest.approx(
-        clustered_standard_error(values, list(range(12))))
-    # correlated within clusters: wider than the naive one
-    clustered = np.repeat(rng.normal(size=4), 3) + 0.1 * rng.normal(size=12)
-    assert clustered_standard_error(clustered, np.repeat(np.arange(4), 3).tolist()) > clustered.std(ddof=1) / 12**0.5
-    assert clustered_standard_error(values, [0] * 12) is None
-    with pytest.raises(ValueError, match="12 values but 3"):
-        clustered_standard_error(values, [0, 1, 2])

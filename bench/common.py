@@ -1,0 +1,131 @@
+"""What every benchmark shares: the machine it ran on, a config tier, fresh child processes, and
+where results go (``bench/results/<benchmark>.json``, from which ``bench/report.py`` writes
+``docs/benchmarks.md``)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import subprocess
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+# The CPU features that decide how fast torch runs here (bf16 compute, AMX tiles, AVX-512).
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+
+
+def machine(threads: int | None = None) -> dict:
+    """The CPU model and its relevant flags, cores, torch version and the git commit."""
+    import torch
+
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    family = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("cpu family")), "")
+    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), []))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpu": model,
+        "cpu_family": family,
+        "cpu_flags": [f for f in FLAGS if f in flags],
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "git_commit": commit + ("-dirty" if dirty else ""),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+    }
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(tier: str | None = None) -> dict:
+    """config.yaml, with a tier's overlay (a path such as config/tiny.yaml) merged over it."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    return merged(cfg, yaml.safe_load(Path(tier).read_text())) if tier else cfg
+
+
+def rollout_tokenizer(cfg: dict):
+    """A tokenizer of the config's architecture, as rollouts decode with it (stage two's decoder), random weights."""
+    from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
+
+    return Tokenizer(
+        TokenizerConfig(
+            image_size=cfg["trajectories"]["generator"]["image_size"],
+            **cfg["tokenizer"]["model"],
+            decoder_context=cfg["tokenizer"]["decoder_context"],
+        )
+    ).eval()
+
+
+@contextmanager
+def environ(**values: str):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _child(queue, fn, args):
+    queue.put(fn(*args))
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any, threads: int = 1) -> tuple[Any, float, float]:
+    """``fn(*args)`` in a new Python process (spawned: nothing inherited but the environment) with
+    ``threads`` torch/OpenMP/llvmpipe threads; returns (its result, wall seconds, CPU seconds of the
+    whole process, start-up included)."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    n = str(threads)
+    with environ(OMP_NUM_THREADS=n, LP_NUM_THREADS=n, MS_SKIP_ASSET_DOWNLOAD_PROMPT="1"):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = ctx.Process(target=_child, args=(queue, fn, args))
+        proc.start()
+        result = queue.get()
+        proc.join()
+        wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.exitcode:
+        raise RuntimeError(f"{fn.__name__} failed in its process (exit code {proc.exitcode})")
+    return result, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def save(name: str, args: dict, results: dict, threads: int | None = None, path: str | Path | None = None) -> Path:
+    """Write a benchmark's figures with what ran them, to ``path`` or ``bench/results/<name>.json``."""
+    path = Path(path) if path else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"benchmark": name, "machine": machine(threads), "arguments": args, "results": results}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path

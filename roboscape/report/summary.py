@@ -1,0 +1,92 @@
+"""A tier's results as one Markdown page (rule ``summary``: ``results/<tier>/summary.md``), built from
+the JSON files the stages write -- the README's results table is this page of the default tier,
+never figures copied by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from roboscape.utils.io import read_json
+
+
+def _pm(value: float | None, se: float | None, digits: int) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.{digits}f}" + ("" if se is None else f" ± {se:.{digits}f}")
+
+
+def data_table(trajectories: dict, replay: dict, clips: dict) -> list[str]:
+    kept = trajectories["kept"]
+    return [
+        "| trajectories kept (optimal / suboptimal) | solved | failed attempts (retried) "
+        "| optimal replayed to success | clips (in-domain / OOD) |",
+        "| --- | --- | --- | --- | --- |",
+        f"| {kept.get('optimal', 0)} / {kept.get('suboptimal', 0)} of {sum(trajectories['requested'].values())} "
+        f"| {trajectories['kept_successful']} | {sum(trajectories['failed_attempts_by_cause'].values())} "
+        f"| {replay['overall']['replay_success_rate']:.0%} of {replay['overall']['episodes']} "
+        f"| {clips['by_split'].get('ind', 0)} / {clips['by_split'].get('ood', 0)} |",
+    ]
+
+
+def tokenizer_table(stage_one: dict, stage_two: dict) -> list[str]:
+    rows = {
+        "stage one": stage_one["held_out_ood"],
+        "stage two (the decoder rollouts use)": stage_two["held_out_ood"]["finetuned"],
+    }
+    if "copy_context" in stage_two["held_out_ood"]["finetuned"]:
+        rows["copying the context frame"] = stage_two["held_out_ood"]["finetuned"]["copy_context"]
+    lines = [
+        "| held-out OOD frames | PSNR (dB) | SSIM | perceptual distance | codebook use |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, m in rows.items():
+        use = f"{m['codebook_utilisation']:.1%}" if "codebook_utilisation" in m else ""
+        lines.append(f"| {name} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['perceptual']:.3f} | {use} |")
+    return lines
+
+
+def world_model_table(evals: dict[str, dict]) -> list[str]:
+    lines = [
+        "| world model | held-out subset | episodes / clips | PSNR margin (dB) | SSIM margin | perceptual margin "
+        "| token CE (nats) | done F1 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for control, ev in evals.items():
+        for subset, title in (("heldout", "in-domain, unseen episodes"), ("ood", "out-of-domain scenes")):
+            ol, tf = ev[subset]["open_loop"], ev[subset]["teacher_forced"]
+            margin, se = ol["margin_over_floor"]["copy_last_frame"], ol["margin_standard_error"]["copy_last_frame"]
+            lines.append(
+                f"| {control} | {title} | {ol['episodes']} / {ol['clips']} | {_pm(margin['psnr'], se['psnr'], 2)} "
+                f"| {_pm(margin['ssim'], se['ssim'], 3)} | {_pm(margin['perceptual'], se['perceptual'], 4)} "
+                f"| {tf['token_cross_entropy']:.2f} | {tf['done']['f1']:.2f} |"
+            )
+    return lines
+
+
+def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
+    """The page; ``paths`` names the JSON files: trajectories, replay, clips, tokenizer,
+    tokenizer_finetuned, wm_action, wm_text."""
+    j = {name: read_json(path) for name, path in paths.items()}
+    horizon = j["wm_action"]["heldout"]["open_loop"]["horizon"]
+    return "\n".join(
+        [
+            f"# Results: `{outdir}`",
+            "",
+            "## Data",
+            "",
+            *data_table(j["trajectories"], j["replay"], j["clips"]),
+            "",
+            "## Tokenizer",
+            "",
+            *tokenizer_table(j["tokenizer"], j["tokenizer_finetuned"]),
+            "",
+            "## World models",
+            "",
+            f"Open-loop rollouts of {horizon} steps from the first frame of held-out clips (greedy, one sample per",
+            "clip): the margin over copying the last frame (positive: the world model is better; ± one standard error",
+            "clustered by episode). Token cross-entropy and done F1 are teacher-forced.",
+            "",
+            *world_model_table({"action": j["wm_action"], "text": j["wm_text"]}),
+            "",
+        ]
+    )

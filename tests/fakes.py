@@ -1,0 +1,101 @@
+"""Small synthetic data and models for unit tests: trajectory shards, clip indices (no simulator),
+a tiny world model and tokenizer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from roboscape.data.clips import ClipConfig, cut_clips, merge_indices
+from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
+from roboscape.models.world_model import WorldModel, WorldModelConfig
+from roboscape.sim.trajectory_io import FORMAT_VERSION, Episode, write_episode
+from roboscape.utils.h5 import open_h5
+
+
+def fake_episode(T: int, size: int, rng: np.random.Generator, success_from: int | None) -> Episode:
+    success = np.zeros(T, dtype=bool)
+    if success_from is not None:
+        success[success_from:] = True
+    return Episode(
+        actions=rng.uniform(-1, 1, (T, 7)).astype(np.float32),
+        rewards=rng.uniform(0, 1, T).astype(np.float32),
+        success=success,
+        rgb={v: rng.integers(0, 255, (T + 1, size, size, 3), dtype=np.uint8) for v in ("third_view", "wrist")},
+        qpos=np.zeros((T + 1, 9)),
+        qvel=np.zeros((T + 1, 9)),
+        tcp_pose=np.zeros((T + 1, 7)),
+        tcp_pose_base=np.zeros((T + 1, 7)),
+        obj_pose=np.zeros((T + 1, 7)),
+        env_states={"actors": {"object": np.zeros((T + 1, 13))}},
+        meta={},
+    )
+
+
+def write_fake_shard(path, lengths, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    episodes = []
+    with open_h5(path, "w") as f:
+        for i, T in enumerate(lengths):
+            ep = fake_episode(T, size, rng, success_from=T - 3)
+            write_episode(f, i, ep)
+            episodes.append(
+                dict(
+                    episode_id=i,
+                    episode_seed=100 + i,
+                    scene_id=f"push/obj{i}-plate-wood",
+                    split="ind" if i % 2 else "ood",
+                    label="optimal",
+                    instruction="push the obj forward by 10 cm",
+                    success=True,
+                    initial_success=False,
+                    elapsed_steps=T,
+                )
+            )
+    meta = {
+        "env_info": {},
+        "roboscape": {"format_version": FORMAT_VERSION, "task": "push", "image_size": size},
+        "episodes": episodes,
+    }
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    return path
+
+
+def fake_clip_index(tmp_path: Path) -> Path:
+    """A clip index over two fake shards, each with one in-domain and one out-of-domain episode."""
+    parts = []
+    for k in range(2):
+        traj = write_fake_shard(tmp_path / f"t{k}.h5", [9, 9], size=32, seed=k)
+        idx, _ = cut_clips(traj, tmp_path / f"c{k}.h5", ClipConfig(clip_length=5, stride=5))
+        idx.to_csv(tmp_path / f"p{k}.csv", index=False)
+        parts.append((tmp_path / f"p{k}.csv", tmp_path / f"c{k}.h5"))
+    merge_indices(parts, tmp_path / "index.csv")
+    return tmp_path / "index.csv"
+
+
+def models(control: str = "action", token_target: str = "codes") -> tuple[WorldModel, Tokenizer]:
+    """A tiny world model and tokenizer of 16 px frames (random weights, seeded)."""
+    torch.manual_seed(0)
+    tok = Tokenizer(TokenizerConfig(image_size=16, downsample_factor=4, base_channels=16, codebook_bits=6)).eval()
+    wm = WorldModel(
+        WorldModelConfig(
+            codebook_size=64,
+            tokens_hw=4,
+            window=4,
+            dim=32,
+            depth=2,
+            heads=4,
+            control=control,
+            text_dim=24,
+            token_target=token_target,
+        )
+    ).eval()
+    return wm, tok
+
+
+def frames(n: int = 3) -> torch.Tensor:
+    """``n`` seeded random 16 px frames in [-1, 1], what :func:`models` takes."""
+    return torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1

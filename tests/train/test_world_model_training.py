@@ -1,0 +1,84 @@
+"""Training the world models: warm start, seeding, and jobs under `accelerate launch`."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from roboscape.data.token_windows import WorldModelData
+from roboscape.models.world_model import WorldModel, WorldModelConfig
+from roboscape.train.launch import launch, launch_from_resources
+from roboscape.train.trainer import TrainConfig
+from roboscape.train.world_model_training import run_job, train_world_model, warm_start
+from roboscape.utils.io import read_json
+
+# The tiny tier's architecture; the tests below that read its token shards run after its DAG.
+TINY = {"window": 4, "dim": 32, "depth": 1, "heads": 2, "frame_skip": 1, "control": "action"}
+
+
+def small(control: str, dim: int = 32) -> WorldModel:
+    torch.manual_seed(0)
+    return WorldModel(
+        WorldModelConfig(
+            codebook_size=32,
+            tokens_hw=3,
+            window=5,
+            dim=dim,
+            depth=2,
+            heads=4,
+            control=control,
+            text_dim=24,
+            token_target="codes",
+        )
+    ).eval()
+
+
+def test_warm_start_copies_all_but_the_control_encoder_and_refuses_another_architecture(tmp_path):
+    source = small("action")
+    source.save_pretrained(tmp_path / "action")
+    torch.manual_seed(1)
+    fresh = WorldModel(small("text").cfg)
+    fresh_encoder = {k: v.clone() for k, v in fresh.control_encoder.state_dict().items()}
+    skipped = warm_start(fresh, tmp_path / "action")
+    assert skipped and all(name.startswith("control_encoder.") for name in skipped)
+    copied = {k: v for k, v in fresh.state_dict().items() if not k.startswith("control_encoder.")}
+    torch.testing.assert_close(copied, {k: v for k, v in source.state_dict().items() if k in copied}, rtol=0, atol=0)
+    torch.testing.assert_close(fresh.control_encoder.state_dict(), fresh_encoder, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="dim"):
+        warm_start(small("text", dim=16), tmp_path / "action")
+
+
+@pytest.mark.slow
+def test_training_under_accelerate_launch_with_two_processes(tiny_run, tmp_path):
+    spec = {
+        "world_model": TINY,
+        "data": {"token_index": str(tiny_run.out / "tokens" / "index.csv"), "heldout_every": 4},
+        "train": {"steps": 2, "batch_size": 2, "warmup_steps": 1, "checkpoint_every": 1, "log_every": 1},
+        "out_dir": str(tmp_path / "wm"),
+    }
+    launch(run_job, spec, tmp_path / "job.json", processes=2, cpu=True, threads=1)
+    summary = read_json(tmp_path / "wm" / "train.json")
+    assert summary["processes"] == 2 and summary["steps"] == 2
+    assert (tmp_path / "wm" / "model" / "model.safetensors").exists()
+    assert read_json(tmp_path / "job.json")["entry"] == "roboscape.train.world_model_training"
+
+
+@pytest.mark.slow
+def test_the_same_config_trains_the_same_world_model_whatever_ran_before(tiny_run, tmp_path):
+    cfg = WorldModelConfig(**TINY)
+    data = WorldModelData(token_index=str(tiny_run.out / "tokens" / "index.csv"), heldout_every=4)
+    for run, global_seed in (("a", 1), ("b", 2)):  # what a process did before must not matter
+        torch.manual_seed(global_seed)
+        train_world_model(cfg, data, TrainConfig(steps=1, batch_size=2, log_every=1), tmp_path / run)
+    a, b = (WorldModel.from_pretrained(tmp_path / run / "model").state_dict() for run in ("a", "b"))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)  # the same keys, exactly the same values
+
+
+def test_a_job_that_is_not_a_training_modules_run_job_is_refused_before_anything_starts(tmp_path):
+    def run_job(spec):  # not a roboscape module's
+        return spec
+
+    for job in (run_job, print, train_world_model):
+        with pytest.raises(ValueError, match="a roboscape module's run_job"):
+            launch_from_resources(job, {"train": {}}, tmp_path / "job.json", gpus=0, threads=1)
+    assert not (tmp_path / "job.json").exists()

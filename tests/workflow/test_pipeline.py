@@ -1,0 +1,338 @@
+"""The tiny DAG for real (ManiSkill, rendering, MPLib): outputs checked for content, and reruns."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import imageio.v2 as imageio
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from roboscape.data.clips import clip_starts
+from roboscape.data.frames import to_model_range
+from roboscape.models.tokenizer import Tokenizer
+from roboscape.models.world_model import WorldModel
+from roboscape.sim.catalogue import SceneSpec, TaskParams
+from roboscape.sim.env import make_env
+from roboscape.sim.trajectory_io import TrajectoryShard
+from roboscape.utils.io import read_json
+
+from snakemake_helpers import planned_jobs, tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+TINY = tiny_config()
+SHARD_NAMES = [
+    f"{task}/shard_{i:03d}"
+    for task in TINY["scenes"]["tasks"]
+    for i in range(TINY["scenes"]["n_ind"] + TINY["scenes"]["n_ood"])
+]  # one scene per shard
+
+
+def shards(run):
+    return sorted((run.out / "trajectories").glob("*/shard_*.h5"))
+
+
+def test_every_output_and_log_exists(tiny_run):
+    out = tiny_run.out
+    n = len(tiny_run.config["scenes"]["tasks"]) * (
+        tiny_run.config["scenes"]["n_ind"] + tiny_run.config["scenes"]["n_ood"]
+    )
+    assert len(shards(tiny_run)) == n  # one scene per shard in the tiny tier
+    for f in (
+        "scenes/scenes.json",
+        "trajectories/summary.json",
+        "trajectories/replay_fidelity.json",
+        "clips/index.csv",
+    ):
+        assert (out / f).stat().st_size > 0
+    assert len(list((out / "benchmarks" / "trajectories").glob("*.tsv"))) == n
+    assert len(list((out / "logs" / "trajectories").glob("*.log"))) == n
+    for task in tiny_run.config["scenes"]["tasks"]:
+        gif = imageio.mimread(out / "previews" / f"{task}.gif")
+        assert len(gif) > 10 and gif[0].shape[1] == 2 * 64  # third view | wrist
+        assert (out / "previews" / f"{task}.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("shard", SHARD_NAMES)
+def test_trajectories_have_varying_frames_and_valid_actions(tiny_run, shard):
+    with TrajectoryShard(tiny_run.out / "trajectories" / f"{shard}.h5") as traj:
+        assert len(traj) == 2
+        assert {e["label"] for e in traj.episodes} == {"optimal", "suboptimal"}
+        episodes = list(traj)
+    for ep in episodes:
+        T = len(ep)
+        assert T > 20
+        for frames in ep.rgb.values():
+            assert frames.shape == (T + 1, 64, 64, 3) and frames.dtype == np.uint8
+            diffs = np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+            assert (diffs > 0).mean() > 0.5, "frames barely change"
+            assert frames.std() > 10
+        assert not np.array_equal(ep.rgb["third_view"], ep.rgb["wrist"])
+        assert np.all(np.isfinite(ep.actions)) and np.all(np.abs(ep.actions) <= 1.0)
+        assert set(np.unique(ep.actions[:, 6])) <= {-1.0, 1.0}
+        assert np.all((ep.rewards >= 0) & (ep.rewards <= 1))
+        assert ep.meta["instruction"] and ep.meta["scene_id"].startswith(ep.meta["task"])
+        assert ep.meta["success"] == bool(ep.success[-1])
+    optimal, suboptimal = sorted(episodes, key=lambda e: e.meta["label"] != "optimal")
+    assert optimal.success[-1] and optimal.meta["suboptimal_method"] is None
+    assert suboptimal.meta["suboptimal_method"] in ("detour", "interpolate", "perturb")
+
+
+@pytest.mark.parametrize("shard", SHARD_NAMES[::2])
+def test_success_flags_agree_with_evaluate(tiny_run, shard):
+    """Reset with the recorded reset kwargs (as ManiSkill's replay tool does) and step the recorded
+    actions: evaluate() must give the recorded flags, step by step."""
+    with TrajectoryShard(tiny_run.out / "trajectories" / f"{shard}.h5") as traj:
+        kw = traj.meta["env_info"]["env_kwargs"]
+        ep = traj.read(0, views=())
+    env = make_env(
+        SceneSpec.from_dict(ep.meta["reset_kwargs"]["options"]["scene"]),
+        image_size=32,
+        obs_mode="state",
+        task_params=TaskParams(**kw["task_params"]),
+        control_freq=kw["control_freq"],
+        sim_freq=kw["sim_freq"],
+        max_episode_steps=10_000,
+    )
+    try:
+        env.reset(**ep.meta["reset_kwargs"])
+        flags = []
+        for a in ep.actions:
+            env.step(a)
+            flags.append(bool(env.unwrapped.evaluate()["success"]))
+    finally:
+        env.close()
+    assert flags == ep.success.tolist()
+
+
+def test_summaries_count_by_cause(tiny_run):
+    total = json.loads((tiny_run.out / "trajectories" / "summary.json").read_text())
+    assert total["shards"] == len(shards(tiny_run))
+    assert total["kept"] == {"optimal": 8, "suboptimal": 8}
+    assert isinstance(total["failed_attempts_by_cause"], dict)
+    shard_summary = json.loads(next((tiny_run.out / "trajectories").glob("*/shard_*.summary.json")).read_text())
+    assert {"requested", "kept", "failed_attempts_by_cause", "seconds_by_stage"} <= set(shard_summary)
+
+
+def test_replay_fidelity_is_at_least_90_percent(tiny_run):
+    fidelity = json.loads((tiny_run.out / "trajectories" / "replay_fidelity.json").read_text())
+    assert fidelity["overall"]["episodes"] == 8
+    assert fidelity["overall"]["replay_success_rate"] >= 0.9
+
+
+def test_clip_counts_add_up(tiny_run):
+    L, stride = tiny_run.config["clips"]["clip_length"], tiny_run.config["clips"]["stride"]
+    index = pd.read_csv(tiny_run.out / "clips" / "index.csv")
+    expected = 0
+    for path in shards(tiny_run):
+        with TrajectoryShard(path) as shard:
+            expected += sum(len(clip_starts(e["elapsed_steps"] + 1, L, stride)) for e in shard.episodes)
+    assert len(index) == expected
+    assert index["clip_id"].is_unique
+    assert set(index["split"]) == {"ind", "ood"} and set(index["task"]) == set(tiny_run.config["scenes"]["tasks"])
+    summary = json.loads((tiny_run.out / "clips" / "summary.json").read_text())
+    assert summary["clips"] == expected == sum(summary["by_task"].values())
+
+
+def test_tokenizer_trains_and_every_clip_is_tokenized(tiny_run):
+    out = tiny_run.out
+    ev = read_json(out / "tokenizer" / "eval.json")
+    assert ev["train"]["steps"] == tiny_run.config["tokenizer"]["train"]["steps"]
+    assert ev["held_out_ood"]["frames"] > 0 and 0 < ev["held_out_ood"]["codebook_utilisation"] <= 1
+    stage_two = read_json(out / "tokenizer" / "finetuned" / "eval.json")
+    assert stage_two["train"]["steps"] == tiny_run.config["tokenizer"]["decoder_train"]["steps"]
+    # the same held-out frames; the tiny tier's stage two has a context decoder, and its evaluation
+    # also scores copying the context frames
+    assert tiny_run.config["tokenizer"]["decoder_context"] and "copy_context" in stage_two["held_out_ood"]["finetuned"]
+    assert stage_two["held_out_ood"]["stage_one"] == pytest.approx(ev["held_out_ood"])
+    assert (out / "tokenizer" / "finetuned" / "reconstructions.png").stat().st_size > 10_000
+    metrics = pd.read_csv(out / "tokenizer" / "metrics.csv")
+    assert metrics["step"].tolist() == list(range(1, ev["train"]["steps"] + 1))
+    tokenizer = Tokenizer.from_pretrained(out / "tokenizer" / "model")
+    clips = pd.read_csv(out / "clips" / "index.csv")
+    tokens = pd.read_csv(out / "tokens" / "index.csv")
+    assert len(tokens) == len(clips) and (tokens["clip_id"] == clips["clip_id"]).all()
+    row = tokens.iloc[len(tokens) // 2]
+    clip_row = clips.iloc[len(tokens) // 2]
+    with h5py.File(out / "tokens" / row["shard"]) as ft, h5py.File(out / "clips" / clip_row["shard"]) as fc:
+        t = ft["tokens"][int(row["row"])]
+        hw = tokenizer.cfg.tokens_hw
+        assert t.shape == (tiny_run.config["clips"]["clip_length"], hw, hw)
+        assert t.min() >= 0 and t.max() < tokenizer.cfg.codebook_size
+        frames = to_model_range(torch.from_numpy(fc["rgb/third_view"][int(row["row"])]))
+        assert np.array_equal(tokenizer.encode(frames).numpy(), t)  # the shard holds what the model encodes
+        assert np.array_equal(
+            Tokenizer.from_pretrained(out / "tokenizer" / "finetuned" / "model").encode(frames).numpy(), t
+        )
+        assert np.array_equal(ft["done"][int(row["row"])], fc["done"][int(row["row"])])
+
+
+@pytest.mark.parametrize("control", ["action", "text"])
+def test_world_model_trains(tiny_run, control):
+    out, wm_cfg = tiny_run.out, tiny_run.config["world_model"]
+    summary = read_json(out / "world_model" / control / "train.json")
+    assert summary["steps"] == wm_cfg[control]["train"]["steps"] and summary["tokens_per_second"] > 0
+    metrics = pd.read_csv(out / "world_model" / control / "metrics.csv")
+    assert metrics["step"].tolist() == list(range(1, summary["steps"] + 1))
+    assert np.isfinite(metrics[["token_ce", "done_rmse", "token_accuracy"]].to_numpy()).all()
+    model = WorldModel.from_pretrained(out / "world_model" / control / "model")
+    assert model.cfg.control == control and model.cfg.window == wm_cfg["arch"]["window"]
+
+
+@pytest.mark.parametrize("subset", ["heldout", "ood"])
+@pytest.mark.parametrize("control", ["action", "text"])
+def test_world_model_evaluation(tiny_run, control, subset):
+    ev = read_json(tiny_run.out / "world_model" / control / "eval" / "eval.json")
+    tf, ol = ev[subset]["teacher_forced"], ev[subset]["open_loop"]
+    assert tf["windows"] > 0 and tf["token_cross_entropy"] > 0 and 0 <= tf["token_accuracy"] <= 1
+    assert 0 <= tf["done"]["f1"] <= 1 and tf["done"]["n"] > 0
+    assert ol["samples_per_clip"] == 1 and ol["horizon"] == tiny_run.config["world_model"]["eval"]["horizon"]
+    for name in ("model", "copy_last_frame", "copy_last_frame_tokenized", "tokenizer_reconstruction"):
+        assert len(ol["per_step"][name]["psnr"]) == ol["horizon"]
+    margin = ol["margin_over_floor"]["copy_last_frame"]
+    assert margin["psnr"] == pytest.approx(ol["mean"]["model"]["psnr"] - ol["mean"]["copy_last_frame"]["psnr"])
+    assert margin["perceptual"] == pytest.approx(
+        ol["mean"]["copy_last_frame"]["perceptual"] - ol["mean"]["model"]["perceptual"]
+    )
+    assert 1 <= ol["episodes"] <= ol["clips"]
+    gif = imageio.mimread(tiny_run.out / "world_model" / control / "eval" / f"{subset}_rollouts.gif")
+    assert len(gif) == ol["horizon"]
+
+
+@pytest.mark.parametrize("metric", ["psnr", "ssim", "perceptual"])
+@pytest.mark.parametrize("control", ["action", "text"])
+def test_world_model_margins_carry_their_uncertainty(tiny_run, control, metric):
+    ol = read_json(tiny_run.out / "world_model" / control / "eval" / "eval.json")["heldout"]["open_loop"]
+    margin = ol["margin_over_floor"]["copy_last_frame"][metric]
+    se = ol["margin_standard_error"]["copy_last_frame"][metric]
+    assert (se is None) == (ol["episodes"] < 2) and (se is None or se >= 0)
+    naive = ol["margin_standard_error_over_clips"]["copy_last_frame"][metric]
+    assert (naive is None) == (ol["clips"] < 2)
+    better = ol["fraction_of_clips_better"]["copy_last_frame"][metric]
+    assert 0 <= better <= 1
+    # a positive mean margin needs a clip the model wins; a negative one, a clip it loses
+    assert (margin <= 0 or better > 0) and (margin >= 0 or better < 1)
+
+
+def test_action_world_model_controllability(tiny_run):
+    eval_dir = tiny_run.out / "world_model" / "action" / "eval"
+    ctrl = read_json(eval_dir / "eval.json")["controllability"]
+    assert ctrl["clipped_action_steps_in_ood_sequence"] == ctrl["start_frames"] * ctrl["horizon"]
+    assert len(imageio.mimread(eval_dir / "controllability.gif")) == ctrl["horizon"]
+    assert (eval_dir / "controllability.png").stat().st_size > 10_000
+
+
+def test_summary_is_built_from_the_eval_files(tiny_run):
+    page = (tiny_run.out / "summary.md").read_text()
+    ev = read_json(tiny_run.out / "world_model" / "action" / "eval" / "eval.json")
+    margin = ev["heldout"]["open_loop"]["margin_over_floor"]["copy_last_frame"]["psnr"]
+    assert f"| action | in-domain, unseen episodes | {ev['heldout']['open_loop']['episodes']} / " in page
+    assert f"{margin:+.2f}" in page
+    tokenizer = read_json(tiny_run.out / "tokenizer" / "eval.json")["held_out_ood"]
+    assert f"| stage one | {tokenizer['psnr']:.2f} |" in page
+
+
+def test_nothing_changed_plans_nothing(tiny_run):
+    assert planned_jobs(tiny_run.workdir, tiny_run.configfile) == {}
+
+
+N = 8  # shards in the tiny tier
+EVAL_JOBS = {"eval_wm_action": 1, "eval_wm_text": 1, "summary": 1}
+TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm_text": 1, "summary": 1}
+WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS}
+TOKENIZER_JOBS = {"train_tokenizer": 1, "finetune_decoder": 1, "tokenize": N, "token_index": 1, **WM_JOBS}
+CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS}
+TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "previews": 4, **CLIP_JOBS}
+# every tier's summary page reads the data stage's totals
+SUMMARY = {"summary": 1}
+
+
+@pytest.mark.parametrize(
+    "name, edit, expected",
+    [
+        ("clips", lambda c: c["clips"].update(stride=4), {**CLIP_JOBS, "all": 1}),
+        (
+            "trajectories",
+            lambda c: c["trajectories"]["generator"].update(n_suboptimal=2),
+            {**TRAJECTORY_JOBS, "all": 1},
+        ),
+        ("replay", lambda c: c["replay"].update(max_episodes_per_shard=1), {"replay": 1, **SUMMARY, "all": 1}),
+        (
+            "scenes",
+            lambda c: c["scenes"]["task_params"].update(push_distance=0.12),
+            {"scenes": 1, **TRAJECTORY_JOBS, "all": 1},
+        ),
+        ("tokenizer", lambda c: c["tokenizer"]["model"].update(codebook_bits=8), {**TOKENIZER_JOBS, "all": 1}),
+        ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, "all": 1}),
+        ("tokenizer.view", lambda c: c["tokenizer"]["run"].update(view="wrist"), {**TOKENIZER_JOBS, "all": 1}),
+        # Stage two leaves the tokens alone: the world models keep their training.
+        (
+            "tokenizer.decoder_train",
+            lambda c: c["tokenizer"]["decoder_train"].update(lr=1e-3),
+            {"finetune_decoder": 1, **EVAL_JOBS, "all": 1},
+        ),
+        (
+            "tokenizer.decoder_context",
+            lambda c: c["tokenizer"].update(decoder_context=False),
+            {"finetune_decoder": 1, **EVAL_JOBS, "all": 1},
+        ),
+        ("world_model", lambda c: c["world_model"]["arch"].update(dim=48), {**WM_JOBS, "all": 1}),
+        # the tiny tier's text WM warm-starts from the action WM: a new action WM retrains it too
+        ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**WM_JOBS, "all": 1}),
+        (
+            "world_model.text.init_from",
+            lambda c: c["world_model"]["text"].update(init_from=None),
+            {**TEXT_WM_JOBS, "all": 1},
+        ),
+        ("world_model.text", lambda c: c["world_model"]["text"]["train"].update(lr=1e-3), {**TEXT_WM_JOBS, "all": 1}),
+        (
+            "world_model.text_encoder",
+            lambda c: c["world_model"].update(text_encoder="t5"),
+            {"encode_instructions": 1, **TEXT_WM_JOBS, "all": 1},
+        ),
+        ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, "all": 1}),
+        ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, "all": 1}),
+        # What a job is given (cpus, memory, time, GPUs) is not what it computes: no rerun.
+        ("tokenizer.resources", lambda c: c["tokenizer"]["resources"].update(mem_mb=5000, runtime=30), {}),
+        ("world_model.action.resources", lambda c: c["world_model"]["action"]["resources"].update(cpus=2), {}),
+        ("trajectories.resources", lambda c: c["trajectories"]["resources"].update(runtime_per_trajectory_s=30), {}),
+    ],
+)
+def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expected):
+    edited = tiny_run.edited_config(f"edited_{name}.yaml", edit)
+    assert planned_jobs(tiny_run.workdir, edited) == expected
+
+
+@pytest.mark.parametrize(
+    "module, expected",
+    [
+        ("roboscape/data/clips.py", {**CLIP_JOBS, "all": 1}),
+        ("roboscape/train/tokenizer_training.py", {**TOKENIZER_JOBS, "all": 1}),
+        ("roboscape/train/decoder_finetuning.py", {"finetune_decoder": 1, **EVAL_JOBS, "all": 1}),
+        ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, "all": 1}),
+        ("roboscape/sim/replay.py", {"replay": 1, **SUMMARY, "all": 1}),
+        ("roboscape/models/world_model.py", {**WM_JOBS, "all": 1}),
+        ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, "all": 1}),
+        ("roboscape/models/text_encoder.py", {"encode_instructions": 1, **WM_JOBS, "all": 1}),
+        ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
+        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, "all": 1}),
+        ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, "all": 1}),
+        ("roboscape/report/summary.py", {**SUMMARY, "all": 1}),
+        ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, "all": 1}),
+    ],
+)
+def test_library_edit_reruns_the_stages_that_use_it(tiny_run, module, expected):
+    """Editing the (workflow copy's) library reruns the stages that import that module, no more.
+    Snakemake compares checksums too, so this must be a real content change, not a touch."""
+    path = tiny_run.workdir / module
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# an edit\n")
+        assert planned_jobs(tiny_run.workdir, tiny_run.configfile) == expected
+    finally:
+        path.write_text(original)

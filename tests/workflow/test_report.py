@@ -1,0 +1,42 @@
+"""The Snakemake report of the tiny tier: every figure a rule makes is in it, with its caption."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from snakemake_helpers import snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_report_holds_every_figure(tiny_run):
+    report = tiny_run.workdir / "report.html"
+    snakemake(tiny_run.workdir, "--configfile", str(tiny_run.configfile), "--report", str(report))
+    html = report.read_text()
+    out = tiny_run.out
+    figures = [
+        *out.glob("previews/*.gif"),
+        *out.glob("previews/*.png"),
+        out / "tokenizer/finetuned/reconstructions.png",
+        *out.glob("world_model/*/eval/*.png"),
+        *out.glob("world_model/*/eval/*.gif"),
+        out / "summary.md",
+    ]
+    assert len(figures) == 8 + 1 + 2 * 6 + 2 + 1
+    # each embedded (data URI) under its path in the results
+    missing = [
+        str(f.relative_to(out))
+        for f in figures
+        if f'"{f.relative_to(tiny_run.workdir)}": {{"name": "{f.name}"' not in html
+    ]
+    assert missing == []
+    assert html.count("data:image/") >= len(figures) - 1
+    for caption in (
+        "the first optimal one and one of each suboptimal method",
+        "the paper's Figure 9",
+        "open-loop rollout from the same first frame",
+    ):
+        assert caption in html
+    assert re.search(r"RoboScape-R", html)  # workflow.rst, the method's description

@@ -1,0 +1,32 @@
+SUMMARY_INPUTS = {
+    "trajectories": f"{OUT}/trajectories/summary.json",
+    "replay": f"{OUT}/trajectories/replay_fidelity.json",
+    "clips": f"{OUT}/clips/summary.json",
+    "tokenizer": f"{OUT}/tokenizer/eval.json",
+    "tokenizer_finetuned": f"{OUT}/tokenizer/finetuned/eval.json",
+    "wm_action": f"{OUT}/world_model/action/eval/eval.json",
+    "wm_text": f"{OUT}/world_model/text/eval/eval.json",
+}
+
+
+rule summary:
+    """The tier's results as one Markdown page, from the stages' JSON files (the README's table)."""
+    input:
+        lib=library("summary.py"),
+        **SUMMARY_INPUTS,
+    output:
+        report(f"{OUT}/summary.md", caption=caption("summary"), category="0. Summary", labels={"figure": "results tables"}),
+    params:
+        outdir=OUT,
+        names=list(SUMMARY_INPUTS),
+    log:
+        f"{OUT}/logs/summary.log",
+    benchmark:
+        f"{OUT}/benchmarks/summary.tsv"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/summary.py"
