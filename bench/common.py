@@ -10,6 +10,7 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -17,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow" / "schemas"))
+from configuration import tier_config  # noqa: E402
+
 RESULTS = REPO / "bench" / "results"
 # The CPU features that decide how fast torch runs here (bf16 compute, AMX tiles, AVX-512).
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
@@ -56,17 +58,9 @@ def machine(threads: int | None = None) -> dict:
     }
 
 
-def merged(base: dict, overlay: dict) -> dict:
-    out = dict(base)
-    for key, value in overlay.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def load_config(tier: str | None = None) -> dict:
     """config.yaml, with a tier's overlay (a path such as config/tiny.yaml) merged over it."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    return merged(cfg, yaml.safe_load(Path(tier).read_text())) if tier else cfg
+    return tier_config(tier)
 
 
 def rollout_tokenizer(cfg: dict):

@@ -13,22 +13,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+sys.path.insert(0, str(REPO / "workflow" / "schemas"))
+from configuration import merged, tier_config  # noqa: E402, F401  (merged: for the tests)
+
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "config", "workflow", "roboscape", "envs", "profiles", "slurm")
-
-
-def merged(base: dict, overlay: dict) -> dict:
-    """``overlay`` merged over ``base`` key by key, as Snakemake merges ``--configfile`` over the
-    Snakefile's ``configfile`` (a list or a scalar is replaced whole)."""
-    out = dict(base)
-    for key, value in overlay.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def tier_config(overlay: Path | None = None) -> dict:
-    """The configuration a tier runs with: config.yaml, with the tier's overlay merged over it."""
-    base = yaml.safe_load((REPO / "config.yaml").read_text())
-    return merged(base, yaml.safe_load(overlay.read_text())) if overlay else base
 
 
 def tiny_config() -> dict:

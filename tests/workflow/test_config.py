@@ -24,7 +24,7 @@ from roboscape.train.trainer import TrainConfig
 from snakemake_helpers import REPO, merged, snakemake, tiny_config
 
 sys.path.insert(0, str(REPO / "workflow" / "schemas"))
-from config_docs import keys, load_schema, markdown, resolve, schema_defaults  # noqa: E402
+from configuration import keys, load_schema, markdown, resolve, schema_defaults  # noqa: E402
 
 SCHEMA = load_schema()
 TIERS = ["config/tiny.yaml", "config/paper.yaml"]
@@ -45,7 +45,7 @@ def test_config_yaml_is_the_schemas_defaults():
 
 def test_the_config_reference_is_current():
     assert (REPO / "docs" / "config.md").read_text() == markdown(SCHEMA), (
-        "run: python workflow/schemas/config_docs.py > docs/config.md"
+        "run: python workflow/schemas/configuration.py > docs/config.md"
     )
 
 

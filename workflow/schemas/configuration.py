@@ -1,6 +1,7 @@
-"""The config schema as data: its defaults (what config.yaml must be) and its documentation.
+"""The configuration as data: the schema's defaults (what config.yaml must be), its documentation,
+and a tier's overlay merged over config.yaml as Snakemake merges ``--configfile``.
 
-``python workflow/schemas/config_docs.py > docs/config.md`` regenerates the config reference
+``python workflow/schemas/configuration.py > docs/config.md`` regenerates the config reference
 (a test checks that it is current). A shared definition (``$defs``) carries generic defaults; the
 key that uses it may give a ``default`` object of its own, merged over them.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import yaml
 
 SCHEMA = Path(__file__).with_name("config.schema.yaml")
+CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 
 
 def load_schema(path: str | Path = SCHEMA) -> dict:
@@ -29,11 +31,19 @@ def resolve(node: dict, schema: dict) -> dict:
     return {**resolve(schema["$defs"][name], schema), **{k: v for k, v in node.items() if k != "$ref"}}
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merged(base: dict, overlay: dict) -> dict:
+    """``overlay`` merged over ``base`` key by key, as Snakemake merges ``--configfile`` over the
+    Snakefile's ``configfile`` (a list or a scalar is replaced whole)."""
     out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    for key, value in overlay.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
+
+
+def tier_config(overlay: str | Path | None = None) -> dict:
+    """The configuration a tier runs with: config.yaml, with the tier's overlay merged over it."""
+    base = yaml.safe_load(CONFIG.read_text())
+    return merged(base, yaml.safe_load(Path(overlay).read_text())) if overlay else base
 
 
 def schema_defaults(node: dict, schema: dict | None = None) -> object:
@@ -42,7 +52,7 @@ def schema_defaults(node: dict, schema: dict | None = None) -> object:
     node = resolve(node, schema)
     if node.get("type") == "object" and "properties" in node:
         built = {key: schema_defaults(sub, schema) for key, sub in node["properties"].items()}
-        return _merge(built, node.get("default", {}))
+        return merged(built, node.get("default", {}))
     return node.get("default")
 
 
@@ -78,7 +88,7 @@ def markdown(schema: dict) -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `workflow/schemas/config.schema.yaml` by `python workflow/schemas/config_docs.py`; do not",
+        "Generated from `workflow/schemas/config.schema.yaml` by `python workflow/schemas/configuration.py`; do not",
         "edit. The defaults are the default experiment, `config.yaml`. `config/tiny.yaml` and `config/paper.yaml`",
         "are overlays: `--configfile` merges one over `config.yaml`, key by key (a list is replaced whole).",
         "",
