@@ -1,4 +1,4 @@
-# RoboScape-R pipeline: scenes -> trajectories -> clips -> tokenizer -> world models (-> RL -> tables).
+# RoboScape-R pipeline: scenes -> trajectories -> clips -> tokenizer -> world models; policies -> RL -> evaluation.
 #   snakemake --cores all                                  the default experiment (config.yaml)
 #   snakemake --cores all --configfile config/tiny.yaml    a tier: an overlay on config.yaml
 #   snakemake --cores all --profile slurm                  on a Slurm cluster
@@ -22,6 +22,7 @@ include: "workflow/rules/clips.smk"
 include: "workflow/rules/previews.smk"
 include: "workflow/rules/tokenizer.smk"
 include: "workflow/rules/world_model.smk"
+include: "workflow/rules/policy.smk"
 include: "workflow/rules/summary.smk"
 
 

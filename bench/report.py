@@ -91,11 +91,32 @@ def wm_training(r: dict) -> list[str]:
     ]
 
 
+def ppo(r: dict) -> list[str]:
+    lines = ["| run | figure |", "| --- | --- |"]
+    for name, f in r["ppo"].items():
+        ratio = (
+            f" = {f['speedup_over_fastest_maniskill']:.2f}x the fastest in ManiSkill"
+            if "speedup_over_fastest_maniskill" in f
+            else ""
+        )
+        lines.append(
+            f"| PPO in {name} | {f['env_steps_per_s']:.1f} env steps/s{ratio} (updates included; "
+            f"environments set up in {f['env_setup_s']:.1f} s) |"
+        )
+    for name, f in r["evaluation"].items():
+        lines.append(
+            f"| evaluation, {name} | {f['episodes_per_minute']:.1f} episodes/min of {f['episode_steps']} policy steps "
+            f"({f['policy_steps_per_s']:.1f} policy steps/s) |"
+        )
+    return lines
+
+
 TABLES: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "wm_env_throughput": ("The world model as an environment against ManiSkill's CPU environment", wm_env),
     "decoder_throughput": ("The rollouts' decoder options", decoder),
     "trajectory_throughput": ("Recording trajectories: roboscape's generator against ManiSkill's", trajectories),
     "wm_training_throughput": ("World-model training throughput", wm_training),
+    "ppo_throughput": ("PPO in ManiSkill and in the world model, and closed-loop evaluation", ppo),
 }
 
 

@@ -40,6 +40,7 @@ from roboscape.models.rollout import Rollout
 from roboscape.models.text_encoder import load_instruction_cache
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, predict_tokens, token_nll
+from roboscape.utils.stats import clustered_standard_error
 
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "perceptual": False}
 
@@ -57,22 +58,6 @@ class EvalConfig:
 
 def evenly_spaced(n: int, k: int) -> list[int]:
     return sorted(set(np.linspace(0, n - 1, min(n, k)).round().astype(int).tolist()))
-
-
-def clustered_standard_error(values: np.ndarray | torch.Tensor, clusters: list) -> float | None:
-    """Standard error of the mean of ``values`` when samples of one cluster are correlated
-    (the cluster-robust sandwich estimator with the G / (G - 1) small-sample factor): each
-    cluster's summed deviation from the overall mean counts as one draw. With one sample per
-    cluster it is the usual standard error (ddof 1). None with fewer than two clusters."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) != len(clusters):
-        raise ValueError(f"{len(values)} values but {len(clusters)} cluster labels")
-    groups = sorted(set(clusters))
-    if len(groups) < 2:
-        return None
-    deviation = values - values.mean()
-    summed = np.array([deviation[[c == g for c in clusters]].sum() for g in groups])
-    return float(np.sqrt(len(groups) / (len(groups) - 1) * (summed**2).sum()) / len(values))
 
 
 def binary_f1(prob: torch.Tensor, label: torch.Tensor, threshold: float) -> dict[str, float]:

@@ -104,7 +104,9 @@ class Rollout:
             )
         frames = frames.to(self.device)
         tokens = self.tokenizer.encode(frames)
-        self._decoder_context = self.tokenizer.decoder_context(frames, tokens)
+        context = self.tokenizer.decoder_context(frames, tokens)
+        # its own copy: reset_envs replaces rows of it in place
+        self._decoder_context = None if context is None else tuple(t.clone() for t in context)
         self._tokens = tokens.flatten(1)
         self._text = (
             None
@@ -112,6 +114,35 @@ class Rollout:
             else (text_states.to(self.device), None if text_mask is None else text_mask.to(self.device))
         )
         self._cache = None
+        return tokens
+
+    @torch.no_grad()
+    def reset_envs(self, envs: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Start the rollouts ``envs`` (indices) afresh from real first frames (len(envs), 3, H, W)
+        while the others go on: their tokens, decoder context and cached frames are replaced, and
+        nothing of the others changes. Returns their tokens (len(envs), h, w)."""
+        if self._tokens is None:
+            raise RuntimeError("call reset() before reset_envs()")
+        envs = torch.as_tensor(envs, dtype=torch.long, device=self.device).flatten()
+        if envs.numel() == 0:
+            return torch.empty(0, dtype=torch.long)
+        if envs.min() < 0 or envs.max() >= self.num_envs or envs.unique().numel() != envs.numel():
+            raise ValueError(f"reset_envs takes distinct indices below {self.num_envs}, got {envs.tolist()}")
+        self._check_frames(frames)
+        if frames.shape[0] != envs.numel():
+            raise ValueError(f"{envs.numel()} environments but {frames.shape[0]} frames")
+        frames = frames.to(self.device)
+        tokens = self.tokenizer.encode(frames)
+        self._tokens[envs] = tokens.flatten(1)
+        context = self.tokenizer.decoder_context(frames, tokens)
+        if context is not None:
+            for mine, new in zip(self._decoder_context, context, strict=True):
+                mine[envs] = new
+        if self._cache is not None:
+            n = self.wm.cfg.tokens_per_frame
+            rows = (envs[:, None] * n + torch.arange(n, device=self.device)).flatten()
+            for layer in self._cache:
+                layer.restart(rows)
         return tokens
 
     @torch.no_grad()
@@ -139,9 +170,10 @@ class Rollout:
         text_mask: torch.Tensor | None = None,
         threshold: float = 0.5,
         max_steps: int = 100,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Eq. 6: generate until the done signal reaches ``threshold``; the goal is the first such
-        frame (the last generated one if it never does). Returns (goal frames, steps taken)."""
+        frame (the last generated one if it never does). Returns (goal frames, steps taken, whether
+        the done signal reached the threshold)."""
         self.reset(frames, text_states, text_mask)
         n = frames.shape[0]
         goal = torch.zeros_like(frames, device=self.device)
@@ -157,4 +189,4 @@ class Rollout:
             found |= new
             if found.all():
                 break
-        return goal, steps
+        return goal, steps, found

@@ -7,7 +7,9 @@
 
 Each distinct instruction is encoded once; :func:`encode_instructions` writes the cache that the
 text world model reads (safetensors: ``states`` (K, L, D) float32, ``mask`` (K, L) bool, and the
-instructions in the metadata).
+instructions in the metadata). The policies read one vector per instruction instead, the masked
+mean of its states, L2-normalised (a sentence embedding, as sentence-transformers pools MiniLM):
+:func:`encode_sentences` writes that cache (``embeddings`` (K, D) and the instructions).
 """
 
 from __future__ import annotations
@@ -67,6 +69,12 @@ class TextEncoder:
         states = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         return states.float().cpu(), batch["attention_mask"].bool().cpu()
 
+    def sentence_embeddings(self, texts: list[str]) -> torch.Tensor:
+        """One L2-normalised vector (B, dim) per text: its states' mean over its tokens."""
+        states, mask = self.encode(texts)
+        pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
 
 def encode_instructions(instructions: list[str], out_path: str | Path, backend: str = "minilm") -> dict[str, int]:
     """Encode each distinct instruction once and write the cache; returns instruction -> row."""
@@ -87,3 +95,25 @@ def load_instruction_cache(path: str | Path) -> tuple[dict[str, int], torch.Tens
         instructions = json.loads(f.metadata()["instructions"])
     tensors = load_file(str(path))
     return {t: i for i, t in enumerate(instructions)}, tensors["states"], tensors["mask"]
+
+
+def encode_sentences(instructions: list[str], out_path: str | Path, backend: str = "minilm") -> list[str]:
+    """Write each distinct instruction's sentence embedding (the policies' cache); returns them, sorted."""
+    unique = sorted(set(instructions))
+    embeddings = TextEncoder(backend).sentence_embeddings(unique)
+    with atomic_path(out_path) as tmp:
+        # one metadata key: safetensors writes several in an arbitrary order
+        save_file(
+            {"embeddings": embeddings.contiguous()},
+            str(tmp),
+            metadata={"roboscape": json.dumps({"backend": backend, "instructions": unique})},
+        )
+    return unique
+
+
+def load_sentences(path: str | Path) -> dict[str, torch.Tensor]:
+    """instruction -> its sentence embedding (D,), from a cache written by :func:`encode_sentences`."""
+    with safe_open(str(path), "pt") as f:
+        instructions = json.loads(f.metadata()["roboscape"])["instructions"]
+    embeddings = load_file(str(path))["embeddings"]
+    return dict(zip(instructions, embeddings, strict=True))

@@ -173,28 +173,43 @@ class KVRing:
     rollout, in buffers allocated at the first frame and written in place: frame t goes to slot
     t mod window, over the frame that has left the window. Keys carry their rotary positions
     already, and attention does not depend on the order of its keys (up to rounding), so the ring
-    is never reordered -- a step writes one frame instead of copying the whole cache."""
+    is never reordered -- a step writes one frame instead of copying the whole cache.
+
+    Each sequence (a spatial position of one environment) has its own record of which slots hold
+    its frames, so that :meth:`restart` starts some sequences afresh (a new episode of one
+    environment) while the others go on: a restarted sequence attends only to the frames written
+    after the restart. Rotary attention depends on positions only through their differences, so its
+    frames need no renumbering."""
 
     def __init__(self, window: int):
         self.window = window
         self.frames = 0
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
+        self.valid: torch.Tensor | None = None  # (S, window): which slots hold each sequence's frames
 
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Add one frame's keys and values (S, heads, 1, head_dim); returns those of the frames
-        in the window, this one included (S, heads, <= window, head_dim)."""
+        in the window, this one included (S, heads, <= window, head_dim), and which of them each
+        sequence may attend to (S, <= window)."""
         if k.shape[2] != 1:
             raise ValueError(f"a KV cache takes one frame at a time, got {k.shape[2]}")
         if self.k is None or self.v is None:
             self.k = k.new_empty(*k.shape[:2], self.window, k.shape[3])
             self.v = v.new_empty(*v.shape[:2], self.window, v.shape[3])
+            self.valid = torch.zeros(k.shape[0], self.window, dtype=torch.bool, device=k.device)
         slot = self.frames % self.window
         self.k[:, :, slot : slot + 1] = k
         self.v[:, :, slot : slot + 1] = v
+        self.valid[:, slot] = True
         self.frames += 1
         filled = min(self.frames, self.window)
-        return self.k[:, :, :filled], self.v[:, :, :filled]
+        return self.k[:, :, :filled], self.v[:, :, :filled], self.valid[:, :filled]
+
+    def restart(self, rows: torch.Tensor) -> None:
+        """Forget every cached frame of the sequences ``rows`` (their next frame is a first one)."""
+        if self.valid is not None:
+            self.valid[rows] = False
 
 
 class Attention(nn.Module):
@@ -214,8 +229,9 @@ class Attention(nn.Module):
         self, x, context=None, causal=False, positions=None, cache: KVRing | None = None, key_mask=None, window=None
     ):
         """``cache``: the keys and values of earlier frames (temporal attention, one new frame per
-        call), updated in place with this one's; ``window``: causal attention reaches back at most
-        ``window - 1`` steps. Returns the attention's output."""
+        call), updated in place with this one's, whose own mask of cached frames replaces
+        ``key_mask``; ``window``: causal attention reaches back at most ``window - 1`` steps.
+        Returns the attention's output."""
         context = x if context is None else context
         q = self._split(self.q(x))
         k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
@@ -224,7 +240,7 @@ class Attention(nn.Module):
             q = rotary(q, q_pos)
             k = rotary(k, q_pos)
         if cache is not None:
-            k, v = cache.append(k, v)
+            k, v, key_mask = cache.append(k, v)
         mask = None
         if causal and q.shape[2] > 1:
             tq, tk = q.shape[2], k.shape[2]

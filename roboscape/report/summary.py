@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from roboscape.sim.catalogue import TASK_TITLES
 from roboscape.utils.io import read_json
 
 
@@ -63,10 +64,72 @@ def world_model_table(evals: dict[str, dict]) -> list[str]:
     return lines
 
 
+METHOD_TITLES = {"sft": "Supervised Finetune", "rl_maniskill": "RL w. ManiSkill", "rl_world_model": "RL w. World Model"}
+
+
+def _cell(block: dict | None) -> str:
+    if block is None:
+        return "not run"
+    end, once = block["success_at_end"], block["success_once"]
+    low, high = end["ci95"]
+    return f"{end['rate']:.0%} ({low:.0%}-{high:.0%}); once {once['rate']:.0%}; n={block['episodes']}"
+
+
+def policy_table(replay: dict, policies: dict[str, dict]) -> list[str]:
+    tasks = sorted({cell.split("/")[0] for s in policies.values() for cell in s["cells"]}, key=list(TASK_TITLES).index)
+    overall = replay["overall"]
+    by_task = ", ".join(f"{TASK_TITLES[t]} {v['replay_success_rate']:.0%}" for t, v in replay["by_task"].items())
+    lines = [
+        "The action space at the policy's rate (each optimal trajectory's actions grouped per policy step, split back",
+        f"and replayed open loop): {overall['replay_success_rate']:.0%} of {overall['episodes']} replay to success "
+        f"({by_task}).",
+        "",
+        "Success at the end of the episode, with its 95% Wilson interval; success at any step; episodes.",
+        "",
+        "| method | domain | " + " | ".join(TASK_TITLES[t] for t in tasks) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in tasks) + " |",
+    ]
+    for method, summary in policies.items():
+        for domain in ("ind", "ood"):
+            cells = [_cell(summary["cells"].get(f"{t}/{domain}")) for t in tasks]
+            lines.append(f"| {METHOD_TITLES.get(method, method)} | {domain.upper()} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def goal_table(fidelity: dict[str, dict]) -> list[str]:
+    lines = [
+        "Perceptual distance to the planner's final frame from the imagined goal and from the initial frame (the",
+        "floor), on initial states whose recorded episode ended solved; the margin is positive where the goal is",
+        "closer (± one standard error clustered by scene).",
+        "",
+        "| task | split (scenes) | states | goal to final | initial to final | margin | goal closer "
+        "| goals reached (mean steps) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for task, f in fidelity.items():
+        for split in ("ind", "ood"):
+            if split not in f:
+                continue
+            g = f[split]
+            if g["margin"] is None:
+                lines.append(f"| {TASK_TITLES[task]} | {split.upper()} | 0 solved | | | | | |")
+                continue
+            lines.append(
+                f"| {TASK_TITLES[task]} | {split.upper()} ({g['scenes']}) | {g['solved_states']} "
+                f"| {g['goal_to_final']:.3f} | {g['initial_to_final']:.3f} "
+                f"| {_pm(g['margin'], g['margin_standard_error'], 3)} "
+                f"| {g['fraction_goal_closer']:.0%} | {g['reached']:.0%} ({g['mean_steps']:.1f}) |"
+            )
+    return lines
+
+
 def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
     """The page; ``paths`` names the JSON files: trajectories, replay, clips, tokenizer,
-    tokenizer_finetuned, wm_action, wm_text."""
+    tokenizer_finetuned, wm_action, wm_text, replay_policy_rate, policy_<method> (each evaluated
+    method's summary) and goals_<task> (each task's goal fidelity)."""
     j = {name: read_json(path) for name, path in paths.items()}
+    policies = {name.removeprefix("policy_"): v for name, v in j.items() if name.startswith("policy_")}
+    goals = {name.removeprefix("goals_"): v for name, v in j.items() if name.startswith("goals_")}
     horizon = j["wm_action"]["heldout"]["open_loop"]["horizon"]
     return "\n".join(
         [
@@ -87,6 +150,14 @@ def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
             "clustered by episode). Token cross-entropy and done F1 are teacher-forced.",
             "",
             *world_model_table({"action": j["wm_action"], "text": j["wm_text"]}),
+            "",
+            "## Imagined goals",
+            "",
+            *goal_table(goals),
+            "",
+            "## Policies in ManiSkill",
+            "",
+            *policy_table(j["replay_policy_rate"], policies),
             "",
         ]
     )

@@ -291,6 +291,22 @@ class Catalogue:
                 return s
         raise KeyError(f"scene {scene_id_!r} is not in the catalogue")
 
+    def training_scenes(self, task: str, n: int) -> list[SceneSpec]:
+        """The scenes a policy of ``task`` trains in (the paper's "initial scene"): the first ``n``
+        in-domain scenes that have data."""
+        if task not in self.selected:
+            raise KeyError(f"task {task!r} has no selected scenes; this catalogue selects {sorted(self.selected)}")
+        ind = [self.scene(s) for s in self.selected[task] if self.scene(s).split == "ind"]
+        if n > len(ind):
+            raise ValueError(f"task {task!r} has {len(ind)} in-domain scenes with data; policies cannot train in {n}")
+        return ind[:n]
+
+    def ood_scenes(self, task: str) -> list[SceneSpec]:
+        """Every out-of-domain scene of ``task`` (evaluation needs no data)."""
+        if task not in TASKS:
+            raise KeyError(f"unknown task {task!r}; known: {list(TASKS)}")
+        return [s for s in self.scenes if s.task == task and s.split == "ood"]
+
     def to_json(self) -> dict:
         return {
             "version": 1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import gymnasium as gym
@@ -29,6 +30,37 @@ def configure_process(threads: int = 1) -> None:
     torch.set_num_threads(threads)
 
 
+def env_kwargs(
+    image_size: int = 128,
+    obs_mode: str = "rgb",
+    task_params: TaskParams | None = None,
+    control_freq: int = 25,
+    sim_freq: int = 100,
+    robot_visual_detail: float | None = 0.05,
+    shader: str = "minimal",
+) -> dict:
+    """``gym.make``'s keyword arguments for a roboscape environment, all but its scene and episode
+    limit: JSON-able, so that a trajectory file's sidecar records them (``env_info.env_kwargs``) and
+    ManiSkill's tools recreate the recorded environment from it. ``robot_visual_detail`` is the
+    fraction of the Panda's visual triangles kept (:mod:`roboscape.sim.robot`; ``None``:
+    ManiSkill's full meshes); ``shader`` the SAPIEN shader pack of the cameras: ``minimal``
+    (rasterised, lit; the default) or ManiSkill's ``default``, which costs ~20% more per frame on
+    llvmpipe for a near-identical image."""
+    return dict(
+        obs_mode=obs_mode,
+        control_mode=CONTROL_MODE,
+        reward_mode="normalized_dense",
+        sim_backend="cpu",
+        render_backend="cpu",
+        robot_uids=robot_uid(robot_visual_detail),
+        image_size=image_size,
+        control_freq=control_freq,
+        sim_freq=sim_freq,
+        task_params=dataclasses.asdict(task_params or TaskParams()),
+        sensor_configs=dict(width=image_size, height=image_size, shader_pack=shader),
+    )
+
+
 def make_env(
     scene: SceneSpec,
     image_size: int = 128,
@@ -41,28 +73,10 @@ def make_env(
     robot_visual_detail: float | None = 0.05,
     shader: str = "minimal",
 ):
-    """A single CPU-simulated, CPU-rendered environment of ``scene``'s task.
-
-    ``robot_visual_detail`` is the fraction of the Panda's visual triangles kept (see
-    :mod:`roboscape.sim.robot`); ``None`` renders ManiSkill's full meshes. ``shader`` is the
-    SAPIEN shader pack of the cameras: ``minimal`` (rasterised, lit; the default) or ManiSkill's
-    ``default``, which costs ~20% more per frame on llvmpipe for a near-identical image."""
+    """A single CPU-simulated, CPU-rendered environment of ``scene``'s task (see :func:`env_kwargs`)."""
     configure_process()
-    kwargs = dict(
-        scene=scene,
-        robot_uids=robot_uid(robot_visual_detail),
-        image_size=image_size,
-        task_params=task_params,
-        obs_mode=obs_mode,
-        control_mode=CONTROL_MODE,
-        reward_mode="normalized_dense",
-        sim_backend="cpu",
-        render_backend="cpu",
-        control_freq=control_freq,
-        sim_freq=sim_freq,
-        render_mode=render_mode,
-        sensor_configs=dict(width=image_size, height=image_size, shader_pack=shader),
-    )
+    kwargs = env_kwargs(image_size, obs_mode, task_params, control_freq, sim_freq, robot_visual_detail, shader)
+    kwargs.update(scene=scene, render_mode=render_mode)
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
     return gym.make(TASK_ENV_IDS[scene.task], **kwargs)

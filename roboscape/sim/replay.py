@@ -4,6 +4,11 @@ For each recorded episode, the scene is rebuilt, reset with the episode's seed a
 the recorded actions alone (same control mode, no planner, no feedback). The episode counts as
 reproduced when the replay ends in success; the object's final position error against the
 recording is reported too.
+
+At the policy's rate (``frame_skip`` k > 1) the recorded actions are first grouped as a policy
+would send them -- each k steps' deltas summed, the last gripper command -- and split back evenly
+over the k control steps (:mod:`roboscape.sim.policy_env`): does that action space still solve the
+tasks?
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import torch
 
 from roboscape.sim.catalogue import SceneSpec, TaskParams
 from roboscape.sim.env import make_env
+from roboscape.sim.policy_env import group_actions, split_action
 from roboscape.sim.trajectory_io import TrajectoryShard
 
 
 def replay_shard(
-    h5_path: str | Path, labels: tuple[str, ...] = ("optimal",), max_episodes: int | None = None
+    h5_path: str | Path, labels: tuple[str, ...] = ("optimal",), max_episodes: int | None = None, frame_skip: int = 1
 ) -> list[dict]:
     results = []
     with TrajectoryShard(h5_path) as shard:
@@ -50,6 +56,10 @@ def replay_shard(
                 env.reset(seed=meta["episode_seed"])
                 g = shard.group(i)
                 actions = g["actions"][()]
+                if frame_skip > 1:
+                    actions = np.repeat(
+                        [split_action(a, frame_skip) for a in group_actions(actions, frame_skip)], frame_skip, axis=0
+                    )
                 recorded_obj = g["obs/extra/obj_pose"][-1, :3]
                 info = {}
                 for a in actions:

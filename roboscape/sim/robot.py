@@ -23,6 +23,7 @@ from mani_skill.agents.registration import register_agent
 from mani_skill.agents.robots.panda.panda_wristcam import PandaWristCam
 
 FULL_DETAIL_UID = "panda_wristcam"
+LOWPOLY_PREFIX = "panda_wristcam_lowpoly"
 PANDA_DIR = Path(PACKAGE_ASSET_DIR) / "robots" / "panda"
 
 
@@ -31,7 +32,7 @@ def cache_root() -> Path:
 
 
 def lowpoly_uid(faces_fraction: float) -> str:
-    return f"panda_wristcam_lowpoly{round(faces_fraction * 100):02d}"
+    return f"{LOWPOLY_PREFIX}{round(faces_fraction * 100):02d}"
 
 
 def build_lowpoly_assets(faces_fraction: float) -> Path:
@@ -96,3 +97,10 @@ def robot_uid(faces_fraction: float | None) -> str:
             )
         )
     return uid
+
+
+def ensure_registered(uid: str) -> str:
+    """Register the low-poly agent ``uid`` names (``panda_wristcam_lowpolyNN``) if it is not yet,
+    so that an environment made from recorded env kwargs (ManiSkill's replay tool) finds it."""
+    percent = uid.removeprefix(LOWPOLY_PREFIX)
+    return robot_uid(int(percent) / 100) if uid.startswith(LOWPOLY_PREFIX) and percent.isdigit() else uid

@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from roboscape.sim.catalogue import TASK_ENV_IDS, Catalogue
-from roboscape.sim.env import CONTROL_MODE
+from roboscape.sim.env import env_kwargs
 from roboscape.sim.generator import GeneratorConfig, TrajectoryGenerator, shard_scene_ids
 from roboscape.sim.trajectory_io import FORMAT_VERSION, VIEWS, write_episode
 from roboscape.utils.h5 import open_h5
@@ -63,16 +63,15 @@ def generate_shard(
             sidecar = {
                 "env_info": {
                     "env_id": TASK_ENV_IDS[task],
-                    "env_kwargs": {
-                        "obs_mode": "rgb",
-                        "control_mode": CONTROL_MODE,
-                        "sim_backend": "cpu",
-                        "render_backend": "cpu",
-                        "image_size": cfg.image_size,
-                        "control_freq": cfg.control_freq,
-                        "sim_freq": cfg.sim_freq,
-                        "task_params": dataclasses.asdict(catalogue.task_params),
-                    },
+                    "env_kwargs": env_kwargs(
+                        cfg.image_size,
+                        "rgb",
+                        catalogue.task_params,
+                        cfg.control_freq,
+                        cfg.sim_freq,
+                        cfg.robot_visual_detail,
+                        cfg.shader,
+                    ),
                     "max_episode_steps": cfg.env_max_episode_steps,
                 },
                 "source_type": "motionplanning",

@@ -40,6 +40,7 @@ from roboscape.sim.catalogue import (
     TaskParams,
     instruction,
 )
+from roboscape.sim.robot import ensure_registered
 
 ROBOT_BASE_X = -0.615
 PANDA_REST_QPOS = np.array([0.0, np.pi / 8, 0.0, -5 * np.pi / 8, 0.0, 3 * np.pi / 4, np.pi / 4, 0.04, 0.04])
@@ -84,7 +85,7 @@ class RoboScapeEnv(BaseEnv):
         self._sim_freq, self._control_freq = sim_freq, control_freq
         self.init_obj_pos = None
         self.goal_xy = None
-        super().__init__(*args, robot_uids=robot_uids, **kwargs)
+        super().__init__(*args, robot_uids=ensure_registered(robot_uids), **kwargs)
 
     # ------------------------------------------------------------------ configuration
     @property

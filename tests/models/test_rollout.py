@@ -7,6 +7,7 @@ import torch
 
 from roboscape.models.rollout import Rollout
 from roboscape.models.world_model import predict_tokens
+from roboscape.train.decoder_finetuning import with_context_decoder
 
 from fakes import frames, models
 
@@ -81,13 +82,49 @@ def test_imagine_goal_stops_at_the_first_done_frame():
     wm, tok = models("text")
     text = torch.randn(2, 5, 24)
     roll = Rollout(wm, tok)
-    goal, steps = roll.imagine_goal(frames(2), text, threshold=0.0, max_steps=6)
+    goal, steps, reached = roll.imagine_goal(frames(2), text, threshold=0.0, max_steps=6)
     assert steps.tolist() == [1, 1] and goal.shape == (2, 3, 16, 16)
     roll2 = Rollout(wm, tok)
     roll2.reset(frames(2), text)
     first = roll2.step().frames
     assert torch.allclose(goal, first)
-    goal, steps = Rollout(wm, tok).imagine_goal(frames(2), text, threshold=1.01, max_steps=4)  # never done
+    goal, steps, reached = Rollout(wm, tok).imagine_goal(frames(2), text, threshold=1.01, max_steps=4)  # never done
     assert steps.tolist() == [4, 4]
     with pytest.raises(ValueError, match="needs text"):
         Rollout(wm, tok).reset(frames(2))
+
+
+@pytest.mark.parametrize("decoder_context", [False, True])
+def test_resetting_one_environment_leaves_the_others_bit_identical(decoder_context):
+    """Auto-reset in the world-model environment: one rollout starts afresh while the others go on."""
+    wm, tok = models(token_target="bits")
+    if decoder_context:
+        tok = with_context_decoder(tok).eval()
+    start, fresh = frames(3), frames(1)
+    actions = [torch.randn(3, 7) * 0.5 for _ in range(wm.cfg.window + 3)]
+
+    def run(reset_at: int | None):
+        rollout = Rollout(wm, tok, temperature=0.0)
+        rollout.reset(start)
+        steps = []
+        for t, a in enumerate(actions):
+            if t == reset_at:
+                rollout.reset_envs(torch.tensor([1]), fresh)
+            steps.append(rollout.step(a))
+        return steps
+
+    plain, reset = run(None), run(2)
+    for t in range(len(actions)):
+        for env in (0, 2):
+            assert torch.equal(plain[t].frames[env], reset[t].frames[env]), (t, env)
+            assert torch.equal(plain[t].tokens[env], reset[t].tokens[env])
+    # the reset environment continues as a rollout started from the fresh frame would (up to rounding)
+    alone = Rollout(wm, tok, temperature=0.0)
+    alone.reset(torch.cat([start[:1], fresh, start[2:]]))
+    for t, a in enumerate(actions[2:]):
+        step = alone.step(a)
+        assert (step.tokens[1] == reset[t + 2].tokens[1]).float().mean() > 0.9
+    with pytest.raises(ValueError, match="distinct indices"):
+        alone.reset_envs(torch.tensor([1, 1]), torch.cat([fresh, fresh]))
+    with pytest.raises(ValueError, match="2 environments but 1 frames"):
+        alone.reset_envs(torch.tensor([0, 1]), fresh)

@@ -16,6 +16,9 @@ from roboscape.data.token_windows import WorldModelData
 from roboscape.eval.world_model_eval import EvalConfig
 from roboscape.models.tokenizer import TokenizerConfig
 from roboscape.models.world_model import WorldModelConfig
+from roboscape.policy.mlp import MLPPolicyConfig
+from roboscape.rl.maniskill import SimEnvConfig
+from roboscape.rl.ppo import PPOArgs
 from roboscape.sim.catalogue import TaskParams
 from roboscape.sim.generator import GeneratorConfig
 from roboscape.train.tokenizer_training import TokenizerRun
@@ -87,6 +90,9 @@ def _section(path: str) -> dict:
         (WorldModelConfig, "world_model.arch"),
         (WorldModelData, "world_model.data"),
         (EvalConfig, "world_model.eval"),
+        (MLPPolicyConfig, "policy.arch"),
+        (PPOArgs, "$defs.ppo"),
+        (SimEnvConfig, "rl.maniskill"),
     ],
     ids=lambda v: v if isinstance(v, str) else v.__name__,
 )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 
 import h5py
 import imageio.v2 as imageio
@@ -17,6 +20,7 @@ from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
 from roboscape.sim.catalogue import SceneSpec, TaskParams
 from roboscape.sim.env import make_env
+from roboscape.sim.policy_env import PolicyEnv
 from roboscape.sim.trajectory_io import TrajectoryShard
 from roboscape.utils.io import read_json
 
@@ -237,17 +241,123 @@ def test_summary_is_built_from_the_eval_files(tiny_run):
     assert f"| stage one | {tokenizer['psnr']:.2f} |" in page
 
 
+def test_the_policy_action_space_solves_the_tasks(tiny_run):
+    replay = read_json(tiny_run.out / "trajectories" / "replay_fidelity_policy_rate.json")
+    assert replay["frame_skip"] == tiny_run.config["world_model"]["arch"]["frame_skip"]
+    assert replay["overall"]["episodes"] == 8 and replay["overall"]["replay_success_rate"] >= 0.9
+    assert set(replay["by_task"]) == set(tiny_run.config["scenes"]["tasks"])
+
+
+@pytest.mark.parametrize("task", TINY["scenes"]["tasks"])
+def test_policies_train_and_are_evaluated_in_and_out_of_domain(tiny_run, task):
+    out, cfg = tiny_run.out / "policy", tiny_run.config
+    sft = read_json(out / "sft" / task / "train.json")
+    assert (
+        sft["steps"] == cfg["policy"]["sft"]["train"]["steps"] and sft["episodes"] == 1
+    )  # one optimal trajectory per scene
+    rl = read_json(out / "rl_maniskill" / task / "train.json")
+    assert rl["env_steps"] >= cfg["rl"]["maniskill"]["ppo"]["total_steps"] and rl["init"].endswith(f"sft/{task}/model")
+    metrics = pd.read_csv(out / "rl_maniskill" / task / "metrics.csv")
+    assert len(metrics) == rl["updates"] and np.isfinite(metrics["value_loss"]).all()
+    rlwm = read_json(out / "rl_world_model" / task / "train.json")
+    assert rlwm["env_steps"] >= cfg["rl"]["world_model"]["ppo"]["total_steps"] and rlwm["initial_states"] > 0
+    selected = read_json(tiny_run.out / "scenes" / "scenes.json")["selected"][task]
+    assert rlwm["scenes"] == sorted(selected[: cfg["scenes"]["n_ind"]])  # every in-domain scene with data
+    for method in ("sft", "rl_maniskill", "rl_world_model"):
+        summary = read_json(out / "eval" / method / "summary.json")
+        for domain in ("ind", "ood"):
+            cell = summary["cells"][f"{task}/{domain}"]
+            assert cell["episodes"] == cfg["evaluation"]["episodes"][domain]
+            assert 0 <= cell["success_at_end"]["ci95"][0] <= cell["success_at_end"]["ci95"][1] <= 1
+            assert all(seed >= 2**31 for seed in cell["seeds"])
+            gif = imageio.mimread(out / "eval" / method / task / domain / "shard_000.gif")
+            assert len(gif) == cfg["policy"]["episode_steps"] + 1
+        episodes = pd.read_csv(out / "eval" / method / "episodes.csv")
+        assert (episodes[(episodes["task"] == task) & (episodes["domain"] == "ood")]["ood_reason"] != "").all()
+        assert set(episodes[(episodes["task"] == task) & (episodes["domain"] == "ind")]["scene_id"]) == {
+            read_json(tiny_run.out / "scenes" / "scenes.json")["selected"][task][0]
+        }
+
+
+@pytest.mark.parametrize("task", TINY["scenes"]["tasks"])
+def test_goals_are_imagined_for_every_recorded_initial_state(tiny_run, task):
+    from roboscape.rl.goals import read_goals
+
+    goals = read_goals(tiny_run.out / "rl" / "goals" / f"{task}.h5")
+    n = 2 * (TINY["scenes"]["n_ind"] + TINY["scenes"]["n_ood"])  # two trajectories per scene
+    assert goals["goal"].shape == goals["initial"].shape == (n, 64, 64, 3) and len(goals["scene_id"]) == n
+    assert set(goals["split"]) == {"ind", "ood"}
+    assert (goals["steps"] >= 1).all() and (goals["steps"] <= TINY["rl"]["world_model"]["goals"]["max_steps"]).all()
+    fidelity = read_json(tiny_run.out / "rl" / "goals" / f"{task}.json")
+    for split in ("ind", "ood"):
+        f = fidelity[split]
+        assert f["states"] == n // 2 and 0 <= f["reached"] <= 1
+        if f["solved_states"]:
+            assert f["margin"] == pytest.approx(f["initial_to_final"] - f["goal_to_final"])
+    assert (tiny_run.out / "rl" / "goals" / f"{task}.png").stat().st_size > 10_000
+
+
+def test_the_policy_environment_sees_what_the_data_stage_recorded(tiny_run):
+    """The same scene and seed give the policy the first frame the trajectory file holds."""
+    with TrajectoryShard(tiny_run.out / "trajectories" / f"{SHARD_NAMES[0]}.h5") as traj:
+        ep = traj.read(0, views=("third_view",))
+    scene = SceneSpec.from_dict(ep.meta["reset_kwargs"]["options"]["scene"])
+    env = PolicyEnv(
+        [scene], {ep.meta["instruction"]: np.zeros(4, np.float32)}, frame_skip=1, episode_steps=1, image_size=64
+    )
+    try:
+        obs, _ = env.reset(options={"scene": scene, "episode_seed": ep.meta["episode_seed"]})
+    finally:
+        env.close()
+    assert np.array_equal(obs["rgb"], ep.rgb["third_view"][0])
+
+
+def test_maniskills_replay_tool_replays_our_files_with_env_states(tiny_run, tmp_path):
+    """ManiSkill's own tool recreates the recorded environment from the sidecar's env_kwargs (our
+    tasks registered by an import) and replays a trajectory file by its env states."""
+
+    for ext in ("h5", "json"):
+        shutil.copy(tiny_run.out / "trajectories" / f"{SHARD_NAMES[0]}.{ext}", tmp_path / f"traj.{ext}")
+    code = (
+        "import roboscape.sim.tasks; from mani_skill.trajectory.replay_trajectory import main, parse_args; "
+        "main(parse_args())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--traj-path", str(tmp_path / "traj.h5"), "--use-env-states", "--count", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
 def test_nothing_changed_plans_nothing(tiny_run):
     assert planned_jobs(tiny_run.workdir, tiny_run.configfile) == {}
 
 
 N = 8  # shards in the tiny tier
 EVAL_JOBS = {"eval_wm_action": 1, "eval_wm_text": 1, "summary": 1}
-TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm_text": 1, "summary": 1}
-WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS}
-TOKENIZER_JOBS = {"train_tokenizer": 1, "finetune_decoder": 1, "tokenize": N, "token_index": 1, **WM_JOBS}
+# Policies: 4 tasks; 3 methods (sft, rl_maniskill, rl_world_model) x 4 tasks x 2 domains x 1 shard evaluated
+EVAL_POLICY = {"eval_policy": 24, "policy_results": 3, "summary": 1}
+EVAL_ONE_METHOD = {"eval_policy": 8, "policy_results": 1, "summary": 1}
+RL_JOBS = {"rl_maniskill": 4, **EVAL_ONE_METHOD}
+RLWM_JOBS = {"rl_world_model": 4, **EVAL_ONE_METHOD}
+GOAL_JOBS = {"imagine_goals": 4, **RLWM_JOBS}  # the text WM imagines the goals RL in the world model pursues
+DECODER_JOBS = {"finetune_decoder": 1, **EVAL_JOBS, **GOAL_JOBS}  # the rollouts decode with stage two
+TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm_text": 1, **GOAL_JOBS}
+WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS}
+TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1, **DECODER_JOBS, **WM_JOBS}
 CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS}
-TRAJECTORY_JOBS = {"trajectories": N, "trajectory_summary": 1, "replay": 1, "previews": 4, **CLIP_JOBS}
+SFT_JOBS = {"sft": 4, "rl_maniskill": 4, "rl_world_model": 4, **EVAL_POLICY}
+TRAJECTORY_JOBS = {
+    "trajectories": N,
+    "trajectory_summary": 1,
+    "replay": 1,
+    "replay_policy_rate": 1,
+    "previews": 4,
+    **CLIP_JOBS,
+    **SFT_JOBS,
+}
 # every tier's summary page reads the data stage's totals
 SUMMARY = {"summary": 1}
 
@@ -261,11 +371,15 @@ SUMMARY = {"summary": 1}
             lambda c: c["trajectories"]["generator"].update(n_suboptimal=2),
             {**TRAJECTORY_JOBS, "all": 1},
         ),
-        ("replay", lambda c: c["replay"].update(max_episodes_per_shard=1), {"replay": 1, **SUMMARY, "all": 1}),
+        (
+            "replay",
+            lambda c: c["replay"].update(max_episodes_per_shard=1),
+            {"replay": 1, "replay_policy_rate": 1, **SUMMARY, "all": 1},
+        ),
         (
             "scenes",
             lambda c: c["scenes"]["task_params"].update(push_distance=0.12),
-            {"scenes": 1, **TRAJECTORY_JOBS, "all": 1},
+            {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, "all": 1},
         ),
         ("tokenizer", lambda c: c["tokenizer"]["model"].update(codebook_bits=8), {**TOKENIZER_JOBS, "all": 1}),
         ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, "all": 1}),
@@ -274,12 +388,12 @@ SUMMARY = {"summary": 1}
         (
             "tokenizer.decoder_train",
             lambda c: c["tokenizer"]["decoder_train"].update(lr=1e-3),
-            {"finetune_decoder": 1, **EVAL_JOBS, "all": 1},
+            {**DECODER_JOBS, "all": 1},
         ),
         (
             "tokenizer.decoder_context",
             lambda c: c["tokenizer"].update(decoder_context=False),
-            {"finetune_decoder": 1, **EVAL_JOBS, "all": 1},
+            {**DECODER_JOBS, "all": 1},
         ),
         ("world_model", lambda c: c["world_model"]["arch"].update(dim=48), {**WM_JOBS, "all": 1}),
         # the tiny tier's text WM warm-starts from the action WM: a new action WM retrains it too
@@ -293,14 +407,35 @@ SUMMARY = {"summary": 1}
         (
             "world_model.text_encoder",
             lambda c: c["world_model"].update(text_encoder="t5"),
-            {"encode_instructions": 1, **TEXT_WM_JOBS, "all": 1},
+            {"encode_instructions": 1, **TEXT_WM_JOBS, "policy_instructions": 1, **SFT_JOBS, "all": 1},
         ),
+        # the policies act at the world model's rate
+        (
+            "world_model.arch.frame_skip",
+            lambda c: c["world_model"]["arch"].update(frame_skip=2),
+            {**WM_JOBS, "replay_policy_rate": 1, **SFT_JOBS, "all": 1},
+        ),
+        ("policy.sft", lambda c: c["policy"]["sft"]["train"].update(lr=1e-3), {**SFT_JOBS, "all": 1}),
+        ("policy.arch", lambda c: c["policy"]["arch"].update(hidden_dim=24), {**SFT_JOBS, "all": 1}),
+        ("rl.maniskill.ppo", lambda c: c["rl"]["maniskill"]["ppo"].update(learning_rate=1e-3), {**RL_JOBS, "all": 1}),
+        (
+            "rl.world_model.reward",
+            lambda c: c["rl"]["world_model"]["reward"].update(alpha=0.2),
+            {**RLWM_JOBS, "all": 1},
+        ),
+        (
+            "rl.world_model.goals",
+            lambda c: c["rl"]["world_model"]["goals"].update(max_steps=2),
+            {**GOAL_JOBS, "all": 1},
+        ),
+        ("evaluation", lambda c: c["evaluation"]["episodes"].update(ood=3), {**EVAL_POLICY, "all": 1}),
         ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, "all": 1}),
         ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, "all": 1}),
         # What a job is given (cpus, memory, time, GPUs) is not what it computes: no rerun.
         ("tokenizer.resources", lambda c: c["tokenizer"]["resources"].update(mem_mb=5000, runtime=30), {}),
         ("world_model.action.resources", lambda c: c["world_model"]["action"]["resources"].update(cpus=2), {}),
         ("trajectories.resources", lambda c: c["trajectories"]["resources"].update(runtime_per_trajectory_s=30), {}),
+        ("rl.maniskill.resources", lambda c: c["rl"]["maniskill"]["resources"].update(mem_mb=5000), {}),
     ],
 )
 def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expected):
@@ -313,17 +448,25 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
     [
         ("roboscape/data/clips.py", {**CLIP_JOBS, "all": 1}),
         ("roboscape/train/tokenizer_training.py", {**TOKENIZER_JOBS, "all": 1}),
-        ("roboscape/train/decoder_finetuning.py", {"finetune_decoder": 1, **EVAL_JOBS, "all": 1}),
+        ("roboscape/train/decoder_finetuning.py", {**DECODER_JOBS, "all": 1}),
         ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, "all": 1}),
-        ("roboscape/sim/replay.py", {"replay": 1, **SUMMARY, "all": 1}),
+        ("roboscape/sim/replay.py", {"replay": 1, "replay_policy_rate": 1, **SUMMARY, "all": 1}),
         ("roboscape/models/world_model.py", {**WM_JOBS, "all": 1}),
         ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, "all": 1}),
-        ("roboscape/models/text_encoder.py", {"encode_instructions": 1, **WM_JOBS, "all": 1}),
+        (
+            "roboscape/models/text_encoder.py",
+            {"encode_instructions": 1, **WM_JOBS, "policy_instructions": 1, **SFT_JOBS, "all": 1},
+        ),
         ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
-        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, "all": 1}),
+        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, **SFT_JOBS, "all": 1}),
         ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, "all": 1}),
         ("roboscape/report/summary.py", {**SUMMARY, "all": 1}),
         ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, "all": 1}),
+        ("roboscape/rl/ppo.py", {**RL_JOBS, **RLWM_JOBS, "eval_policy": 16, "policy_results": 2, "all": 1}),
+        ("roboscape/rl/world_model_env.py", {**RLWM_JOBS, "all": 1}),
+        ("roboscape/rl/goals.py", {**GOAL_JOBS, "all": 1}),
+        ("roboscape/eval/policy_eval.py", {**EVAL_POLICY, "all": 1}),
+        ("roboscape/data/policy_steps.py", {**SFT_JOBS, "all": 1}),
     ],
 )
 def test_library_edit_reruns_the_stages_that_use_it(tiny_run, module, expected):

@@ -63,6 +63,7 @@ rule replay:
         f"{OUT}/trajectories/replay_fidelity.json",
     params:
         max_episodes_per_shard=config["replay"]["max_episodes_per_shard"],
+        frame_skip=1,  # the control rate: the recorded actions as they are
     log:
         f"{OUT}/logs/replay.log",
     benchmark:

@@ -1,0 +1,227 @@
+"""PPO in ManiSkill and in the world model, and closed-loop evaluation: how fast, on this machine.
+
+- PPO: environment steps per second -- policy inference, stepping, the reward and PPO's updates all
+  included -- over ``--updates`` updates after one warm-up update, each configuration in a fresh
+  process, side by side in one run with the same policy: RL w. ManiSkill with ``--envs`` worker
+  processes (the config's frames and policy rate), and RL w. World Model with ``--wm-envs``
+  environments in one batch of the action world model (the config's architecture, the general
+  reward with cached goal features, the ``rl.world_model.decoder``, or ``--wm-decoder``). Setting up
+  the environments is timed apart.
+- Evaluation: closed-loop episodes per minute of one evaluation job (one environment, the policy's
+  deterministic actions, full-length episodes).
+
+The policy and the world models have the config's architecture and random weights (speed does not
+depend on them); ManiSkill's scene is the task's first training scene, the world model's initial
+states and goals are random frames.
+
+Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
+           [--wm-decoder fused-auto-by4] [--updates 3] [--eval-episodes 4] [--json [PATH]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from common import in_fresh_process, load_config, rollout_tokenizer, save
+
+
+def _setup(tier: str | None, task: str):
+    import numpy as np
+    import torch
+
+    from roboscape.policy.mlp import MLPPolicy, MLPPolicyConfig
+    from roboscape.rl.maniskill import SimEnvConfig
+    from roboscape.sim.catalogue import build_catalogue, instruction
+
+    cfg = load_config(tier)
+    s = cfg["scenes"]
+    catalogue = build_catalogue(s["split_seed"], [task], s["n_ind"], s["n_ood"])
+    scenes = catalogue.training_scenes(task, cfg["policy"]["train_scenes"])
+    instructions = {instruction(sc): np.random.default_rng(0).standard_normal(384).astype(np.float32) for sc in scenes}
+    gen = cfg["trajectories"]["generator"]
+    env_cfg = SimEnvConfig(
+        frame_skip=cfg["world_model"]["arch"]["frame_skip"],
+        episode_steps=cfg["policy"]["episode_steps"],
+        image_size=gen["image_size"],
+        robot_visual_detail=gen["robot_visual_detail"],
+        shader=gen["shader"],
+    )
+    torch.manual_seed(0)
+    policy = MLPPolicy(MLPPolicyConfig(image_size=gen["image_size"], instruction_dim=384, **cfg["policy"]["arch"]))
+    return cfg, scenes, instructions, env_cfg, policy
+
+
+def ppo_steps(tier: str | None, task: str, num_envs: int, updates: int) -> dict:
+    """PPO's env steps/s with ``num_envs`` environment processes (run in a fresh process)."""
+    from dataclasses import replace
+
+    from roboscape.rl.maniskill import make_envs
+    from roboscape.rl.ppo import PPO, PPOArgs
+
+    cfg, scenes, instructions, env_cfg, policy = _setup(tier, task)
+    t0 = time.perf_counter()
+    envs = make_envs(scenes, instructions, replace(env_cfg, num_envs=num_envs))
+    envs.reset(seed=0)
+    setup = time.perf_counter() - t0
+    ppo_cfg = cfg["rl"]["maniskill"]["ppo"]
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            args = PPOArgs(
+                **{
+                    **ppo_cfg,
+                    "total_steps": (updates + 1) * num_envs * ppo_cfg["num_steps"],
+                    "checkpoint_every": updates + 1,
+                    "critic_warmup_updates": 0,
+                }
+            )
+            ppo = PPO(policy, envs, args, out)
+            ppo.train(stop_after=1, progress=False)  # warm-up
+            first = ppo.wall_time
+            result = ppo.train(progress=False)
+    finally:
+        envs.close()
+    steps = updates * num_envs * ppo_cfg["num_steps"]
+    return {
+        "env_steps_per_s": steps / (result["wall_time_s"] - first),
+        "env_setup_s": setup,
+        "env_steps": steps,
+        "num_steps": ppo_cfg["num_steps"],
+    }
+
+
+def world_model_ppo_steps(tier: str | None, num_envs: int, updates: int, decoder: str | None) -> dict:
+    """PPO's env steps/s in the world model with ``num_envs`` environments (run in a fresh process)."""
+    import numpy as np
+    import torch
+
+    from roboscape.models.world_model import WorldModel, WorldModelConfig
+    from roboscape.rl.ppo import PPO, PPOArgs
+    from roboscape.rl.world_model_env import GeneralReward, InitialStates, RewardConfig, WMEnvConfig, WorldModelEnv
+
+    cfg, _, _, env_cfg, policy = _setup(tier, "push")
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    tokenizer = rollout_tokenizer(cfg)
+    wm = WorldModel(
+        WorldModelConfig(
+            **cfg["world_model"]["arch"],
+            codebook_size=tokenizer.cfg.codebook_size,
+            tokens_hw=tokenizer.cfg.tokens_hw,
+            control="action",
+        )
+    ).eval()
+    rng = np.random.default_rng(0)
+    size = tokenizer.cfg.image_size
+    text = rng.standard_normal((8, 384))
+    states = InitialStates(
+        rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8),
+        rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8),
+        (text / np.linalg.norm(text, axis=1, keepdims=True)).astype(np.float32),
+        ["push/s"] * 8,
+    )
+    rl = cfg["rl"]["world_model"]
+    wm_env = WMEnvConfig(num_envs=num_envs, episode_steps=env_cfg.episode_steps, decoder=decoder or rl["decoder"])
+    envs = WorldModelEnv(wm, tokenizer, states, wm_env, GeneralReward(RewardConfig(**rl["reward"]), num_envs))
+    envs.reset(seed=0)
+    setup = time.perf_counter() - t0
+    ppo_cfg = rl["ppo"]
+    with tempfile.TemporaryDirectory() as out:
+        args = PPOArgs(
+            **{
+                **ppo_cfg,
+                "total_steps": (updates + 1) * num_envs * ppo_cfg["num_steps"],
+                "checkpoint_every": updates + 1,
+                "critic_warmup_updates": 0,
+            }
+        )
+        ppo = PPO(policy, envs, args, out)
+        ppo.train(stop_after=1, progress=False)  # warm-up
+        first = ppo.wall_time
+        result = ppo.train(progress=False)
+    steps = updates * num_envs * ppo_cfg["num_steps"]
+    return {
+        "env_steps_per_s": steps / (result["wall_time_s"] - first),
+        "env_setup_s": setup,
+        "env_steps": steps,
+        "decoder": wm_env.decoder,
+    }
+
+
+def eval_episodes(tier: str | None, task: str, episodes: int) -> dict:
+    """Closed-loop evaluation episodes per minute in one environment (run in a fresh process)."""
+    from roboscape.eval.policy_eval import run_episodes, shard_episodes
+    from roboscape.sim.policy_env import PolicyEnv
+
+    cfg, scenes, instructions, env_cfg, policy = _setup(tier, task)
+    env = PolicyEnv(
+        scenes,
+        instructions,
+        env_cfg.frame_skip,
+        env_cfg.episode_steps,
+        image_size=env_cfg.image_size,
+        robot_visual_detail=env_cfg.robot_visual_detail,
+        shader=env_cfg.shader,
+        terminate_on_success=False,
+    )
+    try:
+        run_episodes(policy, env, shard_episodes(scenes, task, "ind", 1, 0, 1))  # creates the simulation
+        t0 = time.perf_counter()
+        rows, _ = run_episodes(policy, env, shard_episodes(scenes, task, "ind", episodes, 0, 1))
+        seconds = time.perf_counter() - t0
+    finally:
+        env.close()
+    return {
+        "episodes_per_minute": 60 * len(rows) / seconds,
+        "policy_steps_per_s": sum(r["steps"] for r in rows) / seconds,
+        "episode_steps": env_cfg.episode_steps,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="a tier's overlay on config.yaml (e.g. config/tiny.yaml); default: config.yaml")
+    ap.add_argument("--task", default="push")
+    ap.add_argument("--envs", type=int, nargs="+", default=[1, 2], help="ManiSkill environment processes")
+    ap.add_argument("--wm-envs", type=int, nargs="+", default=[16, 64], help="world-model environments in one batch")
+    ap.add_argument("--wm-decoder", help="the world model's decoder (default: the config's rl.world_model.decoder)")
+    ap.add_argument("--updates", type=int, default=3, help="timed PPO updates per number of environments")
+    ap.add_argument("--eval-episodes", type=int, default=4)
+    ap.add_argument(
+        "--json", nargs="?", const="", help="write the figures (default: bench/results/ppo_throughput.json)"
+    )
+    args = ap.parse_args()
+    results = {"ppo": {}, "evaluation": {}}
+    for n in args.envs:
+        r = in_fresh_process(ppo_steps, args.config, args.task, n, args.updates, threads=1)[0]
+        results["ppo"][f"ManiSkill, {n} environment processes"] = r
+        print(
+            f"PPO in ManiSkill, {n} environment process(es): {r['env_steps_per_s']:.1f} env steps/s "
+            f"(updates included; creating the environments took {r['env_setup_s']:.1f} s)",
+            flush=True,
+        )
+    fastest = max(r["env_steps_per_s"] for r in results["ppo"].values())
+    for n in args.wm_envs:
+        r = in_fresh_process(world_model_ppo_steps, args.config, n, args.updates, args.wm_decoder, threads=2)[0]
+        r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
+        results["ppo"][f"the world model, {n} environments"] = r
+        print(
+            f"PPO in the world model, {n} environments ({r['decoder']} decoder): "
+            f"{r['env_steps_per_s']:.1f} env steps/s "
+            f"= {r['speedup_over_fastest_maniskill']:.2f}x the fastest PPO in ManiSkill",
+            flush=True,
+        )
+    r = in_fresh_process(eval_episodes, args.config, args.task, args.eval_episodes, threads=1)[0]
+    results["evaluation"]["1 environment"] = r
+    print(
+        f"evaluation: {r['episodes_per_minute']:.1f} episodes/min of {r['episode_steps']} policy steps "
+        f"({r['policy_steps_per_s']:.1f} policy steps/s)",
+        flush=True,
+    )
+    if args.json is not None:
+        save("ppo_throughput", vars(args), results, threads=2, path=args.json or None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reinforcement learning: PPO, and the environments it trains in (ManiSkill; the world model)."""

@@ -1,0 +1,151 @@
+"""Imagined goals (rule ``imagine_goals``; the paper's Eq. 6): for every real initial state the
+world-model environment starts from, the text world model rolls out from its frame under its
+scene's instruction until its done signal reaches ``threshold`` (or ``max_steps``); that first done
+frame is the goal the general reward compares frames with.
+
+Initial states are the first frames of the recorded episodes of the pool's scenes (each episode
+starts from its own seeded layout). The goals file (``goals.h5``) holds, row for row::
+
+    initial       (N, H, W, 3) uint8   the real first frame
+    goal          (N, H, W, 3) uint8   the imagined goal
+    final         (N, H, W, 3) uint8   the recorded episode's last frame (the planner's end state)
+    steps         (N,)  int            world-model steps to the goal (max_steps if never done)
+    reached       (N,)  bool           whether the done signal reached the threshold
+    solved        (N,)  bool           whether the recorded episode ended solved
+    attrs: scene_id, split, instruction, label (JSON lists), threshold, max_steps
+
+**Fidelity** (:func:`goal_fidelity`): on the states whose recorded episode ended solved, the
+perceptual distance from the imagined goal to the real final frame, against the distance from the
+initial frame to it -- the floor a useful goal must beat, as eval_wm's copy floor is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from roboscape.data.frames import to_model_range, to_uint8
+from roboscape.models.control import TextControl
+from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.rollout import Rollout
+from roboscape.models.tokenizer import Tokenizer
+from roboscape.models.world_model import WorldModel
+from roboscape.sim.trajectory_io import TrajectoryShard
+from roboscape.utils.h5 import open_h5
+from roboscape.utils.io import atomic_path
+from roboscape.utils.stats import clustered_standard_error
+
+STRINGS = ("scene_id", "split", "instruction", "label")
+
+
+@dataclass
+class GoalConfig:
+    threshold: float = 0.5
+    """the text world model's done probability that marks the goal frame (theta of Eq. 6)"""
+    max_steps: int = 30
+    """world-model steps before giving up (the last frame is then the goal)"""
+    batch_size: int = 16
+    """initial states imagined together"""
+
+
+def initial_states(shards: Sequence[str | Path], scene_ids: Sequence[str], view: str = "third_view") -> dict:
+    """The first and last frames of every recorded episode of ``scene_ids`` in ``shards``, with
+    their scene, split, instruction, label and whether they ended solved."""
+    wanted = set(scene_ids)
+    out: dict[str, list] = {k: [] for k in ("initial", "final", "solved", *STRINGS)}
+    for path in shards:
+        with TrajectoryShard(path) as shard:
+            for i, meta in enumerate(shard.episodes):
+                if meta["scene_id"] not in wanted:
+                    continue
+                frames = shard.group(i)[f"obs/sensor_data/{view}/rgb"]
+                out["initial"].append(frames[0])
+                out["final"].append(frames[-1])
+                out["solved"].append(bool(meta["success"]))
+                for key in STRINGS:
+                    out[key].append(meta[key])
+    if not out["initial"]:
+        raise ValueError(f"no recorded episode of scenes {sorted(wanted)}")
+    return {k: np.stack(v) if k in ("initial", "final", "solved") else v for k, v in out.items()}
+
+
+@torch.no_grad()
+def imagine_goals(
+    text_wm: WorldModel,
+    tokenizer: Tokenizer,
+    text: TextControl,
+    instruction_rows: dict[str, int],
+    states: dict,
+    cfg: GoalConfig,
+) -> dict:
+    """Eq. 6 for every initial state: ``states`` from :func:`initial_states`; adds ``goal``,
+    ``steps`` and ``reached``."""
+    if text_wm.cfg.control != "text":
+        raise ValueError("goals are imagined by the text world model")
+    rollout = Rollout(text_wm, tokenizer)
+    out: dict[str, list] = {"goal": [], "steps": [], "reached": []}
+    for start in range(0, len(states["initial"]), cfg.batch_size):
+        frames = to_model_range(torch.from_numpy(states["initial"][start : start + cfg.batch_size]))
+        rows = torch.tensor([instruction_rows[t] for t in states["instruction"][start : start + cfg.batch_size]])
+        goal, steps, reached = rollout.imagine_goal(
+            frames, *text(rows), threshold=cfg.threshold, max_steps=cfg.max_steps
+        )
+        for key, value in (("goal", to_uint8(goal)), ("steps", steps), ("reached", reached)):
+            out[key].append(value.cpu().numpy())
+    return {**states, **{k: np.concatenate(v) for k, v in out.items()}}
+
+
+def write_goals(goals: dict, path: str | Path, cfg: GoalConfig) -> None:
+    with atomic_path(path) as tmp, open_h5(tmp, "w") as f:
+        for key in ("initial", "goal", "final"):
+            f.create_dataset(key, data=goals[key], chunks=(1, *goals[key].shape[1:]), compression="gzip")
+        for key in ("steps", "reached", "solved"):
+            f.create_dataset(key, data=goals[key])
+        f.attrs.update({k: json.dumps(list(goals[k])) for k in STRINGS})
+        f.attrs.update(threshold=cfg.threshold, max_steps=cfg.max_steps)
+
+
+def read_goals(path: str | Path) -> dict:
+    with open_h5(path) as f:
+        goals = {k: f[k][()] for k in ("initial", "goal", "final", "steps", "reached", "solved")}
+        goals.update({k: json.loads(f.attrs[k]) for k in STRINGS})
+    return goals
+
+
+@torch.no_grad()
+def goal_fidelity(goals: dict, perceptual: PerceptualDistance, batch_size: int = 16) -> dict:
+    """Per split: on the states whose recorded episode ended solved, the mean perceptual distance
+    from the imagined goal and from the initial frame to the real final frame, the margin (initial
+    minus goal: positive where the goal is closer) with its standard error clustered by scene, and
+    the fraction of states whose goal is closer; and how many goals were reached, in how many steps."""
+    d_goal, d_init = [], []
+    for start in range(0, len(goals["goal"]), batch_size):
+        final = to_model_range(torch.from_numpy(goals["final"][start : start + batch_size]))
+        for out, key in ((d_goal, "goal"), (d_init, "initial")):
+            out.append(perceptual(to_model_range(torch.from_numpy(goals[key][start : start + batch_size])), final))
+    d_goal, d_init = torch.cat(d_goal).double().numpy(), torch.cat(d_init).double().numpy()
+    result = {}
+    for split in sorted(set(goals["split"])):
+        mask = (np.array(goals["split"]) == split) & goals["solved"]
+        scenes = [s for s, m in zip(goals["scene_id"], mask, strict=True) if m]
+        margin = d_init[mask] - d_goal[mask]
+        in_split = np.array(goals["split"]) == split
+        result[split] = {
+            "states": int(in_split.sum()),
+            "solved_states": int(mask.sum()),
+            "scenes": len(set(scenes)),
+            "goal_to_final": float(d_goal[mask].mean()) if mask.any() else None,
+            "initial_to_final": float(d_init[mask].mean()) if mask.any() else None,
+            "margin": float(margin.mean()) if mask.any() else None,
+            "margin_standard_error": clustered_standard_error(margin, scenes) if mask.any() else None,
+            "fraction_goal_closer": float((margin > 0).mean()) if mask.any() else None,
+            "beats_floor": bool(margin.mean() > 0) if mask.any() else None,
+            "reached": float(goals["reached"][in_split].mean()),
+            "mean_steps": float(goals["steps"][in_split].mean()),
+        }
+    return result

@@ -1,0 +1,113 @@
+"""RL w. ManiSkill (rule ``rl_maniskill``, the paper's simulator baseline): PPO from the SFT policy,
+in its training scenes, with each task's rule-based dense reward, in CPU ManiSkill environments that
+run in parallel worker processes (one simulation per process, the low-poly robot meshes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from roboscape.policy.mlp import MLPPolicy
+from roboscape.rl.ppo import PPO, PPOArgs
+from roboscape.sim.catalogue import SceneSpec, TaskParams
+from roboscape.sim.policy_env import PolicyEnv
+from roboscape.sim.vector_env import TorchVectorEnv
+from roboscape.utils.io import write_json
+from roboscape.utils.provenance import file_digest
+
+
+@dataclass
+class SimEnvConfig:
+    """The ManiSkill environments PPO trains in (:class:`roboscape.sim.policy_env.PolicyEnv`)."""
+
+    num_envs: int = 2  # environments, each in its own process
+    frame_skip: int = 4  # control steps per policy step (the world model's frame_skip)
+    episode_steps: int = 60  # policy steps before an episode is truncated
+    terminate_on_success: bool = True  # end an episode (and reset it) once solved
+    image_size: int = 128
+    control_freq: int = 25
+    sim_freq: int = 100
+    robot_visual_detail: float | None = 0.05
+    shader: str = "minimal"
+
+
+def make_envs(
+    scenes: list[SceneSpec],
+    instructions: dict[str, np.ndarray],
+    cfg: SimEnvConfig,
+    task_params: TaskParams | None = None,
+    asynchronous: bool = True,
+) -> TorchVectorEnv:
+    """``cfg.num_envs`` policy environments over ``scenes`` (each draws its own scenes and seeds)."""
+    make = partial(
+        PolicyEnv,
+        scenes,
+        instructions,
+        cfg.frame_skip,
+        cfg.episode_steps,
+        image_size=cfg.image_size,
+        task_params=task_params,
+        control_freq=cfg.control_freq,
+        sim_freq=cfg.sim_freq,
+        robot_visual_detail=cfg.robot_visual_detail,
+        shader=cfg.shader,
+        terminate_on_success=cfg.terminate_on_success,
+    )
+    return TorchVectorEnv([make] * cfg.num_envs, asynchronous=asynchronous)
+
+
+def check_fits(policy: MLPPolicy, envs: TorchVectorEnv) -> None:
+    """A clear error when a policy's inputs or outputs do not match the environment's."""
+    space = envs.single_observation_space
+    frame, text = space["rgb"].shape, space["instruction"].shape
+    cfg = policy.cfg
+    if frame != (cfg.image_size, cfg.image_size, 3) or text != (cfg.instruction_dim,):
+        raise ValueError(
+            f"the policy takes {cfg.image_size} px frames and {cfg.instruction_dim}-d instructions; the environment "
+            f"gives {frame} frames and {text} instructions"
+        )
+
+
+def train_in_maniskill(
+    sft_dir: str | Path,
+    scenes: list[SceneSpec],
+    instructions: dict[str, np.ndarray],
+    env_cfg: SimEnvConfig,
+    ppo: PPOArgs,
+    out_dir: str | Path,
+    task_params: TaskParams | None = None,
+    code_digest: str | None = None,
+    stop_after: int | None = None,
+) -> dict:
+    """PPO from the policy in ``sft_dir``; saves the result to ``out_dir/model`` and ``train.json``
+    (a killed run resumes from its last checkpoint: see :mod:`roboscape.rl.ppo`)."""
+    out_dir = Path(out_dir)
+    policy = MLPPolicy.from_pretrained(sft_dir)
+    envs = make_envs(scenes, instructions, env_cfg, task_params)
+    try:
+        check_fits(policy, envs)
+        signature = {
+            "init": file_digest(Path(sft_dir) / "model.safetensors"),
+            "env": asdict(env_cfg),
+            "scenes": [s.scene_id for s in scenes],
+            "code": code_digest,
+        }
+        result = PPO(policy, envs, ppo, out_dir, signature=signature).train(stop_after=stop_after)
+    finally:
+        envs.close()
+    if result["updates"] * envs.num_envs * ppo.num_steps >= ppo.total_steps:
+        policy.eval().save_pretrained(out_dir / "model")
+        write_json(
+            out_dir / "train.json",
+            {
+                **result,
+                "scenes": [s.scene_id for s in scenes],
+                "init": str(sft_dir),
+                "config": {"env": asdict(env_cfg), "ppo": asdict(ppo)},
+            },
+        )
+    return result

@@ -1,0 +1,294 @@
+"""The world model as an RL environment (the paper's section 3.2 and Algorithm 1).
+
+**Core.** :class:`WorldModelEnv` steps ``num_envs`` environments in one batch through the action
+world model's rollout engine, with ManiSkill's vector-env contract (:mod:`roboscape.sim.vector_env`):
+torch tensors, auto-reset per environment with ``final_observation`` / ``final_info``, and episode
+metrics. An environment whose episode ends is reset alone (:meth:`Rollout.reset_envs`): its cached
+frames, tokens and decoder context are replaced while the others go on, bit for bit.
+
+**Spaces.** Observations and actions are those of the ManiSkill policy environment
+(:mod:`roboscape.sim.policy_env`): the decoded frame, the previous one, the instruction's
+embedding; an end-effector delta of ``frame_skip`` control steps and a gripper command. The same
+policy and the same PPO therefore run in both.
+
+**Resets** draw real initial states from a pool (:mod:`roboscape.rl.goals`: recorded episodes'
+first frames, by default of every in-domain scene the world model trained on -- the paper's
+"generalizable environment initialization"), each with its scene's instruction and its imagined
+goal.
+
+**Reward** (Eqs. 7-9): ``alpha * 1[done_act >= sparse_threshold] + beta * sim(x_t, x_goal)``,
+``sim = 1 - perceptual distance`` (ST-LPIPS offline, LPIPS with a network), batched over the
+environments. An episode is ``terminated`` when the action world model's done signal reaches
+``done_threshold`` (its ``success``), ``truncated`` after ``episode_steps``.
+
+**Bad actions.** NaN or infinite actions are an error; actions outside the range the world model
+was trained on are clipped (the rollout engine) and counted per environment in
+``info["action_clipped"]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from roboscape.data.frames import to_model_range, to_uint8
+from roboscape.models.inference_decoder import DecoderOptions
+from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.rollout import Rollout
+from roboscape.models.tokenizer import Tokenizer
+from roboscape.models.world_model import WorldModel
+from roboscape.sim.policy_env import action_bounds, observation_space
+
+
+@dataclass
+class RewardConfig:
+    kind: str = "general"
+    """general: the paper's world-model reward; embedding or proxy: a learned-reward baseline"""
+    alpha: float = 0.5
+    """weight of the sparse reward, 1 where the action world model's done signal passes sparse_threshold"""
+    beta: float = 0.5
+    """weight of the dense reward, 1 - the perceptual distance to the imagined goal"""
+    sparse_threshold: float = 0.5
+    """theta_sps of Eq. 7"""
+    perceptual_backend: str = "stlpips"
+    """stlpips (shift-tolerant LPIPS, offline) or lpips (needs a network once)"""
+
+
+@dataclass
+class WMEnvConfig:
+    num_envs: int = 16
+    """environments stepped together in one batch"""
+    episode_steps: int = 60
+    """world-model steps (policy steps) before an episode is truncated"""
+    done_threshold: float = 0.5
+    """the done probability that ends an episode as solved"""
+    terminate_on_done: bool = True
+    """end (and reset) an episode once the done signal passes done_threshold"""
+    decoder: str = "exact"
+    """the rollout's decoder (roboscape.models.inference_decoder: exact, or e.g. fused-auto-by4)"""
+    temperature: float = 0.0
+    """sampling temperature of the world model's tokens (0: greedy)"""
+
+
+@dataclass
+class InitialStates:
+    """The pool resets draw from: real first frames (P, H, W, 3) uint8, their imagined goals, the
+    sentence embedding of each one's instruction (P, D), and their scenes."""
+
+    frames: np.ndarray
+    goals: np.ndarray
+    instructions: np.ndarray
+    scene_ids: list[str]
+
+    def __post_init__(self):
+        n = len(self.frames)
+        if not n or len(self.goals) != n or len(self.instructions) != n or len(self.scene_ids) != n:
+            raise ValueError("initial states: as many frames, goals, instructions and scenes, at least one")
+
+
+class Reward(Protocol):
+    """What the environment asks of a reward: the goals of new episodes, then each step's rewards."""
+
+    def reset(self, envs: torch.Tensor, goals: torch.Tensor) -> None:
+        """Episodes begin in environments ``envs`` (indices) with goal frames (len(envs), 3, H, W) in [-1, 1]."""
+
+    def __call__(self, frames: torch.Tensor, done: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Rewards (N,) of frames (N, 3, H, W) in [-1, 1] with the action world model's done probabilities (N,)."""
+
+
+class GeneralReward:
+    """Eqs. 7-9: ``alpha * 1[done >= theta_sps] + beta * (1 - d(frame, goal))``, ``d`` the perceptual
+    distance. A goal is fixed for its episode, so its features (the LPIPS trunk's unit-normalised
+    activations) are computed once, at the episode's start, and each step runs the trunk on the new
+    frames alone -- half the work of ``d(frame, goal)``, which it equals (tested)."""
+
+    def __init__(self, cfg: RewardConfig, num_envs: int, device: str | torch.device = "cpu"):
+        self.cfg, self.num_envs = cfg, num_envs
+        self.perceptual = PerceptualDistance(cfg.perceptual_backend).to(device)
+        self._goal_features: list[torch.Tensor] | None = None
+
+    def features(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """The unit-normalised activations of each layer of the LPIPS trunk (LPIPS's own steps)."""
+        lpips = self.perceptual.model
+        x = frames.float()
+        outs = lpips.net.forward(lpips.scaling_layer(x) if lpips.version == "0.1" else x)
+        return [o / (torch.sqrt((o**2).sum(dim=1, keepdim=True)) + 1e-10) for o in outs[: lpips.L]]
+
+    def distance(self, features: list[torch.Tensor], goal_features: list[torch.Tensor]) -> torch.Tensor:
+        lpips = self.perceptual.model
+        layers = [
+            lpips.lins[k]((f - g) ** 2).mean([2, 3])
+            for k, (f, g) in enumerate(zip(features, goal_features, strict=True))
+        ]
+        return torch.stack(layers).sum(0).flatten()
+
+    @torch.no_grad()
+    def reset(self, envs: torch.Tensor, goals: torch.Tensor) -> None:
+        new = self.features(goals)
+        if self._goal_features is None:
+            self._goal_features = [f.new_zeros(self.num_envs, *f.shape[1:]) for f in new]
+        for mine, f in zip(self._goal_features, new, strict=True):
+            mine[envs] = f
+
+    @torch.no_grad()
+    def __call__(self, frames: torch.Tensor, done: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        if self._goal_features is None:
+            raise RuntimeError("the reward has no goals: reset() first")
+        sparse = (done >= self.cfg.sparse_threshold).float()
+        dense = 1.0 - self.distance(self.features(frames), self._goal_features)
+        return self.cfg.alpha * sparse + self.cfg.beta * dense
+
+
+class WorldModelEnv:
+    """``num_envs`` environments in the action world model (see the module docstring)."""
+
+    def __init__(
+        self,
+        world_model: WorldModel,
+        tokenizer: Tokenizer,
+        states: InitialStates,
+        cfg: WMEnvConfig,
+        reward: Reward,
+        seed: int = 0,
+    ):
+        if world_model.cfg.control != "action":
+            raise ValueError("the environment steps the action world model")
+        self.cfg, self.states, self.reward = cfg, states, reward
+        self.rollout = Rollout(
+            world_model,
+            tokenizer,
+            temperature=cfg.temperature,
+            seed=seed,
+            decoder=None if cfg.decoder == "exact" else DecoderOptions.from_name(cfg.decoder),
+        )
+        self.num_envs = cfg.num_envs
+        size = states.frames.shape[1]
+        if size != tokenizer.cfg.image_size:
+            raise ValueError(f"initial frames are {size} px, the tokenizer's {tokenizer.cfg.image_size} px")
+        self.single_observation_space = observation_space(size, states.instructions.shape[1])
+        low, high = action_bounds(world_model.cfg.frame_skip)
+        self.single_action_space = gym.spaces.Box(low, high, dtype=np.float32)
+        self.generator = torch.Generator().manual_seed(seed)
+        self._state = torch.zeros(self.num_envs, dtype=torch.long)  # each environment's row of the pool
+        self._started = False
+        self._frame: torch.Tensor | None = None  # uint8 (N, H, W, 3)
+        self._t = torch.zeros(self.num_envs, dtype=torch.long)
+        self._return = torch.zeros(self.num_envs)
+        self._success_once = torch.zeros(self.num_envs, dtype=torch.bool)
+
+    # ------------------------------------------------------------------ helpers
+    def _draw(self, n: int) -> torch.Tensor:
+        return torch.randint(len(self.states.frames), (n,), generator=self.generator)
+
+    def _obs(self, frame: torch.Tensor, prev: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {
+            "rgb": frame,
+            "prev_rgb": prev,
+            "instruction": torch.from_numpy(self.states.instructions[self._state.numpy()]),
+        }
+
+    def _goals(self, rows: torch.Tensor) -> torch.Tensor:
+        return to_model_range(torch.from_numpy(self.states.goals[rows.numpy()])).to(self.rollout.device)
+
+    def _first_frames(self, rows: torch.Tensor) -> torch.Tensor:
+        return to_model_range(torch.from_numpy(self.states.frames[rows.numpy()]))
+
+    # ------------------------------------------------------------------ the contract
+    def reset(self, seed: int | list[int] | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+        """Every environment from a new initial state (``seed``: the draws' seed; a list: its first)."""
+        if seed is not None:
+            self.generator.manual_seed(seed[0] if isinstance(seed, list) else seed)
+        self._state = self._draw(self.num_envs)
+        self.rollout.reset(self._first_frames(self._state))
+        self.reward.reset(torch.arange(self.num_envs), self._goals(self._state))
+        self._started = True
+        self._frame = torch.from_numpy(self.states.frames[self._state.numpy()].copy())
+        self._t.zero_()
+        self._return.zero_()
+        self._success_once.zero_()
+        return self._obs(self._frame, self._frame), {
+            "scene_id": [self.states.scene_ids[i] for i in self._state.tolist()]
+        }
+
+    def step(self, actions: torch.Tensor):
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        actions = torch.as_tensor(actions, dtype=torch.float32)
+        if actions.shape != (self.num_envs, *self.single_action_space.shape):
+            raise ValueError(
+                f"actions must be ({self.num_envs}, {self.single_action_space.shape[0]}), got {tuple(actions.shape)}"
+            )
+        if not torch.isfinite(actions).all():
+            raise ValueError("actions contain NaN or infinite values")
+        clipped = ((actions < self.rollout.low.cpu()) | (actions > self.rollout.high.cpu())).any(-1)
+        out = self.rollout.step(actions)
+        frames = out.frames.clamp(-1, 1)
+        reward = self.reward(frames, out.done, out.tokens).float().cpu()
+        done = out.done.float().cpu()
+        success = done >= self.cfg.done_threshold
+        prev, self._frame = self._frame, to_uint8(frames).cpu()
+        self._t += 1
+        self._return += reward
+        self._success_once |= success
+        terminated = success & self.cfg.terminate_on_done
+        truncated = (self._t >= self.cfg.episode_steps) & ~terminated
+        ended = terminated | truncated
+        obs = self._obs(self._frame, prev)
+        info = {"success": success, "done_prob": done, "action_clipped": clipped}
+        if not ended.any():
+            return obs, reward, terminated, truncated, info
+        final_obs = {k: v.clone() for k, v in obs.items()}
+        episode = {
+            "return": self._return.clone(),
+            "episode_len": self._t.clone(),
+            "success_once": self._success_once.clone(),
+            "success_at_end": success.clone(),
+        }
+        envs = torch.nonzero(ended).flatten()
+        rows = self._draw(len(envs))
+        self._state[envs] = rows
+        self.rollout.reset_envs(envs, self._first_frames(rows))
+        self.reward.reset(envs, self._goals(rows))
+        self._frame[envs] = torch.from_numpy(self.states.frames[rows.numpy()].copy())
+        self._t[envs], self._return[envs], self._success_once[envs] = 0, 0.0, False
+        obs = self._obs(self._frame, torch.where(ended[:, None, None, None], self._frame, prev))
+        info.update(final_observation=final_obs, _final_info=ended, final_info={"success": success, "episode": episode})
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        pass
+
+
+class SingleWorldModelEnv(gym.Env):
+    """One environment of :class:`WorldModelEnv` with gymnasium's single-environment API (numpy
+    observations, no auto-reset), e.g. for gymnasium's environment checker."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, env: WorldModelEnv):
+        if env.num_envs != 1:
+            raise ValueError("the single-environment view needs a WorldModelEnv of one environment")
+        self.env = env
+        self.observation_space, self.action_space = env.single_observation_space, env.single_action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, info = self.env.reset(seed=seed if seed is not None else int(self.np_random.integers(2**31)))
+        return {k: v[0].numpy() for k, v in obs.items()}, {"scene_id": info["scene_id"][0]}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(torch.as_tensor(np.asarray(action, np.float32))[None])
+        if "final_observation" in info:
+            obs = info["final_observation"]
+        single = {"success": bool(info["success"][0]), "action_clipped": bool(info["action_clipped"][0])}
+        return (
+            {k: v[0].numpy() for k, v in obs.items()},
+            float(reward[0]),
+            bool(terminated[0]),
+            bool(truncated[0]),
+            single,
+        )

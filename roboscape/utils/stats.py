@@ -1,0 +1,35 @@
+"""Statistics the evaluations report: a standard error for correlated samples, and the interval of a
+success rate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def clustered_standard_error(values: np.ndarray | torch.Tensor, clusters: list) -> float | None:
+    """Standard error of the mean of ``values`` when samples of one cluster are correlated
+    (the cluster-robust sandwich estimator with the G / (G - 1) small-sample factor): each
+    cluster's summed deviation from the overall mean counts as one draw. With one sample per
+    cluster it is the usual standard error (ddof 1). None with fewer than two clusters."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) != len(clusters):
+        raise ValueError(f"{len(values)} values but {len(clusters)} cluster labels")
+    groups = sorted(set(clusters))
+    if len(groups) < 2:
+        return None
+    deviation = values - values.mean()
+    summed = np.array([deviation[[c == g for c in clusters]].sum() for g in groups])
+    return float(np.sqrt(len(groups) / (len(groups) - 1) * (summed**2).sum()) / len(values))
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95% Wilson score interval of a success rate (a proportion of ``n`` trials)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))

@@ -1,0 +1,113 @@
+"""The closed-loop evaluation's episodes and statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from roboscape.eval.policy_eval import (
+    SEED_BASE,
+    evaluate_shard,
+    run_episodes,
+    shard_episodes,
+    summarise,
+)
+from roboscape.policy.mlp import ActOutput
+from roboscape.sim.catalogue import SceneSpec
+
+SCENES = [
+    SceneSpec(f"push/o{i}-plate-wood", "push", f"o{i}", "plate", "wood", "ood", "unseen_object") for i in range(3)
+]
+
+
+def test_shards_partition_a_cell_and_its_seeds_are_disjoint_from_the_datas():
+    shards = [shard_episodes(SCENES, "push", "ood", 10, k, 3) for k in range(3)]
+    indices = sorted(e.index for s in shards for e in s)
+    assert indices == list(range(10))
+    episodes = [e for s in shards for e in s]
+    assert all(SEED_BASE <= e.seed < 2**32 for e in episodes) and len({e.seed for e in episodes}) == 10
+    assert {e.scene.scene_id for e in episodes} == {s.scene_id for s in SCENES}  # round robin
+    assert shard_episodes(SCENES, "push", "ood", 10, 1, 3) == shards[1]  # a pure function
+    assert shard_episodes(SCENES, "push", "ind", 10, 1, 3) != shards[1]
+    with pytest.raises(ValueError, match="shard 3 of 3"):
+        shard_episodes(SCENES, "push", "ood", 10, 3, 3)
+
+
+class FakeEnv:
+    """Succeeds once the actions' sum passes 1; a NaN action fails the episode (as PolicyEnv does)."""
+
+    episode_steps = 4
+
+    def reset(self, options):
+        self.total = 0.0
+        return self._obs(), {"success": False}
+
+    def _obs(self):
+        return {
+            "rgb": np.zeros((2, 2, 3), np.uint8),
+            "prev_rgb": np.zeros((2, 2, 3), np.uint8),
+            "instruction": np.zeros(2, np.float32),
+        }
+
+    def step(self, action):
+        self.steps = getattr(self, "steps", 0) + 1
+        if not np.all(np.isfinite(action)):
+            return (
+                self._obs(),
+                0.0,
+                True,
+                False,
+                {"success": False, "action_clipped": False, "failure": "nonfinite_action"},
+            )
+        self.total += float(action[0])
+        return self._obs(), 1.0, False, False, {"success": self.total > 1, "action_clipped": False, "failure": None}
+
+
+class ConstantPolicy:
+    def __init__(self, value: float):
+        self.value = value
+
+    def act(self, obs, deterministic=False):
+        return ActOutput(torch.full((1, 7), self.value), torch.zeros(1), torch.zeros(1))
+
+
+def test_episodes_count_success_once_at_the_end_and_nan_as_a_failure():
+    episodes = shard_episodes(SCENES, "push", "ood", 2, 0, 1)
+    rows, videos = run_episodes(ConstantPolicy(0.6), FakeEnv(), episodes, record=1)
+    assert [r["success_at_end"] for r in rows] == [True, True] and rows[0]["steps"] == 4 and len(videos) == 1
+    assert videos[0].shape == (5, 2, 2, 3)
+    rows, _ = run_episodes(ConstantPolicy(float("nan")), FakeEnv(), episodes)
+    assert [(r["success_once"], r["failure"], r["steps"]) for r in rows] == [(False, "nonfinite_action", 1)] * 2
+    summary = summarise(rows)
+    cell = summary["cells"]["push/ood"]
+    assert cell["episodes"] == 2 and cell["success_at_end"]["rate"] == 0 and cell["failures"] == {"nonfinite_action": 2}
+    assert set(summary["scenes"]) == {SCENES[0].scene_id, SCENES[1].scene_id}
+
+
+class KilledEnv(FakeEnv):
+    """Counts its resets; with ``kill_at``, dies at that reset as a killed job would."""
+
+    def __init__(self, kill_at: int | None = None):
+        self.resets, self.kill_at = [], kill_at
+
+    def reset(self, options):
+        if len(self.resets) == self.kill_at:
+            raise KeyboardInterrupt
+        self.resets.append(options["episode_seed"])
+        return super().reset(options)
+
+
+def test_a_killed_shard_resumes_from_the_episodes_it_finished(tmp_path):
+    episodes = shard_episodes(SCENES, "push", "ood", 5, 0, 1)
+    straight, videos = evaluate_shard(ConstantPolicy(0.3), FakeEnv(), episodes, 1, tmp_path / "straight.partial")
+    partial = tmp_path / "shard.partial"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_shard(ConstantPolicy(0.3), KilledEnv(kill_at=3), episodes, 1, partial)
+    with partial.open("a") as fh:
+        fh.write('{"episode": 3, "task": "pu')  # a line the kill cut short
+    env = KilledEnv()
+    resumed, resumed_videos = evaluate_shard(ConstantPolicy(0.3), env, episodes, 1, partial)
+    assert env.resets == [episodes[i].seed for i in (0, 3, 4)]  # the first again (its frames), then those not done
+    assert resumed == straight and not partial.exists()
+    assert np.array_equal(resumed_videos[0], videos[0])

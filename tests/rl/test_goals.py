@@ -1,0 +1,80 @@
+"""Goals imagined by the text world model (Eq. 6) from recorded initial states, and their fidelity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from roboscape.models.control import TextControl
+from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
+from roboscape.models.world_model import WorldModel, WorldModelConfig
+from roboscape.rl.goals import GoalConfig, goal_fidelity, imagine_goals, initial_states, read_goals, write_goals
+from roboscape.sim.trajectory_io import TrajectoryShard
+
+from fakes import write_fake_shard
+
+INSTRUCTION = "push the obj forward by 10 cm"
+
+
+def text_world():
+    torch.manual_seed(0)
+    tok = Tokenizer(TokenizerConfig(image_size=32, downsample_factor=8, base_channels=16, codebook_bits=6)).eval()
+    wm = WorldModel(
+        WorldModelConfig(codebook_size=64, tokens_hw=4, window=3, dim=32, depth=1, heads=4, control="text", text_dim=8)
+    ).eval()
+    return wm, tok, TextControl(torch.randn(1, 3, 8), torch.ones(1, 3, dtype=torch.bool))
+
+
+def test_goals_are_the_first_done_frames_of_every_recorded_initial_state(tmp_path):
+    shard = write_fake_shard(tmp_path / "t.h5", [9, 7, 8], size=32)
+    states = initial_states([shard], ["push/obj0-plate-wood", "push/obj1-plate-wood"])
+    with TrajectoryShard(shard) as traj:
+        first = traj.read(0)
+    assert states["initial"].shape == (2, 32, 32, 3) and np.array_equal(
+        states["initial"][0], first.rgb["third_view"][0]
+    )
+    assert np.array_equal(states["final"][0], first.rgb["third_view"][-1])
+    assert states["split"] == ["ood", "ind"] and states["solved"].tolist() == [True, True]
+    wm, tok, text = text_world()
+    # threshold 0: the first generated frame is done; threshold above 1: never done, the last frame after max_steps
+    for threshold, steps, reached in ((0.0, 1, True), (1.01, 3, False)):
+        goals = imagine_goals(wm, tok, text, {INSTRUCTION: 0}, states, GoalConfig(threshold=threshold, max_steps=3))
+        assert goals["goal"].shape == (2, 32, 32, 3) and goals["goal"].dtype == np.uint8
+        assert goals["steps"].tolist() == [steps] * 2 and goals["reached"].tolist() == [reached] * 2
+    write_goals(goals, tmp_path / "goals.h5", GoalConfig())
+    back = read_goals(tmp_path / "goals.h5")
+    assert np.array_equal(back["goal"], goals["goal"]) and back["scene_id"] == goals["scene_id"]
+    with pytest.raises(ValueError, match="text world model"):
+        imagine_goals(
+            WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=4, dim=32, heads=4)),
+            tok,
+            text,
+            {},
+            states,
+            GoalConfig(),
+        )
+
+
+def test_fidelity_compares_the_goal_with_the_initial_frame_on_solved_states():
+    rng = np.random.default_rng(0)
+    final = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    goals = {
+        "final": final,
+        "goal": final.copy(),
+        "initial": rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8),
+        "solved": np.array([True, True, True, False]),
+        "split": ["ind", "ind", "ood", "ood"],
+        "scene_id": ["a", "b", "c", "c"],
+        "reached": np.array([True, False, True, True]),
+        "steps": np.array([2, 5, 1, 3]),
+    }
+    result = goal_fidelity(goals, PerceptualDistance("stlpips"))
+    ind, ood = result["ind"], result["ood"]
+    assert ind["solved_states"] == 2 and ood["solved_states"] == 1 and ood["states"] == 2
+    assert ind["goal_to_final"] == pytest.approx(0.0, abs=1e-5) and ind["margin"] > 0 and ind["beats_floor"]
+    assert ind["fraction_goal_closer"] == 1.0 and ind["reached"] == 0.5 and ind["mean_steps"] == 3.5
+    assert (
+        ind["margin_standard_error"] is not None and ood["margin_standard_error"] is None
+    )  # one scene: no clustered SE

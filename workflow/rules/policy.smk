@@ -1,0 +1,264 @@
+# Policies in the simulator: SFT, RL w. ManiSkill, and the closed-loop evaluation every table cell uses.
+POLICY = config["policy"]
+EVAL = config["evaluation"]
+METHODS = ["sft", "rl_maniskill", "rl_world_model"]  # the policies evaluated (a table's rows)
+RLWM = config["rl"]["world_model"]
+DOMAIN_EPISODES = EVAL["episodes"]
+EVAL_SHARDS = [f"{i:03d}" for i in range(EVAL["shards"])]
+
+
+def sim_env():
+    """What a policy environment needs of the config: the recording's camera and rates, the policy's rate."""
+    return {"frame_skip": WM["arch"]["frame_skip"], "episode_steps": POLICY["episode_steps"],
+            "image_size": GENERATOR["image_size"], "control_freq": GENERATOR["control_freq"], "sim_freq": GENERATOR["sim_freq"],
+            "robot_visual_detail": GENERATOR["robot_visual_detail"], "shader": GENERATOR["shader"]}
+
+
+rule policy_instructions:
+    """The sentence embedding of every scene's instruction (the policies' instruction input)."""
+    input:
+        lib=library("policy_instructions.py"),
+        scenes=f"{OUT}/scenes/scenes.json",
+    output:
+        f"{OUT}/policy/instructions.safetensors",
+    params:
+        backend=WM["text_encoder"],
+        tasks=TASKS,
+    log:
+        f"{OUT}/logs/policy_instructions.log",
+    benchmark:
+        f"{OUT}/benchmarks/policy_instructions.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/policy_instructions.py"
+
+
+rule replay_policy_rate:
+    """Can the policy's action space solve the tasks? Each optimal trajectory's actions grouped per
+    policy step, split back evenly and replayed open loop."""
+    input:
+        lib=library("replay.py"),
+        h5=trajectory_shards("h5"),
+        json=trajectory_shards("json"),
+    output:
+        f"{OUT}/trajectories/replay_fidelity_policy_rate.json",
+    params:
+        max_episodes_per_shard=config["replay"]["max_episodes_per_shard"],
+        frame_skip=WM["arch"]["frame_skip"],
+    log:
+        f"{OUT}/logs/replay_policy_rate.log",
+    benchmark:
+        f"{OUT}/benchmarks/replay_policy_rate.tsv"
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/replay.py"
+
+
+rule sft:
+    """Supervised fine-tuning: behaviour cloning of the planner in the task's training scenes."""
+    input:
+        lib=library("sft.py"),
+        scenes=f"{OUT}/scenes/scenes.json",
+        instructions=f"{OUT}/policy/instructions.safetensors",
+        h5=lambda wc: expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.h5", shard=SHARDS),
+        json=lambda wc: expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.json", shard=SHARDS),
+    output:
+        weights=f"{OUT}/policy/sft/{{task}}/model/model.safetensors",
+        summary=f"{OUT}/policy/sft/{{task}}/train.json",
+    params:
+        arch=POLICY["arch"],
+        train_scenes=POLICY["train_scenes"],
+        labels=POLICY["sft"]["trajectory_labels"],
+        augment_shift=POLICY["sft"]["augment_shift"],
+        frame_skip=WM["arch"]["frame_skip"],
+        train=POLICY["sft"]["train"],
+    log:
+        f"{OUT}/logs/sft/{{task}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/sft/{{task}}.tsv"
+    threads: POLICY["sft"]["resources"]["cpus"]
+    resources:
+        mem_mb=POLICY["sft"]["resources"]["mem_mb"],
+        runtime=POLICY["sft"]["resources"]["runtime"],
+        gpu=POLICY["sft"]["resources"]["gpus"],
+    wildcard_constraints:
+        task="|".join(TASKS),
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/sft.py"
+
+
+rule rl_maniskill:
+    """RL w. ManiSkill: PPO from the SFT policy in its training scenes, with the rule-based reward."""
+    input:
+        lib=library("rl_maniskill.py"),
+        scenes=f"{OUT}/scenes/scenes.json",
+        instructions=f"{OUT}/policy/instructions.safetensors",
+        init=f"{OUT}/policy/sft/{{task}}/model/model.safetensors",
+    output:
+        weights=f"{OUT}/policy/rl_maniskill/{{task}}/model/model.safetensors",
+        summary=f"{OUT}/policy/rl_maniskill/{{task}}/train.json",
+    params:
+        train_scenes=POLICY["train_scenes"],
+        env={**sim_env(), "num_envs": config["rl"]["maniskill"]["num_envs"],
+             "terminate_on_success": config["rl"]["maniskill"]["terminate_on_success"]},
+        ppo=config["rl"]["maniskill"]["ppo"],
+    log:
+        f"{OUT}/logs/rl_maniskill/{{task}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/rl_maniskill/{{task}}.tsv"
+    threads: config["rl"]["maniskill"]["resources"]["cpus"]
+    resources:
+        mem_mb=config["rl"]["maniskill"]["resources"]["mem_mb"],
+        runtime=config["rl"]["maniskill"]["resources"]["runtime"],
+        gpu=config["rl"]["maniskill"]["resources"]["gpus"],
+    wildcard_constraints:
+        task="|".join(TASKS),
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/rl_maniskill.py"
+
+
+rule imagine_goals:
+    """The text world model's goal for every recorded initial state of the task's scenes (Eq. 6),
+    and how close it comes to the planner's final frame."""
+    input:
+        lib=library("imagine_goals.py"),
+        scenes=f"{OUT}/scenes/scenes.json",
+        text_wm=f"{OUT}/world_model/text/model/model.safetensors",
+        tokenizer=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
+        instructions=f"{OUT}/world_model/instructions.safetensors",
+        h5=lambda wc: expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.h5", shard=SHARDS),
+        json=lambda wc: expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.json", shard=SHARDS),
+    output:
+        goals=f"{OUT}/rl/goals/{{task}}.h5",
+        fidelity=f"{OUT}/rl/goals/{{task}}.json",
+        sheet=report(f"{OUT}/rl/goals/{{task}}.png", caption=caption("goals"), category="4. Policies",
+                     subcategory="imagined goals", labels={"task": "{task}", "figure": "imagined goals"}),
+    params:
+        goals=RLWM["goals"],
+        view=TOKENIZER["run"]["view"],
+        perceptual_backend=TOKENIZER["run"]["perceptual_backend"],
+    log:
+        f"{OUT}/logs/imagine_goals/{{task}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/imagine_goals/{{task}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    wildcard_constraints:
+        task="|".join(TASKS),
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/imagine_goals.py"
+
+
+rule rl_world_model:
+    """RL w. World Model: PPO from the SFT policy in the action world model, with the general reward."""
+    input:
+        lib=library("rl_world_model.py"),
+        scenes=f"{OUT}/scenes/scenes.json",
+        instructions=f"{OUT}/policy/instructions.safetensors",
+        init=f"{OUT}/policy/sft/{{task}}/model/model.safetensors",
+        world_model=f"{OUT}/world_model/action/model/model.safetensors",
+        tokenizer=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
+        goals=f"{OUT}/rl/goals/{{task}}.h5",
+    output:
+        weights=f"{OUT}/policy/rl_world_model/{{task}}/model/model.safetensors",
+        summary=f"{OUT}/policy/rl_world_model/{{task}}/train.json",
+    params:
+        train_scenes=POLICY["train_scenes"],
+        reset_scenes=RLWM["reset_scenes"],
+        env={"num_envs": RLWM["num_envs"], "episode_steps": POLICY["episode_steps"], "done_threshold": RLWM["done_threshold"],
+             "terminate_on_done": RLWM["terminate_on_done"], "decoder": RLWM["decoder"]},
+        reward={"kind": "general", **RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]},
+        ppo=RLWM["ppo"],
+    log:
+        f"{OUT}/logs/rl_world_model/{{task}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/rl_world_model/{{task}}.tsv"
+    threads: RLWM["resources"]["cpus"]
+    resources:
+        mem_mb=RLWM["resources"]["mem_mb"],
+        runtime=RLWM["resources"]["runtime"],
+        gpu=RLWM["resources"]["gpus"],
+    wildcard_constraints:
+        task="|".join(TASKS),
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/rl_world_model.py"
+
+
+rule eval_policy:
+    """One shard of a table cell: the policy closed loop in ManiSkill, in or out of domain."""
+    input:
+        lib=library("eval_policy.py"),
+        scenes=f"{OUT}/scenes/scenes.json",
+        instructions=f"{OUT}/policy/instructions.safetensors",
+        policy=f"{OUT}/policy/{{method}}/{{task}}/model/model.safetensors",
+    output:
+        episodes=f"{OUT}/policy/eval/{{method}}/{{task}}/{{domain}}/shard_{{shard}}.csv",
+        gif=report(f"{OUT}/policy/eval/{{method}}/{{task}}/{{domain}}/shard_{{shard}}.gif", caption=caption("policy_rollouts"),
+                   category="4. Policies", subcategory="{method}", labels={"method": "{method}", "task": "{task}",
+                                                                           "domain": "{domain}", "shard": "{shard}"}),
+    params:
+        train_scenes=POLICY["train_scenes"],
+        env=sim_env(),
+        episodes=lambda wc: DOMAIN_EPISODES[wc.domain],
+        shards=EVAL["shards"],
+        gif_episodes=EVAL["gif_episodes"],
+        seed=EVAL["seed"],
+    log:
+        f"{OUT}/logs/eval_policy/{{method}}_{{task}}_{{domain}}_{{shard}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/eval_policy/{{method}}_{{task}}_{{domain}}_{{shard}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=lambda wc: 10 + math.ceil(DOMAIN_EPISODES[wc.domain] / EVAL["shards"] * POLICY["episode_steps"] / 60),
+    wildcard_constraints:
+        method="|".join(METHODS),
+        task="|".join(TASKS),
+        domain="ind|ood",
+        shard=r"\d{3}",
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/eval_policy.py"
+
+
+rule policy_results:
+    """Every evaluated episode of one method, and its success rates per cell and scene."""
+    input:
+        lib=library("policy_results.py"),
+        episodes=lambda wc: expand(f"{OUT}/policy/eval/{wc.method}/{{task}}/{{domain}}/shard_{{shard}}.csv", task=TASKS,
+                                   domain=["ind", "ood"], shard=EVAL_SHARDS),
+    output:
+        episodes=f"{OUT}/policy/eval/{{method}}/episodes.csv",
+        summary=f"{OUT}/policy/eval/{{method}}/summary.json",
+    log:
+        f"{OUT}/logs/policy_results/{{method}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/policy_results/{{method}}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    wildcard_constraints:
+        method="|".join(METHODS),
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/policy_results.py"

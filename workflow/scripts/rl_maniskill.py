@@ -1,0 +1,34 @@
+"""Rule `rl_maniskill`: PPO from the SFT policy in one task's training scenes, in parallel CPU
+ManiSkill environments, with the task's rule-based dense reward (a killed job resumes)."""
+
+from pathlib import Path
+
+import torch
+
+from roboscape.models.text_encoder import load_sentences
+from roboscape.rl.maniskill import SimEnvConfig, train_in_maniskill
+from roboscape.rl.ppo import PPOArgs
+from roboscape.sim.catalogue import Catalogue
+from roboscape.utils.io import read_json
+from roboscape.utils.logs import job_log
+from roboscape.utils.provenance import source_digest
+
+# The environments' worker processes are spawned and import this file again: they must not run it.
+if __name__ == "__main__":
+    with job_log(snakemake.log[0]) as log:
+        torch.set_num_threads(1)  # the environments' processes take the job's other CPUs
+        p, i = snakemake.params, snakemake.input
+        catalogue = Catalogue.from_json(read_json(i.scenes))
+        scenes = catalogue.training_scenes(snakemake.wildcards.task, p.train_scenes)
+        instructions = {k: v.numpy() for k, v in load_sentences(i.instructions).items()}
+        result = train_in_maniskill(
+            Path(i.init).parent,
+            scenes,
+            instructions,
+            SimEnvConfig(**p.env),
+            PPOArgs(**p.ppo),
+            Path(snakemake.output.summary).parent,
+            catalogue.task_params,
+            code_digest=source_digest(i.lib),
+        )
+        log.info("done: %s", result["last"])
