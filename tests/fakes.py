@@ -12,6 +12,7 @@ import torch
 from roboscape.data.clips import ClipConfig, cut_clips, merge_indices
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
 from roboscape.models.world_model import WorldModel, WorldModelConfig
+from roboscape.rl.world_model_env import InitialStates
 from roboscape.sim.trajectory_io import FORMAT_VERSION, Episode, write_episode
 from roboscape.utils.h5 import open_h5
 
@@ -64,11 +65,11 @@ def write_fake_shard(path, lengths, size=16, seed=0):
     return path
 
 
-def fake_clip_index(tmp_path: Path) -> Path:
+def fake_clip_index(tmp_path: Path, size: int = 32) -> Path:
     """A clip index over two fake shards, each with one in-domain and one out-of-domain episode."""
     parts = []
     for k in range(2):
-        traj = write_fake_shard(tmp_path / f"t{k}.h5", [9, 9], size=32, seed=k)
+        traj = write_fake_shard(tmp_path / f"t{k}.h5", [9, 9], size=size, seed=k)
         idx, _ = cut_clips(traj, tmp_path / f"c{k}.h5", ClipConfig(clip_length=5, stride=5))
         idx.to_csv(tmp_path / f"p{k}.csv", index=False)
         parts.append((tmp_path / f"p{k}.csv", tmp_path / f"c{k}.h5"))
@@ -99,3 +100,35 @@ def models(control: str = "action", token_target: str = "codes") -> tuple[WorldM
 def frames(n: int = 3) -> torch.Tensor:
     """``n`` seeded random 16 px frames in [-1, 1], what :func:`models` takes."""
     return torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def env_world(frame_skip: int = 2) -> tuple[WorldModel, Tokenizer, InitialStates]:
+    """A tiny action world model (32 px frames, seeded random weights), its tokenizer and a pool of 5
+    random initial states: what the world-model environment needs."""
+    torch.manual_seed(0)
+    tok = Tokenizer(TokenizerConfig(image_size=32, downsample_factor=8, base_channels=16, codebook_bits=6)).eval()
+    wm = WorldModel(
+        WorldModelConfig(
+            codebook_size=64,
+            tokens_hw=4,
+            window=3,
+            dim=32,
+            depth=1,
+            heads=4,
+            frame_skip=frame_skip,
+            action_low=[-1.0] * 7,
+            action_high=[1.0] * 7,
+        )
+    ).eval()
+    rng = np.random.default_rng(0)
+    states = InitialStates(
+        frames=rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),
+        goals=rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),
+        instructions=unit(rng.standard_normal((5, 8))),
+        scene_ids=[f"push/s{i}" for i in range(5)],
+    )
+    return wm, tok, states

@@ -57,9 +57,10 @@ def snakemake(
     return proc
 
 
-def planned_jobs(workdir: Path, configfile: Path) -> dict[str, int]:
-    """Rule -> number of jobs that a dry run plans (parsed from Snakemake's job stats table)."""
-    proc = snakemake(workdir, "-n", "--configfile", str(configfile))
+def planned_jobs(workdir: Path, configfile: Path, *targets: str) -> dict[str, int]:
+    """Rule -> number of jobs that a dry run plans, for ``targets`` (default: the default target),
+    parsed from Snakemake's job stats table."""
+    proc = snakemake(workdir, "-n", *targets, "--configfile", str(configfile))  # --configfile takes a list
     text = proc.stdout + proc.stderr
     if "Nothing to be done" in text:
         return {}

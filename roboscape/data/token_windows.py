@@ -11,14 +11,17 @@ uninterrupted one would. Items::
                                      gripper command (the last frame's action is zero when the
                                      clip ends there: it predicts nothing)
     done          (T,)      float32  done labels of those frames
+    rewards       (T-1,)    float32  rule-based reward on reaching frames 1..T-1 of the window (the
+                                     recorded reward of the last control step before each)
     instruction   int64              row of the clip's instruction in the instruction cache
                                      (-1 without a cache)
 
 Subsets: ``train`` (in-domain clips, minus the held-out episodes), ``heldout`` (every
 ``heldout_every``-th in-domain episode: seen scenes, unseen trajectories) and ``ood`` (the
 out-of-domain scenes). Selection is by episode, so overlapping clips never straddle the split.
-``labels`` then keeps only the trajectories of those kinds (``optimal``, ``suboptimal``): the split
-comes first, so every model holds out the same episodes whichever kinds it reads.
+``labels`` then keeps only the trajectories of those kinds (``optimal``, ``suboptimal``), and
+``tasks`` those tasks': the split comes first, so every model holds out the same episodes whichever
+kinds it reads.
 
 Like :class:`~roboscape.data.dataset.ClipDataset` it keeps only the index in memory and reads
 rows on demand through :class:`~roboscape.sim.trajectory_io.OpenShards`.
@@ -100,14 +103,18 @@ class TokenWindowDataset(Dataset):
         max_open_files: int = 8,
         frame_skip: int = 1,
         labels: Sequence[str] | None = None,
+        tasks: Sequence[str] | None = None,
     ):
         self.index_path = Path(index_path)
         if not self.index_path.exists():
             raise FileNotFoundError(f"token index {self.index_path} does not exist")
         self.index = select_clips(pd.read_csv(self.index_path), subset, heldout_every, labels)
+        if tasks is not None:
+            self.index = self.index[self.index["task"].isin(tasks)].reset_index(drop=True)
         if len(self.index) == 0:
             kinds = "" if labels is None else f" with trajectory labels {list(labels)}"
-            raise ValueError(f"no clips in {self.index_path} for subset {subset!r}{kinds}")
+            which = "" if tasks is None else f" of tasks {list(tasks)}"
+            raise ValueError(f"no clips in {self.index_path} for subset {subset!r}{kinds}{which}")
         if start_stride < 1:
             raise ValueError("start_stride must be >= 1")
         if frame_skip < 1:
@@ -154,16 +161,18 @@ class TokenWindowDataset(Dataset):
         }
 
     def clip(self, clip: int) -> dict[str, torch.Tensor]:
-        """The whole clip ``clip`` (row of the index) as recorded: tokens (L, h*w), actions (L-1, 7), done (L,)."""
+        """The whole clip ``clip`` (row of the index) as recorded: tokens (L, h*w), actions (L-1, 7),
+        done (L,), rewards (L-1,)."""
         rel, row = self._shards[clip], int(self._rows[clip])
         f = self._file(rel)
         try:
             tokens = torch.from_numpy(f["tokens"][row].astype(np.int64)).flatten(1)
             actions = torch.from_numpy(f["actions"][row])
             done = torch.from_numpy(f["done"][row])
+            rewards = torch.from_numpy(f["rewards"][row])
         except (OSError, KeyError) as err:
             raise DataFileError(self.index_path.parent / rel, f"token row {row} cannot be read ({err})") from err
-        return {"tokens": tokens, "actions": actions, "done": done}
+        return {"tokens": tokens, "actions": actions, "done": done, "rewards": rewards}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         clip, k = divmod(int(i), len(self.starts))
@@ -177,6 +186,7 @@ class TokenWindowDataset(Dataset):
             "tokens": c["tokens"][frames],
             "actions": actions,
             "done": c["done"][frames],
+            "rewards": c["rewards"][s + skip - 1 : s + (T - 1) * skip : skip],
             "instruction": torch.tensor(int(self.instruction_rows[clip])),
         }
 

@@ -2,9 +2,10 @@
 text world model imagines goal frames (Eq. 6).
 
 One forward pass per generated frame for all environments in the batch, with a KV cache over the
-temporal window. Every step returns the new frames' tokens, their decoded images and their done
-probabilities. Observations and actions are validated: wrong shapes and NaN/infinite values are
-errors; actions outside the trained range are clipped and counted. A tokenizer whose decoder takes a
+temporal window. Every step returns the new frames' tokens, their decoded images, their done
+probabilities and the hidden states they were predicted from (a learned reward head reads them).
+Observations and actions are validated: wrong shapes and NaN/infinite values are errors; actions
+outside the trained range are clipped and counted. A tokenizer whose decoder takes a
 context frame (``decoder_context``) decodes every step with the real frame the rollout started from.
 The decoder can be made faster (:mod:`roboscape.models.inference_decoder`: fused upsampling,
 compiled, bf16, a few frames per call): the tokens stay the same, the frames move by rounding.
@@ -26,6 +27,7 @@ class RolloutStep:
     tokens: torch.Tensor  # (N, h, w) int64
     frames: torch.Tensor  # (N, 3, H, W) in [-1, 1]
     done: torch.Tensor  # (N,) probability that the new frame is done
+    features: torch.Tensor  # (N, D) the world model's pooled hidden states that predicted the new frame
 
 
 class Rollout:
@@ -160,7 +162,7 @@ class Rollout:
         self._tokens = predict_tokens(out.logits[:, 0], self.wm.cfg.token_target, self.temperature, self.generator)
         hw = self.wm.cfg.tokens_hw
         tokens = self._tokens.view(-1, hw, hw)
-        return RolloutStep(tokens, self.decode(tokens, self._decoder_context), out.done[:, 0])
+        return RolloutStep(tokens, self.decode(tokens, self._decoder_context), out.done[:, 0], out.features[:, 0])
 
     @torch.no_grad()
     def imagine_goal(

@@ -286,6 +286,7 @@ class STBlock(nn.Module):
 class WorldModelOutput(NamedTuple):
     logits: torch.Tensor  # (B, T, N, logits_per_token): tokens of frame t+1, from frames <= t
     done: torch.Tensor  # (B, T): probability that frame t+1 is done, from frames <= t
+    features: torch.Tensor  # (B, T, D): frame t's final hidden states, pooled: what the done head reads
 
 
 class WorldModel(nn.Module, Pretrained):
@@ -367,12 +368,13 @@ class WorldModel(nn.Module, Pretrained):
 
     def _heads(self, x: torch.Tensor, tokens: torch.Tensor) -> WorldModelOutput:
         h = self.norm_out(x)
-        done = torch.sigmoid(self.done_head(h.mean(dim=2))).squeeze(-1)
+        features = h.mean(dim=2)
+        done = torch.sigmoid(self.done_head(features)).squeeze(-1)
         logits = self.head(h)
         if self.copy_logit is not None:
             bonus = self.copy_logit.to(logits.dtype).expand(*tokens.shape, 1)
             logits = logits.scatter_add(-1, tokens[..., None].long(), bonus)
-        return WorldModelOutput(logits, done)
+        return WorldModelOutput(logits, done, features)
 
     def step(
         self,

@@ -64,7 +64,13 @@ def world_model_table(evals: dict[str, dict]) -> list[str]:
     return lines
 
 
-METHOD_TITLES = {"sft": "Supervised Finetune", "rl_maniskill": "RL w. ManiSkill", "rl_world_model": "RL w. World Model"}
+METHOD_TITLES = {
+    "sft": "Supervised Finetune",
+    "rl_maniskill": "RL w. ManiSkill",
+    "rl_world_model": "RL w. World Model",
+    "rl_world_model_embedding": "RL w. World Model, embedding reward (iVideoGPT)",
+    "rl_world_model_proxy": "RL w. World Model, proxy reward (DiWA)",
+}
 
 
 def _cell(block: dict | None) -> str:
@@ -123,13 +129,58 @@ def goal_table(fidelity: dict[str, dict]) -> list[str]:
     return lines
 
 
+def reward_model_table(metrics: dict[str, dict]) -> list[str]:
+    lines = [
+        "Predicted against the simulator's rule-based reward, per frame: mean squared error, Pearson and Spearman",
+        "correlation (n frames), on the training episodes, unseen in-domain episodes and out-of-domain scenes.",
+        "",
+        "| reward | task | "
+        + " | ".join(f"{s} (MSE / Pearson / Spearman, n)" for s in ("train", "held out", "OOD"))
+        + " |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for m in metrics.values():
+        cells = [
+            "none"
+            if not m[subset]["n"]
+            else f"{m[subset]['mse']:.4f} / {m[subset]['pearson']:.2f} / {m[subset]['spearman']:.2f}, {m[subset]['n']}"
+            for subset in ("train", "heldout", "ood")
+        ]
+        lines.append(f"| {m['kind']} | {TASK_TITLES[m['task']]} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def validity_table(validity: dict[str, dict]) -> list[str]:
+    lines = [
+        "Each reward along held-out in-domain and out-of-domain planner trajectories: its value order (Spearman",
+        "correlation with the time step along successful optimal trajectories, mean ± standard error clustered by",
+        "scene, n trajectories) and its Spearman correlation with the simulator's reward over every frame.",
+        "",
+        "| task | subset | reward | value order (n) | Spearman with the rule |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for task, v in validity.items():
+        for subset in ("heldout", "ood"):
+            for name, r in v.get(subset, {}).get("rewards", {}).items():
+                order = (
+                    "none"
+                    if r["value_order"] is None
+                    else f"{_pm(r['value_order'], r['value_order_standard_error'], 2)} ({r['trajectories']})"
+                )
+                lines.append(f"| {TASK_TITLES[task]} | {subset} | {name} | {order} | {r['spearman_with_rule']:.2f} |")
+    return lines
+
+
 def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
     """The page; ``paths`` names the JSON files: trajectories, replay, clips, tokenizer,
     tokenizer_finetuned, wm_action, wm_text, replay_policy_rate, policy_<method> (each evaluated
-    method's summary) and goals_<task> (each task's goal fidelity)."""
+    method's summary), goals_<task> (each task's goal fidelity), reward_<kind>_<task> (each learned
+    reward's held-out metrics) and validity_<task> (each task's reward validity)."""
     j = {name: read_json(path) for name, path in paths.items()}
     policies = {name.removeprefix("policy_"): v for name, v in j.items() if name.startswith("policy_")}
     goals = {name.removeprefix("goals_"): v for name, v in j.items() if name.startswith("goals_")}
+    rewards = {name: v for name, v in j.items() if name.startswith("reward_")}
+    validity = {name.removeprefix("validity_"): v for name, v in j.items() if name.startswith("validity_")}
     horizon = j["wm_action"]["heldout"]["open_loop"]["horizon"]
     return "\n".join(
         [
@@ -154,6 +205,14 @@ def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
             "## Imagined goals",
             "",
             *goal_table(goals),
+            "",
+            "## Learned-reward baselines",
+            "",
+            *(reward_model_table(rewards) if rewards else ["None configured (rl.world_model.rewards)."]),
+            "",
+            "## Reward validity",
+            "",
+            *validity_table(validity),
             "",
             "## Policies in ManiSkill",
             "",

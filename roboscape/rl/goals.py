@@ -47,7 +47,7 @@ STRINGS = ("scene_id", "split", "instruction", "label")
 class GoalConfig:
     threshold: float = 0.5
     """the text world model's done probability that marks the goal frame (theta of Eq. 6)"""
-    max_steps: int = 30
+    max_steps: int = 50
     """world-model steps before giving up (the last frame is then the goal)"""
     batch_size: int = 16
     """initial states imagined together"""

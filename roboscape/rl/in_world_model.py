@@ -1,6 +1,7 @@
 """RL w. World Model (rule ``rl_world_model``, the paper's method): PPO from the SFT policy in the
 world-model environment (:mod:`roboscape.rl.world_model_env`), from the real initial states of many
-scenes with their imagined goals, with the world model's own reward.
+scenes with their imagined goals, with the world model's own reward -- or, for the baselines, a
+learned reward (:mod:`roboscape.models.reward_models`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from roboscape.models.world_model import WorldModel
 from roboscape.policy.mlp import MLPPolicy
 from roboscape.rl.goals import read_goals
 from roboscape.rl.ppo import PPO, PPOArgs
-from roboscape.rl.world_model_env import GeneralReward, InitialStates, RewardConfig, WMEnvConfig, WorldModelEnv
+from roboscape.rl.world_model_env import InitialStates, RewardConfig, WMEnvConfig, WorldModelEnv, make_reward
 from roboscape.utils.io import write_json
 from roboscape.utils.provenance import file_digest
 
@@ -53,17 +54,18 @@ def train_in_world_model(
     reward_cfg: RewardConfig,
     ppo: PPOArgs,
     out_dir: str | Path,
+    reward_dir: str | Path | None = None,
     code_digest: str | None = None,
     stop_after: int | None = None,
 ) -> dict:
-    """PPO from the policy in ``sft_dir``; saves the result to ``out_dir/model`` and ``train.json``
+    """PPO from the policy in ``sft_dir`` (with the learned reward in ``reward_dir`` if the reward
+    is a baseline); saves the result to ``out_dir/model`` and ``train.json``
     (a killed run resumes from its last checkpoint: see :mod:`roboscape.rl.ppo`)."""
     out_dir = Path(out_dir)
     policy = MLPPolicy.from_pretrained(sft_dir)
     wm, tokenizer = WorldModel.from_pretrained(wm_dir), Tokenizer.from_pretrained(tokenizer_dir)
-    if reward_cfg.kind != "general":
-        raise ValueError(f"unknown reward {reward_cfg.kind!r}")
-    envs = WorldModelEnv(wm, tokenizer, states, env_cfg, GeneralReward(reward_cfg, env_cfg.num_envs), seed=ppo.seed)
+    reward = make_reward(reward_cfg, env_cfg.num_envs, reward_dir)
+    envs = WorldModelEnv(wm, tokenizer, states, env_cfg, reward, seed=ppo.seed)
     cfg = policy.cfg
     space = envs.single_observation_space
     if space["rgb"].shape != (cfg.image_size, cfg.image_size, 3) or space["instruction"].shape != (
@@ -79,6 +81,7 @@ def train_in_world_model(
         "tokenizer": file_digest(Path(tokenizer_dir) / "model.safetensors"),
         "env": asdict(env_cfg),
         "reward": asdict(reward_cfg),
+        "reward_model": None if reward_dir is None else file_digest(Path(reward_dir) / "model.safetensors"),
         "initial_states": len(states.scene_ids),
         "code": code_digest,
     }
@@ -91,6 +94,7 @@ def train_in_world_model(
                 **result,
                 "init": str(sft_dir),
                 "world_model": str(wm_dir),
+                "reward_model": None if reward_dir is None else str(reward_dir),
                 "scenes": sorted(set(states.scene_ids)),
                 "initial_states": len(states.scene_ids),
                 "config": {"env": asdict(env_cfg), "reward": asdict(reward_cfg), "ppo": asdict(ppo)},

@@ -18,8 +18,9 @@ goal.
 
 **Reward** (Eqs. 7-9): ``alpha * 1[done_act >= sparse_threshold] + beta * sim(x_t, x_goal)``,
 ``sim = 1 - perceptual distance`` (ST-LPIPS offline, LPIPS with a network), batched over the
-environments. An episode is ``terminated`` when the action world model's done signal reaches
-``done_threshold`` (its ``success``), ``truncated`` after ``episode_steps``.
+environments; or one of the learned-reward baselines (:class:`LearnedReward`). An episode is
+``terminated`` when the action world model's done signal reaches ``done_threshold`` (its
+``success``), ``truncated`` after ``episode_steps``.
 
 **Bad actions.** NaN or infinite actions are an error; actions outside the range the world model
 was trained on are clipped (the rollout engine) and counted per environment in
@@ -29,6 +30,7 @@ was trained on are clipped (the rollout engine) and counted per environment in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import gymnasium as gym
@@ -38,6 +40,7 @@ import torch
 from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.models.inference_decoder import DecoderOptions
 from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.reward_models import KINDS, RewardModel
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
@@ -96,8 +99,9 @@ class Reward(Protocol):
     def reset(self, envs: torch.Tensor, goals: torch.Tensor) -> None:
         """Episodes begin in environments ``envs`` (indices) with goal frames (len(envs), 3, H, W) in [-1, 1]."""
 
-    def __call__(self, frames: torch.Tensor, done: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Rewards (N,) of frames (N, 3, H, W) in [-1, 1] with the action world model's done probabilities (N,)."""
+    def __call__(self, frames: torch.Tensor, done: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Rewards (N,) of frames (N, 3, H, W) in [-1, 1], with the action world model's done
+        probabilities (N,) and the hidden states (N, D) it predicted the frames from."""
 
 
 class GeneralReward:
@@ -135,12 +139,47 @@ class GeneralReward:
             mine[envs] = f
 
     @torch.no_grad()
-    def __call__(self, frames: torch.Tensor, done: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def reward(self, frames: torch.Tensor, done: torch.Tensor, goal_features: list[torch.Tensor]) -> torch.Tensor:
+        """Eqs. 7-9 of frames (N, 3, H, W) against goals given by their features (N or 1 rows)."""
+        sparse = (done >= self.cfg.sparse_threshold).float()
+        dense = 1.0 - self.distance(self.features(frames), goal_features)
+        return self.cfg.alpha * sparse + self.cfg.beta * dense
+
+    @torch.no_grad()
+    def __call__(self, frames: torch.Tensor, done: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         if self._goal_features is None:
             raise RuntimeError("the reward has no goals: reset() first")
-        sparse = (done >= self.cfg.sparse_threshold).float()
-        dense = 1.0 - self.distance(self.features(frames), self._goal_features)
-        return self.cfg.alpha * sparse + self.cfg.beta * dense
+        return self.reward(frames, done, self._goal_features)
+
+
+class LearnedReward:
+    """A learned-reward baseline (:mod:`roboscape.models.reward_models`) as the environment's
+    reward: the ``embedding`` head reads the hidden states each frame was predicted from, the
+    ``proxy`` the decoded frame. Neither looks at the goal."""
+
+    def __init__(self, model: RewardModel):
+        self.model = model.eval()
+
+    def reset(self, envs: torch.Tensor, goals: torch.Tensor) -> None:
+        pass
+
+    @torch.no_grad()
+    def __call__(self, frames: torch.Tensor, done: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.model.reward(features if self.model.cfg.kind == "embedding" else frames)
+
+
+def make_reward(cfg: RewardConfig, num_envs: int, model_dir: str | Path | None = None) -> Reward:
+    """The reward ``cfg.kind`` names: ``general``, or a learned baseline loaded from ``model_dir``."""
+    if cfg.kind == "general":
+        return GeneralReward(cfg, num_envs)
+    if cfg.kind not in KINDS:
+        raise ValueError(f"unknown reward {cfg.kind!r}; choose general or one of {KINDS}")
+    if model_dir is None:
+        raise ValueError(f"the {cfg.kind} reward is a trained model: give its directory")
+    model = RewardModel.from_pretrained(model_dir)
+    if model.cfg.kind != cfg.kind:
+        raise ValueError(f"{model_dir} holds a {model.cfg.kind} reward model, not a {cfg.kind} one")
+    return LearnedReward(model)
 
 
 class WorldModelEnv:
@@ -227,7 +266,7 @@ class WorldModelEnv:
         clipped = ((actions < self.rollout.low.cpu()) | (actions > self.rollout.high.cpu())).any(-1)
         out = self.rollout.step(actions)
         frames = out.frames.clamp(-1, 1)
-        reward = self.reward(frames, out.done, out.tokens).float().cpu()
+        reward = self.reward(frames, out.done, out.features).float().cpu()
         done = out.done.float().cpu()
         success = done >= self.cfg.done_threshold
         prev, self._frame = self._frame, to_uint8(frames).cpu()

@@ -73,6 +73,8 @@ def test_frame_skip_windows_take_every_kth_frame_and_sum_the_steps_between(tiny_
         s, item = int(ds.starts[i]), ds[i]
         assert torch.equal(item["tokens"], clip["tokens"][s : s + (T - 1) * k + 1 : k])
         assert torch.equal(item["done"], clip["done"][s : s + (T - 1) * k + 1 : k])
+        # the reward on reaching frame j of the window: that of the control step just before it
+        assert torch.equal(item["rewards"], torch.stack([clip["rewards"][s + j * k - 1] for j in range(1, T)]))
         for j in range(T):
             raw = clip["actions"][s + j * k : s + (j + 1) * k]
             if len(raw) < k:
@@ -85,3 +87,12 @@ def test_frame_skip_windows_take_every_kth_frame_and_sum_the_steps_between(tiny_
     assert torch.equal(skip_actions(clip["actions"], 1), clip["actions"])  # one step per frame: unchanged
     with pytest.raises(ValueError, match="do not fit"):
         TokenWindowDataset(index_path, frames=T, frame_skip=L)
+
+
+def test_tasks_keep_only_their_clips_after_the_same_split(tiny_run):
+    index_path = tiny_run.out / "tokens" / "index.csv"
+    every = TokenWindowDataset(index_path, frames=2, subset="heldout", heldout_every=4)
+    push = TokenWindowDataset(index_path, frames=2, subset="heldout", heldout_every=4, tasks=["push"])
+    assert set(push.index["clip_id"]) == set(every.index[every.index["task"] == "push"]["clip_id"])
+    with pytest.raises(ValueError, match="of tasks"):
+        TokenWindowDataset(index_path, frames=2, tasks=["no_such_task"])

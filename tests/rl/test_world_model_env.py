@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
-from roboscape.models.world_model import WorldModel, WorldModelConfig
+from roboscape.models.reward_models import RewardModel, RewardModelConfig
+from roboscape.models.rollout import Rollout
 from roboscape.rl.world_model_env import (
     GeneralReward,
-    InitialStates,
+    LearnedReward,
     RewardConfig,
     SingleWorldModelEnv,
     WMEnvConfig,
     WorldModelEnv,
+    make_reward,
 )
 
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def world(frame_skip: int = 2):
-    torch.manual_seed(0)
-    tok = Tokenizer(TokenizerConfig(image_size=32, downsample_factor=8, base_channels=16, codebook_bits=6)).eval()
-    wm = WorldModel(
-        WorldModelConfig(
-            codebook_size=64,
-            tokens_hw=4,
-            window=3,
-            dim=32,
-            depth=1,
-            heads=4,
-            frame_skip=frame_skip,
-            action_low=[-1.0] * 7,
-            action_high=[1.0] * 7,
-        )
-    ).eval()
-    rng = np.random.default_rng(0)
-    states = InitialStates(
-        frames=rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),
-        goals=rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),
-        instructions=unit(rng.standard_normal((5, 8))),
-        scene_ids=[f"push/s{i}" for i in range(5)],
-    )
-    return wm, tok, states
+from fakes import env_world
 
 
 class StepReward:
@@ -60,7 +32,7 @@ class StepReward:
 
 
 def test_auto_reset_per_environment_keeps_the_final_observation():
-    wm, tok, states = world()
+    wm, tok, states = env_world()
     env = WorldModelEnv(
         wm, tok, states, WMEnvConfig(num_envs=3, episode_steps=2, terminate_on_done=False), StepReward()
     )
@@ -86,7 +58,7 @@ def test_auto_reset_per_environment_keeps_the_final_observation():
 
 
 def test_the_same_seed_gives_the_same_episodes():
-    wm, tok, states = world()
+    wm, tok, states = env_world()
     runs = []
     for _ in range(2):
         env = WorldModelEnv(wm, tok, states, WMEnvConfig(num_envs=2, episode_steps=3), StepReward())
@@ -97,7 +69,7 @@ def test_the_same_seed_gives_the_same_episodes():
 
 
 def test_bad_actions_are_refused_and_out_of_range_ones_clipped_and_counted():
-    wm, tok, states = world(frame_skip=2)
+    wm, tok, states = env_world(frame_skip=2)
     env = WorldModelEnv(wm, tok, states, WMEnvConfig(num_envs=2), StepReward())
     env.reset(seed=0)
     assert env.single_action_space.high.tolist() == [2.0] * 6 + [1.0]  # the policy's rate: 2 control steps
@@ -130,6 +102,39 @@ def test_the_general_reward_on_known_frames():
 
 
 def test_a_single_environment_passes_gymnasiums_checker():
-    wm, tok, states = world()
+    wm, tok, states = env_world()
     env = SingleWorldModelEnv(WorldModelEnv(wm, tok, states, WMEnvConfig(num_envs=1, episode_steps=3), StepReward()))
     check_env(env, skip_render_check=True)
+
+
+def test_the_embedding_reward_reads_the_hidden_states_each_frame_was_predicted_from(tmp_path):
+    wm, tok, states = env_world()
+    torch.manual_seed(1)
+    head = RewardModel(RewardModelConfig(kind="embedding", feature_dim=wm.cfg.dim, hidden_dim=8))
+    head.save_pretrained(tmp_path / "embedding")
+    reward = make_reward(RewardConfig(kind="embedding"), 2, tmp_path / "embedding")
+    assert isinstance(reward, LearnedReward)
+    env = WorldModelEnv(wm, tok, states, WMEnvConfig(num_envs=2), reward, seed=3)
+    env.reset(seed=3)
+    first = env._first_frames(env._state)  # (an episode the done signal ends is reset at once)
+    actions = torch.full((2, 7), 0.2)
+    _, r, _, _, _ = env.step(actions)
+    # the same rollout by hand: the head on the world model's features of that step
+    rollout = Rollout(wm, tok, seed=3)
+    rollout.reset(first)
+    step = rollout.step(actions)
+    assert step.features.shape == (2, wm.cfg.dim)
+    torch.testing.assert_close(r, head.reward(step.features))
+    with pytest.raises(ValueError, match="not a proxy one"):
+        make_reward(RewardConfig(kind="proxy"), 2, tmp_path / "embedding")
+    with pytest.raises(ValueError, match="give its directory"):
+        make_reward(RewardConfig(kind="embedding"), 2)
+    with pytest.raises(ValueError, match="unknown reward"):
+        make_reward(RewardConfig(kind="oracle"), 2)
+
+
+def test_the_proxy_reward_reads_the_decoded_frame():
+    torch.manual_seed(0)
+    proxy = LearnedReward(RewardModel(RewardModelConfig(kind="proxy", image_size=40, channels=(4, 8, 8), hidden_dim=8)))
+    frames = torch.rand(3, 3, 40, 40) * 2 - 1
+    torch.testing.assert_close(proxy(frames, torch.zeros(3), torch.zeros(3, 5)), proxy.model.reward(frames))

@@ -38,10 +38,14 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
-    """The tiny config under the repository's own profile; the action world model asks for one GPU
-    (the test node has one stand-in GPU), so that the GPU request is checked too."""
+    """The tiny config under the repository's own profile, for two tasks: every rule runs under Slurm
+    (what the local run tests job by job, this tests rule by rule). The action world model asks for
+    one GPU (the test node has one stand-in GPU), so that the GPU request is checked too."""
     workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
     overlay = yaml.safe_load((workdir / "tiny.yaml").read_text())
+    # two tasks: the held-out in-domain episodes (every 4th over all tasks) then include an optimal one,
+    # which the text world model's evaluation needs
+    overlay.setdefault("scenes", {})["tasks"] = ["push", "pull"]
     overlay["world_model"]["action"]["resources"]["gpus"] = 1
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
     cfg = merged(tiny_config(), overlay)
@@ -64,7 +68,9 @@ def slurm_run(cluster, tmp_path_factory):
 
 def test_every_job_ran_under_slurm_with_the_resources_its_rule_declares(slurm_run):
     planned, run, jobs = slurm_run.planned, slurm_run.run, slurm_run.jobs
-    assert "rule_train_wm_action" in planned and len(planned) > 30
+    rules = {comment.split("_wildcards_")[0] for comment in planned}
+    assert {"rule_train_wm_action", "rule_rl_world_model", "rule_train_reward", "rule_eval_policy"} <= rules
+    assert len(planned) > 30
     by_comment = {job["Comment"]: job for job in jobs}
     assert len(by_comment) == len(jobs), "one Slurm job per Snakemake job"
     assert set(by_comment) == set(planned), run.stderr[-3000:]

@@ -14,13 +14,17 @@ import yaml
 from roboscape.data.clips import ClipConfig
 from roboscape.data.token_windows import WorldModelData
 from roboscape.eval.world_model_eval import EvalConfig
+from roboscape.models.reward_models import RewardModelConfig
 from roboscape.models.tokenizer import TokenizerConfig
 from roboscape.models.world_model import WorldModelConfig
 from roboscape.policy.mlp import MLPPolicyConfig
+from roboscape.rl.goals import GoalConfig
 from roboscape.rl.maniskill import SimEnvConfig
 from roboscape.rl.ppo import PPOArgs
+from roboscape.rl.world_model_env import RewardConfig, WMEnvConfig
 from roboscape.sim.catalogue import TaskParams
 from roboscape.sim.generator import GeneratorConfig
+from roboscape.train.reward_training import RewardData
 from roboscape.train.tokenizer_training import TokenizerRun
 from roboscape.train.trainer import TrainConfig
 
@@ -93,6 +97,11 @@ def _section(path: str) -> dict:
         (MLPPolicyConfig, "policy.arch"),
         (PPOArgs, "$defs.ppo"),
         (SimEnvConfig, "rl.maniskill"),
+        (WMEnvConfig, "rl.world_model"),
+        (RewardConfig, "rl.world_model.reward"),
+        (GoalConfig, "rl.world_model.goals"),
+        (RewardModelConfig, "rl.reward_models"),
+        (RewardData, "world_model.data"),
     ],
     ids=lambda v: v if isinstance(v, str) else v.__name__,
 )

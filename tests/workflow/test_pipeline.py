@@ -263,7 +263,12 @@ def test_policies_train_and_are_evaluated_in_and_out_of_domain(tiny_run, task):
     assert rlwm["env_steps"] >= cfg["rl"]["world_model"]["ppo"]["total_steps"] and rlwm["initial_states"] > 0
     selected = read_json(tiny_run.out / "scenes" / "scenes.json")["selected"][task]
     assert rlwm["scenes"] == sorted(selected[: cfg["scenes"]["n_ind"]])  # every in-domain scene with data
-    for method in ("sft", "rl_maniskill", "rl_world_model"):
+    for reward in ("embedding", "proxy"):
+        learned = read_json(out / f"rl_world_model_{reward}" / task / "train.json")
+        assert learned["config"]["reward"]["kind"] == reward and learned["reward_model"].endswith(
+            f"{reward}/{task}/model"
+        )
+    for method in ("sft", "rl_maniskill", "rl_world_model", "rl_world_model_embedding", "rl_world_model_proxy"):
         summary = read_json(out / "eval" / method / "summary.json")
         for domain in ("ind", "ood"):
             cell = summary["cells"][f"{task}/{domain}"]
@@ -277,6 +282,36 @@ def test_policies_train_and_are_evaluated_in_and_out_of_domain(tiny_run, task):
         assert set(episodes[(episodes["task"] == task) & (episodes["domain"] == "ind")]["scene_id"]) == {
             read_json(tiny_run.out / "scenes" / "scenes.json")["selected"][task][0]
         }
+
+
+@pytest.mark.parametrize("kind", ["embedding", "proxy"])
+def test_learned_rewards_are_scored_on_unseen_episodes_and_scenes(tiny_run, kind):
+    heldout = 0
+    for task in TINY["scenes"]["tasks"]:
+        metrics = read_json(tiny_run.out / "rl" / "rewards" / kind / task / "metrics.json")
+        assert metrics["kind"] == kind and metrics["task"] == task
+        for subset in ("train", "ood"):
+            assert metrics[subset]["n"] > 0 and np.isfinite(metrics[subset]["mse"])
+        # the held-out episodes are drawn over every task's, so a tiny task may have none: it says so
+        assert metrics["heldout"]["n"] > 0 or "no clips" in metrics["heldout"]["note"]
+        heldout += metrics["heldout"]["n"]
+    assert heldout > 0
+    assert "## Learned-reward baselines" in (tiny_run.out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("task", TINY["scenes"]["tasks"])
+def test_every_reward_is_scored_along_held_out_and_unseen_trajectories(tiny_run, task):
+    validity = read_json(tiny_run.out / "rl" / "rewards" / "validity" / f"{task}.json")
+    frames = pd.read_csv(tiny_run.out / "rl" / "rewards" / "validity" / f"{task}.csv")
+    assert set(frames["subset"]) <= {"heldout", "ood"} and "ood" in validity
+    for subset in ("heldout", "ood"):
+        if subset not in validity:
+            continue
+        rewards = validity[subset]["rewards"]
+        assert list(rewards) == ["rule", "general", "embedding", "proxy"]
+        assert rewards["rule"]["spearman_with_rule"] == pytest.approx(1.0)
+        assert all(r["frames"] == (frames["subset"] == subset).sum() for r in rewards.values())
+    assert (tiny_run.out / "rl" / "rewards" / "validity" / f"{task}.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("task", TINY["scenes"]["tasks"])
@@ -337,18 +372,22 @@ def test_nothing_changed_plans_nothing(tiny_run):
 
 N = 8  # shards in the tiny tier
 EVAL_JOBS = {"eval_wm_action": 1, "eval_wm_text": 1, "summary": 1}
-# Policies: 4 tasks; 3 methods (sft, rl_maniskill, rl_world_model) x 4 tasks x 2 domains x 1 shard evaluated
-EVAL_POLICY = {"eval_policy": 24, "policy_results": 3, "summary": 1}
+# Policies: 4 tasks; 5 methods (sft, rl_maniskill, and rl_world_model with the general, embedding and proxy
+# rewards) x 4 tasks x 2 domains x 1 shard evaluated
+EVAL_POLICY = {"eval_policy": 40, "policy_results": 5, "summary": 1}
 EVAL_ONE_METHOD = {"eval_policy": 8, "policy_results": 1, "summary": 1}
 RL_JOBS = {"rl_maniskill": 4, **EVAL_ONE_METHOD}
-RLWM_JOBS = {"rl_world_model": 4, **EVAL_ONE_METHOD}
-GOAL_JOBS = {"imagine_goals": 4, **RLWM_JOBS}  # the text WM imagines the goals RL in the world model pursues
+RLWM_GENERAL_JOBS = {"rl_world_model": 4, **EVAL_ONE_METHOD}
+RLWM_JOBS = {"rl_world_model": 12, "eval_policy": 24, "policy_results": 3, "summary": 1}  # all three rewards
+# the text WM imagines the goals; resets draw from their file, and the general reward's validity is scored with them
+GOAL_JOBS = {"imagine_goals": 4, **RLWM_JOBS, "reward_validity": 4}
 DECODER_JOBS = {"finetune_decoder": 1, **EVAL_JOBS, **GOAL_JOBS}  # the rollouts decode with stage two
 TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm_text": 1, **GOAL_JOBS}
-WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS}
+# the embedding reward reads the action WM's hidden states
+WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS, "train_reward": 4}
 TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1, **DECODER_JOBS, **WM_JOBS}
-CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS}
-SFT_JOBS = {"sft": 4, "rl_maniskill": 4, "rl_world_model": 4, **EVAL_POLICY}
+CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS, "train_reward": 8}
+SFT_JOBS = {"sft": 4, "rl_maniskill": 4, "rl_world_model": 12, **EVAL_POLICY}
 TRAJECTORY_JOBS = {
     "trajectories": N,
     "trajectory_summary": 1,
@@ -383,7 +422,11 @@ SUMMARY = {"summary": 1}
         ),
         ("tokenizer", lambda c: c["tokenizer"]["model"].update(codebook_bits=8), {**TOKENIZER_JOBS, "all": 1}),
         ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, "all": 1}),
-        ("tokenizer.view", lambda c: c["tokenizer"]["run"].update(view="wrist"), {**TOKENIZER_JOBS, "all": 1}),
+        (
+            "tokenizer.view",
+            lambda c: c["tokenizer"]["run"].update(view="wrist"),
+            {**TOKENIZER_JOBS, "train_reward": 8, "all": 1},  # the proxy reward reads the same view
+        ),
         # Stage two leaves the tokens alone: the world models keep their training.
         (
             "tokenizer.decoder_train",
@@ -421,14 +464,24 @@ SUMMARY = {"summary": 1}
         (
             "rl.world_model.reward",
             lambda c: c["rl"]["world_model"]["reward"].update(alpha=0.2),
-            {**RLWM_JOBS, "all": 1},
+            {**RLWM_GENERAL_JOBS, "reward_validity": 4, "all": 1},  # the learned rewards read none of it
+        ),
+        (
+            "rl.reward_models",
+            lambda c: c["rl"]["reward_models"]["train"].update(lr=1e-3),
+            {"train_reward": 8, "rl_world_model": 8, "eval_policy": 16, "policy_results": 2, "reward_validity": 4}
+            | {"summary": 1, "all": 1},
         ),
         (
             "rl.world_model.goals",
             lambda c: c["rl"]["world_model"]["goals"].update(max_steps=2),
             {**GOAL_JOBS, "all": 1},
         ),
-        ("evaluation", lambda c: c["evaluation"]["episodes"].update(ood=3), {**EVAL_POLICY, "all": 1}),
+        (
+            "evaluation",
+            lambda c: c["evaluation"]["episodes"].update(ood=3),
+            {"eval_policy": 20, "policy_results": 5, "summary": 1, "all": 1},  # the OOD jobs of every method
+        ),
         ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, "all": 1}),
         ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, "all": 1}),
         # What a job is given (cpus, memory, time, GPUs) is not what it computes: no rerun.
@@ -451,19 +504,21 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ("roboscape/train/decoder_finetuning.py", {**DECODER_JOBS, "all": 1}),
         ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, "all": 1}),
         ("roboscape/sim/replay.py", {"replay": 1, "replay_policy_rate": 1, **SUMMARY, "all": 1}),
-        ("roboscape/models/world_model.py", {**WM_JOBS, "all": 1}),
+        ("roboscape/models/world_model.py", {**WM_JOBS, "train_reward": 8, "all": 1}),
         ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, "all": 1}),
         (
             "roboscape/models/text_encoder.py",
             {"encode_instructions": 1, **WM_JOBS, "policy_instructions": 1, **SFT_JOBS, "all": 1},
         ),
         ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
-        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, **SFT_JOBS, "all": 1}),
+        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, **SFT_JOBS, "train_reward": 8, "all": 1}),
         ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, "all": 1}),
         ("roboscape/report/summary.py", {**SUMMARY, "all": 1}),
         ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, "all": 1}),
-        ("roboscape/rl/ppo.py", {**RL_JOBS, **RLWM_JOBS, "eval_policy": 16, "policy_results": 2, "all": 1}),
-        ("roboscape/rl/world_model_env.py", {**RLWM_JOBS, "all": 1}),
+        ("roboscape/rl/ppo.py", {**RL_JOBS, **RLWM_JOBS, "eval_policy": 32, "policy_results": 4, "all": 1}),
+        ("roboscape/models/reward_models.py", {"train_reward": 8, **RLWM_JOBS, "reward_validity": 4, "all": 1}),
+        ("roboscape/rl/reward_validity.py", {"reward_validity": 4, "summary": 1, "all": 1}),
+        ("roboscape/rl/world_model_env.py", {**RLWM_JOBS, "reward_validity": 4, "all": 1}),
         ("roboscape/rl/goals.py", {**GOAL_JOBS, "all": 1}),
         ("roboscape/eval/policy_eval.py", {**EVAL_POLICY, "all": 1}),
         ("roboscape/data/policy_steps.py", {**SFT_JOBS, "all": 1}),

@@ -1,8 +1,17 @@
 # Policies in the simulator: SFT, RL w. ManiSkill, and the closed-loop evaluation every table cell uses.
 POLICY = config["policy"]
 EVAL = config["evaluation"]
-METHODS = ["sft", "rl_maniskill", "rl_world_model"]  # the policies evaluated (a table's rows)
 RLWM = config["rl"]["world_model"]
+REWARD_MODELS = config["rl"]["reward_models"]
+
+
+def rlwm_method(reward):
+    """The method (policy directory, table row) of RL w. World Model with the reward ``reward``."""
+    return "rl_world_model" if reward == "general" else f"rl_world_model_{reward}"
+
+
+RLWM_METHODS = {rlwm_method(r): r for r in RLWM["rewards"]}
+METHODS = ["sft", "rl_maniskill", *RLWM_METHODS]  # the policies evaluated (a table's rows)
 DOMAIN_EPISODES = EVAL["episodes"]
 EVAL_SHARDS = [f"{i:03d}" for i in range(EVAL["shards"])]
 
@@ -165,36 +174,127 @@ rule imagine_goals:
         "../scripts/imagine_goals.py"
 
 
-rule rl_world_model:
-    """RL w. World Model: PPO from the SFT policy in the action world model, with the general reward."""
+def reward_training_inputs(wc):
+    if wc.kind == "embedding":
+        return {"lib": library("train_reward.py"), "index": f"{OUT}/tokens/index.csv", "shards": shard_files("tokens"),
+                "world_model": f"{OUT}/world_model/action/model/model.safetensors"}
+    return {"lib": library("train_reward.py"), "index": f"{OUT}/clips/index.csv", "shards": shard_files("clips")}
+
+
+rule train_reward:
+    """A learned-reward baseline for one task: the embedding head on the frozen action world
+    model's hidden states (iVideoGPT), or the proxy CNN on frames (DiWA)."""
     input:
-        lib=library("rl_world_model.py"),
-        scenes=f"{OUT}/scenes/scenes.json",
-        instructions=f"{OUT}/policy/instructions.safetensors",
-        init=f"{OUT}/policy/sft/{{task}}/model/model.safetensors",
-        world_model=f"{OUT}/world_model/action/model/model.safetensors",
-        tokenizer=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
-        goals=f"{OUT}/rl/goals/{{task}}.h5",
+        unpack(reward_training_inputs),
     output:
-        weights=f"{OUT}/policy/rl_world_model/{{task}}/model/model.safetensors",
-        summary=f"{OUT}/policy/rl_world_model/{{task}}/train.json",
+        weights=f"{OUT}/rl/rewards/{{kind}}/{{task}}/model/model.safetensors",
+        metrics=f"{OUT}/rl/rewards/{{kind}}/{{task}}/metrics.json",
+    params:
+        arch={"hidden_dim": REWARD_MODELS["hidden_dim"], "channels": REWARD_MODELS["channels"]},
+        data={**WM["data"], "trajectory_labels": WM["action"]["trajectory_labels"], "view": TOKENIZER["run"]["view"]},
+        train=REWARD_MODELS["train"],
+        eval_items=REWARD_MODELS["eval_items"],
+    log:
+        f"{OUT}/logs/train_reward/{{kind}}_{{task}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/train_reward/{{kind}}_{{task}}.tsv"
+    threads: REWARD_MODELS["resources"]["cpus"]
+    resources:
+        mem_mb=REWARD_MODELS["resources"]["mem_mb"],
+        runtime=REWARD_MODELS["resources"]["runtime"],
+        gpu=REWARD_MODELS["resources"]["gpus"],
+    wildcard_constraints:
+        kind="embedding|proxy",
+        task="|".join(TASKS),
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/train_reward.py"
+
+
+def validity_inputs(wc):
+    inputs = {"lib": library("reward_validity.py"), "token_index": f"{OUT}/tokens/index.csv",
+              "h5": expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.h5", shard=SHARDS),
+              "json": expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.json", shard=SHARDS),
+              "world_model": f"{OUT}/world_model/action/model/model.safetensors",
+              "tokenizer": f"{OUT}/tokenizer/finetuned/model/model.safetensors", "goals": f"{OUT}/rl/goals/{wc.task}.h5"}
+    for kind in RLWM["rewards"]:
+        if kind != "general":
+            inputs[kind] = f"{OUT}/rl/rewards/{kind}/{wc.task}/model/model.safetensors"
+    return inputs
+
+
+rule reward_validity:
+    """Figure 3 as numbers: each reward along the task's held-out and out-of-domain planner
+    trajectories -- does it rise as the task progresses, does it agree with the simulator's?"""
+    input:
+        unpack(validity_inputs),
+    output:
+        validity=f"{OUT}/rl/rewards/validity/{{task}}.json",
+        frames=f"{OUT}/rl/rewards/validity/{{task}}.csv",
+        figure=report(f"{OUT}/rl/rewards/validity/{{task}}.png", caption=caption("reward_validity"), category="4. Policies",
+                      subcategory="reward validity", labels={"task": "{task}", "figure": "rewards along a trajectory"}),
+    params:
+        rewards=RLWM["rewards"],
+        reward={**RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]},
+        heldout_every=WM["data"]["heldout_every"],
+        frame_skip=WM["arch"]["frame_skip"],
+        view=TOKENIZER["run"]["view"],
+    log:
+        f"{OUT}/logs/reward_validity/{{task}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/reward_validity/{{task}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    wildcard_constraints:
+        task="|".join(TASKS),
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/reward_validity.py"
+
+
+def rlwm_inputs(wc):
+    inputs = {"lib": library("rl_world_model.py"), "scenes": f"{OUT}/scenes/scenes.json",
+              "instructions": f"{OUT}/policy/instructions.safetensors",
+              "init": f"{OUT}/policy/sft/{wc.task}/model/model.safetensors",
+              "world_model": f"{OUT}/world_model/action/model/model.safetensors",
+              "tokenizer": f"{OUT}/tokenizer/finetuned/model/model.safetensors", "goals": f"{OUT}/rl/goals/{wc.task}.h5"}
+    if (reward := RLWM_METHODS[wc.method]) != "general":
+        inputs["reward_model"] = f"{OUT}/rl/rewards/{reward}/{wc.task}/model/model.safetensors"
+    return inputs
+
+
+rule rl_world_model:
+    """RL w. World Model: PPO from the SFT policy in the action world model, with the general
+    reward (the paper's method) or a learned-reward baseline."""
+    input:
+        unpack(rlwm_inputs),
+    output:
+        weights=f"{OUT}/policy/{{method}}/{{task}}/model/model.safetensors",
+        summary=f"{OUT}/policy/{{method}}/{{task}}/train.json",
     params:
         train_scenes=POLICY["train_scenes"],
         reset_scenes=RLWM["reset_scenes"],
         env={"num_envs": RLWM["num_envs"], "episode_steps": POLICY["episode_steps"], "done_threshold": RLWM["done_threshold"],
              "terminate_on_done": RLWM["terminate_on_done"], "decoder": RLWM["decoder"]},
-        reward={"kind": "general", **RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]},
+        # a learned reward reads none of the general reward's settings: editing them reruns only its policies
+        reward=lambda wc: {"kind": "general", **RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]}
+        if RLWM_METHODS[wc.method] == "general" else {"kind": RLWM_METHODS[wc.method]},
         ppo=RLWM["ppo"],
     log:
-        f"{OUT}/logs/rl_world_model/{{task}}.log",
+        f"{OUT}/logs/{{method}}/{{task}}.log",
     benchmark:
-        f"{OUT}/benchmarks/rl_world_model/{{task}}.tsv"
+        f"{OUT}/benchmarks/{{method}}/{{task}}.tsv"
     threads: RLWM["resources"]["cpus"]
     resources:
         mem_mb=RLWM["resources"]["mem_mb"],
         runtime=RLWM["resources"]["runtime"],
         gpu=RLWM["resources"]["gpus"],
     wildcard_constraints:
+        method="|".join(RLWM_METHODS),
         task="|".join(TASKS),
     conda:
         "../../envs/roboscape.yaml"

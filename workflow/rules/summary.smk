@@ -9,6 +9,9 @@ SUMMARY_INPUTS = {
     "replay_policy_rate": f"{OUT}/trajectories/replay_fidelity_policy_rate.json",
     **{f"policy_{method}": f"{OUT}/policy/eval/{method}/summary.json" for method in METHODS},
     **{f"goals_{task}": f"{OUT}/rl/goals/{task}.json" for task in TASKS},
+    **{f"reward_{kind}_{task}": f"{OUT}/rl/rewards/{kind}/{task}/metrics.json"
+       for kind in RLWM["rewards"] if kind != "general" for task in TASKS},
+    **{f"validity_{task}": f"{OUT}/rl/rewards/validity/{task}.json" for task in TASKS},
 }
 
 

@@ -1,6 +1,6 @@
 """Rule `rl_world_model`: PPO from the SFT policy in the action world model, from the initial states
-of many scenes with their imagined goals, with the world model's general reward (a killed job
-resumes)."""
+of many scenes with their imagined goals, with the world model's general reward or a learned-reward
+baseline (a killed job resumes)."""
 
 from pathlib import Path
 
@@ -32,6 +32,7 @@ with job_log(snakemake.log[0]) as log:
         RewardConfig(**p.reward),
         PPOArgs(**p.ppo),
         Path(snakemake.output.summary).parent,
+        reward_dir=Path(i.reward_model).parent if hasattr(i, "reward_model") else None,
         code_digest=source_digest(i.lib),
     )
     log.info("done: %s", result["last"])

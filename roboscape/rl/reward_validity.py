@@ -1,0 +1,186 @@
+"""Reward validity (the paper's Figure 3, as numbers; rule ``reward_validity``): how well each reward
+that RL in the world model can use follows task progress on real planner trajectories it never
+trained on.
+
+For one task, on the held-out in-domain episodes (the world models' split,
+:func:`roboscape.data.token_windows.select_clips`) and on the out-of-domain scenes' episodes, at the
+policy's rate (one step is ``frame_skip`` control steps), each reward scores every frame after the
+first:
+
+- ``rule``: the simulator's rule-based dense reward on reaching the frame (the reference);
+- ``general``: Eqs. 7-9 on the real frame, with the action world model's done probability
+  (teacher-forced on the episode's tokens and actions) and the episode's imagined goal;
+- ``embedding``: the learned head on the hidden states the action world model predicted the frame from;
+- ``proxy``: the learned CNN on the frame.
+
+Per reward and subset (:func:`validity`):
+
+- **value order**: the Spearman correlation between reward and time step along each successful
+  optimal trajectory -- the planner makes progress at every step, so a valid reward rises --
+  averaged over trajectories, with a standard error clustered by scene;
+- **agreement with the rule**: Pearson and Spearman correlation with the rule-based reward over
+  every frame of every trajectory (optimal and suboptimal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from roboscape.data.frames import to_model_range
+from roboscape.data.token_windows import select_clips, skip_actions
+from roboscape.models.reward_models import RewardModel
+from roboscape.models.tokenizer import Tokenizer
+from roboscape.models.world_model import WorldModel
+from roboscape.rl.world_model_env import GeneralReward
+from roboscape.sim.trajectory_io import TrajectoryShard
+from roboscape.utils.stats import clustered_standard_error
+
+SUBSETS = ("heldout", "ood")
+
+
+@dataclass
+class Trajectory:
+    """One recorded episode at the policy's rate."""
+
+    subset: str
+    scene_id: str
+    episode_seed: int
+    label: str
+    solved: bool
+    frames: np.ndarray  # (S+1, H, W, 3) uint8: frames 0, k, .., Sk
+    actions: np.ndarray  # (S, 7): each policy step's action (skip_actions)
+    rule: np.ndarray  # (S,): the rule-based reward on reaching frames 1..S
+
+
+def load_trajectories(
+    shards: Sequence[str | Path], token_index: str | Path, heldout_every: int, frame_skip: int, view: str
+) -> list[Trajectory]:
+    """The held-out in-domain and the out-of-domain episodes of ``shards`` (the held-out split is
+    the world models', read from their token index)."""
+    index = pd.read_csv(token_index)
+    heldout = set(
+        zip(*(select_clips(index, "heldout", heldout_every)[c] for c in ("scene_id", "episode_seed")), strict=True)
+    )
+    k, out = frame_skip, []
+    for path in shards:
+        with TrajectoryShard(path) as shard:
+            for i, meta in enumerate(shard.episodes):
+                if meta["split"] == "ood":
+                    subset = "ood"
+                elif (meta["scene_id"], meta["episode_seed"]) in heldout:
+                    subset = "heldout"
+                else:
+                    continue
+                g = shard.group(i)
+                actions, rewards = g["actions"][()], g["rewards"][()]
+                steps = len(actions) // k
+                if steps < 1:
+                    continue
+                out.append(
+                    Trajectory(
+                        subset,
+                        meta["scene_id"],
+                        int(meta["episode_seed"]),
+                        meta["label"],
+                        bool(meta["success"]),
+                        g[f"obs/sensor_data/{view}/rgb"][: steps * k + 1 : k],
+                        skip_actions(torch.from_numpy(actions), k).numpy(),
+                        rewards[k - 1 : steps * k : k],
+                    )
+                )
+    if not out:
+        raise ValueError(f"no held-out or out-of-domain episode in {[str(p) for p in shards]}")
+    return out
+
+
+@dataclass
+class Rewards:
+    """What scores a trajectory: the action world model and its tokenizer, and each reward's model
+    (None: that reward is not scored)."""
+
+    world_model: WorldModel
+    tokenizer: Tokenizer
+    general: GeneralReward | None = None
+    goals: dict[tuple[str, bytes], np.ndarray] | None = None  # (scene, first frame bytes) -> imagined goal
+    embedding: RewardModel | None = None
+    proxy: RewardModel | None = None
+
+
+@torch.no_grad()
+def score(traj: Trajectory, rewards: Rewards) -> dict[str, np.ndarray]:
+    """Each reward of frames 1..S of ``traj`` (see the module docstring)."""
+    frames = to_model_range(torch.from_numpy(traj.frames))
+    out = {"rule": traj.rule.astype(np.float64)}
+    tokens = torch.cat([rewards.tokenizer.encode(chunk) for chunk in frames.split(32)]).flatten(1)
+    actions = torch.cat(
+        [torch.from_numpy(traj.actions), torch.zeros(1, traj.actions.shape[1])]
+    )  # the last predicts nothing
+    predicted = rewards.world_model(tokens[None], actions[None].float())
+    done, features = predicted.done[0, :-1], predicted.features[0, :-1]
+    if rewards.general is not None:
+        key = (traj.scene_id, traj.frames[0].tobytes())
+        if rewards.goals is None or key not in rewards.goals:
+            raise ValueError(f"no imagined goal for the episode of {traj.scene_id} (seed {traj.episode_seed})")
+        goal = to_model_range(torch.from_numpy(rewards.goals[key]))[None]
+        general = rewards.general
+        out["general"] = general.reward(frames[1:], done, general.features(goal)).double().numpy()
+    if rewards.embedding is not None:
+        out["embedding"] = rewards.embedding.reward(features).double().numpy()
+    if rewards.proxy is not None:
+        out["proxy"] = rewards.proxy.reward(frames[1:]).double().numpy()
+    return out
+
+
+def per_frame(trajectories: list[Trajectory], scores: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One row per scored frame: the episode, the step, each reward."""
+    rows = []
+    for n, (traj, s) in enumerate(zip(trajectories, scores, strict=True)):
+        frame = pd.DataFrame(s)
+        frame.insert(0, "step", np.arange(1, len(frame) + 1))
+        for col, value in reversed(
+            [
+                ("subset", traj.subset),
+                ("episode", n),
+                ("scene_id", traj.scene_id),
+                ("label", traj.label),
+                ("solved", traj.solved),
+            ]
+        ):
+            frame.insert(0, col, value)
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
+def validity(frames: pd.DataFrame, names: Sequence[str]) -> dict:
+    """Per subset and reward: value order along successful optimal trajectories, and agreement with
+    the rule-based reward over every frame (see the module docstring)."""
+    result: dict = {}
+    for subset in SUBSETS:
+        part = frames[frames["subset"] == subset]
+        if part.empty:
+            continue
+        successful = part[part["solved"] & (part["label"] == "optimal")]
+        block: dict = {}
+        for name in names:
+            orders, scenes = [], []
+            for _, episode in successful.groupby("episode"):
+                rho = episode[name].corr(episode["step"].astype(float), method="spearman")
+                if len(episode) >= 3 and np.isfinite(rho):  # a constant reward has no order
+                    orders.append(rho)
+                    scenes.append(episode["scene_id"].iloc[0])
+            block[name] = {
+                "value_order": float(np.mean(orders)) if orders else None,
+                "value_order_standard_error": clustered_standard_error(orders, scenes) if orders else None,
+                "trajectories": len(orders),
+                "pearson_with_rule": float(part[name].corr(part["rule"])),
+                "spearman_with_rule": float(part[name].corr(part["rule"], method="spearman")),
+                "frames": len(part),
+            }
+        result[subset] = {"episodes": int(part["episode"].nunique()), "rewards": block}
+    return result

@@ -1,0 +1,43 @@
+"""Rule `reward_validity`: every reward RL in the world model can use, scored along a task's held-out
+in-domain and out-of-domain planner trajectories -- its value order and its agreement with the
+simulator's reward (the paper's Figure 3 as numbers), and the figure."""
+
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from roboscape.models.reward_models import RewardModel
+from roboscape.models.tokenizer import Tokenizer
+from roboscape.models.world_model import WorldModel
+from roboscape.report.reward_figures import reward_curves
+from roboscape.rl.goals import read_goals
+from roboscape.rl.reward_validity import Rewards, load_trajectories, per_frame, score, validity
+from roboscape.rl.world_model_env import GeneralReward, RewardConfig
+from roboscape.utils.io import atomic_path, write_json
+from roboscape.utils.logs import job_log
+
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    p, i, o, task = snakemake.params, snakemake.input, snakemake.output, snakemake.wildcards.task
+    trajectories = load_trajectories(i.h5, i.token_index, p.heldout_every, p.frame_skip, p.view)
+    goals = read_goals(i.goals)
+    learned = {
+        kind: RewardModel.from_pretrained(Path(i[kind]).parent) for kind in ("embedding", "proxy") if kind in p.rewards
+    }
+    rewards = Rewards(
+        WorldModel.from_pretrained(Path(i.world_model).parent),
+        Tokenizer.from_pretrained(Path(i.tokenizer).parent),
+        general=GeneralReward(RewardConfig(**p.reward), num_envs=1) if "general" in p.rewards else None,
+        goals={(s, f.tobytes()): g for s, f, g in zip(goals["scene_id"], goals["initial"], goals["goal"], strict=True)},
+        **learned,
+    )
+    scores = [score(t, rewards) for t in tqdm(trajectories, desc=f"reward validity {task}", mininterval=10)]
+    frames = per_frame(trajectories, scores)
+    names = ["rule", *p.rewards]
+    with atomic_path(o.frames) as tmp:
+        frames.to_csv(tmp, index=False)
+    result = {"task": task, "frame_skip": p.frame_skip, "reward": p.reward, **validity(frames, names)}
+    write_json(o.validity, result)
+    reward_curves(frames, names, o.figure, task)
+    log.info("%s", result)
