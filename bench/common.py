@@ -76,6 +76,20 @@ def rollout_tokenizer(cfg: dict):
     ).eval()
 
 
+def action_world_model(cfg: dict, tokenizer):
+    """An action world model of the config's architecture for ``tokenizer``'s tokens, random weights."""
+    from roboscape.models.world_model import WorldModel, WorldModelConfig
+
+    return WorldModel(
+        WorldModelConfig(
+            **cfg["world_model"]["arch"],
+            codebook_size=tokenizer.cfg.codebook_size,
+            tokens_hw=tokenizer.cfg.tokens_hw,
+            control="action",
+        )
+    ).eval()
+
+
 @contextmanager
 def environ(**values: str):
     old = {k: os.environ.get(k) for k in values}

@@ -5,8 +5,10 @@
   process, side by side in one run with the same policy: RL w. ManiSkill with ``--envs`` worker
   processes (the config's frames and policy rate), and RL w. World Model with ``--wm-envs``
   environments in one batch of the action world model (the config's architecture, the general
-  reward with cached goal features, the ``rl.world_model.decoder``, or ``--wm-decoder``). Setting up
-  the environments is timed apart.
+  reward with cached goal features, the ``rl.world_model.decoder``, or each of ``--wm-decoder``).
+  Setting up the environments is timed apart. For the world model, where the time goes: PPO's own
+  share (policy inference and updates), and of an environment step, the decoder's, the reward's
+  and the rest's (the world model's forward pass).
 - Evaluation: closed-loop episodes per minute of one evaluation job (one environment, the policy's
   deterministic actions, full-length episodes).
 
@@ -15,7 +17,7 @@ depend on them); ManiSkill's scene is the task's first training scene, the world
 states and goals are random frames.
 
 Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
-           [--wm-decoder fused-auto-by4] [--updates 3] [--eval-episodes 4] [--json [PATH]]
+           [--wm-decoder exact fused-auto-by4] [--updates 3] [--eval-episodes 4] [--json [PATH]]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import argparse
 import tempfile
 import time
 
-from common import in_fresh_process, load_config, rollout_tokenizer, save
+from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save
 
 
 def _setup(tier: str | None, task: str):
@@ -53,12 +55,25 @@ def _setup(tier: str | None, task: str):
     return cfg, scenes, instructions, env_cfg, policy
 
 
+def _timed_ppo(policy, envs, ppo_cfg: dict, updates: int) -> tuple[float, int]:
+    """PPO's env steps/s over ``updates`` updates after a warm-up one, and the steps timed."""
+    from roboscape.rl.ppo import PPO, PPOArgs
+
+    per_update = envs.num_envs * ppo_cfg["num_steps"]
+    with tempfile.TemporaryDirectory() as out:
+        overrides = {"total_steps": (updates + 1) * per_update, "checkpoint_every": updates + 1}
+        ppo = PPO(policy, envs, PPOArgs(**{**ppo_cfg, **overrides, "critic_warmup_updates": 0}), out)
+        ppo.train(stop_after=1, progress=False)  # warm-up
+        first = ppo.wall_time
+        result = ppo.train(progress=False)
+    return updates * per_update / (result["wall_time_s"] - first), updates * per_update
+
+
 def ppo_steps(tier: str | None, task: str, num_envs: int, updates: int) -> dict:
     """PPO's env steps/s with ``num_envs`` environment processes (run in a fresh process)."""
     from dataclasses import replace
 
     from roboscape.rl.maniskill import make_envs
-    from roboscape.rl.ppo import PPO, PPOArgs
 
     cfg, scenes, instructions, env_cfg, policy = _setup(tier, task)
     t0 = time.perf_counter()
@@ -67,27 +82,50 @@ def ppo_steps(tier: str | None, task: str, num_envs: int, updates: int) -> dict:
     setup = time.perf_counter() - t0
     ppo_cfg = cfg["rl"]["maniskill"]["ppo"]
     try:
-        with tempfile.TemporaryDirectory() as out:
-            args = PPOArgs(
-                **{
-                    **ppo_cfg,
-                    "total_steps": (updates + 1) * num_envs * ppo_cfg["num_steps"],
-                    "checkpoint_every": updates + 1,
-                    "critic_warmup_updates": 0,
-                }
-            )
-            ppo = PPO(policy, envs, args, out)
-            ppo.train(stop_after=1, progress=False)  # warm-up
-            first = ppo.wall_time
-            result = ppo.train(progress=False)
+        rate, steps = _timed_ppo(policy, envs, ppo_cfg, updates)
     finally:
         envs.close()
-    steps = updates * num_envs * ppo_cfg["num_steps"]
     return {
-        "env_steps_per_s": steps / (result["wall_time_s"] - first),
+        "env_steps_per_s": rate,
         "env_setup_s": setup,
         "env_steps": steps,
         "num_steps": ppo_cfg["num_steps"],
+    }
+
+
+class _Timed:
+    """A callable that adds up the seconds spent in it (other attributes pass through)."""
+
+    def __init__(self, fn):
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = self.fn(*args, **kwargs)
+        self.seconds += time.perf_counter() - t0
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.fn, name)
+
+
+def _step_shares(envs, steps: int) -> dict:
+    """Where an environment step goes, over ``steps`` steps of zero actions: the decoder, the reward,
+    and the rest (the world model's forward pass and the environment's bookkeeping)."""
+    import torch
+
+    envs.rollout.decode = decode = _Timed(envs.rollout.decode)
+    envs.reward = reward = _Timed(envs.reward)
+    actions = torch.zeros(envs.num_envs, *envs.single_action_space.shape)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        envs.step(actions)
+    total = time.perf_counter() - t0
+    return {
+        "env_only_steps_per_s": steps * envs.num_envs / total,
+        "decoder_share": decode.seconds / total,
+        "reward_share": reward.seconds / total,
+        "world_model_and_rest_share": 1 - (decode.seconds + reward.seconds) / total,
     }
 
 
@@ -96,22 +134,13 @@ def world_model_ppo_steps(tier: str | None, num_envs: int, updates: int, decoder
     import numpy as np
     import torch
 
-    from roboscape.models.world_model import WorldModel, WorldModelConfig
-    from roboscape.rl.ppo import PPO, PPOArgs
     from roboscape.rl.world_model_env import GeneralReward, InitialStates, RewardConfig, WMEnvConfig, WorldModelEnv
 
     cfg, _, _, env_cfg, policy = _setup(tier, "push")
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     tokenizer = rollout_tokenizer(cfg)
-    wm = WorldModel(
-        WorldModelConfig(
-            **cfg["world_model"]["arch"],
-            codebook_size=tokenizer.cfg.codebook_size,
-            tokens_hw=tokenizer.cfg.tokens_hw,
-            control="action",
-        )
-    ).eval()
+    wm = action_world_model(cfg, tokenizer)
     rng = np.random.default_rng(0)
     size = tokenizer.cfg.image_size
     text = rng.standard_normal((8, 384))
@@ -126,26 +155,15 @@ def world_model_ppo_steps(tier: str | None, num_envs: int, updates: int, decoder
     envs = WorldModelEnv(wm, tokenizer, states, wm_env, GeneralReward(RewardConfig(**rl["reward"]), num_envs))
     envs.reset(seed=0)
     setup = time.perf_counter() - t0
-    ppo_cfg = rl["ppo"]
-    with tempfile.TemporaryDirectory() as out:
-        args = PPOArgs(
-            **{
-                **ppo_cfg,
-                "total_steps": (updates + 1) * num_envs * ppo_cfg["num_steps"],
-                "checkpoint_every": updates + 1,
-                "critic_warmup_updates": 0,
-            }
-        )
-        ppo = PPO(policy, envs, args, out)
-        ppo.train(stop_after=1, progress=False)  # warm-up
-        first = ppo.wall_time
-        result = ppo.train(progress=False)
-    steps = updates * num_envs * ppo_cfg["num_steps"]
+    rate, steps = _timed_ppo(policy, envs, rl["ppo"], updates)
+    shares = _step_shares(envs, 10)
     return {
-        "env_steps_per_s": steps / (result["wall_time_s"] - first),
+        "env_steps_per_s": rate,
         "env_setup_s": setup,
         "env_steps": steps,
         "decoder": wm_env.decoder,
+        **shares,
+        "ppo_share": 1 - rate / shares["env_only_steps_per_s"],  # policy inference and updates
     }
 
 
@@ -185,7 +203,11 @@ def main() -> None:
     ap.add_argument("--task", default="push")
     ap.add_argument("--envs", type=int, nargs="+", default=[1, 2], help="ManiSkill environment processes")
     ap.add_argument("--wm-envs", type=int, nargs="+", default=[16, 64], help="world-model environments in one batch")
-    ap.add_argument("--wm-decoder", help="the world model's decoder (default: the config's rl.world_model.decoder)")
+    ap.add_argument(
+        "--wm-decoder",
+        nargs="+",
+        help="the world model's decoders, each run in turn (default: the config's rl.world_model.decoder)",
+    )
     ap.add_argument("--updates", type=int, default=3, help="timed PPO updates per number of environments")
     ap.add_argument("--eval-episodes", type=int, default=4)
     ap.add_argument(
@@ -202,14 +224,17 @@ def main() -> None:
             flush=True,
         )
     fastest = max(r["env_steps_per_s"] for r in results["ppo"].values())
-    for n in args.wm_envs:
-        r = in_fresh_process(world_model_ppo_steps, args.config, n, args.updates, args.wm_decoder, threads=2)[0]
+    for decoder, n in ((d, n) for d in args.wm_decoder or [None] for n in args.wm_envs):
+        r = in_fresh_process(world_model_ppo_steps, args.config, n, args.updates, decoder, threads=2)[0]
         r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
-        results["ppo"][f"the world model, {n} environments"] = r
+        results["ppo"][f"the world model, {n} environments, {r['decoder']} decoder"] = r
         print(
             f"PPO in the world model, {n} environments ({r['decoder']} decoder): "
             f"{r['env_steps_per_s']:.1f} env steps/s "
-            f"= {r['speedup_over_fastest_maniskill']:.2f}x the fastest PPO in ManiSkill",
+            f"= {r['speedup_over_fastest_maniskill']:.2f}x the fastest PPO in ManiSkill; of its time, PPO "
+            f"(policy and updates) {r['ppo_share']:.0%}, and of an environment step's: decoder "
+            f"{r['decoder_share']:.0%}, reward {r['reward_share']:.0%}, world model and the rest "
+            f"{r['world_model_and_rest_share']:.0%}",
             flush=True,
         )
     r = in_fresh_process(eval_episodes, args.config, args.task, args.eval_episodes, threads=1)[0]

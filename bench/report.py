@@ -99,9 +99,15 @@ def ppo(r: dict) -> list[str]:
             if "speedup_over_fastest_maniskill" in f
             else ""
         )
+        shares = (
+            f"; PPO {f['ppo_share']:.0%} of the time; of a step: decoder {f['decoder_share']:.0%}, reward "
+            f"{f['reward_share']:.0%}, world model and the rest {f['world_model_and_rest_share']:.0%}"
+            if "ppo_share" in f
+            else ""
+        )
         lines.append(
             f"| PPO in {name} | {f['env_steps_per_s']:.1f} env steps/s{ratio} (updates included; "
-            f"environments set up in {f['env_setup_s']:.1f} s) |"
+            f"environments set up in {f['env_setup_s']:.1f} s{shares}) |"
         )
     for name, f in r["evaluation"].items():
         lines.append(

@@ -39,7 +39,7 @@ import math
 import statistics
 import time
 
-from common import in_fresh_process, load_config, rollout_tokenizer, save
+from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save
 
 from roboscape.models.inference_decoder import DecoderOptions
 
@@ -87,7 +87,7 @@ def world_model_steps(
     from roboscape.models.inference_decoder import DecoderOptions
     from roboscape.models.rollout import Rollout
     from roboscape.models.tokenizer import Tokenizer
-    from roboscape.models.world_model import WorldModel, WorldModelConfig
+    from roboscape.models.world_model import WorldModel
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -96,14 +96,7 @@ def world_model_steps(
     else:
         cfg = load_config(tier)
         tokenizer = rollout_tokenizer(cfg)
-        wm = WorldModel(
-            WorldModelConfig(
-                **cfg["world_model"]["arch"],
-                codebook_size=tokenizer.cfg.codebook_size,
-                tokens_hw=tokenizer.cfg.tokens_hw,
-                control="action",
-            )
-        ).eval()
+        wm = action_world_model(cfg, tokenizer)
     s = tokenizer.cfg.image_size
     rollout = Rollout(wm, tokenizer, decoder=DecoderOptions.from_name(decoder_name))
     first = torch.rand(n, 3, s, s) * 2 - 1
