@@ -83,7 +83,7 @@ def run_episodes(
     rows, videos = [], []
     for n, ep in enumerate(episodes):
         obs, info = env.reset(options={"scene": ep.scene, "episode_seed": ep.seed})
-        frames = [obs["rgb"]]
+        frames = [obs["rgb"]] if n < record else None  # only the recorded episodes keep their frames
         success_once, total, clipped, failure, steps = info["success"], 0.0, 0, None, 0
         success = info["success"]
         for _ in range(env.episode_steps):
@@ -94,7 +94,8 @@ def run_episodes(
             clipped += info["action_clipped"]
             success = info["success"]
             success_once |= success
-            frames.append(obs["rgb"])
+            if frames is not None:
+                frames.append(obs["rgb"])
             if info["failure"] is not None:
                 failure = info["failure"]
                 success = False
@@ -119,7 +120,7 @@ def run_episodes(
         )
         if on_row is not None:
             on_row(rows[-1])
-        if n < record:
+        if frames is not None:
             videos.append(np.stack(frames))
     return rows, videos
 

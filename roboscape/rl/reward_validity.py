@@ -139,22 +139,23 @@ def score(traj: Trajectory, rewards: Rewards) -> dict[str, np.ndarray]:
 
 def per_frame(trajectories: list[Trajectory], scores: list[dict[str, np.ndarray]]) -> pd.DataFrame:
     """One row per scored frame: the episode, the step, each reward."""
-    rows = []
-    for n, (traj, s) in enumerate(zip(trajectories, scores, strict=True)):
-        frame = pd.DataFrame(s)
-        frame.insert(0, "step", np.arange(1, len(frame) + 1))
-        for col, value in reversed(
-            [
-                ("subset", traj.subset),
-                ("episode", n),
-                ("scene_id", traj.scene_id),
-                ("label", traj.label),
-                ("solved", traj.solved),
-            ]
-        ):
-            frame.insert(0, col, value)
-        rows.append(frame)
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "subset": t.subset,
+                    "episode": n,
+                    "scene_id": t.scene_id,
+                    "label": t.label,
+                    "solved": t.solved,
+                    "step": np.arange(1, len(t.rule) + 1),
+                    **s,
+                }
+            )
+            for n, (t, s) in enumerate(zip(trajectories, scores, strict=True))
+        ],
+        ignore_index=True,
+    )
 
 
 def validity(frames: pd.DataFrame, names: Sequence[str]) -> dict:

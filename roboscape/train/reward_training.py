@@ -69,15 +69,16 @@ class RewardFrames(Dataset):
         if len(self.index) == 0:
             raise ValueError(f"no clips of task {task!r} in {clip_index} for subset {subset!r}")
         self.view = view
+        self._shards, self._rows = self.index["shard"].to_numpy(), self.index["row"].to_numpy()
         self._file = OpenShards(clip_index.parent)
-        self.clip_length = int(self._file(self.index["shard"].iloc[0]).attrs["clip_length"])
+        self.clip_length = int(self._file(self._shards[0]).attrs["clip_length"])
 
     def __len__(self) -> int:
         return len(self.index) * (self.clip_length - 1)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         clip, t = divmod(int(i), self.clip_length - 1)
-        rel, row = self.index["shard"].iloc[clip], int(self.index["row"].iloc[clip])
+        rel, row = self._shards[clip], int(self._rows[clip])
         f = self._file(rel)
         try:
             frame = f["rgb"][self.view][row, t + 1]
@@ -87,9 +88,12 @@ class RewardFrames(Dataset):
         return {"frame": to_model_range(torch.from_numpy(frame)), "reward": torch.tensor(float(reward))}
 
 
-def embedding_inputs(world_model: WorldModel, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frozen world model's hidden states that predicted frames 1..T-1 of each window
-    (B*(T-1), D), and those frames' rewards (B*(T-1),)."""
+def inputs(world_model: WorldModel | None, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the reward model reads of a batch, and the rewards it should give: the frames (proxy),
+    or the frozen world model's hidden states that predicted frames 1..T-1 of each window
+    (B*(T-1), D) with those frames' rewards (embedding)."""
+    if world_model is None:
+        return batch["frame"], batch["reward"]
     tokens = batch["tokens"]
     world_model.to(tokens.device)
     with torch.no_grad():
@@ -99,10 +103,7 @@ def embedding_inputs(world_model: WorldModel, batch: dict) -> tuple[torch.Tensor
 
 def reward_objective(world_model: WorldModel | None):
     def compute(model: RewardModel, batch: dict) -> dict[str, torch.Tensor]:
-        if world_model is None:
-            x, reward = batch["frame"], batch["reward"]
-        else:
-            x, reward = embedding_inputs(world_model, batch)
+        x, reward = inputs(world_model, batch)
         return {"loss": torch.nn.functional.mse_loss(model(x), symlog(reward.float()))}
 
     return compute
@@ -133,10 +134,7 @@ def predictions(
     subset = torch.utils.data.Subset(items, picked.tolist())
     predicted, rule = [], []
     for batch in DataLoader(subset, batch_size=batch_size):
-        if world_model is None:
-            x, reward = batch["frame"], batch["reward"]
-        else:
-            x, reward = embedding_inputs(world_model, batch)
+        x, reward = inputs(world_model, batch)
         predicted.append(symexp(model(x)).numpy())
         rule.append(reward.numpy())
     return np.concatenate(predicted), np.concatenate(rule)

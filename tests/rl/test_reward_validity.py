@@ -15,13 +15,11 @@ from fakes import env_world
 
 
 def episode(n: int, scene: str, rule: np.ndarray, **rewards: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({"rule": rule, **rewards})
-    frame.insert(0, "step", np.arange(1, len(rule) + 1))
-    for col, value in reversed(
-        [("subset", "ood"), ("episode", n), ("scene_id", scene), ("label", "optimal"), ("solved", True)]
-    ):
-        frame.insert(0, col, value)
-    return frame
+    """One successful optimal OOD episode's rows, as :func:`per_frame` lays them out."""
+    return pd.DataFrame(
+        {"subset": "ood", "episode": n, "scene_id": scene, "label": "optimal", "solved": True}
+        | {"step": np.arange(1, len(rule) + 1), "rule": rule, **rewards}
+    )
 
 
 def test_a_rising_reward_has_value_order_one_and_a_falling_one_minus_one():
