@@ -27,7 +27,7 @@ class SimEnvConfig:
     num_envs: int = 2  # environments, each in its own process
     frame_skip: int = 4  # control steps per policy step (the world model's frame_skip)
     episode_steps: int = 60  # policy steps before an episode is truncated
-    terminate_on_success: bool = True  # end an episode (and reset it) once solved
+    terminate_on_success: bool = False  # end an episode (and reset it) once solved
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100

@@ -6,14 +6,17 @@ token-decoding VLA, which stable-baselines3's numpy buffers and torchrl's Tensor
 The environment is any vector environment with :mod:`roboscape.sim.vector_env`'s contract (tensors,
 auto-reset with ``final_observation`` / ``final_info``, episode metrics); the agent anything with
 ``act(obs, deterministic, generator) -> (action, log_prob, value)``, ``evaluate(obs, action) ->
-(log_prob, entropy, value)`` and ``value(obs)``, such as :class:`roboscape.policy.mlp.MLPPolicy`.
+(log_prob, entropy, value)``, ``value(obs)`` and its value head as ``critic``, such as
+:class:`roboscape.policy.mlp.MLPPolicy`.
 
 The algorithm: rollouts of ``num_steps`` per environment with partial resets; generalised advantage
 estimation that bootstraps a truncated episode from the value of its ``final_observation`` (a
 terminated one from nothing); ``update_epochs`` passes of ``num_minibatches`` minibatches with the
 clipped surrogate, a value loss and an entropy bonus; gradient-norm clipping; early stop of an
 update's epochs when the approximate KL passes ``target_kl``. ``critic_warmup_updates`` first trains
-the value head alone, so that a policy from SFT is not pushed around by a random critic.
+the value head alone, so that a policy from SFT is not pushed around by a random critic; with
+``detach_critic`` the value loss never reaches the encoder the actor shares, so the warmup leaves
+the actor exactly as SFT left it (why it matters: docs/rl-history.md).
 
 Checkpoints, every ``checkpoint_every`` updates, hold the agent, the optimizer and the random
 generators; every environment is reset (with seeds derived from the update) at each checkpoint
@@ -70,6 +73,10 @@ class PPOArgs:
     """normalise advantages within each minibatch"""
     critic_warmup_updates: int = 0
     """the first updates train the value head only"""
+    detach_critic: bool = True
+    """the value loss trains the agent's value head (``agent.critic``) only, not the encoder the
+    actor shares: the actor of an SFT policy moves by its own loss only, and the critic's warmup
+    leaves it exactly as it was"""
     reward_scale: float = 1.0
     """rewards are multiplied by this before learning (the logged returns are not)"""
     checkpoint_every: int = 10
@@ -141,6 +148,8 @@ class PPO:
         self.batch = envs.num_envs * args.num_steps
         self.num_updates = math.ceil(args.total_steps / self.batch)
         self.optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+        # where the value loss may go: the value head alone, or (None) every parameter it reaches
+        self.value_params = list(agent.critic.parameters()) if args.detach_critic else None
         self.generator = torch.Generator().manual_seed(args.seed)
         self.update = 0  # updates done
         self.wall_time = 0.0  # seconds of training, over every session of the run
@@ -282,11 +291,10 @@ class PPO:
                     value_loss = 0.5 * torch.max((new_value - returns[idx]) ** 2, (clipped - returns[idx]) ** 2).mean()
                 else:
                     value_loss = 0.5 * ((new_value - returns[idx]) ** 2).mean()
-                loss = args.vf_coef * value_loss
-                if not critic_only:
-                    loss = loss + policy_loss - args.ent_coef * entropy.mean()
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (args.vf_coef * value_loss).backward(inputs=self.value_params, retain_graph=not critic_only)
+                if not critic_only:
+                    (policy_loss - args.ent_coef * entropy.mean()).backward()
                 torch.nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                 self.optimizer.step()
                 for key, value in (

@@ -69,8 +69,9 @@ class WMEnvConfig:
     """world-model steps (policy steps) before an episode is truncated"""
     done_threshold: float = 0.5
     """the done probability that ends an episode as solved"""
-    terminate_on_done: bool = True
-    """end (and reset) an episode once the done signal passes done_threshold"""
+    terminate_on_done: bool = False
+    """end (and reset) an episode once the done signal passes done_threshold (off: the general
+    reward is positive every step, so ending on done would teach the policy to avoid it)"""
     decoder: str = "exact"
     """the rollout's decoder (roboscape.models.inference_decoder: exact, or e.g. fused-auto-by4)"""
     temperature: float = 0.0
@@ -224,9 +225,11 @@ class WorldModelEnv:
         return torch.randint(len(self.states.frames), (n,), generator=self.generator)
 
     def _obs(self, frame: torch.Tensor, prev: torch.Tensor) -> dict[str, torch.Tensor]:
+        """New tensors every call: the caller keeps them while the environment moves on (an ended
+        episode's reset writes into ``self._frame``)."""
         return {
-            "rgb": frame,
-            "prev_rgb": prev,
+            "rgb": frame.clone(),
+            "prev_rgb": prev.clone(),
             "instruction": torch.from_numpy(self.states.instructions[self._state.numpy()]),
         }
 
@@ -280,7 +283,7 @@ class WorldModelEnv:
         info = {"success": success, "done_prob": done, "action_clipped": clipped}
         if not ended.any():
             return obs, reward, terminated, truncated, info
-        final_obs = {k: v.clone() for k, v in obs.items()}
+        final_obs = obs  # new tensors (see _obs): the reset below does not touch them
         episode = {
             "return": self._return.clone(),
             "episode_len": self._t.clone(),

@@ -96,6 +96,20 @@ class GaussianAgent(nn.Module):
         return dist.log_prob(action).sum(-1), dist.entropy().sum(-1), self.value(obs)
 
 
+class SharedAgent(GaussianAgent):
+    """The agent with one encoder under its actor and its value head."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__(seed)
+        self.encoder = nn.Sequential(nn.Linear(2, 2), nn.Tanh())
+
+    def _dist(self, obs):
+        return super()._dist({"state": self.encoder(obs["state"])})
+
+    def value(self, obs):
+        return self.critic(self.encoder(obs["state"])).squeeze(-1)
+
+
 ARGS = dict(
     num_steps=32,
     update_epochs=4,
@@ -139,6 +153,22 @@ def test_an_update_with_learning_rate_zero_leaves_the_policy_bit_identical(tmp_p
         progress=False
     )
     torch.testing.assert_close(agent.state_dict(), before, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_the_critic_warmup_leaves_the_actor_alone_when_the_critic_is_detached(tmp_path, detach):
+    """A detached critic's warmup moves the value head only (an SFT actor stays as it was); an
+    attached one moves the shared encoder too."""
+    agent = SharedAgent()
+    before = {k: v.clone() for k, v in agent.state_dict().items()}
+    args = PPOArgs(total_steps=2 * 8 * 32, critic_warmup_updates=2, detach_critic=detach, **ARGS)
+    PPO(agent, PointMass(8), args, tmp_path).train(progress=False)
+    after = agent.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved == (
+        {"critic.0.weight", "critic.0.bias", "critic.2.weight", "critic.2.bias"}
+        | (set() if detach else {"encoder.0.weight", "encoder.0.bias"})
+    )
 
 
 def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
