@@ -23,7 +23,9 @@ include: "workflow/rules/previews.smk"
 include: "workflow/rules/tokenizer.smk"
 include: "workflow/rules/world_model.smk"
 include: "workflow/rules/policy.smk"
+include: "workflow/rules/controllability.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/tables.smk"
 
 
 rule all:
@@ -33,4 +35,5 @@ rule all:
         expand(f"{OUT}/previews/{{task}}.{{ext}}", task=TASKS, ext=["gif", "png"]),
         f"{OUT}/tokens/index.csv",
         f"{OUT}/summary.md",
+        f"{OUT}/tables/table1.md",
     default_target: True

@@ -171,9 +171,29 @@ def validity_table(validity: dict[str, dict]) -> list[str]:
     return lines
 
 
+def controllability_table(result: dict) -> list[str]:
+    """Per action sequence, the action world model's perceptual margin over copying the first frame
+    against the simulator, in and out of domain; and how far apart opposite extremes end."""
+    subsets = list(result["subsets"])
+    lines = ["| sequence | " + " | ".join(subsets) + " |", "| --- |" + " --- |" * len(subsets)]
+    for name in result["sequences"]:
+        cells = []
+        for subset in subsets:
+            seq = result["subsets"][subset]["sequences"][name]
+            cells.append(_pm(seq["margin_over_floor"]["perceptual"], seq["margin_standard_error"]["perceptual"], 3))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("| opposite extremes, world model / simulator | " + " | ".join(subsets) + " |")
+    lines.append("| --- |" + " --- |" * len(subsets))
+    for axis in "xyz":
+        ratios = [result["subsets"][s]["opposite_extremes"]["ratio"][axis] for s in subsets]
+        lines.append(f"| {axis} | " + " | ".join("n/a" if r is None else f"{r:.2f}" for r in ratios) + " |")
+    return lines
+
+
 def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
     """The page; ``paths`` names the JSON files: trajectories, replay, clips, tokenizer,
-    tokenizer_finetuned, wm_action, wm_text, replay_policy_rate, policy_<method> (each evaluated
+    tokenizer_finetuned, wm_action, wm_text, controllability, replay_policy_rate, policy_<method> (each evaluated
     method's summary), goals_<task> (each task's goal fidelity), reward_<kind>_<task> (each learned
     reward's held-out metrics) and validity_<task> (each task's reward validity)."""
     j = {name: read_json(path) for name, path in paths.items()}
@@ -201,6 +221,16 @@ def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
             "clustered by episode). Token cross-entropy and done F1 are teacher-forced.",
             "",
             *world_model_table({"action": j["wm_action"], "text": j["wm_text"]}),
+            "",
+            "## Controllability against the simulator",
+            "",
+            f"The action world model and ManiSkill from the same {len(j['controllability']['subsets'])} x "
+            f"{j['controllability']['config']['start_states']} held-out start states under each action sequence "
+            f"({j['controllability']['config']['horizon']} policy steps): the perceptual margin over copying the "
+            "first frame (positive: closer to the simulator; ± one standard error clustered by scene), and the "
+            "spread of opposite extremes' final frames relative to the simulator's (1: as far apart).",
+            "",
+            *controllability_table(j["controllability"]),
             "",
             "## Imagined goals",
             "",

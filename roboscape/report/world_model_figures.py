@@ -1,14 +1,17 @@
 """Figures of a world model's held-out evaluation (rule ``eval_wm_<control>``): ground truth against
 open-loop rollouts, error against the horizon, and the action WM under extreme and
-out-of-distribution action sequences (the paper's Fig. 9)."""
+out-of-distribution action sequences (the paper's Fig. 9), and the same sequences against the
+simulator (rule ``controllability``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from roboscape.report.rollout_figures import grid_gif, horizon_curves, strip
+from roboscape.utils.io import atomic_path
 
 
 def subset_figures(
@@ -40,3 +43,55 @@ def controllability_figures(frames: dict[str, np.ndarray], png: str | Path, gif:
     panels = [seq[0] for seq in frames.values()]
     panels += [np.zeros_like(panels[0])] * (-len(panels) % 3)
     grid_gif([panels[i : i + 3] for i in range(0, len(panels), 3)], gif)
+
+
+def simulator_comparison(
+    result: dict,
+    media: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
+    subset: str,
+    png: str | Path,
+    gif: str | Path,
+) -> None:
+    """One subset's first start state under every sequence: a strip (the simulator's row over the
+    world model's, per sequence) and a GIF (simulator | world model pairs, three to a row)."""
+    start = result["subsets"][subset]["start_states"][0]
+    rows = {
+        f"{name}: {world}": frames[0]
+        for name, pair in media[subset].items()
+        for world, frames in zip(("sim", "WM"), pair, strict=True)
+    }
+    steps = min(len(v) for v in rows.values())
+    strip(
+        rows,
+        png,
+        f"{subset}: {start['scene_id']} ({start['episode_seed']})",
+        n_cols=6,
+        col_titles=[f"t={t}" for t in np.linspace(0, steps - 1, min(6, steps)).round().astype(int)],
+    )
+    panels = [np.concatenate([sim[0], model[0]], axis=2) for sim, model in media[subset].values()]
+    panels += [np.zeros_like(panels[0])] * (-len(panels) % 3)
+    grid_gif([panels[i : i + 3] for i in range(0, len(panels), 3)], gif)
+
+
+def margin_bars(result: dict, png: str | Path, metric: str = "perceptual") -> None:
+    """Per sequence and subset, the world model's margin over the copy-first-frame floor (positive:
+    better than copying) with two clustered standard errors."""
+    names = result["sequences"]
+    subsets = list(result["subsets"])
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+    y = np.arange(len(names))
+    height = 0.8 / len(subsets)
+    for i, subset in enumerate(subsets):
+        seqs = result["subsets"][subset]["sequences"]
+        margin = [seqs[n]["margin_over_floor"][metric] for n in names]
+        err = [2 * (seqs[n]["margin_standard_error"][metric] or 0.0) for n in names]
+        ax.barh(y + i * height, margin, height, xerr=err, label=subset, capsize=2)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y + height * (len(subsets) - 1) / 2, names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric} margin over copying the first frame (± 2 SE; > 0: better)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
+from roboscape.data.heldout_episodes import Trajectory
 from roboscape.models.reward_models import RewardModel, RewardModelConfig
-from roboscape.rl.reward_validity import Rewards, Trajectory, per_frame, score, validity
+from roboscape.rl.reward_validity import Rewards, per_frame, score, validity
 from roboscape.rl.world_model_env import GeneralReward, RewardConfig
 
 from fakes import env_world

@@ -231,6 +231,45 @@ def test_action_world_model_controllability(tiny_run):
     assert (eval_dir / "controllability.png").stat().st_size > 10_000
 
 
+def test_the_world_model_is_measured_against_the_simulator(tiny_run):
+    """Figure 9 against ManiSkill: both start from the same frame, every sequence is scored in and
+    out of domain, and the figures hold simulator | world model pairs."""
+    out = tiny_run.out / "world_model" / "action" / "controllability"
+    result = read_json(out / "controllability.json")
+    cfg = tiny_run.config["world_model"]["controllability"]
+    assert result["sequences"][-1] == "recorded suboptimal actions" and len(result["sequences"]) == 12
+    for subset in ("heldout", "ood"):
+        block = result["subsets"][subset]
+        assert block["first_frame_max_abs_difference"] == 0  # the simulator resets to the recorded first frame
+        assert len(block["start_states"]) == cfg["start_states"]
+        for name in result["sequences"]:
+            seq = block["sequences"][name]
+            assert 1 <= seq["steps"] <= cfg["horizon"]
+            assert len(seq["per_step"]["model"]["perceptual"]) == seq["steps"]
+            assert seq["beats_floor"]["perceptual"] == (seq["margin_over_floor"]["perceptual"] > 0)
+        assert set(block["opposite_extremes"]["simulator"]) == set("xyz")
+        gif = imageio.mimread(out / f"{subset}.gif")
+        assert len(gif) == cfg["horizon"] + 1 and gif[0].shape[1] == 3 * 2 * 64  # 3 pairs to a row
+        assert (out / f"{subset}.png").stat().st_size > 10_000
+    assert (out / "margins.png").stat().st_size > 10_000
+    assert "## Controllability against the simulator" in (tiny_run.out / "summary.md").read_text()
+
+
+def test_table1_is_built_from_every_methods_episodes(tiny_run):
+    tables = tiny_run.out / "tables"
+    table = pd.read_csv(tables / "table1.csv")
+    run = table[table["status"] == "run"]
+    episodes = pd.read_csv(tiny_run.out / "policy" / "eval" / "rl_maniskill" / "episodes.csv")
+    cell = run[(run["method"] == "rl_maniskill") & (run["task"] == "push") & (run["domain"] == "ood")].iloc[0]
+    solved = episodes[(episodes["task"] == "push") & (episodes["domain"] == "ood")]["success_once"]
+    assert cell["episodes"] == len(solved) and cell["successes"] == solved.sum()
+    assert cell["paper_success_pct"] == 15.6 and not np.isnan(cell["vs_sft_p"])
+    assert len(run) == 5 * len(TINY["scenes"]["tasks"]) * 2  # 5 methods x tasks x domains
+    assert set(table.loc[table["status"] == "not run", "policy"]) == {"openvla"}
+    assert "| OpenVLA RL w. World Model | not run" in (tables / "table1.md").read_text()
+    assert (tables / "table1.tex").read_text().startswith(r"\begin{tabular}")
+
+
 def test_summary_is_built_from_the_eval_files(tiny_run):
     page = (tiny_run.out / "summary.md").read_text()
     ev = read_json(tiny_run.out / "world_model" / "action" / "eval" / "eval.json")
@@ -374,17 +413,24 @@ N = 8  # shards in the tiny tier
 EVAL_JOBS = {"eval_wm_action": 1, "eval_wm_text": 1, "summary": 1}
 # Policies: 4 tasks; 5 methods (sft, rl_maniskill, and rl_world_model with the general, embedding and proxy
 # rewards) x 4 tasks x 2 domains x 1 shard evaluated
-EVAL_POLICY = {"eval_policy": 40, "policy_results": 5, "summary": 1}
-EVAL_ONE_METHOD = {"eval_policy": 8, "policy_results": 1, "summary": 1}
+EVAL_POLICY = {"eval_policy": 40, "policy_results": 5, "summary": 1, "table1": 1}
+EVAL_ONE_METHOD = {"eval_policy": 8, "policy_results": 1, "summary": 1, "table1": 1}
 RL_JOBS = {"rl_maniskill": 4, **EVAL_ONE_METHOD}
 RLWM_GENERAL_JOBS = {"rl_world_model": 4, **EVAL_ONE_METHOD}
-RLWM_JOBS = {"rl_world_model": 12, "eval_policy": 24, "policy_results": 3, "summary": 1}  # all three rewards
+RLWM_JOBS = {
+    "rl_world_model": 12,
+    "eval_policy": 24,
+    "policy_results": 3,
+    "summary": 1,
+    "table1": 1,
+}  # all three rewards
 # the text WM imagines the goals; resets draw from their file, and the general reward's validity is scored with them
 GOAL_JOBS = {"imagine_goals": 4, **RLWM_JOBS, "reward_validity": 4}
-DECODER_JOBS = {"finetune_decoder": 1, **EVAL_JOBS, **GOAL_JOBS}  # the rollouts decode with stage two
+CONTROL_JOBS = {"controllability": 1, "summary": 1}  # the action WM against the simulator
+DECODER_JOBS = {"finetune_decoder": 1, **EVAL_JOBS, **GOAL_JOBS, **CONTROL_JOBS}  # the rollouts decode with stage two
 TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm_text": 1, **GOAL_JOBS}
 # the embedding reward reads the action WM's hidden states
-WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS, "train_reward": 4}
+WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS, "train_reward": 4, **CONTROL_JOBS}
 TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1, **DECODER_JOBS, **WM_JOBS}
 CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS, "train_reward": 8}
 SFT_JOBS = {"sft": 4, "rl_maniskill": 4, "rl_world_model": 12, **EVAL_POLICY}
@@ -450,7 +496,7 @@ SUMMARY = {"summary": 1}
         (
             "world_model.text_encoder",
             lambda c: c["world_model"].update(text_encoder="t5"),
-            {"encode_instructions": 1, **TEXT_WM_JOBS, "policy_instructions": 1, **SFT_JOBS, "all": 1},
+            {"encode_instructions": 1, **TEXT_WM_JOBS, "policy_instructions": 1, **SFT_JOBS, **CONTROL_JOBS, "all": 1},
         ),
         # the policies act at the world model's rate
         (
@@ -470,7 +516,7 @@ SUMMARY = {"summary": 1}
             "rl.reward_models",
             lambda c: c["rl"]["reward_models"]["train"].update(lr=1e-3),
             {"train_reward": 8, "rl_world_model": 8, "eval_policy": 16, "policy_results": 2, "reward_validity": 4}
-            | {"summary": 1, "all": 1},
+            | {"summary": 1, "table1": 1, "all": 1},
         ),
         (
             "rl.world_model.goals",
@@ -480,9 +526,15 @@ SUMMARY = {"summary": 1}
         (
             "evaluation",
             lambda c: c["evaluation"]["episodes"].update(ood=3),
-            {"eval_policy": 20, "policy_results": 5, "summary": 1, "all": 1},  # the OOD jobs of every method
+            {"eval_policy": 20, "policy_results": 5, "summary": 1, "table1": 1, "all": 1},  # every method's OOD jobs
         ),
         ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, "all": 1}),
+        ("tables", lambda c: c["tables"].update(bootstrap_samples=500), {"table1": 1, "all": 1}),
+        (
+            "world_model.controllability",
+            lambda c: c["world_model"]["controllability"].update(horizon=2),
+            {**CONTROL_JOBS, "all": 1},
+        ),
         ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, "all": 1}),
         # What a job is given (cpus, memory, time, GPUs) is not what it computes: no rerun.
         ("tokenizer.resources", lambda c: c["tokenizer"]["resources"].update(mem_mb=5000, runtime=30), {}),
@@ -512,8 +564,11 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ),
         ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
         ("roboscape/train/launch.py", {**TOKENIZER_JOBS, **SFT_JOBS, "train_reward": 8, "all": 1}),
-        ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, "all": 1}),
+        ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, **CONTROL_JOBS, "all": 1}),
+        ("roboscape/eval/controllability.py", {**CONTROL_JOBS, "all": 1}),
+        ("roboscape/data/heldout_episodes.py", {"reward_validity": 4, **CONTROL_JOBS, "all": 1}),
         ("roboscape/report/summary.py", {**SUMMARY, "all": 1}),
+        ("roboscape/report/tables.py", {"table1": 1, "all": 1}),
         ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, "all": 1}),
         ("roboscape/rl/ppo.py", {**RL_JOBS, **RLWM_JOBS, "eval_policy": 32, "policy_results": 4, "all": 1}),
         ("roboscape/models/reward_models.py", {"train_reward": 8, **RLWM_JOBS, "reward_validity": 4, "all": 1}),

@@ -22,9 +22,12 @@ def test_the_report_holds_every_figure(tiny_run):
         out / "tokenizer/finetuned/reconstructions.png",
         *out.glob("world_model/*/eval/*.png"),
         *out.glob("world_model/*/eval/*.gif"),
+        *out.glob("world_model/action/controllability/*.png"),
+        *out.glob("world_model/action/controllability/*.gif"),
         out / "summary.md",
+        out / "tables/table1.md",
     ]
-    assert len(figures) == 8 + 1 + 2 * 6 + 2 + 1
+    assert len(figures) == 8 + 1 + 2 * 6 + 2 + 5 + 2
     # each embedded (data URI) under its path in the results
     missing = [
         str(f.relative_to(out))
@@ -37,6 +40,7 @@ def test_the_report_holds_every_figure(tiny_run):
         "the first optimal one and one of each suboptimal method",
         "the paper's Figure 9",
         "open-loop rollout from the same first frame",
+        "the simulator's frames on the left of each pair",
     ):
         assert caption in html
     assert re.search(r"RoboScape-R", html)  # workflow.rst, the method's description

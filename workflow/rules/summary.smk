@@ -6,6 +6,7 @@ SUMMARY_INPUTS = {
     "tokenizer_finetuned": f"{OUT}/tokenizer/finetuned/eval.json",
     "wm_action": f"{OUT}/world_model/action/eval/eval.json",
     "wm_text": f"{OUT}/world_model/text/eval/eval.json",
+    "controllability": f"{OUT}/world_model/action/controllability/controllability.json",
     "replay_policy_rate": f"{OUT}/trajectories/replay_fidelity_policy_rate.json",
     **{f"policy_{method}": f"{OUT}/policy/eval/{method}/summary.json" for method in METHODS},
     **{f"goals_{task}": f"{OUT}/rl/goals/{task}.json" for task in TASKS},

@@ -7,12 +7,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from roboscape.data.heldout_episodes import load_trajectories
 from roboscape.models.reward_models import RewardModel
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
 from roboscape.report.reward_figures import reward_curves
 from roboscape.rl.goals import read_goals
-from roboscape.rl.reward_validity import Rewards, load_trajectories, per_frame, score, validity
+from roboscape.rl.reward_validity import Rewards, per_frame, score, validity
 from roboscape.rl.world_model_env import GeneralReward, RewardConfig
 from roboscape.utils.io import atomic_path, write_json
 from roboscape.utils.logs import job_log

@@ -1,0 +1,220 @@
+"""Controllability against the simulator (the paper's Figure 9, measured; rule ``controllability``).
+
+A policy in training sends the action world model actions unlike any in its data: extremes, noise,
+long pushes in one direction. The paper shows that its world model answers them with plausible
+frames; here every action sequence is also run in ManiSkill from the same state, so the answer is
+measured against the truth instead of shown.
+
+**Start states** are the first states of recorded episodes no world model trained on: the held-out
+in-domain episodes and the out-of-domain scenes' (:mod:`roboscape.data.heldout_episodes`),
+``start_states`` per subset, evenly spaced over the suboptimal recordings. The simulator resets to
+the episode's scene and seed -- the state the recording started from -- and the world model starts
+from the recorded first frame; ``first_frame_max_abs_difference`` says how far apart the two first
+frames are (0: the same frame).
+
+**Sequences** (:func:`action_sequences`), at the policy's rate (one step: ``frame_skip`` control
+steps, as the world model's): no motion; each translation axis held at the bound of the range the
+world model was trained on (its recorded action range), both signs; the gripper closed, and closed
+then opened again; uniform random actions in the trained range, and in twice that range (which the
+world model clips to its range; the simulator takes them up to its own bounds); and the start
+episode's own recorded suboptimal actions. Without motion the gripper is held open, as at the
+start of every recording.
+
+**Scores**, per sequence and subset: PSNR, SSIM and perceptual distance of the world model's frame
+against the simulator's at every step, next to the floor of copying the first frame; the margin
+over the floor (positive: the world model is better) per start state, averaged over the horizon,
+with its standard error clustered by scene; and how far apart each axis's opposite extremes leave
+the final frame (mean absolute pixel difference, in [0, 1] units) in the world model against the
+simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from roboscape.data.frames import to_model_range, to_uint8
+from roboscape.data.heldout_episodes import Trajectory
+from roboscape.models.image_metrics import psnr, ssim
+from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.rollout import Rollout
+from roboscape.models.tokenizer import Tokenizer
+from roboscape.models.world_model import WorldModel
+from roboscape.sim.policy_env import GRIPPER, PolicyEnv
+from roboscape.utils.stats import clustered_standard_error
+
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "perceptual": False}
+RECORDED = "recorded suboptimal actions"
+AXES = "xyz"
+
+
+@dataclass
+class ControllabilityConfig:
+    start_states: int = 4  # start states per subset (held-out in-domain, out-of-domain)
+    horizon: int = 15  # policy steps per sequence (the recorded one: at most what its episode holds)
+    seed: int = 0  # seed of the random sequences
+
+
+def pick_start_episodes(episodes: Sequence[Trajectory], subset: str, n: int) -> list[Trajectory]:
+    """``n`` episodes of ``subset``, evenly spaced over its suboptimal recordings (over all of its
+    recordings where it has no suboptimal one)."""
+    pool = [e for e in episodes if e.subset == subset]
+    suboptimal = [e for e in pool if e.label == "suboptimal"]
+    pool = suboptimal or pool
+    if not pool:
+        raise ValueError(f"no {subset} episode to start from")
+    return [pool[i] for i in np.linspace(0, len(pool) - 1, min(n, len(pool))).round().astype(int)]
+
+
+def action_sequences(low: np.ndarray, high: np.ndarray, horizon: int, seed: int) -> dict[str, np.ndarray]:
+    """The hand-made sequences, (horizon, 7) each, from the world model's trained action range
+    ``low``..``high`` (see the module docstring; the recorded sequence is the start episode's)."""
+    low, high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+    rest = np.zeros(len(low), np.float32)
+    rest[GRIPPER] = 1.0  # open
+    held = lambda a: np.tile(a, (horizon, 1))  # noqa: E731
+    sequences = {"no motion": held(rest)}
+    for axis, name in enumerate(AXES):
+        for sign, bound in (("+", high), ("-", low)):
+            a = rest.copy()
+            a[axis] = bound[axis]
+            sequences[f"{sign}{name} at trained extreme"] = held(a)
+    closed = rest.copy()
+    closed[GRIPPER] = -1.0
+    sequences["gripper closed"] = held(closed)
+    sequences["gripper closed, then opened"] = np.concatenate(
+        [held(closed)[: horizon // 2], held(rest)[horizon // 2 :]]
+    )
+    rng = np.random.default_rng(seed)
+    uniform = rng.uniform(size=(horizon, len(low))).astype(np.float32)
+    sequences["uniform random in range"] = low + (high - low) * uniform
+    centre, half = (low + high) / 2, (high - low) / 2
+    sequences["uniform random, twice the range"] = centre + half * (4 * uniform[::-1] - 2)
+    return sequences
+
+
+def simulate(env: PolicyEnv, episode: Trajectory, actions: np.ndarray) -> np.ndarray:
+    """The simulator's frames (T+1, H, W, 3) from the episode's start state under ``actions`` (T, 7)."""
+    obs, _ = env.reset(options={"scene": episode.scene_id, "episode_seed": episode.episode_seed})
+    frames = [obs["rgb"]]
+    for a in actions:
+        obs, *_ = env.step(a)
+        frames.append(obs["rgb"])
+    return np.stack(frames)
+
+
+@torch.no_grad()
+def imagine(rollout: Rollout, first: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """The world model's frames (N, T, H, W, 3) from first frames (N, H, W, 3) under actions (N, T, 7)."""
+    rollout.reset(to_model_range(torch.from_numpy(first)))
+    steps = [rollout.step(torch.from_numpy(actions[:, t])).frames for t in range(actions.shape[1])]
+    return to_uint8(torch.stack(steps, dim=1).clamp(-1, 1)).cpu().numpy()
+
+
+def _scores(pred: np.ndarray, truth: np.ndarray, perceptual: PerceptualDistance) -> dict[str, np.ndarray]:
+    """Per-frame scores of uint8 (N, H, W, 3) frames."""
+    p, t = (to_model_range(torch.from_numpy(np.ascontiguousarray(x))) for x in (pred, truth))
+    return {"psnr": psnr(p, t).numpy(), "ssim": ssim(p, t).numpy(), "perceptual": perceptual(p, t).numpy()}
+
+
+def score_sequence(model: np.ndarray, sim: np.ndarray, perceptual: PerceptualDistance) -> dict[str, np.ndarray]:
+    """Scores (N, T) of the world model's frames (N, T, ...) and of the copy-first-frame floor
+    against the simulator's (N, T+1, ...): ``{"model": {metric: ...}, "floor": {...}}``."""
+    n, horizon = model.shape[:2]
+    out: dict = {"model": {}, "floor": {}}
+    for t in range(horizon):
+        for name, pred in (("model", model[:, t]), ("floor", sim[:, 0])):
+            for metric, values in _scores(pred, sim[:, t + 1], perceptual).items():
+                out[name].setdefault(metric, np.zeros((n, horizon)))[:, t] = values
+    return out
+
+
+def summarise(scores: dict[str, dict[str, np.ndarray]], scenes: Sequence[str]) -> dict:
+    """Per-step means, the margin over the floor per start state (positive: the model is better)
+    with its standard error clustered by scene, and whether the model beats the floor."""
+    margins = {
+        m: (scores["model"][m] - scores["floor"][m]).mean(1) * (1 if up else -1) for m, up in HIGHER_IS_BETTER.items()
+    }
+    return {
+        "per_step": {name: {m: v.mean(0).tolist() for m, v in ms.items()} for name, ms in scores.items()},
+        "mean": {name: {m: float(v.mean()) for m, v in ms.items()} for name, ms in scores.items()},
+        "margin_over_floor": {m: float(v.mean()) for m, v in margins.items()},
+        "margin_standard_error": {m: clustered_standard_error(v, list(scenes)) for m, v in margins.items()},
+        "beats_floor": {m: bool(v.mean() > 0) for m, v in margins.items()},
+    }
+
+
+def opposite_extremes(finals: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per axis, the mean absolute difference of the final frames (N, H, W, 3) under its two
+    extremes, in [0, 1] pixel units (an action-blind model scores 0)."""
+    return {
+        axis: float(
+            np.abs(
+                finals[f"+{axis} at trained extreme"].astype(np.float32) - finals[f"-{axis} at trained extreme"]
+            ).mean()
+            / 255
+        )
+        for axis in AXES
+    }
+
+
+def measure(
+    wm: WorldModel,
+    tokenizer: Tokenizer,
+    env: PolicyEnv,
+    starts: dict[str, list[Trajectory]],
+    cfg: ControllabilityConfig,
+    perceptual: PerceptualDistance,
+) -> tuple[dict, dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]]:
+    """Every sequence from every start state of each subset, in the simulator and the world model.
+    Returns the result (``controllability.json``) and, per subset and sequence, the simulator's and
+    the world model's uint8 frames (N, T+1, H, W, 3), the first frame included."""
+    rollout = Rollout(wm, tokenizer)  # greedy; clips actions to the trained range
+    low, high = (
+        np.broadcast_to(b.cpu().numpy(), (wm.cfg.action_dim,)).astype(np.float32) for b in (rollout.low, rollout.high)
+    )
+    hand_made = action_sequences(low, high, cfg.horizon, cfg.seed)
+    result: dict = {
+        "config": {"start_states": cfg.start_states, "horizon": cfg.horizon, "seed": cfg.seed},
+        "trained_action_range": {"low": low.tolist(), "high": high.tolist()},
+        "sequences": [*hand_made, RECORDED],
+        "subsets": {},
+    }
+    media: dict = {}
+    for subset, episodes in starts.items():
+        recorded_steps = min(cfg.horizon, *(len(e.actions) for e in episodes))
+        sequences = {k: np.tile(v, (len(episodes), 1, 1)) for k, v in hand_made.items()}
+        sequences[RECORDED] = np.stack([e.actions[:recorded_steps] for e in episodes]).astype(np.float32)
+        first = np.stack([e.frames[0] for e in episodes])
+        block: dict = {
+            "start_states": [{"scene_id": e.scene_id, "episode_seed": e.episode_seed} for e in episodes],
+            "sequences": {},
+        }
+        finals: dict[str, dict[str, np.ndarray]] = {"simulator": {}, "world_model": {}}
+        media[subset] = {}
+        first_gap = 0
+        for name, actions in sequences.items():
+            sim = np.stack([simulate(env, e, a) for e, a in zip(episodes, actions, strict=True)])
+            first_gap = max(first_gap, int(np.abs(sim[:, 0].astype(np.int16) - first).max()))
+            model = imagine(rollout, first, actions)
+            block["sequences"][name] = {
+                "steps": actions.shape[1],
+                **summarise(score_sequence(model, sim, perceptual), [e.scene_id for e in episodes]),
+            }
+            finals["simulator"][name], finals["world_model"][name] = sim[:, -1], model[:, -1]
+            media[subset][name] = (sim, np.concatenate([first[:, None], model], axis=1))
+        block["first_frame_max_abs_difference"] = first_gap
+        separation = {k: opposite_extremes(v) for k, v in finals.items()}
+        separation["ratio"] = {
+            a: separation["world_model"][a] / separation["simulator"][a] if separation["simulator"][a] else None
+            for a in AXES
+        }
+        block["opposite_extremes"] = separation
+        block["beats_floor_on_every_sequence"] = all(
+            s["beats_floor"]["perceptual"] for s in block["sequences"].values()
+        )
+        result["subsets"][subset] = block
+    return result, media

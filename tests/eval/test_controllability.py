@@ -1,0 +1,126 @@
+"""Controllability against the simulator: the sequences are what they claim, the scores and margins
+on known frames, and both worlds start from the episode's recorded first frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from roboscape.data.heldout_episodes import Trajectory
+from roboscape.eval.controllability import (
+    RECORDED,
+    ControllabilityConfig,
+    action_sequences,
+    measure,
+    opposite_extremes,
+    pick_start_episodes,
+    summarise,
+)
+from roboscape.models.perceptual import PerceptualDistance
+from roboscape.sim.policy_env import GRIPPER
+
+from fakes import env_world
+
+LOW = np.array([-0.4, -0.5, -0.6, -0.1, -0.2, -0.3, -1.0], np.float32)
+HIGH = np.array([0.3, 0.7, 0.5, 0.1, 0.2, 0.3, 1.0], np.float32)
+
+
+def test_the_sequences_are_what_they_claim():
+    seqs = action_sequences(LOW, HIGH, horizon=6, seed=0)
+    assert all(a.shape == (6, 7) for a in seqs.values())
+    np.testing.assert_array_equal(seqs["no motion"][:, :GRIPPER], 0)
+    np.testing.assert_array_equal(seqs["no motion"][:, GRIPPER], 1)  # held open, as every recording starts
+    for axis, name in enumerate("xyz"):
+        for sign, bound in (("+", HIGH), ("-", LOW)):
+            a = seqs[f"{sign}{name} at trained extreme"]
+            np.testing.assert_array_equal(a[:, axis], bound[axis])  # at the recorded range's bound
+            np.testing.assert_array_equal(np.delete(a[:, :GRIPPER], axis, axis=1), 0)
+    np.testing.assert_array_equal(seqs["gripper closed"][:, GRIPPER], -1)
+    np.testing.assert_array_equal(seqs["gripper closed, then opened"][:, GRIPPER], [-1, -1, -1, 1, 1, 1])
+    inside = seqs["uniform random in range"]
+    assert (inside >= LOW).all() and (inside <= HIGH).all()
+    twice = seqs["uniform random, twice the range"]
+    centre, half = (LOW + HIGH) / 2, (HIGH - LOW) / 2
+    assert (np.abs(twice - centre) <= 2 * half + 1e-6).all() and ((twice < LOW) | (twice > HIGH)).any()
+    assert np.array_equal(action_sequences(LOW, HIGH, 6, 0)["uniform random in range"], inside)  # seeded
+
+
+def episode(subset: str, label: str, seed: int, frame: np.ndarray, steps: int = 4) -> Trajectory:
+    rng = np.random.default_rng(seed)
+    return Trajectory(
+        subset, f"push/s{seed % 2}", seed, label, True, frame[None], rng.uniform(-1, 1, (steps, 7)), np.zeros(steps)
+    )
+
+
+def test_start_states_are_spread_over_the_suboptimal_recordings():
+    frame = np.zeros((8, 8, 3), np.uint8)
+    eps = [episode("heldout", "optimal" if i % 2 else "suboptimal", i, frame) for i in range(10)]
+    eps += [episode("ood", "optimal", 20 + i, frame) for i in range(3)]
+    picked = pick_start_episodes(eps, "heldout", 3)
+    assert [e.episode_seed for e in picked] == [0, 4, 8]
+    assert [e.episode_seed for e in pick_start_episodes(eps, "ood", 5)] == [20, 21, 22]  # no suboptimal: any
+    with pytest.raises(ValueError, match="no heldout"):
+        pick_start_episodes(eps[:0], "heldout", 1)
+
+
+def test_margins_and_their_clustered_errors_on_known_scores():
+    floor = {"psnr": np.full((4, 3), 20.0), "ssim": np.full((4, 3), 0.5), "perceptual": np.full((4, 3), 0.4)}
+    model = {"psnr": np.full((4, 3), 22.0), "ssim": np.full((4, 3), 0.4), "perceptual": np.full((4, 3), 0.3)}
+    model["perceptual"][0] = 0.5  # one start state worse than copying
+    out = summarise({"model": model, "floor": floor}, ["a", "a", "b", "c"])
+    assert out["margin_over_floor"]["psnr"] == pytest.approx(2.0)
+    assert out["margin_over_floor"]["ssim"] == pytest.approx(-0.1)  # higher is better
+    assert out["margin_over_floor"]["perceptual"] == pytest.approx((-0.1 + 3 * 0.1) / 4)  # lower is better
+    assert out["beats_floor"] == {"psnr": True, "ssim": False, "perceptual": True}
+    assert out["margin_standard_error"]["psnr"] == pytest.approx(0.0)
+    assert out["margin_standard_error"]["perceptual"] > 0
+    assert out["per_step"]["model"]["psnr"] == [22.0] * 3
+
+
+def test_opposite_extremes_are_measured_in_pixel_units():
+    black, white = np.zeros((2, 4, 4, 3), np.uint8), np.full((2, 4, 4, 3), 255, np.uint8)
+    finals = {f"{s}{a} at trained extreme": black for a in "xyz" for s in "+-"}
+    finals["+y at trained extreme"] = white
+    assert opposite_extremes(finals) == {"x": 0.0, "y": 1.0, "z": 0.0}
+
+
+class FakeSim:
+    """The simulator's contract for :func:`simulate`: resets to a recorded first frame by scene and
+    seed, and shifts the frame by each action's first dimension (a world that answers its actions)."""
+
+    def __init__(self, frames: dict[int, np.ndarray]):
+        self.frames, self.received = frames, []
+
+    def reset(self, options):
+        self.frame = self.frames[options["episode_seed"]].copy()
+        return {"rgb": self.frame}, {}
+
+    def step(self, action):
+        self.received.append(np.asarray(action))
+        self.frame = np.roll(self.frame, int(np.sign(action[0])), axis=1)
+        return {"rgb": self.frame}, 0.0, False, False, {}
+
+
+def test_both_worlds_start_from_the_recorded_first_frame_and_every_sequence_is_scored():
+    wm, tok, _ = env_world(frame_skip=1)
+    rng = np.random.default_rng(0)
+    firsts = {s: rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for s in (1, 2, 3)}
+    starts = {
+        "heldout": [episode("heldout", "suboptimal", s, firsts[s], steps=2 + s) for s in (1, 2)],
+        "ood": [episode("ood", "suboptimal", 3, firsts[3])],
+    }
+    sim = FakeSim(firsts)
+    cfg = ControllabilityConfig(start_states=2, horizon=4)
+    result, media = measure(wm, tok, sim, starts, cfg, PerceptualDistance("stlpips"))
+    assert result["sequences"][-1] == RECORDED and len(result["sequences"]) == 12
+    held = result["subsets"]["heldout"]
+    assert held["first_frame_max_abs_difference"] == 0
+    assert held["sequences"][RECORDED]["steps"] == 3  # the shorter recording's length
+    assert held["sequences"]["no motion"]["steps"] == 4
+    # the recorded sequence sends the episodes' own actions
+    recorded = sim.received[-4:]  # the last start state of the last subset: the OOD episode, 4 steps
+    np.testing.assert_allclose(np.stack(recorded), starts["ood"][0].actions.astype(np.float32))
+    sim_frames, model_frames = media["heldout"]["+x at trained extreme"]
+    assert sim_frames.shape == model_frames.shape == (2, 5, 32, 32, 3)
+    np.testing.assert_array_equal(sim_frames[:, 0], model_frames[:, 0])  # one first frame for both
+    assert result["subsets"]["ood"]["opposite_extremes"]["simulator"]["x"] > 0

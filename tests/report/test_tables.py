@@ -1,0 +1,86 @@
+"""Table 1 from evaluation episodes: our cells, the paper's beside them, and RL against SFT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from roboscape.report.tables import clustered_bootstrap_difference, table1, table1_latex, table1_markdown
+
+PAPER = pd.read_csv(Path(__file__).parents[2] / "workflow" / "resources" / "paper" / "table1.csv")
+
+
+def episodes(method: str, rates: dict[tuple[str, str], float], n: int = 20, scenes: int = 4) -> pd.DataFrame:
+    """``n`` episodes per (task, domain) cell, the first ``rate * n`` solved, over ``scenes`` scenes."""
+    rows = []
+    for (task, domain), rate in rates.items():
+        for i in range(n):
+            rows.append(
+                {
+                    "task": task,
+                    "domain": domain,
+                    "scene_id": f"{task}/s{i % scenes}",
+                    "success_once": i < round(rate * n),
+                    "success_at_end": i < round(rate * n) // 2,
+                    "method": method,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+CELLS = [("push", "ind"), ("push", "ood"), ("pull", "ind"), ("pull", "ood")]
+
+
+def test_cells_carry_rates_intervals_counts_and_the_paper_beside_them():
+    eps = {
+        "sft": episodes("sft", dict.fromkeys(CELLS, 0.25)),
+        "rl_maniskill": episodes("rl_maniskill", dict.fromkeys(CELLS, 0.5)),
+        "rl_world_model_proxy": episodes("rl_world_model_proxy", dict.fromkeys(CELLS, 0.25)),
+    }
+    t = table1(eps, PAPER, "mlp", samples=2000)
+    run = t[t["status"] == "run"].set_index(["method", "task", "domain"])
+    cell = run.loc[("sft", "push", "ind")]
+    assert (cell["episodes"], cell["successes"], cell["success_pct"]) == (20, 5, 25.0)
+    assert cell["ci95_low_pct"] < 25 < cell["ci95_high_pct"] and cell["success_at_end_pct"] == 10.0
+    assert cell["paper_success_pct"] == 84.5 and cell["difference_from_paper_pct"] == pytest.approx(25 - 84.5)
+    assert np.isnan(cell["vs_sft_pct"])  # SFT is the reference
+    rl = run.loc[("rl_maniskill", "pull", "ood")]
+    assert rl["paper_success_pct"] == 15.5 and rl["vs_sft_pct"] == pytest.approx(25.0)
+    assert rl["vs_sft_ci95_low_pct"] < 25 < rl["vs_sft_ci95_high_pct"] and 0 <= rl["vs_sft_p"] <= 1
+    assert np.isnan(run.loc[("rl_world_model_proxy", "push", "ind")]["paper_success_pct"])  # not in the paper
+    assert set(run.index.get_level_values("task")) == {"push", "pull"}
+    not_run = t[t["status"] == "not run"]
+    assert set(not_run["policy"]) == {"openvla"} and set(not_run["task"]) == {"push", "pull"}
+    assert len(not_run) == 3 * 4  # the paper's three OpenVLA methods x our tasks x domains
+    again = table1(eps, PAPER, "mlp", samples=2000)
+    pd.testing.assert_frame_equal(t, again)  # the same episodes give the same table
+
+
+def test_the_bootstrap_finds_a_clear_difference_and_no_difference_where_there_is_none():
+    sft = episodes("sft", {("push", "ood"): 0.1}, n=40)
+    better = episodes("rl", {("push", "ood"): 0.9}, n=40)
+    d, low, high, p = clustered_bootstrap_difference(better, sft, samples=4000)
+    assert d == pytest.approx(80.0) and 50 < low < 80 < high and p < 0.01
+    d, low, high, p = clustered_bootstrap_difference(sft, sft, samples=4000)
+    assert d == 0 and low < 0 < high and p > 0.5
+    # one scene holding every success: resampling scenes widens the interval
+    clumped = better.assign(success_once=better["scene_id"] == "push/s0")
+    spread = better.assign(success_once=np.arange(len(better)) < 10)  # the same 10 successes over 4 scenes
+    wide = clustered_bootstrap_difference(clumped, sft, samples=4000)
+    narrow = clustered_bootstrap_difference(spread, sft, samples=4000)
+    assert wide[2] - wide[1] > 1.5 * (narrow[2] - narrow[1])
+
+
+def test_markdown_and_latex_say_what_was_not_run_and_why():
+    eps = {m: episodes(m, dict.fromkeys(CELLS, 0.5)) for m in ("sft", "rl_maniskill", "rl_world_model")}
+    t = table1(eps, PAPER, "mlp", samples=500)
+    md = table1_markdown(t, "no VLA here")
+    assert "Rows not run: no VLA here." in md
+    assert "| MLP RL w. ManiSkill | 50.0 [" in md and "paper 98.5 (-48.5)" in md
+    assert "| OpenVLA Supervised Finetune | not run (paper 94.4)" in md
+    assert "Against SFT" in md and "p=" in md
+    tex = table1_latex(t)
+    assert tex.startswith(r"\begin{tabular}") and r"\bottomrule" in tex and tex.count(r"\\") == 1 + 6
