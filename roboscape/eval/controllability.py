@@ -38,7 +38,7 @@ import torch
 
 from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.data.heldout_episodes import Trajectory
-from roboscape.models.image_metrics import psnr, ssim
+from roboscape.eval.world_model_eval import HIGHER_IS_BETTER, frame_metrics
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
@@ -46,7 +46,6 @@ from roboscape.models.world_model import WorldModel
 from roboscape.sim.policy_env import GRIPPER, PolicyEnv
 from roboscape.utils.stats import clustered_standard_error
 
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "perceptual": False}
 RECORDED = "recorded suboptimal actions"
 AXES = "xyz"
 
@@ -114,21 +113,17 @@ def imagine(rollout: Rollout, first: np.ndarray, actions: np.ndarray) -> np.ndar
     return to_uint8(torch.stack(steps, dim=1).clamp(-1, 1)).cpu().numpy()
 
 
-def _scores(pred: np.ndarray, truth: np.ndarray, perceptual: PerceptualDistance) -> dict[str, np.ndarray]:
-    """Per-frame scores of uint8 (N, H, W, 3) frames."""
-    p, t = (to_model_range(torch.from_numpy(np.ascontiguousarray(x))) for x in (pred, truth))
-    return {"psnr": psnr(p, t).numpy(), "ssim": ssim(p, t).numpy(), "perceptual": perceptual(p, t).numpy()}
-
-
 def score_sequence(model: np.ndarray, sim: np.ndarray, perceptual: PerceptualDistance) -> dict[str, np.ndarray]:
     """Scores (N, T) of the world model's frames (N, T, ...) and of the copy-first-frame floor
     against the simulator's (N, T+1, ...): ``{"model": {metric: ...}, "floor": {...}}``."""
     n, horizon = model.shape[:2]
+    frames = lambda x: to_model_range(torch.from_numpy(np.ascontiguousarray(x)))  # noqa: E731
     out: dict = {"model": {}, "floor": {}}
     for t in range(horizon):
+        truth = frames(sim[:, t + 1])
         for name, pred in (("model", model[:, t]), ("floor", sim[:, 0])):
-            for metric, values in _scores(pred, sim[:, t + 1], perceptual).items():
-                out[name].setdefault(metric, np.zeros((n, horizon)))[:, t] = values
+            for metric, values in frame_metrics(frames(pred), truth, perceptual).items():
+                out[name].setdefault(metric, np.zeros((n, horizon)))[:, t] = values.numpy()
     return out
 
 

@@ -97,7 +97,8 @@ def teacher_forced(wm: WorldModel, windows: TokenWindowDataset, text: TextContro
     }
 
 
-def _frame_metrics(pred: torch.Tensor, truth: torch.Tensor, perceptual: PerceptualDistance) -> dict[str, torch.Tensor]:
+def frame_metrics(pred: torch.Tensor, truth: torch.Tensor, perceptual: PerceptualDistance) -> dict[str, torch.Tensor]:
+    """Per-frame PSNR, SSIM and perceptual distance of (N, 3, H, W) frames in [-1, 1]."""
     return {"psnr": psnr(pred, truth), "ssim": ssim(pred, truth), "perceptual": perceptual(pred, truth)}
 
 
@@ -148,7 +149,7 @@ def open_loop(
                 "tokenizer_reconstruction": tokenizer.decode_tokens(tokenizer.encode(gt), context),
             }
             for name, pred in candidates.items():
-                for metric, values in _frame_metrics(pred, gt, perceptual).items():
+                for metric, values in frame_metrics(pred, gt, perceptual).items():
                     curves.setdefault(name, {}).setdefault(metric, [[] for _ in range(horizon)])[t].append(values.cpu())
         media["truth"].append(to_uint8(truth[:, 1:]).cpu().numpy())
         media["model"].append(to_uint8(predicted).cpu().numpy())

@@ -14,7 +14,8 @@ import numpy as np  # noqa: E402
 from roboscape.utils.io import atomic_path  # noqa: E402
 
 
-def _save(fig, path: str | Path) -> None:
+def save_figure(fig, path: str | Path) -> None:
+    """Write a Matplotlib figure as a PNG (atomically) and close it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
@@ -40,7 +41,7 @@ def strip(
         ax.set_title(col_titles[i] if col_titles else f"t+{t + 1}", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def grid_gif(panels: list[list[np.ndarray]], path: str | Path, fps: int = 8) -> None:
@@ -71,4 +72,4 @@ def horizon_curves(per_step: dict[str, dict[str, list[float]]], path: str | Path
     axes[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

@@ -130,13 +130,13 @@ def _ours(r) -> str:
     if r.status != "run":
         return f"not run (paper {r.paper_success_pct:.1f})"
     cell = f"{r.success_pct:.1f} [{r.ci95_low_pct:.0f}, {r.ci95_high_pct:.0f}] n={int(r.episodes)}"
-    if r.paper_success_pct == r.paper_success_pct:  # not NaN
+    if pd.notna(r.paper_success_pct):
         cell += f"; paper {r.paper_success_pct:.1f} ({r.difference_from_paper_pct:+.1f})"
     return cell
 
 
 def _vs_sft(r) -> str:
-    if r.status != "run" or r.vs_sft_pct != r.vs_sft_pct:
+    if r.status != "run" or pd.isna(r.vs_sft_pct):
         return ""
     return f"{r.vs_sft_pct:+.1f} [{r.vs_sft_ci95_low_pct:+.0f}, {r.vs_sft_ci95_high_pct:+.0f}] p={r.vs_sft_p:.3f}"
 

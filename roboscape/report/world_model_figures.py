@@ -10,8 +10,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from roboscape.report.rollout_figures import grid_gif, horizon_curves, strip
-from roboscape.utils.io import atomic_path
+from roboscape.report.rollout_figures import grid_gif, horizon_curves, save_figure, strip
+
+
+def gif_in_rows(panels: list[np.ndarray], gif: str | Path, per_row: int = 3) -> None:
+    """A GIF of (T, H, W, 3) sequences, ``per_row`` to a row (the last row padded with black)."""
+    panels = panels + [np.zeros_like(panels[0])] * (-len(panels) % per_row)
+    grid_gif([panels[i : i + per_row] for i in range(0, len(panels), per_row)], gif)
 
 
 def subset_figures(
@@ -40,9 +45,7 @@ def controllability_figures(frames: dict[str, np.ndarray], png: str | Path, gif:
         png,
         "action world model under extreme and out-of-distribution action sequences (same start frame)",
     )
-    panels = [seq[0] for seq in frames.values()]
-    panels += [np.zeros_like(panels[0])] * (-len(panels) % 3)
-    grid_gif([panels[i : i + 3] for i in range(0, len(panels), 3)], gif)
+    gif_in_rows([seq[0] for seq in frames.values()], gif)
 
 
 def simulator_comparison(
@@ -68,9 +71,7 @@ def simulator_comparison(
         n_cols=6,
         col_titles=[f"t={t}" for t in np.linspace(0, steps - 1, min(6, steps)).round().astype(int)],
     )
-    panels = [np.concatenate([sim[0], model[0]], axis=2) for sim, model in media[subset].values()]
-    panels += [np.zeros_like(panels[0])] * (-len(panels) % 3)
-    grid_gif([panels[i : i + 3] for i in range(0, len(panels), 3)], gif)
+    gif_in_rows([np.concatenate([sim[0], model[0]], axis=2) for sim, model in media[subset].values()], gif)
 
 
 def margin_bars(result: dict, png: str | Path, metric: str = "perceptual") -> None:
@@ -92,6 +93,4 @@ def margin_bars(result: dict, png: str | Path, metric: str = "perceptual") -> No
     ax.set_xlabel(f"{metric} margin over copying the first frame (± 2 SE; > 0: better)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, png)

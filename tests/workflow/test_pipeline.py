@@ -557,7 +557,7 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, "all": 1}),
         ("roboscape/sim/replay.py", {"replay": 1, "replay_policy_rate": 1, **SUMMARY, "all": 1}),
         ("roboscape/models/world_model.py", {**WM_JOBS, "train_reward": 8, "all": 1}),
-        ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, "all": 1}),
+        ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, **CONTROL_JOBS, "all": 1}),  # its frame metrics
         (
             "roboscape/models/text_encoder.py",
             {"encode_instructions": 1, **WM_JOBS, "policy_instructions": 1, **SFT_JOBS, "all": 1},
