@@ -1,6 +1,7 @@
-"""The recorded episodes no world model trained on, at the policy's rate: the held-out in-domain
-episodes (the world models' split, :func:`roboscape.data.token_windows.select_clips`) and the
-out-of-domain scenes' episodes, each with its frames every ``frame_skip`` control steps, its policy
+"""The recorded attempts at the task no world model trained on, at the policy's rate: the held-out
+in-domain episodes (the world models' split, :func:`roboscape.data.token_windows.select_clips`) and
+the out-of-domain scenes' episodes, optimal and suboptimal (exploratory recordings do not attempt
+the task), each with its frames every ``frame_skip`` control steps, its policy
 actions and its rule-based rewards. Reward validity scores rewards along them; the controllability
 check starts the simulator and the world model from their first states.
 """
@@ -16,7 +17,7 @@ import pandas as pd
 import torch
 
 from roboscape.data.token_windows import select_clips, skip_actions
-from roboscape.sim.trajectory_io import TrajectoryShard
+from roboscape.sim.trajectory_io import EXPLORATORY, TrajectoryShard
 
 SUBSETS = ("heldout", "ood")
 
@@ -54,6 +55,8 @@ def load_trajectories(
     for path in shards:
         with TrajectoryShard(path) as shard:
             for i, meta in enumerate(shard.episodes):
+                if meta["label"] == EXPLORATORY:
+                    continue
                 if meta["split"] == "ood":
                     subset = "ood"
                 elif (meta["scene_id"], meta["episode_seed"]) in heldout:

@@ -19,9 +19,10 @@ uninterrupted one would. Items::
 Subsets: ``train`` (in-domain clips, minus the held-out episodes), ``heldout`` (every
 ``heldout_every``-th in-domain episode: seen scenes, unseen trajectories) and ``ood`` (the
 out-of-domain scenes). Selection is by episode, so overlapping clips never straddle the split.
-``labels`` then keeps only the trajectories of those kinds (``optimal``, ``suboptimal``), and
-``tasks`` those tasks': the split comes first, so every model holds out the same episodes whichever
-kinds it reads.
+``labels`` then keeps only the trajectories of those kinds (``optimal``, ``suboptimal``,
+``exploratory``), and ``tasks`` those tasks': the split comes first, so every model holds out the
+same episodes whichever kinds it reads. Exploratory recordings are split among themselves, apart
+from the planner's: adding them leaves the planner trajectories' split as it was.
 
 Like :class:`~roboscape.data.dataset.ClipDataset` it keeps only the index in memory and reads
 rows on demand through :class:`~roboscape.sim.trajectory_io.OpenShards`.
@@ -38,7 +39,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from roboscape.sim.trajectory_io import ACTION_DIM
+from roboscape.sim.trajectory_io import ACTION_DIM, EXPLORATORY
 from roboscape.utils.h5 import DataFileError, OpenShards
 
 SUBSETS = ("train", "heldout", "ood")
@@ -70,8 +71,11 @@ def select_clips(
         rows = index[index["split"] == "ood"]
     else:
         ind = index[index["split"] == "ind"]
-        episodes = sorted(set(zip(ind["scene_id"], ind["episode_seed"], strict=True)))
-        heldout = set(episodes[heldout_every // 2 :: heldout_every])
+        heldout: set = set()
+        exploratory = ind["label"] == EXPLORATORY
+        for part in (ind[~exploratory], ind[exploratory]):  # each kind of recording split on its own
+            episodes = sorted(set(zip(part["scene_id"], part["episode_seed"], strict=True)))
+            heldout |= set(episodes[heldout_every // 2 :: heldout_every])
         in_heldout = [key in heldout for key in zip(ind["scene_id"], ind["episode_seed"], strict=True)]
         rows = ind[in_heldout if subset == "heldout" else [not h for h in in_heldout]]
     if labels is not None:  # after the split: every model holds out the same episodes
@@ -88,7 +92,7 @@ class WorldModelData:
     heldout_every: int = 5
     start_stride: int = 2
     instruction_cache: str | None = None  # the text WM's instruction states
-    trajectory_labels: list[str] | None = None  # kinds of trajectory to read (optimal, suboptimal); None: all
+    trajectory_labels: list[str] | None = None  # kinds of trajectory to read (optimal, ...); None: all
 
 
 class TokenWindowDataset(Dataset):

@@ -1,6 +1,9 @@
 """Evaluating a world model on held-out clips (rule ``eval_wm``).
 
-Per subset (``heldout``: in-domain scenes, unseen episodes; ``ood``: out-of-domain scenes):
+Per subset (``heldout``: in-domain scenes, unseen episodes; ``ood``: out-of-domain scenes), on
+the recorded attempts at the task of the kinds the model trained on (exploratory recordings, when
+it trained on them, are not scored here: the controllability rule scores such actions against the
+simulator, and leaving them out keeps these scores comparable with and without them):
 
 - teacher-forced token accuracy and cross-entropy over windows, next to the accuracy of copying
   the previous frame's tokens;
@@ -40,6 +43,7 @@ from roboscape.models.rollout import Rollout
 from roboscape.models.text_encoder import load_instruction_cache
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, predict_tokens, token_nll
+from roboscape.sim.trajectory_io import EXPLORATORY
 from roboscape.utils.stats import clustered_standard_error
 
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "perceptual": False}
@@ -281,12 +285,13 @@ def evaluate_world_model(
     perceptual = PerceptualDistance(perceptual_backend)
     clips = ClipDataset(clip_index, views=(view,))
     control = wm.cfg.control
+    labels = None if data.trajectory_labels is None else [k for k in data.trajectory_labels if k != EXPLORATORY]
     result: dict = {
         "model": str(wm_dir),
         "control": control,
         "view": view,
         "perceptual_backend": perceptual_backend,
-        "trajectory_labels": data.trajectory_labels or "all",
+        "trajectory_labels": labels or "all",
         "config": asdict(cfg),
     }
     subsets = {
@@ -298,7 +303,7 @@ def evaluate_world_model(
             wm.cfg.window,
             instructions,
             frame_skip=wm.cfg.frame_skip,
-            labels=data.trajectory_labels,
+            labels=labels,
         )
         for subset in ("heldout", "ood")
     }

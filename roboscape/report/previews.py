@@ -19,13 +19,17 @@ from roboscape.sim.trajectory_io import Episode, TrajectoryShard  # noqa: E402
 from roboscape.utils.io import atomic_path  # noqa: E402
 
 
-def pick_episodes(h5_paths: list[str | Path], max_rows: int = 4) -> list[Episode]:
-    """The first optimal episode and the first episode of each suboptimal method."""
+def _kind(meta: dict) -> str:
+    return f"suboptimal ({meta['suboptimal_method']})" if meta["label"] == "suboptimal" else meta["label"]
+
+
+def pick_episodes(h5_paths: list[str | Path], max_rows: int = 5) -> list[Episode]:
+    """The first optimal episode, the first of each suboptimal method and the first exploratory one."""
     chosen: dict[str, Episode] = {}
     for path in h5_paths:
         with TrajectoryShard(path) as shard:
             for i, meta in enumerate(shard.episodes):
-                key = meta["label"] if meta["label"] == "optimal" else f"suboptimal/{meta['suboptimal_method']}"
+                key = _kind(meta)
                 if key not in chosen:
                     chosen[key] = shard.read(i)
                 if len(chosen) >= max_rows:
@@ -55,8 +59,8 @@ def write_sheet(episodes: list[Episode], path: str | Path, n_keyframes: int = 6)
             ax.set_yticks([])
             ax.set_title(f"t={t}" + (" done" if t > 0 and ep.success[t - 1] else ""), fontsize=7)
         m = ep.meta
-        label = m["label"] if m["label"] == "optimal" else f"suboptimal\n({m['suboptimal_method']})"
-        row[0].set_ylabel(f"{label}\n{'solved' if m['success'] else 'not solved'}", fontsize=7)
+        kind = _kind(m).replace(" (", "\n(")
+        row[0].set_ylabel(f"{kind}\n{'solved' if m['success'] else 'not solved'}", fontsize=7)
     fig.suptitle(f"{episodes[0].meta['instruction']}  [{episodes[0].meta['scene_id']}]\nthird view | wrist", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:

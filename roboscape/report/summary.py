@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from roboscape.sim.catalogue import TASK_TITLES
+from roboscape.sim.trajectory_io import LABELS
 from roboscape.utils.io import read_json
 
 
@@ -19,10 +20,10 @@ def _pm(value: float | None, se: float | None, digits: int) -> str:
 def data_table(trajectories: dict, replay: dict, clips: dict) -> list[str]:
     kept = trajectories["kept"]
     return [
-        "| trajectories kept (optimal / suboptimal) | solved | failed attempts (retried) "
+        "| trajectories kept (optimal / suboptimal / exploratory) | solved | failed attempts (retried) "
         "| optimal replayed to success | clips (in-domain / OOD) |",
         "| --- | --- | --- | --- | --- |",
-        f"| {kept.get('optimal', 0)} / {kept.get('suboptimal', 0)} of {sum(trajectories['requested'].values())} "
+        f"| {' / '.join(str(kept.get(k, 0)) for k in LABELS)} of {sum(trajectories['requested'].values())} "
         f"| {trajectories['kept_successful']} | {sum(trajectories['failed_attempts_by_cause'].values())} "
         f"| {replay['overall']['replay_success_rate']:.0%} of {replay['overall']['episodes']} "
         f"| {clips['by_split'].get('ind', 0)} / {clips['by_split'].get('ood', 0)} |",

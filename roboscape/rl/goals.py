@@ -3,8 +3,9 @@ world-model environment starts from, the text world model rolls out from its fra
 scene's instruction until its done signal reaches ``threshold`` (or ``max_steps``); that first done
 frame is the goal the general reward compares frames with.
 
-Initial states are the first frames of the recorded episodes of the pool's scenes (each episode
-starts from its own seeded layout). The goals file (``goals.h5``) holds, row for row::
+Initial states are the first frames of the recorded attempts at the task (optimal and suboptimal
+episodes, not exploratory ones) of the pool's scenes (each episode starts from its own seeded
+layout). The goals file (``goals.h5``) holds, row for row::
 
     initial       (N, H, W, 3) uint8   the real first frame
     goal          (N, H, W, 3) uint8   the imagined goal
@@ -35,7 +36,7 @@ from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
-from roboscape.sim.trajectory_io import TrajectoryShard
+from roboscape.sim.trajectory_io import EXPLORATORY, TrajectoryShard
 from roboscape.utils.h5 import open_h5
 from roboscape.utils.io import atomic_path
 from roboscape.utils.stats import clustered_standard_error
@@ -61,7 +62,7 @@ def initial_states(shards: Sequence[str | Path], scene_ids: Sequence[str], view:
     for path in shards:
         with TrajectoryShard(path) as shard:
             for i, meta in enumerate(shard.episodes):
-                if meta["scene_id"] not in wanted:
+                if meta["scene_id"] not in wanted or meta["label"] == EXPLORATORY:
                     continue
                 frames = shard.group(i)[f"obs/sensor_data/{view}/rgb"]
                 out["initial"].append(frames[0])

@@ -1,5 +1,10 @@
 """Trajectory generation for one (task, shard): MPLib plans, executed and recorded per step.
 
+Three kinds of trajectory (the episode's ``label``): ``optimal`` (the essential waypoints),
+``suboptimal`` (paper section 4.1: :mod:`roboscape.sim.waypoints`) and ``exploratory`` (a prefix
+of the optimal plan, then actions that cover the policy's action space:
+:mod:`roboscape.sim.exploration`).
+
 Speed comes from four choices, measured in ``bench/trajectory_throughput.py``:
 
 1. one environment and one MPLib planner per job, reused across scenes (reconfigure) and
@@ -23,6 +28,7 @@ import torch
 
 from roboscape.sim.catalogue import Catalogue, SceneSpec, instruction
 from roboscape.sim.env import CONTROL_MODE, make_env
+from roboscape.sim.exploration import exploratory_actions
 from roboscape.sim.planner import GRIPPER_OPEN, MotionPlanner, PlanningError, pose_in_base
 from roboscape.sim.tasks import CAMERA_NAMES
 from roboscape.sim.trajectory_io import VIEWS, Episode
@@ -42,6 +48,11 @@ class GeneratorConfig:
 
     n_optimal: int = 4
     n_suboptimal: int = 4
+    n_exploratory: int = 0
+    explore_actions: int = 16  # exploratory actions after the planner's prefix
+    explore_hold: int = 4  # control steps each exploratory action is held: the policy's rate
+    explore_bound: float = 1.0  # translation bound, normalised controller units per control step
+    explore_rotation_bound: float = 0.25  # rotation bound, same units
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100
@@ -60,7 +71,13 @@ class GeneratorConfig:
         """ManiSkill's truncation limit: above ``max_steps``, so that our own limit decides."""
         return self.max_steps + 100
 
+    def count(self, label: str) -> int:
+        """Trajectories of kind ``label`` per scene."""
+        return {"optimal": self.n_optimal, "suboptimal": self.n_suboptimal, "exploratory": self.n_exploratory}[label]
+
     def __post_init__(self):
+        if self.explore_hold < 1 or not 0 < self.explore_bound <= 1 or not 0 <= self.explore_rotation_bound <= 1:
+            raise ValueError("explore_hold must be >= 1 and the exploration bounds within the controller's (0, 1]")
         self.suboptimal_methods = tuple(self.suboptimal_methods)
         unknown = set(self.suboptimal_methods) - set(SUBOPTIMAL_METHODS)
         if unknown:
@@ -165,7 +182,8 @@ class TrajectoryGenerator:
         roll.success.append(bool(_np(info["success"])))
         self._record(roll)
 
-    def _execute(self, steps: list[Step], roll: _Rollout) -> None:
+    def _execute(self, steps: list[Step], roll: _Rollout) -> float:
+        """Track ``steps`` with the planner; returns the gripper command it ends with."""
         planner = self.planner
         gripper = GRIPPER_OPEN
         hold = pose_in_base(self.env)
@@ -186,6 +204,16 @@ class TrajectoryGenerator:
                     break
                 self._step(roll, planner.delta_action(target, gripper))
             hold = target
+        return gripper
+
+    def _explore(self, roll: _Rollout, gripper: float, rng: np.random.Generator) -> None:
+        cfg = self.cfg
+        actions, _ = exploratory_actions(
+            cfg.explore_actions, cfg.explore_bound, cfg.explore_rotation_bound, gripper, rng
+        )
+        for action in actions:
+            for _ in range(cfg.explore_hold):
+                self._step(roll, action)
 
     # ------------------------------------------------------------------ episodes
     def set_scene(self, scene: SceneSpec, seed: int) -> None:
@@ -194,8 +222,9 @@ class TrajectoryGenerator:
             self.scene = scene
             self.planner.sync_base()
 
-    def attempt(self, scene: SceneSpec, seed: int, label: str, method: str | None) -> tuple[_Rollout, bool]:
-        """One planned and executed episode (no frames yet)."""
+    def attempt(self, scene: SceneSpec, seed: int, label: str, method: str | None) -> tuple[_Rollout, bool, int]:
+        """One planned and executed episode (no frames yet), whether it started solved, and the
+        control step its exploration starts at (exploratory episodes; otherwise its length)."""
         self.set_scene(scene, seed)
         self.env.reset(seed=seed)
         initial_success = bool(_np(self.base.evaluate()["success"]))
@@ -205,11 +234,17 @@ class TrajectoryGenerator:
         steps = essential_steps(self.env, self.base.agent.tcp.pose.sp)
         if label == "suboptimal":
             steps = suboptimal_steps(steps, method, np.random.RandomState(seed))
+        rng = np.random.default_rng(seed)
+        if label == "exploratory":
+            steps = steps[: rng.integers(len(steps) + 1)]
         try:
-            self._execute(steps, roll)
+            gripper = self._execute(steps, roll)
+            explore_from = len(roll.actions)
+            if label == "exploratory":
+                self._explore(roll, gripper, rng)
         finally:
             self._collect_frame(roll)
-        return roll, initial_success
+        return roll, initial_success, explore_from
 
     def episode(self, scene: SceneSpec, label: str, index: int, failures: Counter) -> Episode | None:
         """Plan, execute, retry on failure (counted by cause), render: a kept episode or None."""
@@ -223,7 +258,7 @@ class TrajectoryGenerator:
             seed = episode_seed(cfg.seed, scene.scene_id, label, index, attempt)
             t0 = time.perf_counter()
             try:
-                roll, initial_success = self.attempt(scene, seed, label, method)
+                roll, initial_success, explore_from = self.attempt(scene, seed, label, method)
             except (PlanningError, EpisodeFailed) as err:
                 failures[err.cause] += 1
                 continue
@@ -255,6 +290,7 @@ class TrajectoryGenerator:
                 instruction=instruction(scene, self.base.task_params),
                 label=label,
                 suboptimal_method=method,
+                explore_from=explore_from if label == "exploratory" else None,
                 attempts=attempt + 1,
             )
             return Episode(

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from roboscape.sim.catalogue import TASK_ENV_IDS, Catalogue
 from roboscape.sim.env import env_kwargs
 from roboscape.sim.generator import GeneratorConfig, TrajectoryGenerator, shard_scene_ids
-from roboscape.sim.trajectory_io import FORMAT_VERSION, VIEWS, write_episode
+from roboscape.sim.trajectory_io import FORMAT_VERSION, LABELS, VIEWS, write_episode
 from roboscape.utils.h5 import open_h5
 from roboscape.utils.io import atomic_path, write_json
 
@@ -35,12 +35,7 @@ def generate_shard(
 ) -> dict:
     scene_ids = shard_scene_ids(catalogue, task, shard, scenes_per_shard)
     scenes = [catalogue.scene(s) for s in scene_ids]
-    jobs = [
-        (sc, label, i)
-        for sc in scenes
-        for label, n in (("optimal", cfg.n_optimal), ("suboptimal", cfg.n_suboptimal))
-        for i in range(n)
-    ]
+    jobs = [(sc, label, i) for sc in scenes for label in LABELS for i in range(cfg.count(label))]
     failures: Counter = Counter()
     kept = Counter()
     episodes_meta = []
@@ -76,7 +71,7 @@ def generate_shard(
                 },
                 "source_type": "motionplanning",
                 "source_desc": "roboscape MPLib planner executed in pd_ee_delta_pose "
-                "(optimal and suboptimal, paper sec. 4.1)",
+                "(optimal and suboptimal, paper sec. 4.1; exploratory: a planner prefix, then exploratory actions)",
                 "roboscape": {
                     "format_version": FORMAT_VERSION,
                     "task": task,
@@ -97,7 +92,7 @@ def generate_shard(
         "task": task,
         "shard": shard,
         "scenes": scene_ids,
-        "requested": {"optimal": cfg.n_optimal * len(scenes), "suboptimal": cfg.n_suboptimal * len(scenes)},
+        "requested": {label: cfg.count(label) * len(scenes) for label in LABELS},
         "kept": dict(kept),
         "kept_successful": sum(1 for e in episodes_meta if e["success"]),
         "failed_attempts_by_cause": dict(sorted(failures.items())),

@@ -24,8 +24,9 @@ One pair of files per (task, shard)::
        "roboscape": {"format_version": 1, "task", "shard", "views", "image_size", "control_freq", ...},
        "episodes": [{"episode_id", "episode_seed", "control_mode", "elapsed_steps", "success",
                      "reset_kwargs": {"seed", "options": {"scene": {...}}},
-                     "scene_id", "split", "instruction", "label": "optimal"|"suboptimal",
-                     "suboptimal_method", "attempts", "initial_success"}, ...]}
+                     "scene_id", "split", "instruction", "label": "optimal"|"suboptimal"|"exploratory",
+                     "suboptimal_method", "explore_from" (exploratory: the control step its
+                     exploration starts at), "attempts", "initial_success"}, ...]}
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from roboscape.utils.io import read_json
 FORMAT_VERSION = 1
 VIEWS = ("third_view", "wrist")
 ACTION_DIM = 7
+LABELS = ("optimal", "suboptimal", "exploratory")  # the kinds of trajectory (roboscape.sim.generator)
+EXPLORATORY = "exploratory"
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from roboscape.data.token_windows import TokenWindowDataset, select_clips, skip_actions
+from roboscape.sim.trajectory_io import LABELS
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +28,14 @@ def test_trajectory_labels_keep_their_kind_after_the_same_split(tiny_run):
     index = pd.read_csv(tiny_run.out / "tokens" / "index.csv")
     for subset in ("train", "heldout", "ood"):
         every_kind = select_clips(index, subset, heldout_every=4)
-        parts = {label: select_clips(index, subset, 4, [label]) for label in ("optimal", "suboptimal")}
+        parts = {label: select_clips(index, subset, 4, [label]) for label in LABELS}
         assert all((part["label"] == label).all() for label, part in parts.items())
         assert sorted(pd.concat(parts.values())["clip_id"]) == sorted(every_kind["clip_id"])
-        both = select_clips(index, subset, 4, ["optimal", "suboptimal"])
-        assert list(both["clip_id"]) == list(every_kind["clip_id"])
+        every_label = select_clips(index, subset, 4, list(LABELS))
+        assert list(every_label["clip_id"]) == list(every_kind["clip_id"])
+        # exploratory recordings are split on their own: without them, the planner's split is the same
+        planner = list(select_clips(index, subset, 4, ["optimal", "suboptimal"])["clip_id"])
+        assert planner == list(select_clips(index[index["label"] != "exploratory"], subset, 4)["clip_id"])
     with pytest.raises(ValueError, match=r"\['golden'\] are not in the index"):
         select_clips(index, "train", 4, ["optimal", "golden"])
     with pytest.raises(ValueError, match="are not in the index"):

@@ -65,26 +65,32 @@ def test_every_output_and_log_exists(tiny_run):
 @pytest.mark.parametrize("shard", SHARD_NAMES)
 def test_trajectories_have_varying_frames_and_valid_actions(tiny_run, shard):
     with TrajectoryShard(tiny_run.out / "trajectories" / f"{shard}.h5") as traj:
-        assert len(traj) == 2
-        assert {e["label"] for e in traj.episodes} == {"optimal", "suboptimal"}
-        episodes = list(traj)
-    for ep in episodes:
+        assert len(traj) == 3
+        assert {e["label"] for e in traj.episodes} == {"optimal", "suboptimal", "exploratory"}
+        episodes = {e.meta["label"]: e for e in traj}
+    for ep in episodes.values():
         T = len(ep)
-        assert T > 20
+        assert T >= 16
         for frames in ep.rgb.values():
             assert frames.shape == (T + 1, 64, 64, 3) and frames.dtype == np.uint8
             diffs = np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
-            assert (diffs > 0).mean() > 0.5, "frames barely change"
+            # exploration holds still, or pushes an arm that is at its limit, for whole segments
+            moving = 0.5 if ep.meta["label"] != "exploratory" else 0.0
+            assert (diffs > 0).mean() > moving, "frames barely change"
             assert frames.std() > 10
         assert not np.array_equal(ep.rgb["third_view"], ep.rgb["wrist"])
         assert np.all(np.isfinite(ep.actions)) and np.all(np.abs(ep.actions) <= 1.0)
-        assert set(np.unique(ep.actions[:, 6])) <= {-1.0, 1.0}
         assert np.all((ep.rewards >= 0) & (ep.rewards <= 1))
         assert ep.meta["instruction"] and ep.meta["scene_id"].startswith(ep.meta["task"])
         assert ep.meta["success"] == bool(ep.success[-1])
-    optimal, suboptimal = sorted(episodes, key=lambda e: e.meta["label"] != "optimal")
+    optimal, suboptimal, exploratory = (episodes[k] for k in ("optimal", "suboptimal", "exploratory"))
     assert optimal.success[-1] and optimal.meta["suboptimal_method"] is None
     assert suboptimal.meta["suboptimal_method"] in ("detour", "interpolate", "perturb")
+    for planned in (optimal, suboptimal):  # the planner commands the gripper fully open or closed
+        assert set(np.unique(planned.actions[:, 6])) <= {-1.0, 1.0}
+    generator = tiny_run.config["trajectories"]["generator"]
+    explored = exploratory.actions[exploratory.meta["explore_from"] :]
+    assert len(explored) == generator["explore_actions"] * generator["explore_hold"]
 
 
 @pytest.mark.parametrize("shard", SHARD_NAMES[::2])
@@ -117,7 +123,7 @@ def test_success_flags_agree_with_evaluate(tiny_run, shard):
 def test_summaries_count_by_cause(tiny_run):
     total = json.loads((tiny_run.out / "trajectories" / "summary.json").read_text())
     assert total["shards"] == len(shards(tiny_run))
-    assert total["kept"] == {"optimal": 8, "suboptimal": 8}
+    assert total["kept"] == {"optimal": 8, "suboptimal": 8, "exploratory": 8}
     assert isinstance(total["failed_attempts_by_cause"], dict)
     shard_summary = json.loads(next((tiny_run.out / "trajectories").glob("*/shard_*.summary.json")).read_text())
     assert {"requested", "kept", "failed_attempts_by_cause", "seconds_by_stage"} <= set(shard_summary)

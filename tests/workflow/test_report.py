@@ -37,7 +37,7 @@ def test_the_report_holds_every_figure(tiny_run):
     assert missing == []
     assert html.count("data:image/") >= len(figures) - 1
     for caption in (
-        "the first optimal one and one of each suboptimal method",
+        "the first optimal one, one of each suboptimal method",
         "the paper's Figure 9",
         "open-loop rollout from the same first frame",
         "the simulator's frames on the left of each pair",

@@ -1,5 +1,5 @@
 rule trajectories:
-    """MPLib optimal + suboptimal trajectories of one (task, shard) of scenes, rendered and recorded."""
+    """MPLib optimal, suboptimal and exploratory trajectories of one (task, shard) of scenes, rendered and recorded."""
     input:
         lib=library("trajectories.py"),
         scenes=f"{OUT}/scenes/scenes.json",
@@ -21,7 +21,7 @@ rule trajectories:
         mem_mb=4000,
         runtime=lambda wc: 10 + math.ceil(
             config["trajectories"]["scenes_per_shard"]
-            * (GENERATOR["n_optimal"] + GENERATOR["n_suboptimal"])
+            * (GENERATOR["n_optimal"] + GENERATOR["n_suboptimal"] + GENERATOR["n_exploratory"])
             * config["trajectories"]["resources"]["runtime_per_trajectory_s"] / 60
         ),
     wildcard_constraints:

@@ -1,4 +1,4 @@
-"""Rule `trajectories`: MPLib optimal + suboptimal trajectories of one (task, shard)."""
+"""Rule `trajectories`: MPLib optimal, suboptimal and exploratory trajectories of one (task, shard)."""
 
 from roboscape.sim.catalogue import Catalogue
 from roboscape.sim.generator import GeneratorConfig

@@ -1,0 +1,60 @@
+"""Exploratory trajectories: the fourth kind of recording, made to cover the policy's action space.
+
+Planner trajectories, optimal or suboptimal, move the arm smoothly between waypoints: a world model
+trained only on them never sees an end-effector held at the controller's bound, pushed into the
+edge of the workspace, or shaken at random -- and a policy in training sends exactly such actions.
+An exploratory trajectory runs a random prefix of the task's optimal plan (so it starts from
+states the planner reaches: above the object, holding it, pushing it) and then ``n`` exploratory
+actions, each held for ``hold`` control steps (the policy's and the world model's rate), made of
+segments of three kinds:
+
+- ``extreme``: one translation axis at the bound, either sign, the rest still (the controllability
+  rule's "at trained extreme" sequences);
+- ``uniform``: independent uniform actions in the box, the gripper uniform in [-1, 1] too (its
+  "uniform random in range");
+- ``walk``: a random walk, each action the previous plus Gaussian noise, clipped to the box;
+- ``still``: no motion (its "no motion" and gripper sequences: the arm must stay put).
+
+Bounds are in the controller's normalised units per control step: translation ``bound`` (1: the
+controller's own bound, 0.1 m per control step), rotation ``rotation_bound``. Gripper commands are
+held through ``extreme``, ``walk`` and ``still`` segments and flipped between segments with probability
+``GRIPPER_FLIP``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SEGMENTS = ("extreme", "uniform", "walk", "still")
+SEGMENT_LENGTH = (2, 6)  # exploratory actions per segment, inclusive
+GRIPPER_FLIP = 0.3
+WALK_SIGMA = 0.25  # random-walk step, as a fraction of the bounds
+
+
+def exploratory_actions(
+    n: int, bound: float, rotation_bound: float, gripper: float, rng: np.random.Generator
+) -> tuple[np.ndarray, list[str]]:
+    """``n`` exploratory actions (n, 7) in normalised controller units, and the segment kind of each."""
+    high = np.array([bound] * 3 + [rotation_bound] * 3, dtype=np.float32)
+    actions: list[np.ndarray] = []
+    kinds: list[str] = []
+    arm = np.zeros(6, np.float32)
+    while len(actions) < n:
+        kind = SEGMENTS[rng.integers(len(SEGMENTS))]
+        length = int(rng.integers(SEGMENT_LENGTH[0], SEGMENT_LENGTH[1] + 1))
+        if rng.random() < GRIPPER_FLIP:
+            gripper = -gripper
+        if kind in ("extreme", "still"):
+            arm = np.zeros(6, np.float32)
+        if kind == "extreme":
+            arm[rng.integers(3)] = bound * rng.choice([-1.0, 1.0])
+        for _ in range(min(length, n - len(actions))):
+            grip = gripper
+            if kind == "uniform":
+                arm = rng.uniform(-high, high).astype(np.float32)
+                grip = float(rng.uniform(-1.0, 1.0))
+            elif kind == "walk":
+                arm = np.clip(arm + rng.normal(0.0, WALK_SIGMA, 6) * high, -high, high).astype(np.float32)
+            actions.append(np.concatenate([arm, [grip]]).astype(np.float32))
+            kinds.append(kind)
+    return np.stack(actions), kinds

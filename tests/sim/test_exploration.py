@@ -1,0 +1,62 @@
+"""Exploratory trajectories: their actions are what they claim, and a recorded one is kept, counted
+and replays exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from roboscape.sim.catalogue import build_catalogue
+from roboscape.sim.exploration import SEGMENTS, exploratory_actions
+from roboscape.sim.generator import GeneratorConfig
+from roboscape.sim.policy_env import GRIPPER
+
+
+def test_exploratory_actions_stay_in_their_bounds_and_cover_every_kind():
+    actions, kinds = exploratory_actions(400, 0.8, 0.2, 1.0, np.random.default_rng(0))
+    assert actions.shape == (400, 7) and actions.dtype == np.float32 and len(kinds) == 400
+    assert set(kinds) == set(SEGMENTS)
+    assert np.abs(actions[:, :3]).max() <= 0.8 + 1e-6
+    assert np.abs(actions[:, 3:6]).max() <= 0.2 + 1e-6
+    assert np.abs(actions[:, GRIPPER]).max() <= 1.0
+    extreme = actions[np.array(kinds) == "extreme"]
+    # one translation axis exactly at the bound, nothing else moving
+    assert np.all(np.count_nonzero(extreme[:, :6], axis=1) == 1)
+    assert np.allclose(np.abs(extreme[:, :3]).max(1), 0.8)
+    assert not actions[np.array(kinds) == "still", :6].any()
+    # the gripper is held through extreme, walk and still segments: only fully open or closed
+    held = actions[np.isin(kinds, ["extreme", "walk", "still"]), GRIPPER]
+    assert set(np.unique(held)) <= {-1.0, 1.0}
+
+
+def test_exploratory_actions_are_seeded():
+    a, _ = exploratory_actions(50, 1.0, 0.25, -1.0, np.random.default_rng(3))
+    b, _ = exploratory_actions(50, 1.0, 0.25, -1.0, np.random.default_rng(3))
+    c, _ = exploratory_actions(50, 1.0, 0.25, -1.0, np.random.default_rng(4))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.slow
+def test_an_exploratory_trajectory_is_recorded_counted_and_replays_exactly(tmp_path):
+    from roboscape.sim.replay import replay_shard
+    from roboscape.sim.shard import generate_shard
+    from roboscape.sim.trajectory_io import TrajectoryShard
+
+    catalogue = build_catalogue(0, ["pick_place"], 1, 0)
+    cfg = GeneratorConfig(n_optimal=0, n_suboptimal=0, n_exploratory=1, explore_actions=6, image_size=32)
+    paths = [tmp_path / name for name in ("s.h5", "s.json", "s.summary.json")]
+    summary = generate_shard(catalogue, "pick_place", 0, 1, cfg, *paths, progress=False)
+    assert summary["requested"] == {"optimal": 0, "suboptimal": 0, "exploratory": 1}
+    assert summary["kept"] == {"exploratory": 1}
+    with TrajectoryShard(paths[0]) as shard:
+        (meta,) = shard.episodes
+        actions = shard.group(0)["actions"][()]
+    assert meta["label"] == "exploratory"
+    explored = actions[meta["explore_from"] :]
+    assert len(explored) == cfg.explore_actions * cfg.explore_hold
+    # each exploratory action is held for explore_hold control steps
+    blocks = explored.reshape(cfg.explore_actions, cfg.explore_hold, 7)
+    assert np.array_equal(blocks, np.repeat(blocks[:, :1], cfg.explore_hold, axis=1))
+    assert np.abs(explored[:, :3]).max() <= cfg.explore_bound
+    (replayed,) = replay_shard(paths[0], labels=("exploratory",))
+    assert replayed["object_position_error_m"] == 0.0
