@@ -20,7 +20,7 @@ def _pm(value: float | None, se: float | None, digits: int) -> str:
 def data_table(trajectories: dict, replay: dict, clips: dict) -> list[str]:
     kept = trajectories["kept"]
     return [
-        "| trajectories kept (optimal / suboptimal / exploratory) | solved | failed attempts (retried) "
+        f"| trajectories kept ({' / '.join(LABELS)}) | solved | failed attempts (retried) "
         "| optimal replayed to success | clips (in-domain / OOD) |",
         "| --- | --- | --- | --- | --- |",
         f"| {' / '.join(str(kept.get(k, 0)) for k in LABELS)} of {sum(trajectories['requested'].values())} "

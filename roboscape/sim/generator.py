@@ -73,7 +73,7 @@ class GeneratorConfig:
 
     def count(self, label: str) -> int:
         """Trajectories of kind ``label`` per scene."""
-        return {"optimal": self.n_optimal, "suboptimal": self.n_suboptimal, "exploratory": self.n_exploratory}[label]
+        return getattr(self, f"n_{label}")
 
     def __post_init__(self):
         if self.explore_hold < 1 or not 0 < self.explore_bound <= 1 or not 0 <= self.explore_rotation_bound <= 1:
@@ -234,8 +234,8 @@ class TrajectoryGenerator:
         steps = essential_steps(self.env, self.base.agent.tcp.pose.sp)
         if label == "suboptimal":
             steps = suboptimal_steps(steps, method, np.random.RandomState(seed))
-        rng = np.random.default_rng(seed)
         if label == "exploratory":
+            rng = np.random.default_rng(seed)
             steps = steps[: rng.integers(len(steps) + 1)]
         try:
             gripper = self._execute(steps, roll)

@@ -70,7 +70,7 @@ def test_trajectories_have_varying_frames_and_valid_actions(tiny_run, shard):
         episodes = {e.meta["label"]: e for e in traj}
     for ep in episodes.values():
         T = len(ep)
-        assert T >= 16
+        assert T > 20 or ep.meta["label"] == "exploratory"  # its length is asserted below
         for frames in ep.rgb.values():
             assert frames.shape == (T + 1, 64, 64, 3) and frames.dtype == np.uint8
             diffs = np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
