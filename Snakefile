@@ -26,6 +26,7 @@ include: "workflow/rules/policy.smk"
 include: "workflow/rules/controllability.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
@@ -36,4 +37,6 @@ rule all:
         f"{OUT}/tokens/index.csv",
         f"{OUT}/summary.md",
         f"{OUT}/tables/table1.md",
+        expand(f"{OUT}/figures/rollouts_{{domain}}.{{ext}}", domain=["ind", "ood"], ext=["png", "pdf", "gif"]),
+        CURVE_FIGURE,
     default_target: True

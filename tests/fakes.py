@@ -1,5 +1,5 @@
 """Small synthetic data and models for unit tests: trajectory shards, clip indices (no simulator),
-a tiny world model and tokenizer."""
+a tiny world model and tokenizer, a policy environment and a policy."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 from roboscape.data.clips import ClipConfig, cut_clips, merge_indices
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
 from roboscape.models.world_model import WorldModel, WorldModelConfig
+from roboscape.policy.mlp import ActOutput
 from roboscape.rl.world_model_env import InitialStates
 from roboscape.sim.trajectory_io import FORMAT_VERSION, Episode, write_episode
 from roboscape.utils.h5 import open_h5
@@ -132,3 +133,41 @@ def env_world(frame_skip: int = 2) -> tuple[WorldModel, Tokenizer, InitialStates
         scene_ids=[f"push/s{i}" for i in range(5)],
     )
     return wm, tok, states
+
+
+class FakeEnv:
+    """Succeeds once the actions' sum passes 1; a NaN action fails the episode (as PolicyEnv does)."""
+
+    episode_steps = 4
+
+    def reset(self, options):
+        self.total = 0.0
+        return self._obs(), {"success": False}
+
+    def _obs(self):
+        return {
+            "rgb": np.zeros((2, 2, 3), np.uint8),
+            "prev_rgb": np.zeros((2, 2, 3), np.uint8),
+            "instruction": np.zeros(2, np.float32),
+        }
+
+    def step(self, action):
+        self.steps = getattr(self, "steps", 0) + 1
+        if not np.all(np.isfinite(action)):
+            return (
+                self._obs(),
+                0.0,
+                True,
+                False,
+                {"success": False, "action_clipped": False, "failure": "nonfinite_action"},
+            )
+        self.total += float(action[0])
+        return self._obs(), 1.0, False, False, {"success": self.total > 1, "action_clipped": False, "failure": None}
+
+
+class ConstantPolicy:
+    def __init__(self, value: float):
+        self.value = value
+
+    def act(self, obs, deterministic=False):
+        return ActOutput(torch.full((1, 7), self.value), torch.zeros(1), torch.zeros(1))

@@ -37,6 +37,7 @@ import torch
 from roboscape.sim.catalogue import Catalogue, SceneSpec
 from roboscape.sim.policy_env import PolicyEnv
 from roboscape.sim.vector_env import to_tensors
+from roboscape.utils.io import atomic_path
 from roboscape.utils.stats import wilson_interval
 
 DOMAINS = ("ind", "ood")
@@ -151,6 +152,19 @@ def evaluate_shard(
     done.update({r["episode"]: r for r in rows})
     partial.unlink()
     return [done[e.index] for e in episodes], videos
+
+
+def save_recorded(videos: Sequence[np.ndarray], episodes: Sequence[Episode], path: str | Path) -> None:
+    """The frames of a shard's recorded episodes (the first ``len(videos)`` of ``episodes``), each
+    (T+1, H, W, 3) uint8 under the key ``episode_<index>``, exact (the GIF's palette is not)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **{f"episode_{ep.index}": v for ep, v in zip(episodes, videos, strict=False)})
+
+
+def load_recorded(path: str | Path) -> dict[int, np.ndarray]:
+    """What :func:`save_recorded` wrote: episode index -> frames."""
+    with np.load(path) as data:
+        return {int(k.removeprefix("episode_")): data[k] for k in data.files}
 
 
 def _rate(rows: list[dict], key: str) -> dict:

@@ -6,8 +6,8 @@ token-decoding VLA, which stable-baselines3's numpy buffers and torchrl's Tensor
 The environment is any vector environment with :mod:`roboscape.sim.vector_env`'s contract (tensors,
 auto-reset with ``final_observation`` / ``final_info``, episode metrics); the agent anything with
 ``act(obs, deterministic, generator) -> (action, log_prob, value)``, ``evaluate(obs, action) ->
-(log_prob, entropy, value)``, ``value(obs)`` and its value head as ``critic``, such as
-:class:`roboscape.policy.mlp.MLPPolicy`.
+(log_prob, entropy, value)``, ``value(obs)``, its value head as ``critic`` and, when snapshots are
+asked for, ``save_pretrained(dir)``, such as :class:`roboscape.policy.mlp.MLPPolicy`.
 
 The algorithm: rollouts of ``num_steps`` per environment with partial resets; generalised advantage
 estimation that bootstraps a truncated episode from the value of its ``final_observation`` (a
@@ -22,12 +22,20 @@ Checkpoints, every ``checkpoint_every`` updates, hold the agent, the optimizer a
 generators; every environment is reset (with seeds derived from the update) at each checkpoint
 boundary, so a run killed and resumed from its last checkpoint equals an uninterrupted one. Curves
 go to ``metrics.csv`` and TensorBoard, one row per update.
+
+Snapshots (``snapshots`` > 0) are the policy at evenly spaced updates of the run, the starting
+policy and the final one included, each with its environment steps and training seconds, so that
+learning curves can be measured where it matters, in the simulator (the paper's Figure 2). They are
+kept with the checkpoints (a resumed run keeps those it has, and a run of another signature sets them
+aside with the checkpoints) and published to ``snapshots/`` with ``snapshots/snapshots.csv`` once
+the run is complete.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -83,6 +91,9 @@ class PPOArgs:
     """updates between checkpoints; every environment is reset at each checkpoint boundary"""
     keep_checkpoints: int = 2
     """checkpoints kept on disk"""
+    snapshots: int = 0
+    """policies saved at this many evenly spaced updates besides the starting one (the last is the
+    final policy), for learning curves measured in the simulator; 0: none"""
     seed: int = 0
     """seed of the environments' resets, the action sampling and the minibatches"""
 
@@ -97,6 +108,8 @@ class PPOArgs:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"PPO's {name} must be >= 1")
+        if self.snapshots < 0:
+            raise ValueError("PPO's snapshots must be >= 0")
 
 
 def _episode_means(episodes: list[dict]) -> dict[str, float]:
@@ -154,6 +167,11 @@ class PPO:
         self.update = 0  # updates done
         self.wall_time = 0.0  # seconds of training, over every session of the run
         self.start_update = 0
+        self.snapshot_updates = sorted(
+            {round(k * self.num_updates / args.snapshots) for k in range(args.snapshots + 1)}
+            if args.snapshots
+            else set()
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoints(self) -> list[Path]:
@@ -194,6 +212,51 @@ class PPO:
         torch.set_rng_state(state["torch_rng"])
         self.update, self.wall_time = state["update"], state["wall_time"]
         return True
+
+    # ------------------------------------------------------------------ snapshots
+    SNAPSHOT_FIELDS = ("update", "env_steps", "wall_time_s", "path")
+
+    @property
+    def snapshot_staging(self) -> Path:
+        return self.ckpt_dir / "snapshots"
+
+    def _snapshot_rows(self) -> list[dict]:
+        index = self.snapshot_staging / "snapshots.csv"
+        if not index.exists():
+            return []
+        with open(index) as fh:
+            return list(csv.DictReader(fh))
+
+    def _write_snapshot_rows(self, rows: list[dict]) -> None:
+        with atomic_path(self.snapshot_staging / "snapshots.csv") as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.SNAPSHOT_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def snapshot(self) -> None:
+        """Save the policy as it is at ``self.update`` if that is a snapshot update, in place of
+        what a killed session saved from there on."""
+        if self.update not in self.snapshot_updates:
+            return
+        rows = [r for r in self._snapshot_rows() if int(r["update"]) < self.update]
+        name = f"update_{self.update:08d}"
+        self.agent.save_pretrained(self.snapshot_staging / name)
+        rows.append(
+            {"update": self.update, "env_steps": self.update * self.batch, "wall_time_s": self.wall_time, "path": name}
+        )
+        self._write_snapshot_rows(rows)
+
+    def publish_snapshots(self) -> None:
+        """Copy the complete run's snapshots to ``out_dir/snapshots`` (with no snapshots asked for,
+        an index without rows)."""
+        rows = self._snapshot_rows()
+        if [int(r["update"]) for r in rows] != self.snapshot_updates:
+            raise RuntimeError(
+                f"snapshots of updates {self.snapshot_updates} expected, {self.snapshot_staging} has {rows}"
+            )
+        if not rows:
+            self._write_snapshot_rows([])
+        shutil.copytree(self.snapshot_staging, self.out_dir / "snapshots", dirs_exist_ok=True)
 
     # ------------------------------------------------------------------ metrics
     @property
@@ -324,6 +387,10 @@ class PPO:
         self.start_update = self.update
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._truncate_metrics()
+        if self.snapshot_updates:
+            self._write_snapshot_rows([r for r in self._snapshot_rows() if int(r["update"]) <= self.update])
+            if self.update == 0:
+                self.snapshot()
         writer = SummaryWriter(str(self.out_dir / "tensorboard"))
         bar = tqdm(
             total=self.num_updates, initial=self.update, desc=self.out_dir.name, unit="update", disable=not progress
@@ -366,11 +433,14 @@ class PPO:
                 bar.set_postfix(
                     ret=f"{last['return']:.2f}", success=f"{last['success_once']:.2f}", kl=f"{stats['approx_kl']:.3f}"
                 )
+                self.snapshot()
                 if self.update % args.checkpoint_every == 0 or self.update == self.num_updates:
                     self.save_checkpoint()
         finally:
             bar.close()
             writer.close()
+        if self.update == self.num_updates:
+            self.publish_snapshots()
         return {
             "updates": self.update,
             "env_steps": self.update * self.batch,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from roboscape.eval.policy_eval import (
     SEED_BASE,
@@ -13,8 +12,9 @@ from roboscape.eval.policy_eval import (
     shard_episodes,
     summarise,
 )
-from roboscape.policy.mlp import ActOutput
 from roboscape.sim.catalogue import SceneSpec
+
+from fakes import ConstantPolicy, FakeEnv
 
 SCENES = [
     SceneSpec(f"push/o{i}-plate-wood", "push", f"o{i}", "plate", "wood", "ood", "unseen_object") for i in range(3)
@@ -32,44 +32,6 @@ def test_shards_partition_a_cell_and_its_seeds_are_disjoint_from_the_datas():
     assert shard_episodes(SCENES, "push", "ind", 10, 1, 3) != shards[1]
     with pytest.raises(ValueError, match="shard 3 of 3"):
         shard_episodes(SCENES, "push", "ood", 10, 3, 3)
-
-
-class FakeEnv:
-    """Succeeds once the actions' sum passes 1; a NaN action fails the episode (as PolicyEnv does)."""
-
-    episode_steps = 4
-
-    def reset(self, options):
-        self.total = 0.0
-        return self._obs(), {"success": False}
-
-    def _obs(self):
-        return {
-            "rgb": np.zeros((2, 2, 3), np.uint8),
-            "prev_rgb": np.zeros((2, 2, 3), np.uint8),
-            "instruction": np.zeros(2, np.float32),
-        }
-
-    def step(self, action):
-        self.steps = getattr(self, "steps", 0) + 1
-        if not np.all(np.isfinite(action)):
-            return (
-                self._obs(),
-                0.0,
-                True,
-                False,
-                {"success": False, "action_clipped": False, "failure": "nonfinite_action"},
-            )
-        self.total += float(action[0])
-        return self._obs(), 1.0, False, False, {"success": self.total > 1, "action_clipped": False, "failure": None}
-
-
-class ConstantPolicy:
-    def __init__(self, value: float):
-        self.value = value
-
-    def act(self, obs, deterministic=False):
-        return ActOutput(torch.full((1, 7), self.value), torch.zeros(1), torch.zeros(1))
 
 
 def test_episodes_count_success_once_at_the_end_and_nan_as_a_failure():

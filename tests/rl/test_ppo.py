@@ -3,6 +3,8 @@ rate 0, and a run killed and resumed equals an uninterrupted one."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 import pandas as pd
 import pytest
@@ -184,6 +186,38 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
     a, b = pd.read_csv(tmp_path / "a" / "metrics.csv"), pd.read_csv(tmp_path / "b" / "metrics.csv")
     assert b["update"].tolist() == list(range(1, 13))  # no rows left over from the killed session
     pd.testing.assert_series_equal(a["return"], b["return"])
+
+
+class SavingAgent(GaussianAgent):
+    """The agent with the ``save_pretrained`` that snapshots need."""
+
+    def save_pretrained(self, out_dir):
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        torch.save(self.state_dict(), out_dir / "weights.pt")
+
+
+def test_snapshots_span_the_run_and_a_resumed_run_has_the_same(tmp_path):
+    args = PPOArgs(total_steps=12 * 8 * 32, snapshots=3, **ARGS)  # at updates 0, 4, 8 and 12
+    start, straight = SavingAgent().state_dict(), SavingAgent()
+    PPO(straight, PointMass(8), args, tmp_path / "a").train(progress=False)
+    PPO(SavingAgent(), PointMass(8), args, tmp_path / "b").train(stop_after=7, progress=False)
+    assert not (tmp_path / "b" / "snapshots").exists()  # published once the run is complete
+    PPO(SavingAgent(seed=99), PointMass(8), args, tmp_path / "b").train(progress=False)  # resumes from update 5
+
+    def snapshot(run: str, update: int) -> dict:
+        return torch.load(tmp_path / run / "snapshots" / f"update_{update:08d}" / "weights.pt")
+
+    for run in "ab":
+        rows = pd.read_csv(tmp_path / run / "snapshots" / "snapshots.csv")
+        assert rows["update"].tolist() == [0, 4, 8, 12]
+        assert rows["env_steps"].tolist() == [0, 4 * 256, 8 * 256, 12 * 256]
+        assert rows["wall_time_s"].iloc[0] == 0 and rows["wall_time_s"].is_monotonic_increasing
+    torch.testing.assert_close(snapshot("a", 0), start, rtol=0, atol=0)
+    torch.testing.assert_close(snapshot("a", 12), straight.state_dict(), rtol=0, atol=0)
+    assert not all(torch.equal(snapshot("a", 4)[k], start[k]) for k in start)
+    for update in (0, 4, 8, 12):
+        torch.testing.assert_close(snapshot("a", update), snapshot("b", update), rtol=0, atol=0)
 
 
 def test_checkpoints_of_another_configuration_are_set_aside(tmp_path):

@@ -276,6 +276,50 @@ def test_table1_is_built_from_every_methods_episodes(tiny_run):
     assert (tables / "table1.tex").read_text().startswith(r"\begin{tabular}")
 
 
+def test_learning_curves_evaluate_every_snapshot_on_the_tables_first_episodes(tiny_run):
+    out, cfg = tiny_run.out, tiny_run.config
+    curves = cfg["evaluation"]["curves"]
+    points = pd.read_csv(out / "figures" / "learning_curves.csv")
+    snapshots = cfg["rl"]["world_model"]["ppo"]["snapshots"]
+    assert set(points["method"]) == {
+        "rl_maniskill",
+        "rl_world_model",
+        "rl_world_model_embedding",
+        "rl_world_model_proxy",
+    }
+    assert len(points) == 4 * len(curves["tasks"]) * 2 * (snapshots + 1)  # methods x tasks x domains x snapshots
+    assert (points["episodes"] == curves["episodes"]).all()
+    for method in set(points["method"]):
+        for task in curves["tasks"]:
+            rl = read_json(out / "policy" / method / task / "train.json")
+            line = points[(points["method"] == method) & (points["task"] == task) & (points["domain"] == "ind")]
+            assert line["env_steps"].tolist()[0] == 0 and line["env_steps"].tolist()[-1] == rl["env_steps"]
+            rows = pd.read_csv(out / "policy" / "curves" / method / f"{task}.csv")
+            table = pd.read_csv(out / "policy" / "eval" / method / "episodes.csv")
+            for domain in ("ind", "ood"):
+                cell = table[(table["task"] == task) & (table["domain"] == domain)].sort_values("episode")
+                first = cell["seed"].tolist()[: curves["episodes"]]
+                final = rows[(rows["domain"] == domain) & (rows["update"] == rows["update"].max())]
+                assert final["seed"].tolist() == first  # the same initial states as the table's cell
+                # the final snapshot is the evaluated policy: the same episodes give the same outcomes
+                assert final["success_once"].tolist() == cell["success_once"].tolist()[: curves["episodes"]]
+    assert (out / "figures" / "learning_curves.png").stat().st_size > 10_000
+    assert (out / "figures" / "learning_curves.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_rollout_figures_show_every_task_and_method(tiny_run):
+    out, cfg = tiny_run.out, tiny_run.config
+    for domain in ("ind", "ood"):
+        assert (out / "figures" / f"rollouts_{domain}.png").stat().st_size > 50_000
+        assert (out / "figures" / f"rollouts_{domain}.pdf").read_bytes().startswith(b"%PDF")
+        gif = imageio.mimread(out / "figures" / f"rollouts_{domain}.gif")
+        size = cfg["trajectories"]["generator"]["image_size"]
+        assert len(gif) == cfg["policy"]["episode_steps"] + 1
+        assert gif[0].shape[:2] == (len(TINY["scenes"]["tasks"]) * size, 5 * size)  # tasks x methods
+        frames = np.load(out / "policy" / "eval" / "sft" / "push" / domain / "shard_000.npz")["episode_0"]
+        assert frames.shape == (cfg["policy"]["episode_steps"] + 1, size, size, 3)
+
+
 def test_summary_is_built_from_the_eval_files(tiny_run):
     page = (tiny_run.out / "summary.md").read_text()
     ev = read_json(tiny_run.out / "world_model" / "action" / "eval" / "eval.json")
@@ -418,17 +462,24 @@ def test_nothing_changed_plans_nothing(tiny_run):
 N = 8  # shards in the tiny tier
 EVAL_JOBS = {"eval_wm_action": 1, "eval_wm_text": 1, "summary": 1}
 # Policies: 4 tasks; 5 methods (sft, rl_maniskill, and rl_world_model with the general, embedding and proxy
-# rewards) x 4 tasks x 2 domains x 1 shard evaluated
-EVAL_POLICY = {"eval_policy": 40, "policy_results": 5, "summary": 1, "table1": 1}
-EVAL_ONE_METHOD = {"eval_policy": 8, "policy_results": 1, "summary": 1, "table1": 1}
-RL_JOBS = {"rl_maniskill": 4, **EVAL_ONE_METHOD}
-RLWM_GENERAL_JOBS = {"rl_world_model": 4, **EVAL_ONE_METHOD}
+# rewards) x 4 tasks x 2 domains x 1 shard evaluated; Figures 4 and 5 show every method's first episode
+FIGURES = {"figure_rollouts": 2}
+EVAL_POLICY = {"eval_policy": 40, "policy_results": 5, "summary": 1, "table1": 1, **FIGURES}
+EVAL_ONE_METHOD = {"eval_policy": 8, "policy_results": 1, "summary": 1, "table1": 1, **FIGURES}
+# Figure 2: each RL run of the tiny tier's curve task (pick_place) evaluated snapshot by snapshot
+CURVES = {"eval_curve": 4, "figure_learning_curves": 1}
+CURVE_ONE_METHOD = {"eval_curve": 1, "figure_learning_curves": 1}
+RL_JOBS = {"rl_maniskill": 4, **EVAL_ONE_METHOD, **CURVE_ONE_METHOD}
+RLWM_GENERAL_JOBS = {"rl_world_model": 4, **EVAL_ONE_METHOD, **CURVE_ONE_METHOD}
 RLWM_JOBS = {
     "rl_world_model": 12,
     "eval_policy": 24,
     "policy_results": 3,
     "summary": 1,
     "table1": 1,
+    **FIGURES,
+    "eval_curve": 3,
+    "figure_learning_curves": 1,
 }  # all three rewards
 # the text WM imagines the goals; resets draw from their file, and the general reward's validity is scored with them
 GOAL_JOBS = {"imagine_goals": 4, **RLWM_JOBS, "reward_validity": 4}
@@ -439,7 +490,7 @@ TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm_text": 1, **GOAL_JOBS}
 WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS, "train_reward": 4, **CONTROL_JOBS}
 TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1, **DECODER_JOBS, **WM_JOBS}
 CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS, "train_reward": 8}
-SFT_JOBS = {"sft": 4, "rl_maniskill": 4, "rl_world_model": 12, **EVAL_POLICY}
+SFT_JOBS = {"sft": 4, "rl_maniskill": 4, "rl_world_model": 12, **EVAL_POLICY, **CURVES}
 TRAJECTORY_JOBS = {
     "trajectories": N,
     "trajectory_summary": 1,
@@ -522,7 +573,7 @@ SUMMARY = {"summary": 1}
             "rl.reward_models",
             lambda c: c["rl"]["reward_models"]["train"].update(lr=1e-3),
             {"train_reward": 8, "rl_world_model": 8, "eval_policy": 16, "policy_results": 2, "reward_validity": 4}
-            | {"summary": 1, "table1": 1, "all": 1},
+            | {"summary": 1, "table1": 1, **FIGURES, "eval_curve": 2, "figure_learning_curves": 1, "all": 1},
         ),
         (
             "rl.world_model.goals",
@@ -532,7 +583,13 @@ SUMMARY = {"summary": 1}
         (
             "evaluation",
             lambda c: c["evaluation"]["episodes"].update(ood=3),
-            {"eval_policy": 20, "policy_results": 5, "summary": 1, "table1": 1, "all": 1},  # every method's OOD jobs
+            {"eval_policy": 20, "policy_results": 5, "summary": 1, "table1": 1, "figure_rollouts": 1, "all": 1},
+        ),  # every method's OOD jobs, and Figure 5
+        ("evaluation.curves", lambda c: c["evaluation"]["curves"].update(episodes=2), {**CURVES, "all": 1}),
+        (
+            "rl.world_model.ppo.snapshots",
+            lambda c: c["rl"]["world_model"]["ppo"].update(snapshots=3),
+            {**RLWM_JOBS, "all": 1},
         ),
         ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, "all": 1}),
         ("tables", lambda c: c["tables"].update(bootstrap_samples=500), {"table1": 1, "all": 1}),
@@ -574,14 +631,17 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ("roboscape/eval/controllability.py", {**CONTROL_JOBS, "all": 1}),
         ("roboscape/data/heldout_episodes.py", {"reward_validity": 4, **CONTROL_JOBS, "all": 1}),
         ("roboscape/report/summary.py", {**SUMMARY, "all": 1}),
-        ("roboscape/report/tables.py", {"table1": 1, "all": 1}),
+        ("roboscape/report/tables.py", {"table1": 1, **FIGURES, "all": 1}),  # Figures 4 and 5 name the methods alike
+        ("roboscape/report/policy_figures.py", {**FIGURES, "all": 1}),
+        ("roboscape/eval/learning_curves.py", {**CURVES, "all": 1}),
+        ("roboscape/report/learning_curves.py", {"figure_learning_curves": 1, "all": 1}),
         ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, "all": 1}),
-        ("roboscape/rl/ppo.py", {**RL_JOBS, **RLWM_JOBS, "eval_policy": 32, "policy_results": 4, "all": 1}),
+        ("roboscape/rl/ppo.py", {**RL_JOBS, **RLWM_JOBS, "eval_policy": 32, "policy_results": 4, **CURVES, "all": 1}),
         ("roboscape/models/reward_models.py", {"train_reward": 8, **RLWM_JOBS, "reward_validity": 4, "all": 1}),
         ("roboscape/rl/reward_validity.py", {"reward_validity": 4, "summary": 1, "all": 1}),
         ("roboscape/rl/world_model_env.py", {**RLWM_JOBS, "reward_validity": 4, "all": 1}),
         ("roboscape/rl/goals.py", {**GOAL_JOBS, "all": 1}),
-        ("roboscape/eval/policy_eval.py", {**EVAL_POLICY, "all": 1}),
+        ("roboscape/eval/policy_eval.py", {**EVAL_POLICY, **CURVES, "all": 1}),
         ("roboscape/data/policy_steps.py", {**SFT_JOBS, "all": 1}),
     ],
 )

@@ -26,8 +26,10 @@ def test_the_report_holds_every_figure(tiny_run):
         *out.glob("world_model/action/controllability/*.gif"),
         out / "summary.md",
         out / "tables/table1.md",
+        *out.glob("figures/*.png"),
+        *out.glob("figures/*.gif"),
     ]
-    assert len(figures) == 8 + 1 + 2 * 6 + 2 + 5 + 2
+    assert len(figures) == 8 + 1 + 2 * 6 + 2 + 5 + 2 + 5
     # each embedded (data URI) under its path in the results
     missing = [
         str(f.relative_to(out))
@@ -41,6 +43,8 @@ def test_the_report_holds_every_figure(tiny_run):
         "the paper's Figure 9",
         "open-loop rollout from the same first frame",
         "the simulator's frames on the left of each pair",
+        "The paper's Figure 2",
+        "The paper's Figure 5 (out of domain)",
     ):
         assert caption in html
     assert re.search(r"RoboScape-R", html)  # workflow.rst, the method's description

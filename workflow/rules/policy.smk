@@ -116,6 +116,7 @@ rule rl_maniskill:
     output:
         weights=f"{OUT}/policy/rl_maniskill/{{task}}/model/model.safetensors",
         summary=f"{OUT}/policy/rl_maniskill/{{task}}/train.json",
+        snapshots=directory(f"{OUT}/policy/rl_maniskill/{{task}}/snapshots"),
     params:
         train_scenes=POLICY["train_scenes"],
         env={**sim_env(), "num_envs": config["rl"]["maniskill"]["num_envs"],
@@ -275,6 +276,7 @@ rule rl_world_model:
     output:
         weights=f"{OUT}/policy/{{method}}/{{task}}/model/model.safetensors",
         summary=f"{OUT}/policy/{{method}}/{{task}}/train.json",
+        snapshots=directory(f"{OUT}/policy/{{method}}/{{task}}/snapshots"),
     params:
         train_scenes=POLICY["train_scenes"],
         reset_scenes=RLWM["reset_scenes"],
@@ -314,6 +316,7 @@ rule eval_policy:
         gif=report(f"{OUT}/policy/eval/{{method}}/{{task}}/{{domain}}/shard_{{shard}}.gif", caption=caption("policy_rollouts"),
                    category="4. Policies", subcategory="{method}", labels={"method": "{method}", "task": "{task}",
                                                                            "domain": "{domain}", "shard": "{shard}"}),
+        frames=f"{OUT}/policy/eval/{{method}}/{{task}}/{{domain}}/shard_{{shard}}.npz",
     params:
         train_scenes=POLICY["train_scenes"],
         env=sim_env(),

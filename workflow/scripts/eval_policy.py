@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from roboscape.eval.policy_eval import cell_scenes, evaluate_shard, shard_episodes
+from roboscape.eval.policy_eval import cell_scenes, evaluate_shard, save_recorded, shard_episodes
 from roboscape.models.text_encoder import load_sentences
 from roboscape.policy.mlp import MLPPolicy
 from roboscape.report.rollout_figures import grid_gif
@@ -32,6 +32,7 @@ with job_log(snakemake.log[0]) as log:
     with atomic_path(snakemake.output.episodes) as tmp:
         pd.DataFrame(rows).assign(method=w.method).to_csv(tmp, index=False)
     grid_gif([[v] for v in videos], snakemake.output.gif)
+    save_recorded(videos, episodes, snakemake.output.frames)
     log.info(
         "%s %s %s shard %s: %d of %d episodes solved at the end",
         w.method,

@@ -1,0 +1,52 @@
+"""The paper's Figures 2, 4 and 5 as files: PNG and PDF (the same figure gives the same PDF bytes)
+and the rollouts' GIF."""
+
+from __future__ import annotations
+
+import imageio.v2 as imageio
+import numpy as np
+import pandas as pd
+import pytest
+
+from roboscape.report.learning_curves import learning_curves
+from roboscape.report.policy_figures import Rollout, rollout_comparison
+
+
+def rollouts(T: int = 5) -> dict:
+    rng = np.random.default_rng(0)
+    frames = lambda: rng.integers(0, 255, (T, 16, 16, 3), dtype=np.uint8)  # noqa: E731
+    return {
+        task: {m: Rollout(frames(), ok, f"{task}/s") for m, ok in (("sft", False), ("rl_world_model", True))}
+        for task in ("push", "pull")
+    }
+
+
+def test_rollouts_side_by_side(tmp_path):
+    out = {ext: tmp_path / f"f.{ext}" for ext in ("png", "pdf", "gif")}
+    rollout_comparison(rollouts(), out["png"], out["pdf"], out["gif"], "Figure 4")
+    assert out["png"].read_bytes().startswith(b"\x89PNG") and out["pdf"].read_bytes().startswith(b"%PDF")
+    gif = imageio.mimread(out["gif"])
+    assert len(gif) == 5 and gif[0].shape[:2] == (2 * 16, 2 * 16)  # tasks as rows, methods as columns
+    first = out["pdf"].read_bytes()
+    rollout_comparison(rollouts(), out["png"], out["pdf"], out["gif"], "Figure 4")
+    assert out["pdf"].read_bytes() == first
+    with pytest.raises(ValueError, match="no rollouts"):
+        rollout_comparison({}, out["png"], out["pdf"], out["gif"], "Figure 4")
+
+
+def test_learning_curves_plot_every_method_task_and_domain(tmp_path):
+    points = pd.DataFrame(
+        [
+            {"method": m, "task": "pick_place", "domain": d, "update": u, "env_steps": 100 * u,
+             "wall_time_s": 60.0 * u, "episodes": 8, "successes": u, "success_rate": u / 8,
+             "ci95_low": max(0, u / 8 - 0.2), "ci95_high": min(1, u / 8 + 0.2)}
+            for m in ("rl_maniskill", "rl_world_model", "rl_world_model_proxy")
+            for d in ("ind", "ood")
+            for u in (0, 2, 4)
+        ]
+    )  # fmt: skip
+    png, pdf = tmp_path / "c.png", tmp_path / "c.pdf"
+    learning_curves(points, png, pdf)
+    assert png.stat().st_size > 10_000 and pdf.read_bytes().startswith(b"%PDF")
+    with pytest.raises(ValueError, match="no learning-curve points"):
+        learning_curves(points.iloc[:0], png, pdf)

@@ -1,0 +1,95 @@
+# The paper's figures from the policies' evaluations in ManiSkill.
+FIGURES = {"ind": ("Figure 4", "in domain"), "ood": ("Figure 5", "out of domain")}
+
+
+rule figure_rollouts:
+    """Figures 4 and 5: each task's first evaluation episode, every method side by side, in or out of domain."""
+    input:
+        lib=library("figure_rollouts.py"),
+        episodes=lambda wc: [f"{OUT}/policy/eval/{m}/{t}/{wc.domain}/shard_000.csv" for t in TASKS for m in METHODS],
+        frames=lambda wc: [f"{OUT}/policy/eval/{m}/{t}/{wc.domain}/shard_000.npz" for t in TASKS for m in METHODS],
+    output:
+        png=report(f"{OUT}/figures/rollouts_{{domain}}.png", caption=caption("figure_rollouts"), category="0. Summary",
+                   subcategory="paper figures", labels={"figure": "evaluation rollouts", "domain": "{domain}"}),
+        pdf=f"{OUT}/figures/rollouts_{{domain}}.pdf",
+        gif=report(f"{OUT}/figures/rollouts_{{domain}}.gif", caption=caption("figure_rollouts"), category="0. Summary",
+                   subcategory="paper figures", labels={"figure": "evaluation rollouts (GIF)", "domain": "{domain}"}),
+    params:
+        cells=[[t, m] for t in TASKS for m in METHODS],
+        title=lambda wc: f"{FIGURES[wc.domain][0]}: evaluation episodes {FIGURES[wc.domain][1]}, each method from the same initial state",
+    log:
+        f"{OUT}/logs/figure_rollouts/{{domain}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/figure_rollouts/{{domain}}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    wildcard_constraints:
+        domain="ind|ood",
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/figure_rollouts.py"
+
+
+CURVES = EVAL["curves"]
+RL_METHODS = [m for m in METHODS if m != "sft"]
+if unknown := set(CURVES["tasks"]) - set(TASKS):
+    raise ValueError(f"evaluation.curves.tasks {sorted(unknown)} are not among scenes.tasks {TASKS}")
+# the figure is drawn when there is something to draw: tasks, and snapshots in both RL environments
+SNAPSHOTS = min(config["rl"]["maniskill"]["ppo"]["snapshots"], RLWM["ppo"]["snapshots"])
+CURVE_FIGURE = [f"{OUT}/figures/learning_curves.{ext}" for ext in ("png", "pdf", "csv")] if CURVES["tasks"] and SNAPSHOTS else []
+
+
+rule eval_curve:
+    """The points of Figure 2 for one RL run: each of its PPO snapshots closed loop in ManiSkill, in and out of domain."""
+    input:
+        lib=library("eval_curve.py"),
+        scenes=f"{OUT}/scenes/scenes.json",
+        instructions=f"{OUT}/policy/instructions.safetensors",
+        snapshots=f"{OUT}/policy/{{method}}/{{task}}/snapshots",
+    output:
+        f"{OUT}/policy/curves/{{method}}/{{task}}.csv",
+    params:
+        train_scenes=POLICY["train_scenes"],
+        env=sim_env(),
+        episodes=CURVES["episodes"],
+        seed=EVAL["seed"],
+    log:
+        f"{OUT}/logs/eval_curve/{{method}}_{{task}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/eval_curve/{{method}}_{{task}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=10 + math.ceil(2 * (SNAPSHOTS + 1) * CURVES["episodes"] * POLICY["episode_steps"] / 60),
+    wildcard_constraints:
+        method="|".join(RL_METHODS),
+        task="|".join(TASKS),
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/eval_curve.py"
+
+
+rule figure_learning_curves:
+    """Figure 2: success rate in ManiSkill against environment steps and training time, per reward."""
+    input:
+        lib=library("figure_learning_curves.py"),
+        curves=expand(f"{OUT}/policy/curves/{{method}}/{{task}}.csv", method=RL_METHODS, task=CURVES["tasks"]),
+    output:
+        png=report(f"{OUT}/figures/learning_curves.png", caption=caption("figure_learning_curves"), category="0. Summary",
+                   subcategory="paper figures", labels={"figure": "learning curves"}),
+        pdf=f"{OUT}/figures/learning_curves.pdf",
+        csv=f"{OUT}/figures/learning_curves.csv",
+    log:
+        f"{OUT}/logs/figure_learning_curves.log",
+    benchmark:
+        f"{OUT}/benchmarks/figure_learning_curves.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/figure_learning_curves.py"
