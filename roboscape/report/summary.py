@@ -172,16 +172,26 @@ def validity_table(validity: dict[str, dict]) -> list[str]:
     return lines
 
 
+CONTROLLABILITY_FLOORS = {"copy_first_frame": "the first frame", "copy_first_frame_tokenized": "its tokenization"}
+
+
 def controllability_table(result: dict) -> list[str]:
     """Per action sequence, the action world model's perceptual margin over copying the first frame
-    against the simulator, in and out of domain; and how far apart opposite extremes end."""
+    and over copying its tokenized reconstruction, against the simulator, in and out of domain; and
+    how far apart opposite extremes end."""
     subsets = list(result["subsets"])
-    lines = ["| sequence | " + " | ".join(subsets) + " |", "| --- |" + " --- |" * len(subsets)]
+    columns = [(s, f) for s in subsets for f in CONTROLLABILITY_FLOORS]
+    lines = [
+        "| sequence | " + " | ".join(f"{s}: over {CONTROLLABILITY_FLOORS[f]}" for s, f in columns) + " |",
+        "| --- |" + " --- |" * len(columns),
+    ]
     for name in result["sequences"]:
         cells = []
-        for subset in subsets:
+        for subset, floor in columns:
             seq = result["subsets"][subset]["sequences"][name]
-            cells.append(_pm(seq["margin_over_floor"]["perceptual"], seq["margin_standard_error"]["perceptual"], 3))
+            cells.append(
+                _pm(seq["margin_over_floor"][floor]["perceptual"], seq["margin_standard_error"][floor]["perceptual"], 3)
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("| opposite extremes, world model / simulator | " + " | ".join(subsets) + " |")
@@ -228,7 +238,8 @@ def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
             f"The action world model and ManiSkill from the same {len(j['controllability']['subsets'])} x "
             f"{j['controllability']['config']['start_states']} held-out start states under each action sequence "
             f"({j['controllability']['config']['horizon']} policy steps): the perceptual margin over copying the "
-            "first frame (positive: closer to the simulator; ± one standard error clustered by scene), and the "
+            "first frame, and over copying its tokenized reconstruction (what predicting the first frame's tokens "
+            "again shows; positive: closer to the simulator; ± one standard error clustered by scene), and the "
             "spread of opposite extremes' final frames relative to the simulator's (1: as far apart).",
             "",
             *controllability_table(j["controllability"]),

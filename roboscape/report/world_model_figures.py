@@ -75,22 +75,25 @@ def simulator_comparison(
 
 
 def margin_bars(result: dict, png: str | Path, metric: str = "perceptual") -> None:
-    """Per sequence and subset, the world model's margin over the copy-first-frame floor (positive:
-    better than copying) with two clustered standard errors."""
+    """Per sequence and subset, the world model's margin over each floor -- copying the first frame,
+    and copying its tokenized reconstruction -- (positive: better than copying) with two clustered
+    standard errors."""
     names = result["sequences"]
     subsets = list(result["subsets"])
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+    floors = {"copy_first_frame": "copying the first frame", "copy_first_frame_tokenized": "copying its tokenization"}
+    fig, axes = plt.subplots(1, len(floors), figsize=(11, 0.35 * len(names) + 1.2), sharey=True)
     y = np.arange(len(names))
     height = 0.8 / len(subsets)
-    for i, subset in enumerate(subsets):
-        seqs = result["subsets"][subset]["sequences"]
-        margin = [seqs[n]["margin_over_floor"][metric] for n in names]
-        err = [2 * (seqs[n]["margin_standard_error"][metric] or 0.0) for n in names]
-        ax.barh(y + i * height, margin, height, xerr=err, label=subset, capsize=2)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(y + height * (len(subsets) - 1) / 2, names, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel(f"{metric} margin over copying the first frame (± 2 SE; > 0: better)")
-    ax.legend(fontsize=7)
+    for ax, (floor, title) in zip(axes, floors.items(), strict=True):
+        for i, subset in enumerate(subsets):
+            seqs = result["subsets"][subset]["sequences"]
+            margin = [seqs[n]["margin_over_floor"][floor][metric] for n in names]
+            err = [2 * (seqs[n]["margin_standard_error"][floor][metric] or 0.0) for n in names]
+            ax.barh(y + i * height, margin, height, xerr=err, label=subset, capsize=2)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_xlabel(f"{metric} margin over {title}\n(± 2 SE; > 0: better)", fontsize=8)
+    axes[0].set_yticks(y + height * (len(subsets) - 1) / 2, names, fontsize=7)
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, png)

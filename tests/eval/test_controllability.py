@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.data.heldout_episodes import Trajectory
 from roboscape.eval.controllability import (
     RECORDED,
     ControllabilityConfig,
     action_sequences,
+    imagine,
     measure,
     opposite_extremes,
     pick_start_episodes,
     summarise,
 )
 from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.rollout import Rollout
 from roboscape.sim.policy_env import GRIPPER
 
 from fakes import env_world
@@ -67,13 +71,19 @@ def test_margins_and_their_clustered_errors_on_known_scores():
     floor = {"psnr": np.full((4, 3), 20.0), "ssim": np.full((4, 3), 0.5), "perceptual": np.full((4, 3), 0.4)}
     model = {"psnr": np.full((4, 3), 22.0), "ssim": np.full((4, 3), 0.4), "perceptual": np.full((4, 3), 0.3)}
     model["perceptual"][0] = 0.5  # one start state worse than copying
-    out = summarise({"model": model, "floor": floor}, ["a", "a", "b", "c"])
-    assert out["margin_over_floor"]["psnr"] == pytest.approx(2.0)
-    assert out["margin_over_floor"]["ssim"] == pytest.approx(-0.1)  # higher is better
-    assert out["margin_over_floor"]["perceptual"] == pytest.approx((-0.1 + 3 * 0.1) / 4)  # lower is better
-    assert out["beats_floor"] == {"psnr": True, "ssim": False, "perceptual": True}
-    assert out["margin_standard_error"]["psnr"] == pytest.approx(0.0)
-    assert out["margin_standard_error"]["perceptual"] > 0
+    # the tokenized first frame: a worse copy than the first frame itself, so a lower floor
+    tokenized = {"psnr": np.full((4, 3), 21.0), "ssim": np.full((4, 3), 0.3), "perceptual": np.full((4, 3), 0.45)}
+    scores = {"model": model, "copy_first_frame": floor, "copy_first_frame_tokenized": tokenized}
+    out = summarise(scores, ["a", "a", "b", "c"])
+    pixel, token = out["margin_over_floor"]["copy_first_frame"], out["margin_over_floor"]["copy_first_frame_tokenized"]
+    assert pixel["psnr"] == pytest.approx(2.0) and token["psnr"] == pytest.approx(1.0)
+    assert pixel["ssim"] == pytest.approx(-0.1) and token["ssim"] == pytest.approx(0.1)  # higher is better
+    assert pixel["perceptual"] == pytest.approx((-0.1 + 3 * 0.1) / 4)  # lower is better
+    assert token["perceptual"] == pytest.approx((-0.05 + 3 * 0.15) / 4)
+    assert out["beats_floor"]["copy_first_frame"] == {"psnr": True, "ssim": False, "perceptual": True}
+    assert out["beats_floor"]["copy_first_frame_tokenized"] == {"psnr": True, "ssim": True, "perceptual": True}
+    assert out["margin_standard_error"]["copy_first_frame"]["psnr"] == pytest.approx(0.0)
+    assert out["margin_standard_error"]["copy_first_frame"]["perceptual"] > 0
     assert out["per_step"]["model"]["psnr"] == [22.0] * 3
 
 
@@ -124,3 +134,16 @@ def test_both_worlds_start_from_the_recorded_first_frame_and_every_sequence_is_s
     assert sim_frames.shape == model_frames.shape == (2, 5, 32, 32, 3)
     np.testing.assert_array_equal(sim_frames[:, 0], model_frames[:, 0])  # one first frame for both
     assert result["subsets"]["ood"]["opposite_extremes"]["simulator"]["x"] > 0
+    for floor in ("copy_first_frame", "copy_first_frame_tokenized"):
+        assert isinstance(held["beats_floor_on_every_sequence"][floor], bool)
+        assert len(held["sequences"]["no motion"]["per_step"][floor]["psnr"]) == 4
+
+
+def test_the_tokenized_floor_is_the_first_frame_through_the_tokenizer():
+    wm, tok, _ = env_world(frame_skip=1)
+    first = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    model, tokenized = imagine(Rollout(wm, tok), first, np.zeros((2, 3, 7), np.float32))
+    x = to_model_range(torch.from_numpy(first))
+    expected = to_uint8(tok.decode_tokens(tok.encode(x), tok.decoder_context(x))).numpy()
+    np.testing.assert_array_equal(tokenized, expected)
+    assert model.shape == (2, 3, 32, 32, 3)

@@ -252,8 +252,11 @@ def test_the_world_model_is_measured_against_the_simulator(tiny_run):
             seq = block["sequences"][name]
             assert 1 <= seq["steps"] <= cfg["horizon"]
             assert len(seq["per_step"]["model"]["perceptual"]) == seq["steps"]
-            assert seq["beats_floor"]["perceptual"] == (seq["margin_over_floor"]["perceptual"] > 0)
+            for floor in ("copy_first_frame", "copy_first_frame_tokenized"):
+                assert seq["beats_floor"][floor]["perceptual"] == (seq["margin_over_floor"][floor]["perceptual"] > 0)
         assert set(block["opposite_extremes"]["simulator"]) == set("xyz")
+        still = block["sequences"]["no motion"]["mean"]  # the tokenized copy pays the decoder's cost
+        assert still["copy_first_frame_tokenized"]["psnr"] < still["copy_first_frame"]["psnr"]
         gif = imageio.mimread(out / f"{subset}.gif")
         assert len(gif) == cfg["horizon"] + 1 and gif[0].shape[1] == 3 * 2 * 64  # 3 pairs to a row
         assert (out / f"{subset}.png").stat().st_size > 10_000
