@@ -37,8 +37,8 @@ RL_METHODS = [m for m in METHODS if m != "sft"]
 if unknown := set(CURVES["tasks"]) - set(TASKS):
     raise ValueError(f"evaluation.curves.tasks {sorted(unknown)} are not among scenes.tasks {TASKS}")
 # the figure is drawn when there is something to draw: tasks, and snapshots in both RL environments
-SNAPSHOTS = min(config["rl"]["maniskill"]["ppo"]["snapshots"], RLWM["ppo"]["snapshots"])
-CURVE_FIGURE = [f"{OUT}/figures/learning_curves.{ext}" for ext in ("png", "pdf", "csv")] if CURVES["tasks"] and SNAPSHOTS else []
+SNAPSHOTS = (config["rl"]["maniskill"]["ppo"]["snapshots"], RLWM["ppo"]["snapshots"])
+CURVE_FIGURE = [f"{OUT}/figures/learning_curves.{ext}" for ext in ("png", "pdf", "csv")] if CURVES["tasks"] and min(SNAPSHOTS) else []
 
 
 rule eval_curve:
@@ -62,7 +62,7 @@ rule eval_curve:
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=10 + math.ceil(2 * (SNAPSHOTS + 1) * CURVES["episodes"] * POLICY["episode_steps"] / 60),
+        runtime=10 + math.ceil(2 * (max(SNAPSHOTS) + 1) * CURVES["episodes"] * POLICY["episode_steps"] / 60),
     wildcard_constraints:
         method="|".join(RL_METHODS),
         task="|".join(TASKS),
