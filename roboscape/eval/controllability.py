@@ -50,7 +50,7 @@ from roboscape.utils.stats import clustered_standard_error
 
 RECORDED = "recorded suboptimal actions"
 AXES = "xyz"
-FLOORS = ("copy_first_frame", "copy_first_frame_tokenized")
+FLOORS = {"copy_first_frame": "copying the first frame", "copy_first_frame_tokenized": "copying its tokenization"}
 
 
 @dataclass
@@ -192,6 +192,7 @@ def measure(
         "config": {"start_states": cfg.start_states, "horizon": cfg.horizon, "seed": cfg.seed},
         "trained_action_range": {"low": low.tolist(), "high": high.tolist()},
         "sequences": [*hand_made, RECORDED],
+        "floors": FLOORS,  # name -> what it is, for the tables and figures
         "subsets": {},
     }
     media: dict = {}

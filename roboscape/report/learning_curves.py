@@ -49,8 +49,7 @@ def curve_points(rows: pd.DataFrame) -> pd.DataFrame:
 def learning_curves(points: pd.DataFrame, png: str | Path, pdf: str | Path) -> None:
     """One row of panels per task and domain, success rate against environment steps (left) and
     training time (right), one line per reward."""
-    panels = points[["task", "domain"]].drop_duplicates().sort_values(["task", "domain"]).itertuples(index=False)
-    panels = list(panels)
+    panels = list(points[["task", "domain"]].drop_duplicates().sort_values(["task", "domain"]).itertuples(index=False))
     if not panels:
         raise ValueError("no learning-curve points to plot")
     methods = [m for m in REWARD_TITLES if m in set(points["method"])]

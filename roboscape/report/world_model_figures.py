@@ -80,7 +80,7 @@ def margin_bars(result: dict, png: str | Path, metric: str = "perceptual") -> No
     standard errors."""
     names = result["sequences"]
     subsets = list(result["subsets"])
-    floors = {"copy_first_frame": "copying the first frame", "copy_first_frame_tokenized": "copying its tokenization"}
+    floors = result["floors"]
     fig, axes = plt.subplots(1, len(floors), figsize=(11, 0.35 * len(names) + 1.2), sharey=True)
     y = np.arange(len(names))
     height = 0.8 / len(subsets)

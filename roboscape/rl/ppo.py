@@ -387,10 +387,8 @@ class PPO:
         self.start_update = self.update
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._truncate_metrics()
-        if self.snapshot_updates:
-            self._write_snapshot_rows([r for r in self._snapshot_rows() if int(r["update"]) <= self.update])
-            if self.update == 0:
-                self.snapshot()
+        if self.update == 0:
+            self.snapshot()  # the starting policy
         writer = SummaryWriter(str(self.out_dir / "tensorboard"))
         bar = tqdm(
             total=self.num_updates, initial=self.update, desc=self.out_dir.name, unit="update", disable=not progress
