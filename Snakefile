@@ -37,6 +37,7 @@ rule all:
         f"{OUT}/tokens/index.csv",
         f"{OUT}/summary.md",
         f"{OUT}/tables/table1.md",
+        f"{OUT}/tables/table2.md",
         expand(f"{OUT}/figures/rollouts_{{domain}}.{{ext}}", domain=["ind", "ood"], ext=["png", "pdf", "gif"]),
         CURVE_FIGURE,
     default_target: True

@@ -3,7 +3,8 @@ paper's tables is.
 
 **Cells and episodes.** A cell is a policy x task x domain. In domain, its episodes run in the
 scenes the policy trained in, from new initial states; out of domain, in every out-of-domain scene
-of the catalogue (unseen objects and unseen object-container pairs; evaluation needs no data).
+of the catalogue (unseen objects and unseen object-container pairs; evaluation needs no data). The
+multi-task policy (Table 2) is evaluated in domain, round robin over its scenes of several tasks.
 Episode i of a cell runs in the cell's scene i mod (number of scenes) with ManiSkill episode seed
 :func:`episode_seed` -- at least 2**31, so disjoint from every seed the data stage and the RL
 resets draw (below 2**31). A cell's episodes are split into shards, one job each.
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from roboscape.sim.catalogue import Catalogue, SceneSpec
+from roboscape.sim.catalogue import MULTITASK, Catalogue, SceneSpec
 from roboscape.sim.policy_env import PolicyEnv
 from roboscape.sim.vector_env import to_tensors
 from roboscape.utils.io import atomic_path
@@ -44,15 +45,21 @@ DOMAINS = ("ind", "ood")
 SEED_BASE = 2**31
 
 
-def episode_seed(seed: int, task: str, domain: str, index: int) -> int:
+def episode_seed(seed: int, group: str, domain: str, index: int) -> int:
     """The ManiSkill seed of a cell's episode ``index``, in [2**31, 2**32)."""
-    return SEED_BASE + (zlib.crc32(f"eval|{seed}|{task}|{domain}|{index}".encode()) & 0x7FFFFFFF)
+    return SEED_BASE + (zlib.crc32(f"eval|{seed}|{group}|{domain}|{index}".encode()) & 0x7FFFFFFF)
 
 
-def cell_scenes(catalogue: Catalogue, task: str, domain: str, train_scenes: int) -> list[SceneSpec]:
+def cell_scenes(catalogue: Catalogue, group: str, domain: str, train_scenes: int) -> list[SceneSpec]:
+    """The scenes of a policy group's cell: in domain, its training scenes (for the multi-task
+    group, each of its scenes: a cell of Table 2 each); out of domain, the task's OOD scenes."""
     if domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; choose one of {DOMAINS}")
-    return catalogue.training_scenes(task, train_scenes) if domain == "ind" else catalogue.ood_scenes(task)
+    if domain == "ind":
+        return catalogue.policy_scenes(group, train_scenes)
+    if group == MULTITASK:
+        raise ValueError("the multi-task policy is evaluated in domain only (Table 2)")
+    return catalogue.ood_scenes(group)
 
 
 @dataclass(frozen=True)
@@ -64,13 +71,13 @@ class Episode:
 
 
 def shard_episodes(
-    scenes: Sequence[SceneSpec], task: str, domain: str, episodes: int, shard: int, shards: int, seed: int = 0
+    scenes: Sequence[SceneSpec], group: str, domain: str, episodes: int, shard: int, shards: int, seed: int = 0
 ) -> list[Episode]:
     """The episodes of shard ``shard`` of ``shards`` (every shards-th, from ``shard``) of a cell of ``episodes``."""
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} of {shards} does not exist")
     return [
-        Episode(i, domain, scenes[i % len(scenes)], episode_seed(seed, task, domain, i))
+        Episode(i, domain, scenes[i % len(scenes)], episode_seed(seed, group, domain, i))
         for i in range(shard, episodes, shards)
     ]
 

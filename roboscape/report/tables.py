@@ -1,4 +1,5 @@
-"""The paper's Table 1 from our evaluation episodes (rule ``table1``), beside the paper's numbers.
+"""The paper's Tables 1 and 2 from our evaluation episodes (rules ``table1``, ``table2``), beside the
+paper's numbers.
 
 A cell is one policy x method x task x domain: the success rate (``success_once``, in percent, as
 the paper reports it) over the cell's evaluation episodes, its 95% Wilson interval and episode
@@ -9,6 +10,10 @@ interval and a two-sided p-value, resampling scenes (out of domain, episodes of 
 it) and episodes within them, with a fixed seed, so that the same episodes always give the same
 table. Methods beyond the paper's three (the learned-reward baselines) get rows without a paper
 figure; the paper's policies we do not run get rows that say so.
+
+Table 2's cells are the multi-task policy's scenes (a task x object each), with the same columns
+and, as the paper's arrows give it, the relative change against SFT (``workflow/resources/paper/
+table2.csv``: RoboScape-R, Table 2).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from roboscape.sim.catalogue import TASK_TITLES
+from roboscape.utils.io import atomic_path
 from roboscape.utils.stats import wilson_interval
 
 METHOD_TITLES = {
@@ -113,17 +119,35 @@ def table1(
     return pd.concat([table, not_run], ignore_index=True).reindex(columns=COLUMNS)
 
 
+def _rows(table: pd.DataFrame, fmt, keys: tuple[str, str], cols: list[tuple]) -> list[tuple[str, list[str]]]:
+    """One (row title, cells) per policy x method: ``fmt`` of the row whose ``keys`` are each of ``cols``."""
+    rows = []
+    for (policy, method), g in table.groupby(["policy", "method"], sort=False):
+        by = {tuple(getattr(r, k) for k in keys): r for r in g.itertuples()}
+        title = f"{POLICY_TITLES.get(policy, policy)} {METHOD_TITLES.get(method, method)}"
+        rows.append((title, [fmt(by[c]) if c in by else "" for c in cols]))
+    return rows
+
+
 def _cells(table: pd.DataFrame, fmt) -> tuple[list[str], list[tuple[str, list[str]]]]:
     """Column titles (task x domain) and one (row title, cells) per policy x method."""
     tasks = list(dict.fromkeys(table["task"]))
     cols = [(d, t) for d in DOMAINS for t in tasks]
-    titles = [f"{d.upper()} {TASK_TITLES[t]}" for d, t in cols]
-    rows = []
-    for (policy, method), g in table.groupby(["policy", "method"], sort=False):
-        by = {(r.domain, r.task): r for r in g.itertuples()}
-        title = f"{POLICY_TITLES.get(policy, policy)} {METHOD_TITLES.get(method, method)}"
-        rows.append((title, [fmt(by[c]) if c in by else "" for c in cols]))
-    return titles, rows
+    return [f"{d.upper()} {TASK_TITLES[t]}" for d, t in cols], _rows(table, fmt, ("domain", "task"), cols)
+
+
+def _markdown(intro: list[str], cells, ours, vs_sft, vs_sft_heading: str) -> str:
+    """``intro``, then the table of ``cells(ours)`` and, under its heading, that of ``cells(vs_sft)``
+    without the rows that have nothing to compare (SFT's)."""
+    out = [*intro, ""]
+    for fmt, heading in ((ours, None), (vs_sft, vs_sft_heading)):
+        titles, rows = cells(fmt)
+        if heading:
+            rows = [(t, c) for t, c in rows if any(c)]
+            out += ["", heading, ""]
+        out += ["| | " + " | ".join(titles) + " |", "| --- |" + " --- |" * len(titles)]
+        out += [f"| {t} | " + " | ".join(c) + " |" for t, c in rows]
+    return "\n".join(out) + "\n"
 
 
 def _ours(r) -> str:
@@ -143,33 +167,23 @@ def _vs_sft(r) -> str:
 
 def table1_markdown(table: pd.DataFrame, why_not_run: str) -> str:
     """Our cells with the paper's beside them, then each RL method against SFT."""
-    out = [
+    intro = [
         "## Table 1: success rate (%), ours beside the paper's",
         "",
         "Each cell: our success rate (`success_once`) [95% Wilson interval] and episode count; the paper's",
         "figure (RoboScape-R, arXiv 2512.03556, Table 1) and our difference from it. IND: the training scene,",
         f"new initial states; OOD: unseen objects and object-container pairs. Rows not run: {why_not_run}.",
-        "",
     ]
-    for fmt, heading in (
-        (_ours, None),
-        (
-            _vs_sft,
-            "Against SFT in the same cell: difference [95% bootstrap interval over scenes and episodes], two-sided p",
-        ),
-    ):
-        titles, rows = _cells(table, fmt)
-        if heading:
-            rows = [(t, c) for t, c in rows if any(c)]
-            out += ["", heading, ""]
-        out += ["| | " + " | ".join(titles) + " |", "| --- |" + " --- |" * len(titles)]
-        out += [f"| {t} | " + " | ".join(c) + " |" for t, c in rows]
-    return "\n".join(out) + "\n"
+    heading = "Against SFT in the same cell: difference [95% bootstrap interval over scenes and episodes], two-sided p"
+    return _markdown(intro, lambda fmt: _cells(table, fmt), _ours, _vs_sft, heading)
 
 
 def table1_latex(table: pd.DataFrame) -> str:
     """The first Markdown table as a LaTeX tabular (booktabs)."""
-    titles, rows = _cells(table, _ours)
+    return _latex(*_cells(table, _ours))
+
+
+def _latex(titles: list[str], rows: list[tuple[str, list[str]]]) -> str:
     esc = lambda s: s.replace("&", r"\&").replace("%", r"\%")  # noqa: E731
     lines = [
         r"\begin{tabular}{l" + "l" * len(titles) + "}",
@@ -181,3 +195,140 @@ def table1_latex(table: pd.DataFrame) -> str:
         r"\end{tabular}",
     ]
     return "\n".join(lines) + "\n"
+
+
+TABLE2_KEYS = ["policy", "method", "task", "object"]
+TABLE2_COLUMNS = [
+    *TABLE2_KEYS,
+    "scene_id",
+    "episodes",
+    "successes",
+    "success_pct",
+    "ci95_low_pct",
+    "ci95_high_pct",
+    "success_at_end_pct",
+    "paper_success_pct",
+    "difference_from_paper_pct",
+    "vs_sft_pct",
+    "vs_sft_ci95_low_pct",
+    "vs_sft_ci95_high_pct",
+    "vs_sft_p",
+    "vs_sft_relative",
+    "paper_vs_sft_relative",
+]
+
+
+def table2(
+    episodes: Mapping[str, pd.DataFrame], paper: pd.DataFrame, policy: str, samples: int = 10_000, seed: int = 0
+) -> pd.DataFrame:
+    """The paper's Table 2 (the multi-task policy of Pick and Place and Move to Aim): one row per
+    method x task x object, each a single scene, with the columns of Table 1's cells and the
+    relative change against SFT that the paper's arrows give ((RL - SFT) / SFT), ours and the
+    paper's. ``episodes`` maps a method to its multi-task evaluation episodes, with an ``object``
+    column."""
+    rows = []
+    sft = episodes.get("sft")
+    for method, eps in episodes.items():
+        cells = sorted(eps.groupby(["task", "object"]), key=lambda c: (list(TASK_TITLES).index(c[0][0]), c[0][1]))
+        for (task, obj), cell in cells:
+            n, k = len(cell), int(cell[METRIC].sum())
+            low, high = wilson_interval(k, n)
+            row = {
+                "policy": policy,
+                "method": method,
+                "task": task,
+                "object": obj,
+                "scene_id": ";".join(sorted(set(cell["scene_id"]))),
+                "episodes": n,
+                "successes": k,
+                "success_pct": 100 * k / n,
+                "ci95_low_pct": 100 * low,
+                "ci95_high_pct": 100 * high,
+                "success_at_end_pct": 100 * cell["success_at_end"].mean(),
+            }
+            if sft is not None and method != "sft":
+                base = sft[(sft["task"] == task) & (sft["object"] == obj)]
+                d, dl, dh, p = clustered_bootstrap_difference(cell, base, samples, seed)
+                rate = base[METRIC].mean()
+                row |= {
+                    "vs_sft_pct": d,
+                    "vs_sft_ci95_low_pct": dl,
+                    "vs_sft_ci95_high_pct": dh,
+                    "vs_sft_p": p,
+                    "vs_sft_relative": d / (100 * rate) if rate > 0 else np.nan,
+                }
+            rows.append(row)
+    paper = paper.rename(columns={"success_pct": "paper_success_pct"})
+    paper_sft = paper[paper["method"] == "sft"].set_index(["task", "object"])["paper_success_pct"]
+    paper["paper_vs_sft_relative"] = [
+        np.nan if m == "sft" else (s - paper_sft[(t, o)]) / paper_sft[(t, o)]
+        for m, t, o, s in zip(paper["method"], paper["task"], paper["object"], paper["paper_success_pct"], strict=True)
+    ]
+    table = pd.DataFrame(rows).merge(
+        paper[["method", "task", "object", "paper_success_pct", "paper_vs_sft_relative"]],
+        on=["method", "task", "object"],
+        how="left",
+    )
+    table["difference_from_paper_pct"] = table["success_pct"] - table["paper_success_pct"]
+    return table.reindex(columns=TABLE2_COLUMNS).reset_index(drop=True)
+
+
+def _arrow(relative: float) -> str:
+    """A relative change as the paper's arrows write it (up .27 = 27% above SFT)."""
+    if pd.isna(relative):
+        return ""
+    return f"{'↑' if relative >= 0 else '↓'}{abs(relative):.2f}".replace("0.", ".", 1)
+
+
+def _table2_cells(table: pd.DataFrame, fmt) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Column titles (task x object) and one (row title, cells) per policy x method."""
+    cols = list(dict.fromkeys(zip(table["task"], table["object"], strict=True)))
+    return [f"{TASK_TITLES[t]}: {o}" for t, o in cols], _rows(table, fmt, ("task", "object"), cols)
+
+
+def _ours2(r) -> str:
+    cell = f"{r.success_pct:.1f} [{r.ci95_low_pct:.0f}, {r.ci95_high_pct:.0f}] n={int(r.episodes)}"
+    if pd.notna(r.paper_success_pct):
+        cell += f"; paper {r.paper_success_pct:.1f} ({r.difference_from_paper_pct:+.1f})"
+    return cell
+
+
+def _vs_sft2(r) -> str:
+    if pd.isna(r.vs_sft_pct):
+        return ""
+    cell = f"{r.vs_sft_pct:+.1f} [{r.vs_sft_ci95_low_pct:+.0f}, {r.vs_sft_ci95_high_pct:+.0f}] p={r.vs_sft_p:.3f}"
+    cell += f" {_arrow(r.vs_sft_relative)}" if pd.notna(r.vs_sft_relative) else ""
+    return cell + (f"; paper {_arrow(r.paper_vs_sft_relative)}" if pd.notna(r.paper_vs_sft_relative) else "")
+
+
+def table2_markdown(table: pd.DataFrame, scenes: str) -> str:
+    """Our cells with the paper's beside them, then each RL method against SFT with the arrows."""
+    intro = [
+        "## Table 2: multi-task success rate (%), ours beside the paper's",
+        "",
+        "One policy learns Pick and Place and Move to Aim together (SFT, then RL w. ManiSkill with each task's rule",
+        "reward, or RL w. World Model with the general reward); each cell is one of its in-domain scenes, from new",
+        "initial states. Cell: our success rate (`success_once`) [95% Wilson interval] and episode count; the",
+        "paper's figure (RoboScape-R, arXiv 2512.03556, Table 2) and our difference from it.",
+        f"Scenes: {scenes}.",
+    ]
+    heading = (
+        "Against SFT in the same cell: difference [95% bootstrap interval], two-sided p, and the relative change"
+        " (the paper's arrows: (RL - SFT) / SFT), ours then the paper's"
+    )
+    return _markdown(intro, lambda fmt: _table2_cells(table, fmt), _ours2, _vs_sft2, heading)
+
+
+def table2_latex(table: pd.DataFrame) -> str:
+    """The first Markdown table of Table 2 as a LaTeX tabular (booktabs)."""
+    return _latex(*_table2_cells(table, _ours2))
+
+
+def write_table(table: pd.DataFrame, markdown: str, latex: str, csv_path, md_path, tex_path) -> None:
+    """A table's three files (CSV with 4 decimals, Markdown, LaTeX), each written atomically."""
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    with atomic_path(md_path) as tmp:
+        tmp.write_text(markdown)
+    with atomic_path(tex_path) as tmp:
+        tmp.write_text(latex)

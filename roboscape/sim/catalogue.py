@@ -10,6 +10,7 @@ Data contract (``scenes.json``, written by the ``scenes`` rule)::
       "scenes":     [SceneSpec fields, ...]        # 80 per task, every task
       "split":      {"seed": int, "ood_objects": [...], "ood_pairs": [[object, container], ...]},
       "selected":   {task: [scene_id, ...]}         # the scenes this config generates data for
+      "multitask":  [scene_id, ...]                 # Table 2's scenes (all selected, in domain)
     }
 
 A scene is (task, object, container, table). Out-of-domain (OOD) scenes hold unseen objects
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 TASKS: tuple[str, ...] = ("pick_place", "push", "pull", "move_to_aim")
@@ -34,6 +36,10 @@ TASK_ENV_IDS: dict[str, str] = {
     "pull": "RoboScape-Pull-v1",
     "move_to_aim": "RoboScape-MoveToAim-v1",
 }
+
+MULTITASK = "multitask"
+"""The policy group of the paper's multi-task experiment (Table 2): one policy over the scenes of
+``Catalogue.multitask``, of several tasks. Every other policy group is one task."""
 
 TASK_TITLES: dict[str, str] = {
     "pick_place": "Pick and Place",
@@ -260,9 +266,37 @@ def all_scenes(split: Split) -> list[SceneSpec]:
     return scenes
 
 
-def select_scenes(scenes: list[SceneSpec], tasks: list[str], n_ind: int, n_ood: int, seed: int) -> dict[str, list[str]]:
+def multitask_scene_ids(tasks: Sequence[str], objects: Sequence[str], container: str, table: str) -> list[str]:
+    """The scenes of the paper's multi-task experiment (Table 2): every task x object, on one
+    container and table."""
+    for name, known, values in (
+        ("tasks", TASKS, tasks),
+        ("objects", OBJECTS_BY_NAME, objects),
+        ("container", CONTAINERS_BY_NAME, [container]),
+        ("table", TABLES_BY_NAME, [table]),
+    ):
+        if unknown := [v for v in values if v not in known]:
+            raise ValueError(f"scenes.multitask.{name}: unknown {unknown}; known: {list(known)}")
+    return [scene_id(task, obj, container, table) for task in tasks for obj in objects]
+
+
+def select_scenes(
+    scenes: list[SceneSpec], tasks: list[str], n_ind: int, n_ood: int, seed: int, always: Sequence[str] = ()
+) -> dict[str, list[str]]:
     """The scenes a config generates data for: the first ``n_ind`` in-domain and ``n_ood``
-    out-of-domain scenes of each task in a seeded order (the same order for every task)."""
+    out-of-domain scenes of each task in a seeded order (the same order for every task).
+
+    The in-domain scenes in ``always`` (Table 2's) are selected whatever the seed: they take the
+    last of a task's ``n_ind`` places, so the first scenes -- the single-task policies' training
+    scenes -- stay those of the seeded order."""
+    by_id = {s.scene_id: s for s in scenes}
+    if unknown := [s for s in always if s not in by_id]:
+        raise ValueError(f"scenes {unknown} are not in the catalogue")
+    if ood := [s for s in always if by_id[s].split != "ind"]:
+        raise ValueError(
+            f"scenes {ood} are out of domain under split seed {seed} ({by_id[ood[0]].ood_reason}); the multi-task "
+            "scenes must be in domain: choose another scenes.split_seed or scenes.multitask"
+        )
     selected: dict[str, list[str]] = {}
     for task in tasks:
         ind = sorted(s.scene_id for s in scenes if s.task == task and s.split == "ind")
@@ -272,9 +306,16 @@ def select_scenes(scenes: list[SceneSpec], tasks: list[str], n_ind: int, n_ood: 
                 f"task {task!r} has {len(ind)} in-domain and {len(ood)} out-of-domain scenes; "
                 f"the config asks for {n_ind} and {n_ood}"
             )
+        forced = [s for s in always if by_id[s].task == task]
+        if len(forced) > n_ind:
+            raise ValueError(
+                f"task {task!r} has {len(forced)} multi-task scenes (scenes.multitask) but scenes.n_ind is {n_ind}: "
+                f"n_ind must be at least {len(forced)}"
+            )
         random.Random(f"{seed}:ind").shuffle(ind)
         random.Random(f"{seed}:ood").shuffle(ood)
-        selected[task] = ind[:n_ind] + ood[:n_ood]
+        seeded = [s for s in ind if s not in forced][: n_ind - len(forced)]
+        selected[task] = seeded + forced + ood[:n_ood]
     return selected
 
 
@@ -284,6 +325,7 @@ class Catalogue:
     scenes: list[SceneSpec]
     selected: dict[str, list[str]] = field(default_factory=dict)
     task_params: TaskParams = field(default_factory=TaskParams)
+    multitask: list[str] = field(default_factory=list)
 
     def scene(self, scene_id_: str) -> SceneSpec:
         for s in self.scenes:
@@ -300,6 +342,21 @@ class Catalogue:
         if n > len(ind):
             raise ValueError(f"task {task!r} has {len(ind)} in-domain scenes with data; policies cannot train in {n}")
         return ind[:n]
+
+    def group_tasks(self, group: str) -> list[str]:
+        """The tasks of a policy group: the task itself, or the multi-task scenes' tasks."""
+        if group == MULTITASK:
+            return list(dict.fromkeys(self.scene(s).task for s in self.multitask))
+        return [group]
+
+    def policy_scenes(self, group: str, n: int) -> list[SceneSpec]:
+        """The scenes a policy of ``group`` trains in: a task's first ``n`` training scenes
+        (:meth:`training_scenes`), or every multi-task scene (Table 2)."""
+        if group != MULTITASK:
+            return self.training_scenes(group, n)
+        if not self.multitask:
+            raise KeyError("this catalogue has no multi-task scenes (scenes.multitask)")
+        return [self.scene(s) for s in self.multitask]
 
     def ood_scenes(self, task: str) -> list[SceneSpec]:
         """Every out-of-domain scene of ``task`` (evaluation needs no data)."""
@@ -321,6 +378,7 @@ class Catalogue:
             },
             "scenes": [{**dataclasses.asdict(s), "instruction": instruction(s, self.task_params)} for s in self.scenes],
             "selected": self.selected,
+            "multitask": self.multitask,
         }
 
     @classmethod
@@ -330,7 +388,13 @@ class Catalogue:
         sp = data["split"]
         split = Split(sp["seed"], tuple(sp["ood_objects"]), tuple(tuple(p) for p in sp["ood_pairs"]))
         scenes = [SceneSpec.from_dict(s) for s in data["scenes"]]
-        return cls(split, scenes, data.get("selected", {}), TaskParams(**data.get("task_params", {})))
+        return cls(
+            split,
+            scenes,
+            data.get("selected", {}),
+            TaskParams(**data.get("task_params", {})),
+            data.get("multitask", []),
+        )
 
 
 def build_catalogue(
@@ -341,11 +405,16 @@ def build_catalogue(
     task_params: TaskParams | None = None,
     n_ood_objects: int = 2,
     n_ood_pairs: int = 4,
+    multitask: Sequence[str] = (),
 ) -> Catalogue:
+    """The catalogue of ``split_seed``'s split, with the scenes of ``tasks`` that get data; the
+    multi-task scenes ``multitask`` (:func:`multitask_scene_ids`) are among them."""
     unknown = set(tasks) - set(TASKS)
     if unknown:
         raise ValueError(f"unknown tasks {sorted(unknown)}; known: {list(TASKS)}")
+    if missing := sorted({s.split("/")[0] for s in multitask} - set(tasks)):
+        raise ValueError(f"the multi-task scenes' tasks {missing} are not among the tasks {list(tasks)}")
     split = make_split(split_seed, n_ood_objects, n_ood_pairs)
     scenes = all_scenes(split)
-    selected = select_scenes(scenes, tasks, n_ind, n_ood, split_seed)
-    return Catalogue(split, scenes, selected, task_params or TaskParams())
+    selected = select_scenes(scenes, tasks, n_ind, n_ood, split_seed, multitask)
+    return Catalogue(split, scenes, selected, task_params or TaskParams(), list(multitask))

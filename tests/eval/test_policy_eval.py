@@ -7,12 +7,13 @@ import pytest
 
 from roboscape.eval.policy_eval import (
     SEED_BASE,
+    cell_scenes,
     evaluate_shard,
     run_episodes,
     shard_episodes,
     summarise,
 )
-from roboscape.sim.catalogue import SceneSpec
+from roboscape.sim.catalogue import MULTITASK, SceneSpec, build_catalogue, multitask_scene_ids
 
 from fakes import ConstantPolicy, FakeEnv
 
@@ -32,6 +33,19 @@ def test_shards_partition_a_cell_and_its_seeds_are_disjoint_from_the_datas():
     assert shard_episodes(SCENES, "push", "ind", 10, 1, 3) != shards[1]
     with pytest.raises(ValueError, match="shard 3 of 3"):
         shard_episodes(SCENES, "push", "ood", 10, 3, 3)
+
+
+def test_the_multitask_cell_runs_round_robin_over_its_scenes_of_both_tasks_in_domain_only():
+    table2 = multitask_scene_ids(["pick_place", "move_to_aim"], ["green bell pepper", "peach"], "plate", "marble")
+    catalogue = build_catalogue(0, ["pick_place", "push", "move_to_aim"], 3, 1, multitask=table2)
+    scenes = cell_scenes(catalogue, MULTITASK, "ind", 1)
+    episodes = shard_episodes(scenes, MULTITASK, "ind", 8, 0, 1)
+    assert [e.scene.scene_id for e in episodes] == table2 * 2
+    assert cell_scenes(catalogue, "push", "ind", 1) == catalogue.training_scenes("push", 1)
+    # a task's cells keep their seeds: the group of a single-task policy is its task
+    assert shard_episodes(scenes, "push", "ind", 2, 0, 1)[0].seed != episodes[0].seed
+    with pytest.raises(ValueError, match="in domain only"):
+        cell_scenes(catalogue, MULTITASK, "ood", 1)
 
 
 def test_episodes_count_success_once_at_the_end_and_nan_as_a_failure():

@@ -8,9 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from roboscape.report.tables import clustered_bootstrap_difference, table1, table1_latex, table1_markdown
+from roboscape.report.tables import (
+    clustered_bootstrap_difference,
+    table1,
+    table1_latex,
+    table1_markdown,
+    table2,
+    table2_latex,
+    table2_markdown,
+)
 
 PAPER = pd.read_csv(Path(__file__).parents[2] / "workflow" / "resources" / "paper" / "table1.csv")
+PAPER2 = pd.read_csv(Path(__file__).parents[2] / "workflow" / "resources" / "paper" / "table2.csv")
 
 
 def episodes(method: str, rates: dict[tuple[str, str], float], n: int = 20, scenes: int = 4) -> pd.DataFrame:
@@ -84,3 +93,61 @@ def test_markdown_and_latex_say_what_was_not_run_and_why():
     assert "Against SFT" in md and "p=" in md
     tex = table1_latex(t)
     assert tex.startswith(r"\begin{tabular}") and r"\bottomrule" in tex and tex.count(r"\\") == 1 + 6
+
+
+def multitask_episodes(method: str, rates: dict[tuple[str, str], float], n: int = 20) -> pd.DataFrame:
+    """``n`` episodes per (task, object) scene of the multi-task policy, the first ``rate * n`` solved."""
+    rows = [
+        {
+            "task": task,
+            "object": obj,
+            "scene_id": f"{task}/{obj.replace(' ', '_')}-plate-marble",
+            "success_once": i < round(rate * n),
+            "success_at_end": False,
+        }
+        for (task, obj), rate in rates.items()
+        for i in range(n)
+    ]
+    return pd.DataFrame(rows)
+
+
+SCENES2 = [
+    ("move_to_aim", "peach"),
+    ("pick_place", "peach"),
+    ("move_to_aim", "green bell pepper"),
+    ("pick_place", "green bell pepper"),
+]
+
+
+def test_table2_gives_each_scene_per_method_and_the_change_against_sft_as_the_papers_arrows():
+    eps = {
+        "sft": multitask_episodes("sft", dict.fromkeys(SCENES2, 0.25)),
+        "rl_maniskill": multitask_episodes(
+            "rl_maniskill", {**dict.fromkeys(SCENES2, 0.5), ("move_to_aim", "peach"): 0.1}
+        ),
+        "rl_world_model": multitask_episodes("rl_world_model", dict.fromkeys(SCENES2, 0.25)),
+    }
+    t = table2(eps, PAPER2, "mlp", samples=2000)
+    assert len(t) == 3 * 4 and list(t["method"].unique()) == ["sft", "rl_maniskill", "rl_world_model"]
+    # Pick and Place before Move to Aim, as the paper orders them
+    assert list(zip(t["task"], t["object"], strict=True))[:4] == sorted(
+        SCENES2, key=lambda c: (c[0] != "pick_place", c[1])
+    )
+    cell = t.set_index(["method", "task", "object"]).loc[("rl_maniskill", "pick_place", "green bell pepper")]
+    assert (cell["episodes"], cell["successes"], cell["success_pct"]) == (20, 10, 50.0)
+    assert cell["paper_success_pct"] == 95.0 and cell["difference_from_paper_pct"] == pytest.approx(-45.0)
+    assert cell["vs_sft_pct"] == pytest.approx(25.0) and cell["vs_sft_relative"] == pytest.approx(1.0)
+    assert cell["paper_vs_sft_relative"] == pytest.approx((95.0 - 74.4) / 74.4)
+    worse = t.set_index(["method", "task", "object"]).loc[("rl_maniskill", "move_to_aim", "peach")]
+    assert (
+        worse["vs_sft_relative"] == pytest.approx((10 - 25) / 25)
+        and worse["vs_sft_ci95_high_pct"] > worse["vs_sft_pct"]
+    )
+    assert t[t["method"] == "sft"]["vs_sft_pct"].isna().all()
+    pd.testing.assert_frame_equal(t, table2(eps, PAPER2, "mlp", samples=2000))
+    md = table2_markdown(t, "two objects on the plate")
+    assert "| | Pick and Place: green bell pepper | Pick and Place: peach | Move to Aim: green bell pepper |" in md
+    assert "↑1.00; paper ↑.28" in md and "↓.60; paper ↓.21" in md
+    assert "Scenes: two objects on the plate." in md
+    tex = table2_latex(t)
+    assert tex.startswith(r"\begin{tabular}") and tex.count(r"\\") == 1 + 3

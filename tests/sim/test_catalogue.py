@@ -4,6 +4,7 @@ import pytest
 
 from roboscape.sim.catalogue import (
     CONTAINERS,
+    MULTITASK,
     OBJECTS,
     TABLES,
     TASKS,
@@ -11,6 +12,7 @@ from roboscape.sim.catalogue import (
     build_catalogue,
     instruction,
     make_split,
+    multitask_scene_ids,
 )
 
 
@@ -85,8 +87,54 @@ def test_instructions_are_built_from_the_scene():
     assert "carpet" in instruction(s) and s.object in instruction(s)
 
 
+TABLE2 = multitask_scene_ids(["pick_place", "move_to_aim"], ["green bell pepper", "peach"], "plate", "marble")
+
+
+def test_the_multitask_scenes_are_the_papers_table_2():
+    assert TABLE2 == [
+        "pick_place/green_bell_pepper-plate-marble",
+        "pick_place/peach-plate-marble",
+        "move_to_aim/green_bell_pepper-plate-marble",
+        "move_to_aim/peach-plate-marble",
+    ]
+    with pytest.raises(ValueError, match="objects: unknown \\['pepper'\\]"):
+        multitask_scene_ids(["pick_place"], ["pepper"], "plate", "marble")
+
+
+@pytest.mark.parametrize("n_ind", [2, 3, 8, 64])
+def test_multitask_scenes_always_get_data_and_leave_the_first_scenes_alone(n_ind):
+    plain = build_catalogue(0, list(TASKS), n_ind, 2)
+    cat = build_catalogue(0, list(TASKS), n_ind, 2, multitask=TABLE2)
+    for task in TASKS:
+        forced = [s for s in TABLE2 if s.startswith(f"{task}/")]
+        ind = [s for s in cat.selected[task] if cat.scene(s).split == "ind"]
+        assert len(ind) == n_ind and len(set(ind)) == n_ind and ind[n_ind - len(forced) :] == forced
+        # the seeded order's first scenes (the single-task policies' training scenes) are kept
+        kept = [s for s in plain.selected[task] if s not in forced][: n_ind - len(forced)]
+        assert ind[: n_ind - len(forced)] == kept
+        assert cat.selected[task][n_ind:] == plain.selected[task][n_ind:]  # OOD untouched
+    assert cat.selected["push"] == plain.selected["push"]
+    assert [s.scene_id for s in cat.policy_scenes(MULTITASK, 1)] == TABLE2
+    assert cat.group_tasks(MULTITASK) == ["pick_place", "move_to_aim"] and cat.group_tasks("push") == ["push"]
+    assert cat.policy_scenes("push", 1) == cat.training_scenes("push", 1)
+
+
+def test_multitask_scenes_must_be_in_domain_selected_and_of_a_run_task():
+    # split seed 3 holds the green bell pepper out
+    assert "green bell pepper" in make_split(3).ood_objects
+    with pytest.raises(ValueError, match="out of domain under split seed 3"):
+        build_catalogue(3, list(TASKS), 8, 2, multitask=TABLE2)
+    with pytest.raises(ValueError, match="n_ind must be at least 2"):
+        build_catalogue(0, list(TASKS), 1, 2, multitask=TABLE2)
+    with pytest.raises(ValueError, match="'move_to_aim'.*not among the tasks"):
+        build_catalogue(0, ["pick_place", "push"], 8, 2, multitask=TABLE2)
+    with pytest.raises(KeyError, match="no multi-task scenes"):
+        build_catalogue(0, list(TASKS), 8, 2).policy_scenes(MULTITASK, 1)
+
+
 def test_catalogue_json_round_trip():
-    cat = build_catalogue(1, list(TASKS), 2, 1)
+    cat = build_catalogue(1, list(TASKS), 2, 1, multitask=TABLE2)
     back = Catalogue.from_json(cat.to_json())
     assert back.scenes == cat.scenes and back.selected == cat.selected and back.split == cat.split
+    assert back.multitask == TABLE2
     assert dataclasses.asdict(back.task_params) == dataclasses.asdict(cat.task_params)

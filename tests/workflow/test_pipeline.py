@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow
 
 
 TINY = tiny_config()
+N = 12  # shards (and scenes) in the tiny tier: 4 tasks x 3 scenes
 SHARD_NAMES = [
     f"{task}/shard_{i:03d}"
     for task in TINY["scenes"]["tasks"]
@@ -123,7 +124,7 @@ def test_success_flags_agree_with_evaluate(tiny_run, shard):
 def test_summaries_count_by_cause(tiny_run):
     total = json.loads((tiny_run.out / "trajectories" / "summary.json").read_text())
     assert total["shards"] == len(shards(tiny_run))
-    assert total["kept"] == {"optimal": 8, "suboptimal": 8, "exploratory": 8}
+    assert total["kept"] == {"optimal": N, "suboptimal": N, "exploratory": N}  # one of each per scene
     assert isinstance(total["failed_attempts_by_cause"], dict)
     shard_summary = json.loads(next((tiny_run.out / "trajectories").glob("*/shard_*.summary.json")).read_text())
     assert {"requested", "kept", "failed_attempts_by_cause", "seconds_by_stage"} <= set(shard_summary)
@@ -131,7 +132,7 @@ def test_summaries_count_by_cause(tiny_run):
 
 def test_replay_fidelity_is_at_least_90_percent(tiny_run):
     fidelity = json.loads((tiny_run.out / "trajectories" / "replay_fidelity.json").read_text())
-    assert fidelity["overall"]["episodes"] == 8
+    assert fidelity["overall"]["episodes"] == N  # every optimal trajectory: one per scene
     assert fidelity["overall"]["replay_success_rate"] >= 0.9
 
 
@@ -279,6 +280,38 @@ def test_table1_is_built_from_every_methods_episodes(tiny_run):
     assert (tables / "table1.tex").read_text().startswith(r"\begin{tabular}")
 
 
+def test_table2_is_built_from_the_multitask_policys_episodes(tiny_run):
+    out, cfg = tiny_run.out, tiny_run.config
+    catalogue = read_json(out / "scenes" / "scenes.json")
+    scenes = catalogue["multitask"]
+    assert len(scenes) == 4 and {s.split("/")[0] for s in scenes} == {"pick_place", "move_to_aim"}
+    for s in scenes:  # Table 2's scenes got data in the tiny tier too
+        assert s in catalogue["selected"][s.split("/")[0]]
+    policy = out / "policy"
+    assert read_json(policy / "sft" / "multitask" / "train.json")["episodes"] == 4  # one optimal trajectory per scene
+    assert read_json(policy / "rl_maniskill" / "multitask" / "train.json")["scenes"] == scenes
+    rlwm = read_json(policy / "rl_world_model" / "multitask" / "train.json")
+    assert {s.split("/")[0] for s in rlwm["scenes"]} == {"pick_place", "move_to_aim"} and set(scenes) <= set(
+        rlwm["scenes"]
+    )
+    table = pd.read_csv(out / "tables" / "table2.csv")
+    assert list(dict.fromkeys(table["method"])) == ["sft", "rl_maniskill", "rl_world_model"] and len(table) == 3 * 4
+    assert (table["episodes"] == cfg["evaluation"]["episodes"]["multitask"]).all()
+    for method in ("sft", "rl_maniskill", "rl_world_model"):
+        episodes = pd.read_csv(policy / "eval" / method / "multitask" / "ind" / "shard_000.csv")
+        assert sorted(episodes["scene_id"]) == sorted(scenes)
+        row = table[(table["method"] == method) & (table["task"] == "pick_place") & (table["object"] == "peach")].iloc[
+            0
+        ]
+        assert (
+            row["successes"] == episodes[episodes["scene_id"] == "pick_place/peach-plate-marble"]["success_once"].sum()
+        )
+    assert table.loc[table["method"] != "sft", "vs_sft_p"].notna().all()
+    md = (out / "tables" / "table2.md").read_text()
+    assert "| MLP Supervised Finetune |" in md and "paper 74.4" in md
+    assert (out / "tables" / "table2.tex").read_text().startswith(r"\begin{tabular}")
+
+
 def test_learning_curves_evaluate_every_snapshot_on_the_tables_first_episodes(tiny_run):
     out, cfg = tiny_run.out, tiny_run.config
     curves = cfg["evaluation"]["curves"]
@@ -336,7 +369,7 @@ def test_summary_is_built_from_the_eval_files(tiny_run):
 def test_the_policy_action_space_solves_the_tasks(tiny_run):
     replay = read_json(tiny_run.out / "trajectories" / "replay_fidelity_policy_rate.json")
     assert replay["frame_skip"] == tiny_run.config["world_model"]["arch"]["frame_skip"]
-    assert replay["overall"]["episodes"] == 8 and replay["overall"]["replay_success_rate"] >= 0.9
+    assert replay["overall"]["episodes"] == N and replay["overall"]["replay_success_rate"] >= 0.9
     assert set(replay["by_task"]) == set(tiny_run.config["scenes"]["tasks"])
 
 
@@ -418,7 +451,7 @@ def test_goals_are_imagined_for_every_recorded_initial_state(tiny_run, task):
     fidelity = read_json(tiny_run.out / "rl" / "goals" / f"{task}.json")
     for split in ("ind", "ood"):
         f = fidelity[split]
-        assert f["states"] == n // 2 and 0 <= f["reached"] <= 1
+        assert f["states"] == 2 * TINY["scenes"][f"n_{split}"] and 0 <= f["reached"] <= 1
         if f["solved_states"]:
             assert f["margin"] == pytest.approx(f["initial_to_final"] - f["goal_to_final"])
     assert (tiny_run.out / "rl" / "goals" / f"{task}.png").stat().st_size > 10_000
@@ -462,24 +495,26 @@ def test_nothing_changed_plans_nothing(tiny_run):
     assert planned_jobs(tiny_run.workdir, tiny_run.configfile) == {}
 
 
-N = 8  # shards in the tiny tier
 EVAL_JOBS = {"eval_wm_action": 1, "eval_wm_text": 1, "summary": 1}
 # Policies: 4 tasks; 5 methods (sft, rl_maniskill, and rl_world_model with the general, embedding and proxy
-# rewards) x 4 tasks x 2 domains x 1 shard evaluated; Figures 4 and 5 show every method's first episode
+# rewards) x 4 tasks x 2 domains x 1 shard evaluated; Figures 4 and 5 show every method's first episode.
+# Table 2's multi-task policy: sft, rl_maniskill and rl_world_model (general reward), evaluated in domain.
 FIGURES = {"figure_rollouts": 2}
-EVAL_POLICY = {"eval_policy": 40, "policy_results": 5, "summary": 1, "table1": 1, **FIGURES}
+EVAL_POLICY = {"eval_policy": 40 + 3, "policy_results": 5, "summary": 1, "table1": 1, "table2": 1, **FIGURES}
 EVAL_ONE_METHOD = {"eval_policy": 8, "policy_results": 1, "summary": 1, "table1": 1, **FIGURES}
+IN_TABLE2 = {"eval_policy": 8 + 1, "table2": 1}  # a method of Table 2: its multi-task policy too
 # Figure 2: each RL run of the tiny tier's curve task (pick_place) evaluated snapshot by snapshot
 CURVES = {"eval_curve": 4, "figure_learning_curves": 1}
 CURVE_ONE_METHOD = {"eval_curve": 1, "figure_learning_curves": 1}
-RL_JOBS = {"rl_maniskill": 4, **EVAL_ONE_METHOD, **CURVE_ONE_METHOD}
-RLWM_GENERAL_JOBS = {"rl_world_model": 4, **EVAL_ONE_METHOD, **CURVE_ONE_METHOD}
+RL_JOBS = {"rl_maniskill": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD}
+RLWM_GENERAL_JOBS = {"rl_world_model": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD}
 RLWM_JOBS = {
-    "rl_world_model": 12,
-    "eval_policy": 24,
+    "rl_world_model": 12 + 1,
+    "eval_policy": 24 + 1,
     "policy_results": 3,
     "summary": 1,
     "table1": 1,
+    "table2": 1,
     **FIGURES,
     "eval_curve": 3,
     "figure_learning_curves": 1,
@@ -493,7 +528,7 @@ TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm_text": 1, **GOAL_JOBS}
 WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS, "train_reward": 4, **CONTROL_JOBS}
 TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1, **DECODER_JOBS, **WM_JOBS}
 CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS, "train_reward": 8}
-SFT_JOBS = {"sft": 4, "rl_maniskill": 4, "rl_world_model": 12, **EVAL_POLICY, **CURVES}
+SFT_JOBS = {"sft": 4 + 1, "rl_maniskill": 4 + 1, "rl_world_model": 12 + 1, **EVAL_POLICY, **CURVES}
 TRAJECTORY_JOBS = {
     "trajectories": N,
     "trajectory_summary": 1,
@@ -590,12 +625,22 @@ SUMMARY = {"summary": 1}
         ),  # every method's OOD jobs, and Figure 5
         ("evaluation.curves", lambda c: c["evaluation"]["curves"].update(episodes=2), {**CURVES, "all": 1}),
         (
+            "evaluation.episodes.multitask",
+            lambda c: c["evaluation"]["episodes"].update(multitask=2),
+            {"eval_policy": 3, "table2": 1, "all": 1},
+        ),  # Table 2's cells only
+        (
+            "scenes.multitask",
+            lambda c: c["scenes"]["multitask"].update(objects=["peach", "apple"]),
+            {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, "all": 1},
+        ),
+        (
             "rl.world_model.ppo.snapshots",
             lambda c: c["rl"]["world_model"]["ppo"].update(snapshots=3),
             {**RLWM_JOBS, "all": 1},
         ),
         ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, "all": 1}),
-        ("tables", lambda c: c["tables"].update(bootstrap_samples=500), {"table1": 1, "all": 1}),
+        ("tables", lambda c: c["tables"].update(bootstrap_samples=500), {"table1": 1, "table2": 1, "all": 1}),
         (
             "world_model.controllability",
             lambda c: c["world_model"]["controllability"].update(horizon=2),
@@ -634,12 +679,18 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ("roboscape/eval/controllability.py", {**CONTROL_JOBS, "all": 1}),
         ("roboscape/data/heldout_episodes.py", {"reward_validity": 4, **CONTROL_JOBS, "all": 1}),
         ("roboscape/report/summary.py", {**SUMMARY, "all": 1}),
-        ("roboscape/report/tables.py", {"table1": 1, **FIGURES, "all": 1}),  # Figures 4 and 5 name the methods alike
+        (
+            "roboscape/report/tables.py",
+            {"table1": 1, "table2": 1, **FIGURES, "all": 1},
+        ),  # Figures 4 and 5 name the methods alike
         ("roboscape/report/policy_figures.py", {**FIGURES, "all": 1}),
         ("roboscape/eval/learning_curves.py", {**CURVES, "all": 1}),
         ("roboscape/report/learning_curves.py", {"figure_learning_curves": 1, "all": 1}),
         ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, "all": 1}),
-        ("roboscape/rl/ppo.py", {**RL_JOBS, **RLWM_JOBS, "eval_policy": 32, "policy_results": 4, **CURVES, "all": 1}),
+        (
+            "roboscape/rl/ppo.py",
+            {**RL_JOBS, **RLWM_JOBS, "eval_policy": 32 + 2, "policy_results": 4, **CURVES, "all": 1},
+        ),
         ("roboscape/models/reward_models.py", {"train_reward": 8, **RLWM_JOBS, "reward_validity": 4, "all": 1}),
         ("roboscape/rl/reward_validity.py", {"reward_validity": 4, "summary": 1, "all": 1}),
         ("roboscape/rl/world_model_env.py", {**RLWM_JOBS, "reward_validity": 4, "all": 1}),

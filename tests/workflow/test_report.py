@@ -26,10 +26,11 @@ def test_the_report_holds_every_figure(tiny_run):
         *out.glob("world_model/action/controllability/*.gif"),
         out / "summary.md",
         out / "tables/table1.md",
+        out / "tables/table2.md",
         *out.glob("figures/*.png"),
         *out.glob("figures/*.gif"),
     ]
-    assert len(figures) == 8 + 1 + 2 * 6 + 2 + 5 + 2 + 5
+    assert len(figures) == 8 + 1 + 2 * 6 + 2 + 5 + 2 + 5 + 1  # the last: Table 2
     # each embedded (data URI) under its path in the results
     missing = [
         str(f.relative_to(out))
@@ -45,6 +46,7 @@ def test_the_report_holds_every_figure(tiny_run):
         "the simulator's frames on the left of each pair",
         "The paper's Figure 2",
         "The paper's Figure 5 (out of domain)",
+        "The paper's Table 2 from this run",
     ):
         assert caption in html
     assert re.search(r"RoboScape-R", html)  # workflow.rst, the method's description

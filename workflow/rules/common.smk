@@ -6,7 +6,9 @@ from pathlib import Path
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+sys.path.insert(0, workflow.basedir)
 from library_inputs import library_closure  # noqa: E402
+from roboscape.sim.catalogue import MULTITASK, build_catalogue, multitask_scene_ids  # noqa: E402
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -23,6 +25,18 @@ for _key in list(config):
 
 OUT = config["outdir"].rstrip("/")
 TASKS = list(config["scenes"]["tasks"])
+MULTITASK_CONFIG = config["scenes"]["multitask"]
+# Table 2's scenes; building the catalogue here rejects a config whose multi-task scenes are out of
+# domain, of a task not run, or beyond n_ind before any job starts (the scenes rule builds it again)
+try:
+    MULTITASK_SCENES = multitask_scene_ids(MULTITASK_CONFIG["tasks"], MULTITASK_CONFIG["objects"],
+                                           MULTITASK_CONFIG["container"], MULTITASK_CONFIG["table"])
+    build_catalogue(config["scenes"]["split_seed"], TASKS, config["scenes"]["n_ind"], config["scenes"]["n_ood"],
+                    n_ood_objects=config["scenes"]["n_ood_objects"], n_ood_pairs=config["scenes"]["n_ood_pairs"],
+                    multitask=MULTITASK_SCENES)
+except (KeyError, ValueError) as error:
+    raise ValueError(f"config fails validation: scenes: {error}") from None
+GROUPS = [*TASKS, MULTITASK]  # the policy groups: one policy per task, and Table 2's multi-task policy
 SCENES_PER_TASK = config["scenes"]["n_ind"] + config["scenes"]["n_ood"]
 N_SHARDS = math.ceil(SCENES_PER_TASK / config["trajectories"]["scenes_per_shard"])
 SHARDS = [f"{i:03d}" for i in range(N_SHARDS)]
@@ -40,6 +54,11 @@ def library(script):
 
 def caption(name):
     return str(REPORT / f"{name}.rst")
+
+
+def group_tasks(group):
+    """The tasks whose data and goals a policy group reads."""
+    return list(MULTITASK_CONFIG["tasks"]) if group == MULTITASK else [group]
 
 
 def trajectory_shards(ext):

@@ -12,8 +12,21 @@ def rlwm_method(reward):
 
 RLWM_METHODS = {rlwm_method(r): r for r in RLWM["rewards"]}
 METHODS = ["sft", "rl_maniskill", *RLWM_METHODS]  # the policies evaluated (a table's rows)
-DOMAIN_EPISODES = EVAL["episodes"]
 EVAL_SHARDS = [f"{i:03d}" for i in range(EVAL["shards"])]
+
+
+def cell_episodes(group, domain):
+    """Episodes of an evaluation cell: a task's in or out of domain, or every multi-task scene's."""
+    if group == MULTITASK:
+        if domain != "ind":
+            raise ValueError("the multi-task policy is evaluated in domain only (Table 2)")
+        return EVAL["episodes"]["multitask"] * len(MULTITASK_SCENES)
+    return EVAL["episodes"][domain]
+
+
+def group_trajectories(group, ext):
+    """The trajectory shards of a policy group's tasks."""
+    return expand(f"{OUT}/trajectories/{{task}}/shard_{{shard}}.{ext}", task=group_tasks(group), shard=SHARDS)
 
 
 def sim_env():
@@ -72,16 +85,17 @@ rule replay_policy_rate:
 
 
 rule sft:
-    """Supervised fine-tuning: behaviour cloning of the planner in the task's training scenes."""
+    """Supervised fine-tuning: behaviour cloning of the planner in a policy group's training scenes
+    (a task's, or Table 2's multi-task scenes)."""
     input:
         lib=library("sft.py"),
         scenes=f"{OUT}/scenes/scenes.json",
         instructions=f"{OUT}/policy/instructions.safetensors",
-        h5=lambda wc: expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.h5", shard=SHARDS),
-        json=lambda wc: expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.json", shard=SHARDS),
+        h5=lambda wc: group_trajectories(wc.group, "h5"),
+        json=lambda wc: group_trajectories(wc.group, "json"),
     output:
-        weights=f"{OUT}/policy/sft/{{task}}/model/model.safetensors",
-        summary=f"{OUT}/policy/sft/{{task}}/train.json",
+        weights=f"{OUT}/policy/sft/{{group}}/model/model.safetensors",
+        summary=f"{OUT}/policy/sft/{{group}}/train.json",
     params:
         arch=POLICY["arch"],
         train_scenes=POLICY["train_scenes"],
@@ -90,16 +104,16 @@ rule sft:
         frame_skip=WM["arch"]["frame_skip"],
         train=POLICY["sft"]["train"],
     log:
-        f"{OUT}/logs/sft/{{task}}.log",
+        f"{OUT}/logs/sft/{{group}}.log",
     benchmark:
-        f"{OUT}/benchmarks/sft/{{task}}.tsv"
+        f"{OUT}/benchmarks/sft/{{group}}.tsv"
     threads: POLICY["sft"]["resources"]["cpus"]
     resources:
         mem_mb=POLICY["sft"]["resources"]["mem_mb"],
         runtime=POLICY["sft"]["resources"]["runtime"],
         gpu=POLICY["sft"]["resources"]["gpus"],
     wildcard_constraints:
-        task="|".join(TASKS),
+        group="|".join(GROUPS),
     conda:
         "../../envs/roboscape.yaml"
     script:
@@ -107,32 +121,32 @@ rule sft:
 
 
 rule rl_maniskill:
-    """RL w. ManiSkill: PPO from the SFT policy in its training scenes, with the rule-based reward."""
+    """RL w. ManiSkill: PPO from the SFT policy in its training scenes, with each task's rule-based reward."""
     input:
         lib=library("rl_maniskill.py"),
         scenes=f"{OUT}/scenes/scenes.json",
         instructions=f"{OUT}/policy/instructions.safetensors",
-        init=f"{OUT}/policy/sft/{{task}}/model/model.safetensors",
+        init=f"{OUT}/policy/sft/{{group}}/model/model.safetensors",
     output:
-        weights=f"{OUT}/policy/rl_maniskill/{{task}}/model/model.safetensors",
-        summary=f"{OUT}/policy/rl_maniskill/{{task}}/train.json",
-        snapshots=directory(f"{OUT}/policy/rl_maniskill/{{task}}/snapshots"),
+        weights=f"{OUT}/policy/rl_maniskill/{{group}}/model/model.safetensors",
+        summary=f"{OUT}/policy/rl_maniskill/{{group}}/train.json",
+        snapshots=directory(f"{OUT}/policy/rl_maniskill/{{group}}/snapshots"),
     params:
         train_scenes=POLICY["train_scenes"],
         env={**sim_env(), "num_envs": config["rl"]["maniskill"]["num_envs"],
              "terminate_on_success": config["rl"]["maniskill"]["terminate_on_success"]},
         ppo=config["rl"]["maniskill"]["ppo"],
     log:
-        f"{OUT}/logs/rl_maniskill/{{task}}.log",
+        f"{OUT}/logs/rl_maniskill/{{group}}.log",
     benchmark:
-        f"{OUT}/benchmarks/rl_maniskill/{{task}}.tsv"
+        f"{OUT}/benchmarks/rl_maniskill/{{group}}.tsv"
     threads: config["rl"]["maniskill"]["resources"]["cpus"]
     resources:
         mem_mb=config["rl"]["maniskill"]["resources"]["mem_mb"],
         runtime=config["rl"]["maniskill"]["resources"]["runtime"],
         gpu=config["rl"]["maniskill"]["resources"]["gpus"],
     wildcard_constraints:
-        task="|".join(TASKS),
+        group="|".join(GROUPS),
     conda:
         "../../envs/roboscape.yaml"
     script:
@@ -260,11 +274,15 @@ rule reward_validity:
 def rlwm_inputs(wc):
     inputs = {"lib": library("rl_world_model.py"), "scenes": f"{OUT}/scenes/scenes.json",
               "instructions": f"{OUT}/policy/instructions.safetensors",
-              "init": f"{OUT}/policy/sft/{wc.task}/model/model.safetensors",
+              "init": f"{OUT}/policy/sft/{wc.group}/model/model.safetensors",
               "world_model": f"{OUT}/world_model/action/model/model.safetensors",
-              "tokenizer": f"{OUT}/tokenizer/finetuned/model/model.safetensors", "goals": f"{OUT}/rl/goals/{wc.task}.h5"}
+              "tokenizer": f"{OUT}/tokenizer/finetuned/model/model.safetensors",
+              "goals": [f"{OUT}/rl/goals/{t}.h5" for t in group_tasks(wc.group)]}
     if (reward := RLWM_METHODS[wc.method]) != "general":
-        inputs["reward_model"] = f"{OUT}/rl/rewards/{reward}/{wc.task}/model/model.safetensors"
+        if wc.group == MULTITASK:
+            raise ValueError(f"{wc.method}: a learned reward is trained per task; the multi-task policy learns with the "
+                             "general reward")
+        inputs["reward_model"] = f"{OUT}/rl/rewards/{reward}/{wc.group}/model/model.safetensors"
     return inputs
 
 
@@ -274,9 +292,9 @@ rule rl_world_model:
     input:
         unpack(rlwm_inputs),
     output:
-        weights=f"{OUT}/policy/{{method}}/{{task}}/model/model.safetensors",
-        summary=f"{OUT}/policy/{{method}}/{{task}}/train.json",
-        snapshots=directory(f"{OUT}/policy/{{method}}/{{task}}/snapshots"),
+        weights=f"{OUT}/policy/{{method}}/{{group}}/model/model.safetensors",
+        summary=f"{OUT}/policy/{{method}}/{{group}}/train.json",
+        snapshots=directory(f"{OUT}/policy/{{method}}/{{group}}/snapshots"),
     params:
         train_scenes=POLICY["train_scenes"],
         reset_scenes=RLWM["reset_scenes"],
@@ -287,9 +305,9 @@ rule rl_world_model:
         if RLWM_METHODS[wc.method] == "general" else {"kind": RLWM_METHODS[wc.method]},
         ppo=RLWM["ppo"],
     log:
-        f"{OUT}/logs/{{method}}/{{task}}.log",
+        f"{OUT}/logs/{{method}}/{{group}}.log",
     benchmark:
-        f"{OUT}/benchmarks/{{method}}/{{task}}.tsv"
+        f"{OUT}/benchmarks/{{method}}/{{group}}.tsv"
     threads: RLWM["resources"]["cpus"]
     resources:
         mem_mb=RLWM["resources"]["mem_mb"],
@@ -297,7 +315,7 @@ rule rl_world_model:
         gpu=RLWM["resources"]["gpus"],
     wildcard_constraints:
         method="|".join(RLWM_METHODS),
-        task="|".join(TASKS),
+        group="|".join(GROUPS),
     conda:
         "../../envs/roboscape.yaml"
     script:
@@ -305,36 +323,37 @@ rule rl_world_model:
 
 
 rule eval_policy:
-    """One shard of a table cell: the policy closed loop in ManiSkill, in or out of domain."""
+    """One shard of a table cell: the policy closed loop in ManiSkill, in or out of domain (the
+    multi-task policy: in domain, in each of its scenes)."""
     input:
         lib=library("eval_policy.py"),
         scenes=f"{OUT}/scenes/scenes.json",
         instructions=f"{OUT}/policy/instructions.safetensors",
-        policy=f"{OUT}/policy/{{method}}/{{task}}/model/model.safetensors",
+        policy=f"{OUT}/policy/{{method}}/{{group}}/model/model.safetensors",
     output:
-        episodes=f"{OUT}/policy/eval/{{method}}/{{task}}/{{domain}}/shard_{{shard}}.csv",
-        gif=report(f"{OUT}/policy/eval/{{method}}/{{task}}/{{domain}}/shard_{{shard}}.gif", caption=caption("policy_rollouts"),
-                   category="4. Policies", subcategory="{method}", labels={"method": "{method}", "task": "{task}",
+        episodes=f"{OUT}/policy/eval/{{method}}/{{group}}/{{domain}}/shard_{{shard}}.csv",
+        gif=report(f"{OUT}/policy/eval/{{method}}/{{group}}/{{domain}}/shard_{{shard}}.gif", caption=caption("policy_rollouts"),
+                   category="4. Policies", subcategory="{method}", labels={"method": "{method}", "policy": "{group}",
                                                                            "domain": "{domain}", "shard": "{shard}"}),
-        frames=f"{OUT}/policy/eval/{{method}}/{{task}}/{{domain}}/shard_{{shard}}.npz",
+        frames=f"{OUT}/policy/eval/{{method}}/{{group}}/{{domain}}/shard_{{shard}}.npz",
     params:
         train_scenes=POLICY["train_scenes"],
         env=sim_env(),
-        episodes=lambda wc: DOMAIN_EPISODES[wc.domain],
+        episodes=lambda wc: cell_episodes(wc.group, wc.domain),
         shards=EVAL["shards"],
         gif_episodes=EVAL["gif_episodes"],
         seed=EVAL["seed"],
     log:
-        f"{OUT}/logs/eval_policy/{{method}}_{{task}}_{{domain}}_{{shard}}.log",
+        f"{OUT}/logs/eval_policy/{{method}}_{{group}}_{{domain}}_{{shard}}.log",
     benchmark:
-        f"{OUT}/benchmarks/eval_policy/{{method}}_{{task}}_{{domain}}_{{shard}}.tsv"
+        f"{OUT}/benchmarks/eval_policy/{{method}}_{{group}}_{{domain}}_{{shard}}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=lambda wc: 10 + math.ceil(DOMAIN_EPISODES[wc.domain] / EVAL["shards"] * POLICY["episode_steps"] / 60),
+        runtime=lambda wc: 10 + math.ceil(cell_episodes(wc.group, wc.domain) / EVAL["shards"] * POLICY["episode_steps"] / 60),
     wildcard_constraints:
         method="|".join(METHODS),
-        task="|".join(TASKS),
+        group="|".join(GROUPS),
         domain="ind|ood",
         shard=r"\d{3}",
     conda:

@@ -11,6 +11,7 @@ rule scenes:
         n_ood=config["scenes"]["n_ood"],
         n_ood_objects=config["scenes"]["n_ood_objects"],
         n_ood_pairs=config["scenes"]["n_ood_pairs"],
+        multitask=MULTITASK_SCENES,
         task_params=config["scenes"]["task_params"],
     log:
         f"{OUT}/logs/scenes.log",

@@ -29,3 +29,39 @@ rule table1:
         "../../envs/roboscape.yaml"
     script:
         "../scripts/table1.py"
+
+
+TABLE2_METHODS = ["sft", "rl_maniskill", *(["rl_world_model"] if "general" in RLWM["rewards"] else [])]
+
+
+rule table2:
+    """Table 2: the multi-task policy's success per task x object, each method beside the paper's,
+    and each RL method's change against SFT (the paper's arrows) with a bootstrap test."""
+    input:
+        lib=library("table2.py"),
+        paper=f"{workflow.basedir}/workflow/resources/paper/table2.csv",
+        scenes=f"{OUT}/scenes/scenes.json",
+        **{f"episodes_{m}": expand(f"{OUT}/policy/eval/{m}/{MULTITASK}/ind/shard_{{shard}}.csv", shard=EVAL_SHARDS)
+           for m in TABLE2_METHODS},
+    output:
+        csv=f"{OUT}/tables/table2.csv",
+        md=report(f"{OUT}/tables/table2.md", caption=caption("table2"), category="0. Summary", labels={"figure": "Table 2"}),
+        tex=f"{OUT}/tables/table2.tex",
+    params:
+        methods=TABLE2_METHODS,
+        policy=POLICY["kind"],
+        scenes=f"{' and '.join(MULTITASK_CONFIG['objects'])} on the {MULTITASK_CONFIG['container']}, "
+               f"{MULTITASK_CONFIG['table']} table (scenes.multitask)",
+        bootstrap_samples=config["tables"]["bootstrap_samples"],
+        seed=config["tables"]["seed"],
+    log:
+        f"{OUT}/logs/table2.log",
+    benchmark:
+        f"{OUT}/benchmarks/table2.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/table2.py"

@@ -19,8 +19,8 @@ with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     p, i, w = snakemake.params, snakemake.input, snakemake.wildcards
     catalogue = Catalogue.from_json(read_json(i.scenes))
-    scenes = cell_scenes(catalogue, w.task, w.domain, p.train_scenes)
-    episodes = shard_episodes(scenes, w.task, w.domain, p.episodes, int(w.shard), p.shards, p.seed)
+    scenes = cell_scenes(catalogue, w.group, w.domain, p.train_scenes)
+    episodes = shard_episodes(scenes, w.group, w.domain, p.episodes, int(w.shard), p.shards, p.seed)
     instructions = {k: v.numpy() for k, v in load_sentences(i.instructions).items()}
     policy = MLPPolicy.from_pretrained(Path(i.policy).parent)
     env = PolicyEnv(scenes, instructions, task_params=catalogue.task_params, terminate_on_success=False, **p.env)
@@ -36,7 +36,7 @@ with job_log(snakemake.log[0]) as log:
     log.info(
         "%s %s %s shard %s: %d of %d episodes solved at the end",
         w.method,
-        w.task,
+        w.group,
         w.domain,
         w.shard,
         sum(r["success_at_end"] for r in rows),

@@ -1,5 +1,5 @@
-"""Rule `rl_maniskill`: PPO from the SFT policy in one task's training scenes, in parallel CPU
-ManiSkill environments, with the task's rule-based dense reward (a killed job resumes)."""
+"""Rule `rl_maniskill`: PPO from the SFT policy in one policy group's training scenes, in parallel
+CPU ManiSkill environments, with each scene's task's rule-based dense reward (a killed job resumes)."""
 
 from pathlib import Path
 
@@ -19,7 +19,7 @@ if __name__ == "__main__":
         torch.set_num_threads(1)  # the environments' processes take the job's other CPUs
         p, i = snakemake.params, snakemake.input
         catalogue = Catalogue.from_json(read_json(i.scenes))
-        scenes = catalogue.training_scenes(snakemake.wildcards.task, p.train_scenes)
+        scenes = catalogue.policy_scenes(snakemake.wildcards.group, p.train_scenes)
         instructions = {k: v.numpy() for k, v in load_sentences(i.instructions).items()}
         result = train_in_maniskill(
             Path(i.init).parent,

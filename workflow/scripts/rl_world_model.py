@@ -17,11 +17,11 @@ from roboscape.utils.provenance import source_digest
 with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     p, i = snakemake.params, snakemake.input
-    scene_ids = None  # every in-domain scene the world model trained on
+    scene_ids = None  # every in-domain scene of the group's tasks the world model trained on
     if p.reset_scenes == "policy":
         catalogue = Catalogue.from_json(read_json(i.scenes))
-        scene_ids = [s.scene_id for s in catalogue.training_scenes(snakemake.wildcards.task, p.train_scenes)]
-    states = initial_state_pool([i.goals], i.instructions, scene_ids)
+        scene_ids = [s.scene_id for s in catalogue.policy_scenes(snakemake.wildcards.group, p.train_scenes)]
+    states = initial_state_pool(list(i.goals), i.instructions, scene_ids)
     log.info("%d initial states of %d scenes", len(states.scene_ids), len(set(states.scene_ids)))
     result = train_in_world_model(
         Path(i.init).parent,

@@ -14,6 +14,7 @@ with job_log(snakemake.log[0]) as log:
         TaskParams(**p.task_params),
         n_ood_objects=p.n_ood_objects,
         n_ood_pairs=p.n_ood_pairs,
+        multitask=list(p.multitask),
     )
     write_json(snakemake.output[0], catalogue.to_json())
     log.info(

@@ -1,5 +1,6 @@
-"""Rule `sft`: behaviour cloning of the planner's trajectories in one task's training scenes, at
-the policy's rate (resuming from the last checkpoint; several GPUs: accelerate launch)."""
+"""Rule `sft`: behaviour cloning of the planner's trajectories in one policy group's training scenes
+(a task's, or Table 2's multi-task scenes), at the policy's rate (resuming from the last checkpoint;
+several GPUs: accelerate launch)."""
 
 from pathlib import Path
 
@@ -16,7 +17,7 @@ with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     p, i = snakemake.params, snakemake.input
     catalogue = Catalogue.from_json(read_json(i.scenes))
-    scenes = catalogue.training_scenes(snakemake.wildcards.task, p.train_scenes)
+    scenes = catalogue.policy_scenes(snakemake.wildcards.group, p.train_scenes)
     out_dir = Path(snakemake.output.summary).parent
     spec = {
         "policy": dict(p.arch),
