@@ -52,6 +52,10 @@ class GoalConfig:
     """world-model steps before giving up (the last frame is then the goal)"""
     batch_size: int = 16
     """initial states imagined together"""
+    temperature: float = 0.0
+    """sampling temperature of the text world model's tokens (0: the most likely tokens, greedy)"""
+    seed: int = 0
+    """seed of the sampled tokens (temperature > 0)"""
 
 
 def initial_states(shards: Sequence[str | Path], scene_ids: Sequence[str], view: str = "third_view") -> dict:
@@ -88,7 +92,7 @@ def imagine_goals(
     ``steps`` and ``reached``."""
     if text_wm.cfg.control != "text":
         raise ValueError("goals are imagined by the text world model")
-    rollout = Rollout(text_wm, tokenizer)
+    rollout = Rollout(text_wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)
     out: dict[str, list] = {"goal": [], "steps": [], "reached": []}
     for start in range(0, len(states["initial"]), cfg.batch_size):
         frames = to_model_range(torch.from_numpy(states["initial"][start : start + cfg.batch_size]))

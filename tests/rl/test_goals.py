@@ -57,6 +57,21 @@ def test_goals_are_the_first_done_frames_of_every_recorded_initial_state(tmp_pat
         )
 
 
+def test_sampled_goals_are_seeded(tmp_path):
+    shard = write_fake_shard(tmp_path / "t.h5", [9, 7, 8], size=32)
+    states = initial_states([shard], ["push/obj0-plate-wood", "push/obj1-plate-wood"])
+    wm, tok, text = text_world()
+
+    def goals(**kw):
+        return imagine_goals(wm, tok, text, {INSTRUCTION: 0}, states, GoalConfig(threshold=1.01, max_steps=2, **kw))[
+            "goal"
+        ]
+
+    greedy, sampled = goals(), goals(temperature=1.0, seed=3)
+    assert np.array_equal(goals(), greedy) and np.array_equal(goals(temperature=1.0, seed=3), sampled)
+    assert not np.array_equal(sampled, greedy) and not np.array_equal(goals(temperature=1.0, seed=4), sampled)
+
+
 def test_fidelity_compares_the_goal_with_the_initial_frame_on_solved_states():
     rng = np.random.default_rng(0)
     final = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
