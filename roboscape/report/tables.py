@@ -38,9 +38,7 @@ POLICY_TITLES = {"mlp": "MLP", "openvla": "OpenVLA"}
 DOMAINS = ("ind", "ood")
 METRIC = "success_once"
 KEYS = ["policy", "method", "task", "domain"]
-COLUMNS = [
-    *KEYS,
-    "status",
+CELL_COLUMNS = [
     "episodes",
     "successes",
     "success_pct",
@@ -54,6 +52,7 @@ COLUMNS = [
     "vs_sft_ci95_high_pct",
     "vs_sft_p",
 ]
+COLUMNS = [*KEYS, "status", *CELL_COLUMNS]
 
 
 def clustered_bootstrap_difference(
@@ -79,6 +78,26 @@ def clustered_bootstrap_difference(
     return float(observed), float(low), float(high), float(p)
 
 
+def _cell(cell: pd.DataFrame, base: pd.DataFrame | None, samples: int, seed: int) -> dict:
+    """A cell's columns: its episode count, successes, success rate with its 95% Wilson interval and
+    success at the end (in percent), and, given the SFT episodes of the same cell (``base``), the
+    difference from SFT with its bootstrap interval and p-value."""
+    n, k = len(cell), int(cell[METRIC].sum())
+    low, high = wilson_interval(k, n)
+    row = {
+        "episodes": n,
+        "successes": k,
+        "success_pct": 100 * k / n if n else np.nan,
+        "ci95_low_pct": 100 * low,
+        "ci95_high_pct": 100 * high,
+        "success_at_end_pct": 100 * cell["success_at_end"].mean() if n else np.nan,
+    }
+    if base is not None and n:
+        d, dl, dh, p = clustered_bootstrap_difference(cell, base, samples, seed)
+        row |= {"vs_sft_pct": d, "vs_sft_ci95_low_pct": dl, "vs_sft_ci95_high_pct": dh, "vs_sft_p": p}
+    return row
+
+
 def table1(
     episodes: Mapping[str, pd.DataFrame], paper: pd.DataFrame, policy: str, samples: int = 10_000, seed: int = 0
 ) -> pd.DataFrame:
@@ -92,25 +111,11 @@ def table1(
         for task in tasks:
             for domain in DOMAINS:
                 cell = eps[(eps["task"] == task) & (eps["domain"] == domain)]
-                n, k = len(cell), int(cell[METRIC].sum())
-                low, high = wilson_interval(k, n)
-                row = {
-                    "policy": policy,
-                    "method": method,
-                    "task": task,
-                    "domain": domain,
-                    "episodes": n,
-                    "successes": k,
-                    "success_pct": 100 * k / n if n else np.nan,
-                    "ci95_low_pct": 100 * low,
-                    "ci95_high_pct": 100 * high,
-                    "success_at_end_pct": 100 * cell["success_at_end"].mean() if n else np.nan,
-                }
-                if sft is not None and method != "sft" and n:
-                    base = sft[(sft["task"] == task) & (sft["domain"] == domain)]
-                    d, dl, dh, p = clustered_bootstrap_difference(cell, base, samples, seed)
-                    row |= {"vs_sft_pct": d, "vs_sft_ci95_low_pct": dl, "vs_sft_ci95_high_pct": dh, "vs_sft_p": p}
-                rows.append(row)
+                base = (
+                    None if sft is None or method == "sft" else sft[(sft["task"] == task) & (sft["domain"] == domain)]
+                )
+                keys = {"policy": policy, "method": method, "task": task, "domain": domain}
+                rows.append(keys | _cell(cell, base, samples, seed))
     ours = pd.DataFrame(rows)
     paper = paper.rename(columns={"success_pct": "paper_success_pct"})[[*KEYS, "paper_success_pct"]]
     table = ours.merge(paper, on=KEYS, how="left").assign(status="run")
@@ -198,24 +203,7 @@ def _latex(titles: list[str], rows: list[tuple[str, list[str]]]) -> str:
 
 
 TABLE2_KEYS = ["policy", "method", "task", "object"]
-TABLE2_COLUMNS = [
-    *TABLE2_KEYS,
-    "scene_id",
-    "episodes",
-    "successes",
-    "success_pct",
-    "ci95_low_pct",
-    "ci95_high_pct",
-    "success_at_end_pct",
-    "paper_success_pct",
-    "difference_from_paper_pct",
-    "vs_sft_pct",
-    "vs_sft_ci95_low_pct",
-    "vs_sft_ci95_high_pct",
-    "vs_sft_p",
-    "vs_sft_relative",
-    "paper_vs_sft_relative",
-]
+TABLE2_COLUMNS = [*TABLE2_KEYS, "scene_id", *CELL_COLUMNS, "vs_sft_relative", "paper_vs_sft_relative"]
 
 
 def table2(
@@ -231,32 +219,12 @@ def table2(
     for method, eps in episodes.items():
         cells = sorted(eps.groupby(["task", "object"]), key=lambda c: (list(TASK_TITLES).index(c[0][0]), c[0][1]))
         for (task, obj), cell in cells:
-            n, k = len(cell), int(cell[METRIC].sum())
-            low, high = wilson_interval(k, n)
-            row = {
-                "policy": policy,
-                "method": method,
-                "task": task,
-                "object": obj,
-                "scene_id": ";".join(sorted(set(cell["scene_id"]))),
-                "episodes": n,
-                "successes": k,
-                "success_pct": 100 * k / n,
-                "ci95_low_pct": 100 * low,
-                "ci95_high_pct": 100 * high,
-                "success_at_end_pct": 100 * cell["success_at_end"].mean(),
-            }
-            if sft is not None and method != "sft":
-                base = sft[(sft["task"] == task) & (sft["object"] == obj)]
-                d, dl, dh, p = clustered_bootstrap_difference(cell, base, samples, seed)
+            base = None if sft is None or method == "sft" else sft[(sft["task"] == task) & (sft["object"] == obj)]
+            row = {"policy": policy, "method": method, "task": task, "object": obj}
+            row |= {"scene_id": ";".join(sorted(set(cell["scene_id"]))), **_cell(cell, base, samples, seed)}
+            if base is not None:
                 rate = base[METRIC].mean()
-                row |= {
-                    "vs_sft_pct": d,
-                    "vs_sft_ci95_low_pct": dl,
-                    "vs_sft_ci95_high_pct": dh,
-                    "vs_sft_p": p,
-                    "vs_sft_relative": d / (100 * rate) if rate > 0 else np.nan,
-                }
+                row["vs_sft_relative"] = row["vs_sft_pct"] / (100 * rate) if rate > 0 else np.nan
             rows.append(row)
     paper = paper.rename(columns={"success_pct": "paper_success_pct"})
     paper_sft = paper[paper["method"] == "sft"].set_index(["task", "object"])["paper_success_pct"]

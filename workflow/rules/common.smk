@@ -26,16 +26,18 @@ for _key in list(config):
 OUT = config["outdir"].rstrip("/")
 TASKS = list(config["scenes"]["tasks"])
 MULTITASK_CONFIG = config["scenes"]["multitask"]
-# Table 2's scenes; building the catalogue here rejects a config whose multi-task scenes are out of
-# domain, of a task not run, or beyond n_ind before any job starts (the scenes rule builds it again)
+# The catalogue as the scenes rule builds it: building it here rejects a config whose multi-task
+# scenes (Table 2's) are out of domain, of a task not run, or beyond n_ind before any job starts
 try:
-    MULTITASK_SCENES = multitask_scene_ids(MULTITASK_CONFIG["tasks"], MULTITASK_CONFIG["objects"],
-                                           MULTITASK_CONFIG["container"], MULTITASK_CONFIG["table"])
-    build_catalogue(config["scenes"]["split_seed"], TASKS, config["scenes"]["n_ind"], config["scenes"]["n_ood"],
-                    n_ood_objects=config["scenes"]["n_ood_objects"], n_ood_pairs=config["scenes"]["n_ood_pairs"],
-                    multitask=MULTITASK_SCENES)
+    CATALOGUE = build_catalogue(
+        config["scenes"]["split_seed"], TASKS, config["scenes"]["n_ind"], config["scenes"]["n_ood"],
+        n_ood_objects=config["scenes"]["n_ood_objects"], n_ood_pairs=config["scenes"]["n_ood_pairs"],
+        multitask=multitask_scene_ids(MULTITASK_CONFIG["tasks"], MULTITASK_CONFIG["objects"],
+                                      MULTITASK_CONFIG["container"], MULTITASK_CONFIG["table"]))
 except (KeyError, ValueError) as error:
     raise ValueError(f"config fails validation: scenes: {error}") from None
+MULTITASK_SCENES = CATALOGUE.multitask
+group_tasks = CATALOGUE.group_tasks  # the tasks whose data and goals a policy group reads
 GROUPS = [*TASKS, MULTITASK]  # the policy groups: one policy per task, and Table 2's multi-task policy
 SCENES_PER_TASK = config["scenes"]["n_ind"] + config["scenes"]["n_ood"]
 N_SHARDS = math.ceil(SCENES_PER_TASK / config["trajectories"]["scenes_per_shard"])
@@ -54,11 +56,6 @@ def library(script):
 
 def caption(name):
     return str(REPORT / f"{name}.rst")
-
-
-def group_tasks(group):
-    """The tasks whose data and goals a policy group reads."""
-    return list(MULTITASK_CONFIG["tasks"]) if group == MULTITASK else [group]
 
 
 def trajectory_shards(ext):

@@ -31,7 +31,7 @@ rule table1:
         "../scripts/table1.py"
 
 
-TABLE2_METHODS = ["sft", "rl_maniskill", *(["rl_world_model"] if "general" in RLWM["rewards"] else [])]
+TABLE2_METHODS = ["sft", "rl_maniskill", *([rlwm_method("general")] if "general" in RLWM["rewards"] else [])]
 
 
 rule table2:

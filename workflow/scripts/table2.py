@@ -13,9 +13,10 @@ with job_log(snakemake.log[0]) as log:
     p, i, o = snakemake.params, snakemake.input, snakemake.output
     catalogue = Catalogue.from_json(read_json(i.scenes))
     shards = {m: i[f"episodes_{m}"] for m in p.methods}
+    objects = {s.scene_id: s.object for s in catalogue.scenes}
     episodes = {
         m: pd.concat([pd.read_csv(f) for f in files], ignore_index=True).assign(
-            object=lambda e: [catalogue.scene(s).object for s in e["scene_id"]]
+            object=lambda e: e["scene_id"].map(objects)
         )
         for m, files in shards.items()
     }
