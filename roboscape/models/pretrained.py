@@ -30,7 +30,7 @@ class Pretrained:
         out_dir = Path(out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-        save_model(self, str(tmp / "model.safetensors"))
+        self.write_weights(tmp / "model.safetensors")
         (tmp / "config.json").write_text(json.dumps({"kind": self.KIND, "config": asdict(self.cfg)}, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -49,9 +49,17 @@ class Pretrained:
             raise ValueError(f"{model_dir} holds a {meta.get('kind')!r} model, not a {cls.KIND!r}")
         model = cls(cls.CONFIG(**meta["config"]))
         try:
-            load_model(model, str(model_dir / "model.safetensors"), device=device)
+            model.read_weights(model_dir / "model.safetensors", device)
         except RuntimeError as err:
             raise ValueError(
                 f"{model_dir}: the weights do not fit the model its config.json describes ({err})"
             ) from err
         return model.to(device).eval()
+
+    def write_weights(self, path: Path) -> None:
+        """Save the weights a model directory holds (every tensor of the module, by default)."""
+        save_model(self, str(path))
+
+    def read_weights(self, path: Path, device: str) -> None:
+        """Load what :meth:`write_weights` saved; a RuntimeError when it does not fit."""
+        load_model(self, str(path), device=device)
