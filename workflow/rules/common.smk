@@ -1,5 +1,6 @@
 # Shared helpers: config validation, the output layout, shard enumeration, library inputs.
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -50,8 +51,11 @@ REPORT = Path(workflow.basedir) / "workflow" / "report"
 
 def library(script):
     """The library files the rule script ``script`` loads (its imports' closure), declared as the
-    rule's inputs so that editing one reruns the rule (workflow/library_inputs.py)."""
-    return library_closure(Path(workflow.basedir) / "workflow" / "scripts" / script, workflow.basedir)
+    rule's inputs so that editing one reruns the rule (workflow/library_inputs.py). Relative to the
+    working directory, as Snakemake records inputs: a project moved or copied with its results is
+    up to date where it lands."""
+    closure = library_closure(Path(workflow.basedir) / "workflow" / "scripts" / script, workflow.basedir)
+    return [os.path.relpath(path) for path in closure]
 
 
 def caption(name):

@@ -6,7 +6,7 @@ rule table1:
     the paper's figure beside it, and each RL method against SFT with a clustered bootstrap."""
     input:
         lib=library("table1.py"),
-        paper=f"{workflow.basedir}/workflow/resources/paper/table1.csv",
+        paper=os.path.relpath(f"{workflow.basedir}/workflow/resources/paper/table1.csv"),
         episodes=expand(f"{OUT}/policy/eval/{{method}}/episodes.csv", method=METHODS),
     output:
         csv=f"{OUT}/tables/table1.csv",
@@ -39,7 +39,7 @@ rule table2:
     and each RL method's change against SFT (the paper's arrows) with a bootstrap test."""
     input:
         lib=library("table2.py"),
-        paper=f"{workflow.basedir}/workflow/resources/paper/table2.csv",
+        paper=os.path.relpath(f"{workflow.basedir}/workflow/resources/paper/table2.csv"),
         scenes=f"{OUT}/scenes/scenes.json",
         **{f"episodes_{m}": expand(f"{OUT}/policy/eval/{m}/{MULTITASK}/ind/shard_{{shard}}.csv", shard=EVAL_SHARDS)
            for m in TABLE2_METHODS},
