@@ -13,6 +13,7 @@ from roboscape.data.clips import ClipConfig, cut_clips, merge_indices
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
 from roboscape.models.world_model import WorldModel, WorldModelConfig
 from roboscape.policy.mlp import ActOutput
+from roboscape.policy.openvla.model import REDUCED
 from roboscape.rl.world_model_env import InitialStates
 from roboscape.sim.trajectory_io import FORMAT_VERSION, Episode, write_episode
 from roboscape.utils.h5 import open_h5
@@ -171,3 +172,6 @@ class ConstantPolicy:
 
     def act(self, obs, deterministic=False):
         return ActOutput(torch.full((1, 7), self.value), torch.zeros(1), torch.zeros(1))
+
+
+TINY_VLA = REDUCED  # a tiny random OpenVLA of OpenVLA-7B's architecture

@@ -91,3 +91,8 @@ class PolicySteps(Dataset):
         """Per-dimension mean and std of the policy actions (the policy standardises with them)."""
         std = torch.clamp(self.actions.std(0), min=1e-3)
         return {"action_mean": self.actions.mean(0).tolist(), "action_std": std.tolist()}
+
+    def action_quantiles(self) -> dict[str, list[float]]:
+        """Per-dimension 1st and 99th percentiles of the policy actions (OpenVLA's action bins span them)."""
+        q = torch.quantile(self.actions.double(), torch.tensor([0.01, 0.99], dtype=torch.float64), dim=0)
+        return {"action_q01": q[0].tolist(), "action_q99": q[1].tolist()}

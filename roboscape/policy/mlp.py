@@ -121,6 +121,17 @@ class MLPPolicy(nn.Module, Pretrained):
         if obs["instruction"].dim() != 2 or obs["instruction"].shape[1] != d:
             raise ValueError(f"obs['instruction'] must be (N, {d}), got {tuple(obs['instruction'].shape)}")
 
+    def check_space(self, space) -> None:
+        """A clear error when an environment's observations (a gymnasium Dict space) are not what the
+        policy takes."""
+        frame, text = space["rgb"].shape, space["instruction"].shape
+        s, d = self.cfg.image_size, self.cfg.instruction_dim
+        if frame != (s, s, 3) or text != (d,):
+            raise ValueError(
+                f"the policy takes {s} px frames and {d}-d instructions; the environment gives {frame} frames and "
+                f"{text} instructions"
+            )
+
     def features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         self._check(obs)
         device = self.log_std.device

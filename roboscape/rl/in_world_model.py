@@ -14,7 +14,7 @@ import numpy as np
 from roboscape.models.text_encoder import load_sentences
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
-from roboscape.policy.mlp import MLPPolicy
+from roboscape.policy.loading import load_policy
 from roboscape.rl.goals import read_goals
 from roboscape.rl.ppo import PPO, PPOArgs
 from roboscape.rl.world_model_env import InitialStates, RewardConfig, WMEnvConfig, WorldModelEnv, make_reward
@@ -62,19 +62,11 @@ def train_in_world_model(
     is a baseline); saves the result to ``out_dir/model`` and ``train.json``
     (a killed run resumes from its last checkpoint: see :mod:`roboscape.rl.ppo`)."""
     out_dir = Path(out_dir)
-    policy = MLPPolicy.from_pretrained(sft_dir)
+    policy = load_policy(sft_dir)
     wm, tokenizer = WorldModel.from_pretrained(wm_dir), Tokenizer.from_pretrained(tokenizer_dir)
     reward = make_reward(reward_cfg, env_cfg.num_envs, reward_dir)
     envs = WorldModelEnv(wm, tokenizer, states, env_cfg, reward, seed=ppo.seed)
-    cfg = policy.cfg
-    space = envs.single_observation_space
-    if space["rgb"].shape != (cfg.image_size, cfg.image_size, 3) or space["instruction"].shape != (
-        cfg.instruction_dim,
-    ):
-        raise ValueError(
-            f"the policy takes {cfg.image_size} px frames and {cfg.instruction_dim}-d instructions; the world "
-            f"model's environment gives {space['rgb'].shape} and {space['instruction'].shape}"
-        )
+    policy.check_space(envs.single_observation_space)
     signature = {
         "init": file_digest(Path(sft_dir) / "model.safetensors"),
         "world_model": file_digest(Path(wm_dir) / "model.safetensors"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from roboscape.policy.mlp import MLPPolicy
+from roboscape.policy.loading import load_policy
 from roboscape.rl.ppo import PPO, PPOArgs
 from roboscape.sim.catalogue import SceneSpec, TaskParams
 from roboscape.sim.policy_env import PolicyEnv
@@ -60,18 +60,6 @@ def make_envs(
     return TorchVectorEnv([make] * cfg.num_envs, asynchronous=asynchronous)
 
 
-def check_fits(policy: MLPPolicy, envs: TorchVectorEnv) -> None:
-    """A clear error when a policy's inputs or outputs do not match the environment's."""
-    space = envs.single_observation_space
-    frame, text = space["rgb"].shape, space["instruction"].shape
-    cfg = policy.cfg
-    if frame != (cfg.image_size, cfg.image_size, 3) or text != (cfg.instruction_dim,):
-        raise ValueError(
-            f"the policy takes {cfg.image_size} px frames and {cfg.instruction_dim}-d instructions; the environment "
-            f"gives {frame} frames and {text} instructions"
-        )
-
-
 def train_in_maniskill(
     sft_dir: str | Path,
     scenes: list[SceneSpec],
@@ -86,10 +74,10 @@ def train_in_maniskill(
     """PPO from the policy in ``sft_dir``; saves the result to ``out_dir/model`` and ``train.json``
     (a killed run resumes from its last checkpoint: see :mod:`roboscape.rl.ppo`)."""
     out_dir = Path(out_dir)
-    policy = MLPPolicy.from_pretrained(sft_dir)
+    policy = load_policy(sft_dir)
     envs = make_envs(scenes, instructions, env_cfg, task_params)
     try:
-        check_fits(policy, envs)
+        policy.check_space(envs.single_observation_space)
         signature = {
             "init": file_digest(Path(sft_dir) / "model.safetensors"),
             "env": asdict(env_cfg),

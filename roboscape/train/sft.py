@@ -1,8 +1,10 @@
 """Supervised fine-tuning of a policy (rule ``sft``): behaviour cloning of the planner's trajectories
 in the training scenes, at the policy's rate (:class:`roboscape.data.policy_steps.PolicySteps`).
 
-The loss is the mean squared error of the actor's mean action against the recorded one, both
-standardised by the data's per-dimension statistics (which the policy's config records). With a
+The MLP policy's loss is the mean squared error of the actor's mean action against the recorded
+one, both standardised by the data's per-dimension statistics (which the policy's config records).
+OpenVLA's is the cross-entropy of the recorded action's 7 tokens (OpenVLA's own fine-tuning loss),
+its bins spanning the data's 1st to 99th percentiles; it learns every instruction the data has. With a
 few demonstrations per scene, frames are randomly shifted by up to ``augment_shift`` pixels (padded
 by replicating the border, both frames of an item by the same shift: DrQ's augmentation). The
 log-std keeps its initial value (PPO's exploration starts from it) and the value head is left to
@@ -20,6 +22,7 @@ import torch
 from roboscape.data.policy_steps import PolicySteps
 from roboscape.models.text_encoder import load_sentences
 from roboscape.policy.mlp import MLPPolicy, MLPPolicyConfig
+from roboscape.policy.openvla import OpenVLAPolicy, OpenVLAPolicyConfig
 from roboscape.train.trainer import TrainConfig, Trainer
 from roboscape.utils.io import write_json
 
@@ -54,22 +57,61 @@ def random_shift(obs: dict[str, torch.Tensor], pad: int) -> dict[str, torch.Tens
 
 
 def sft_objective(augment_shift: int):
-    def compute(policy: MLPPolicy, batch: dict) -> dict[str, torch.Tensor]:
+    def compute(policy: MLPPolicy | OpenVLAPolicy, batch: dict) -> dict[str, torch.Tensor]:
         obs = random_shift(batch["obs"], augment_shift) if policy.training else batch["obs"]
-        predicted = policy.actor(policy.features(obs))
-        error = (predicted - policy.standardised(batch["action"])) ** 2
+        unwrapped = getattr(policy, "module", policy)  # under DistributedDataParallel (several GPUs)
+        if isinstance(unwrapped, OpenVLAPolicy):
+            # through forward(), so that DistributedDataParallel averages the gradients
+            log_probs, _, _ = policy(obs, unwrapped.actions.bins(batch["action"]))
+            error, name = -log_probs, "nll"
+        else:
+            predicted = policy.actor(policy.features(obs))
+            error, name = (predicted - policy.standardised(batch["action"])) ** 2, "mse"
         return {
             "loss": error.mean(),
-            "translation_mse": error[:, :3].mean(),
-            "rotation_mse": error[:, 3:6].mean(),
-            "gripper_mse": error[:, 6].mean(),
+            f"translation_{name}": error[:, :3].mean(),
+            f"rotation_{name}": error[:, 3:6].mean(),
+            f"gripper_{name}": error[:, 6].mean(),
         }
 
     return compute
 
 
+def _policy_builder(policy_cfg: MLPPolicyConfig | OpenVLAPolicyConfig, instructions: dict[str, torch.Tensor]):
+    """A new policy of the config's kind (OpenVLA with the instructions' embeddings)."""
+    if isinstance(policy_cfg, MLPPolicyConfig):
+        return lambda: MLPPolicy(policy_cfg)
+
+    def build() -> OpenVLAPolicy:
+        policy = OpenVLAPolicy(policy_cfg)
+        policy.set_instructions(torch.stack([instructions[text] for text in policy_cfg.instructions]))
+        return policy
+
+    return build
+
+
+def fitted_config(
+    policy_cfg: MLPPolicyConfig | OpenVLAPolicyConfig, dataset: PolicySteps, instructions: dict[str, torch.Tensor]
+) -> MLPPolicyConfig | OpenVLAPolicyConfig:
+    """The policy's config with what the data decides: frame size, instruction width, action statistics."""
+    first = dataset[0]["obs"]
+    if isinstance(policy_cfg, MLPPolicyConfig):
+        return replace(
+            policy_cfg,
+            image_size=first["rgb"].shape[0],
+            instruction_dim=first["instruction"].shape[0],
+            **dataset.action_statistics(),
+        )
+    return replace(
+        policy_cfg,
+        instructions=sorted(instructions),
+        instruction_dim=first["instruction"].shape[0],
+        **dataset.action_quantiles(),
+    )
+
+
 def train_sft(
-    policy_cfg: MLPPolicyConfig,
+    policy_cfg: MLPPolicyConfig | OpenVLAPolicyConfig,
     data: SFTData,
     train_cfg: TrainConfig,
     out_dir: str | Path,
@@ -80,13 +122,8 @@ def train_sft(
     policy to ``out_dir/model`` and ``train.json``."""
     out_dir = Path(out_dir)
     dataset = data.dataset()
-    first = dataset[0]["obs"]
-    policy_cfg = replace(
-        policy_cfg,
-        image_size=first["rgb"].shape[0],
-        instruction_dim=first["instruction"].shape[0],
-        **dataset.action_statistics(),
-    )
+    instructions = load_sentences(data.instructions)
+    policy_cfg = fitted_config(policy_cfg, dataset, instructions)
     signature = {
         "policy": asdict(policy_cfg),
         "data": asdict(data),
@@ -94,7 +131,12 @@ def train_sft(
         "code": code_digest,
     }
     trainer = Trainer(
-        lambda: MLPPolicy(policy_cfg), dataset, sft_objective(augment_shift), train_cfg, out_dir, signature=signature
+        _policy_builder(policy_cfg, instructions),
+        dataset,
+        sft_objective(augment_shift),
+        train_cfg,
+        out_dir,
+        signature=signature,
     )
     last = trainer.train()
     result = {
@@ -116,11 +158,21 @@ def train_sft(
     return result
 
 
+def policy_config(spec: dict) -> MLPPolicyConfig | OpenVLAPolicyConfig:
+    """``{"kind": ..., fields}`` -> the kind's policy config."""
+    fields = {k: v for k, v in spec.items() if k != "kind"}
+    kinds = {"mlp": MLPPolicyConfig, "openvla": OpenVLAPolicyConfig}
+    if spec.get("kind", "mlp") not in kinds:
+        raise ValueError(f"unknown policy kind {spec.get('kind')!r}; choose one of {sorted(kinds)}")
+    return kinds[spec.get("kind", "mlp")](**fields)
+
+
 def run_job(spec: dict) -> dict:
-    """A training job (:mod:`roboscape.train.launch`): ``{"policy": MLPPolicyConfig fields, "data":
-    SFTData fields, "train": TrainConfig fields, "augment_shift": pixels, "out_dir": ..., "code_digest": ...}``."""
+    """A training job (:mod:`roboscape.train.launch`): ``{"policy": {"kind": "mlp" | "openvla", the
+    kind's config fields}, "data": SFTData fields, "train": TrainConfig fields, "augment_shift": pixels,
+    "out_dir": ..., "code_digest": ...}``."""
     return train_sft(
-        MLPPolicyConfig(**spec["policy"]),
+        policy_config(spec["policy"]),
         SFTData(**spec["data"]),
         TrainConfig(**spec["train"]),
         spec["out_dir"],

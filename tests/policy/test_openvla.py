@@ -17,22 +17,8 @@ from roboscape.policy.openvla.model import LLAMA_7B, PrismaticVLA, VLAConfig, re
 from roboscape.rl.ppo import PPO, PPOArgs
 from roboscape.rl.world_model_env import WMEnvConfig, WorldModelEnv
 
-from fakes import env_world
+from fakes import TINY_VLA, env_world
 
-TINY_VLA = {
-    "vision_overrides": {"embed_dim": 32, "depth": 3, "num_heads": 2},
-    "image_size": 56,
-    "llm": {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 4,
-        "max_position_embeddings": 256,
-        "vocab_size": 576,
-    },
-    "text_vocab_size": 513,  # 257 byte-tokenizer ids, then the 256 action tokens
-}
 INSTRUCTIONS = ["push the peach forward by 10 cm", "pick up the green bell pepper and place it on the plate"]
 Q01, Q99 = [-0.02, -0.03, -0.01, -0.1, -0.1, -0.1, -1.0], [0.02, 0.03, 0.04, 0.1, 0.1, 0.1, 1.0]
 
@@ -262,3 +248,11 @@ def test_one_ppo_update_in_maniskill(tmp_path):
     finally:
         envs.close()
     assert result["updates"] == 1 and (tmp_path / "metrics.csv").exists()
+
+
+def test_openvla_7b_without_its_weights_or_a_gpu_stops_saying_what_it_needs(tmp_path):
+    with pytest.raises(RuntimeError, match="needs its pretrained weights.*policy.openvla.weights"):
+        OpenVLAPolicy(OpenVLAPolicyConfig())
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="needs a GPU"):
+            OpenVLAPolicy(OpenVLAPolicyConfig(weights=str(tmp_path)))

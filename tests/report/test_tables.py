@@ -68,6 +68,16 @@ def test_cells_carry_rates_intervals_counts_and_the_paper_beside_them():
     pd.testing.assert_frame_equal(t, again)  # the same episodes give the same table
 
 
+def test_an_openvla_run_fills_the_openvla_rows_beside_the_papers_openvla_numbers():
+    eps = {m: episodes(m, dict.fromkeys(CELLS, 0.5)) for m in ("sft", "rl_maniskill", "rl_world_model")}
+    t = table1(eps, PAPER, "openvla", samples=500)
+    run = t[t["status"] == "run"].set_index(["method", "task", "domain"])
+    assert set(run["policy"]) == {"openvla"}
+    assert run.loc[("sft", "push", "ind")]["paper_success_pct"] == 94.4  # the paper's OpenVLA SFT, not its MLP's
+    assert set(t[t["status"] == "not run"]["policy"]) == {"mlp"}
+    assert "| MLP Supervised Finetune | not run (paper 84.5)" in table1_markdown(t, "the MLP runs elsewhere")
+
+
 def test_the_bootstrap_finds_a_clear_difference_and_no_difference_where_there_is_none():
     sft = episodes("sft", {("push", "ood"): 0.1}, n=40)
     better = episodes("rl", {("push", "ood"): 0.9}, n=40)

@@ -1,4 +1,4 @@
-"""Supervised fine-tuning of the MLP policy on planner trajectories."""
+"""Supervised fine-tuning of the MLP policy and of OpenVLA on planner trajectories."""
 
 from __future__ import annotations
 
@@ -6,26 +6,32 @@ import pandas as pd
 import torch
 
 from roboscape.models.text_encoder import encode_sentences
+from roboscape.policy.loading import load_policy
 from roboscape.policy.mlp import MLPPolicy, MLPPolicyConfig
+from roboscape.policy.openvla import OpenVLAPolicy, OpenVLAPolicyConfig
 from roboscape.train.sft import SFTData, random_shift, train_sft
 from roboscape.train.trainer import TrainConfig
 from roboscape.utils.io import read_json
 
-from fakes import write_fake_shard
+from fakes import TINY_VLA, write_fake_shard
 
 ARCH = MLPPolicyConfig(channels=(4, 8, 8), feature_dim=16, instruction_features=4, hidden_dim=16)
 
 
-def test_sft_clones_the_recorded_actions(tmp_path):
+def fake_data(tmp_path) -> SFTData:
     shard = write_fake_shard(tmp_path / "t.h5", [9, 9, 9, 9], size=40)
     encode_sentences(["push the obj forward by 10 cm"], tmp_path / "instructions.safetensors")
-    data = SFTData(
+    return SFTData(
         [str(shard)],
         ["push/obj0-plate-wood", "push/obj2-plate-wood"],
         ["optimal"],
         4,
         str(tmp_path / "instructions.safetensors"),
     )
+
+
+def test_sft_clones_the_recorded_actions(tmp_path):
+    data = fake_data(tmp_path)
     # the fake frames are pixel noise, which any shift makes unrecognisable: no augmentation here
     result = train_sft(
         ARCH,
@@ -45,6 +51,25 @@ def test_sft_clones_the_recorded_actions(tmp_path):
     error = (policy.act(batch["obs"], deterministic=True).action - batch["action"]).abs().mean()
     assert error < 0.5 * (batch["action"] - batch["action"].mean(0)).abs().mean()
     assert read_json(tmp_path / "out" / "train.json")["config"]["data"]["scene_ids"] == data.scene_ids
+
+
+def test_openvla_sft_learns_the_recorded_actions_tokens(tmp_path):
+    data = fake_data(tmp_path)
+    cfg = OpenVLAPolicyConfig(vla=TINY_VLA, lora_rank=0, value_hidden=16)
+    train = TrainConfig(steps=40, batch_size=6, lr=3e-3, warmup_steps=4, checkpoint_every=20, log_every=10)
+    result = train_sft(cfg, data, train, tmp_path / "out", augment_shift=0)
+    assert result["steps"] == 40
+    metrics = pd.read_csv(tmp_path / "out" / "metrics.csv")
+    assert metrics["loss"].iloc[-1] < 0.5 * metrics["loss"].iloc[0]
+    policy = load_policy(tmp_path / "out" / "model")
+    assert isinstance(policy, OpenVLAPolicy) and policy.cfg.instructions == ["push the obj forward by 10 cm"]
+    assert policy.cfg.action_q01 == data.dataset().action_quantiles()["action_q01"]
+    dataset = data.dataset()
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
+    with torch.no_grad():
+        predicted = policy.act(batch["obs"], deterministic=True).action
+    # the greedy action is in the recorded action's bin for most dimensions
+    assert (policy.actions.bins(predicted) == policy.actions.bins(batch["action"])).float().mean() > 0.8
 
 
 def test_random_shift_moves_both_frames_alike_and_keeps_their_content():

@@ -18,6 +18,7 @@ from roboscape.models.reward_models import RewardModelConfig
 from roboscape.models.tokenizer import TokenizerConfig
 from roboscape.models.world_model import WorldModelConfig
 from roboscape.policy.mlp import MLPPolicyConfig
+from roboscape.policy.openvla import OpenVLAPolicyConfig
 from roboscape.rl.goals import GoalConfig
 from roboscape.rl.maniskill import SimEnvConfig
 from roboscape.rl.ppo import PPOArgs
@@ -34,7 +35,7 @@ sys.path.insert(0, str(REPO / "workflow" / "schemas"))
 from configuration import keys, load_schema, markdown, resolve, schema_defaults  # noqa: E402
 
 SCHEMA = load_schema()
-TIERS = ["config/tiny.yaml", "config/paper.yaml"]
+TIERS = ["config/tiny.yaml", "config/paper.yaml", "config/openvla.yaml"]
 
 
 def test_every_key_has_a_description_and_a_default():
@@ -95,6 +96,7 @@ def _section(path: str) -> dict:
         (WorldModelData, "world_model.data"),
         (EvalConfig, "world_model.eval"),
         (MLPPolicyConfig, "policy.arch"),
+        (OpenVLAPolicyConfig, "policy.openvla"),
         (PPOArgs, "$defs.ppo"),
         (SimEnvConfig, "rl.maniskill"),
         (WMEnvConfig, "rl.world_model"),
@@ -116,6 +118,9 @@ def test_dataclass_defaults_agree_with_the_schema(cls, section):
 
 @pytest.mark.parametrize("tier", [None, *TIERS])
 def test_every_tier_validates_and_plans(tmp_path, tier):
+    if tier == "config/openvla.yaml":  # the downloaded weights, as the tier names them (a stand-in: their index)
+        (tmp_path / "weights" / "openvla-7b").mkdir(parents=True)
+        (tmp_path / "weights" / "openvla-7b" / "model.safetensors.index.json").write_text("{}")
     proc = snakemake(tmp_path, "-n", *(["--configfile", str(REPO / tier)] if tier else []))
     assert "Job stats" in proc.stdout + proc.stderr
 
@@ -133,6 +138,11 @@ def test_every_tier_validates_and_plans(tmp_path, tier):
         (lambda c: c["scenes"].update(split_seed=3), "scenes.multitask"),  # the green bell pepper is then unseen
         (lambda c: c["scenes"]["multitask"].update(objects=["pepper"]), "pepper"),
         (lambda c: c["scenes"].update(n_ind=1), "n_ind must be at least 2"),
+        (lambda c: c["policy"].update(kind="openvla"), "policy.openvla.weights: OpenVLA-7B needs its pretrained"),
+        (
+            lambda c: c["policy"].update(kind="openvla", openvla={**c["policy"]["openvla"], "weights": "/no/vla"}),
+            "/no/vla",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -145,6 +155,8 @@ def test_every_tier_validates_and_plans(tmp_path, tier):
         "multitask-scene-out-of-domain",
         "multitask-unknown-object",
         "multitask-scenes-beyond-n-ind",
+        "openvla-7b-without-weights",
+        "openvla-weights-not-there",
     ],
 )
 def test_malformed_config_is_rejected_naming_the_key(tmp_path, edit, named):

@@ -697,6 +697,8 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ("roboscape/rl/goals.py", {**GOAL_JOBS, "all": 1}),
         ("roboscape/eval/policy_eval.py", {**EVAL_POLICY, **CURVES, "all": 1}),
         ("roboscape/data/policy_steps.py", {**SFT_JOBS, "all": 1}),
+        # the policy stages load either kind of policy, so OpenVLA's code is theirs too
+        ("roboscape/policy/openvla/model.py", {**SFT_JOBS, "all": 1}),
     ],
 )
 def test_library_edit_reruns_the_stages_that_use_it(tiny_run, module, expected):

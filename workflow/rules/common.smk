@@ -38,6 +38,19 @@ try:
 except (KeyError, ValueError) as error:
     raise ValueError(f"config fails validation: scenes: {error}") from None
 MULTITASK_SCENES = CATALOGUE.multitask
+# OpenVLA at its full size needs the downloaded weights: say so before any job starts (a GPU is
+# checked where the job runs)
+_OPENVLA = config["policy"]["openvla"]
+if config["policy"]["kind"] == "openvla":
+    if _OPENVLA["weights"] is None and not _OPENVLA["vla"]:
+        raise ValueError("config fails validation: policy.openvla.weights: OpenVLA-7B needs its pretrained weights; "
+                         "download openvla/openvla-7b (huggingface-cli download openvla/openvla-7b --local-dir DIR) "
+                         "and set policy.openvla.weights to DIR (random weights only for reduced sizes, policy.openvla.vla)")
+    if _OPENVLA["weights"] is not None and not any(
+        (Path(_OPENVLA["weights"]) / name).exists() for name in ("model.safetensors", "model.safetensors.index.json")
+    ):
+        raise ValueError(f"config fails validation: policy.openvla.weights: {_OPENVLA['weights']} holds no "
+                         "model.safetensors(.index.json) of openvla/openvla-7b")
 group_tasks = CATALOGUE.group_tasks  # the tasks whose data and goals a policy group reads
 GROUPS = [*TASKS, MULTITASK]  # the policy groups: one policy per task, and Table 2's multi-task policy
 SCENES_PER_TASK = config["scenes"]["n_ind"] + config["scenes"]["n_ood"]

@@ -68,6 +68,7 @@ rule eval_curve:
     resources:
         mem_mb=3000,
         runtime=10 + math.ceil(2 * (max(SNAPSHOTS) + 1) * CURVES["episodes"] * POLICY["episode_steps"] / 60),
+        gpu=EVAL["gpus"],
     wildcard_constraints:
         method="|".join(RL_METHODS),
         task="|".join(TASKS),

@@ -34,6 +34,11 @@ def sim_env():
     return {"frame_skip": WM["arch"]["frame_skip"], "episode_steps": POLICY["episode_steps"],
             "image_size": GENERATOR["image_size"], "control_freq": GENERATOR["control_freq"], "sim_freq": GENERATOR["sim_freq"],
             "robot_visual_detail": GENERATOR["robot_visual_detail"], "shader": GENERATOR["shader"]}
+def policy_spec():
+    """The configured policy: its kind and that kind's section (an edit to the other kind's reruns nothing)."""
+    return {"kind": POLICY["kind"], **(POLICY["arch"] if POLICY["kind"] == "mlp" else POLICY["openvla"])}
+
+
 
 
 rule policy_instructions:
@@ -97,7 +102,7 @@ rule sft:
         weights=f"{OUT}/policy/sft/{{group}}/model/model.safetensors",
         summary=f"{OUT}/policy/sft/{{group}}/train.json",
     params:
-        arch=POLICY["arch"],
+        policy=policy_spec(),
         train_scenes=POLICY["train_scenes"],
         labels=POLICY["sft"]["trajectory_labels"],
         augment_shift=POLICY["sft"]["augment_shift"],
@@ -351,6 +356,7 @@ rule eval_policy:
     resources:
         mem_mb=3000,
         runtime=lambda wc: 10 + math.ceil(cell_episodes(wc.group, wc.domain) / EVAL["shards"] * POLICY["episode_steps"] / 60),
+        gpu=EVAL["gpus"],
     wildcard_constraints:
         method="|".join(METHODS),
         group="|".join(GROUPS),

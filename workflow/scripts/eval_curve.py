@@ -9,7 +9,7 @@ import torch
 from roboscape.eval.learning_curves import evaluate_snapshots
 from roboscape.eval.policy_eval import DOMAINS, cell_scenes, shard_episodes
 from roboscape.models.text_encoder import load_sentences
-from roboscape.policy.mlp import MLPPolicy
+from roboscape.policy.loading import load_policy
 from roboscape.sim.catalogue import Catalogue
 from roboscape.sim.policy_env import PolicyEnv
 from roboscape.utils.io import atomic_path, read_json
@@ -27,9 +27,7 @@ with job_log(snakemake.log[0]) as log:
         episodes = shard_episodes(scenes, w.task, domain, p.episodes, 0, 1, p.seed)
         env = PolicyEnv(scenes, instructions, task_params=catalogue.task_params, terminate_on_success=False, **p.env)
         try:
-            rows += evaluate_snapshots(
-                i.snapshots, MLPPolicy.from_pretrained, env, episodes, out.with_name(f".{out.stem}.{domain}")
-            )
+            rows += evaluate_snapshots(i.snapshots, load_policy, env, episodes, out.with_name(f".{out.stem}.{domain}"))
         finally:
             env.close()
     table = pd.DataFrame(rows).assign(method=w.method)

@@ -8,7 +8,7 @@ import torch
 
 from roboscape.eval.policy_eval import cell_scenes, evaluate_shard, save_recorded, shard_episodes
 from roboscape.models.text_encoder import load_sentences
-from roboscape.policy.mlp import MLPPolicy
+from roboscape.policy.loading import load_policy
 from roboscape.report.rollout_figures import grid_gif
 from roboscape.sim.catalogue import Catalogue
 from roboscape.sim.policy_env import PolicyEnv
@@ -22,7 +22,7 @@ with job_log(snakemake.log[0]) as log:
     scenes = cell_scenes(catalogue, w.group, w.domain, p.train_scenes)
     episodes = shard_episodes(scenes, w.group, w.domain, p.episodes, int(w.shard), p.shards, p.seed)
     instructions = {k: v.numpy() for k, v in load_sentences(i.instructions).items()}
-    policy = MLPPolicy.from_pretrained(Path(i.policy).parent)
+    policy = load_policy(Path(i.policy).parent)
     env = PolicyEnv(scenes, instructions, task_params=catalogue.task_params, terminate_on_success=False, **p.env)
     try:
         out = Path(snakemake.output.episodes)

@@ -20,7 +20,7 @@ with job_log(snakemake.log[0]) as log:
     scenes = catalogue.policy_scenes(snakemake.wildcards.group, p.train_scenes)
     out_dir = Path(snakemake.output.summary).parent
     spec = {
-        "policy": dict(p.arch),
+        "policy": dict(p.policy),
         "data": {
             "trajectories": list(i.h5),
             "scene_ids": [s.scene_id for s in scenes],

@@ -46,6 +46,24 @@ LLAMA_7B = {
     "vocab_size": 32064,
 }
 
+# A reduced model of the same architecture (the same backbones, projector and Llama; 56 px images,
+# 32-wide backbones, a 2-layer 64-wide LLM, the byte tokenizer's 257 ids before the 256 action
+# tokens): what the tests and quick checks build in well under a second.
+REDUCED = {
+    "vision_overrides": {"embed_dim": 32, "depth": 3, "num_heads": 2},
+    "image_size": 56,
+    "llm": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "max_position_embeddings": 256,
+        "vocab_size": 576,
+    },
+    "text_vocab_size": 513,
+}
+
 
 @dataclass
 class VLAConfig:

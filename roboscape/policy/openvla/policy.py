@@ -111,21 +111,47 @@ class OpenVLAPolicyConfig(JsonConfig):
         return VLAConfig(**self.vla)
 
 
+def check_resources(cfg: OpenVLAPolicyConfig) -> None:
+    """OpenVLA-7B's sizes need the pretrained weights and a GPU: stop with what is missing. (Random
+    weights are for reduced sizes, ``vla``, as the tests build.)"""
+    if cfg.vla_config != VLAConfig():
+        return
+    if not cfg.weights:
+        raise RuntimeError(
+            "OpenVLA-7B needs its pretrained weights: download openvla/openvla-7b (about 15 GB; "
+            "huggingface-cli download openvla/openvla-7b --local-dir DIR) and set policy.openvla.weights to DIR"
+        )
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            "OpenVLA-7B needs a GPU (bf16; 40-80 GB of GPU memory for LoRA-PPO) and none is visible here "
+            "(torch.cuda.is_available() is False): run config/openvla.yaml on a GPU node"
+        )
+
+
 class OpenVLAPolicy(nn.Module, Pretrained):
     KIND = "openvla_policy"
     CONFIG = OpenVLAPolicyConfig
 
-    def __init__(self, cfg: OpenVLAPolicyConfig):
+    def __init__(self, cfg: OpenVLAPolicyConfig, random_full_size: bool = False):
+        """``random_full_size``: allow OpenVLA-7B's sizes with random weights and no GPU (benchmarks
+        of memory and speed, which do not depend on the weights)."""
         super().__init__()
         self.cfg = cfg
         vla_cfg = cfg.vla_config
+        if not random_full_size:
+            check_resources(cfg)
         self.prompt_tokenizer = LlamaPromptTokenizer(cfg.weights) if cfg.weights else ByteTokenizer()
         if self.prompt_tokenizer.vocab_size > vla_cfg.text_vocab_size - vla_cfg.n_action_bins and not cfg.weights:
             raise ValueError(
                 f"the byte tokenizer's {self.prompt_tokenizer.vocab_size} ids overlap the action tokens: "
                 f"text_vocab_size must be at least {self.prompt_tokenizer.vocab_size + vla_cfg.n_action_bins}"
             )
-        self.vla = PrismaticVLA(vla_cfg)
+        dtype, previous = getattr(torch, cfg.dtype), torch.get_default_dtype()
+        torch.set_default_dtype(dtype)  # a 7B model is built in its training precision, not float32
+        try:
+            self.vla = PrismaticVLA(vla_cfg)
+        finally:
+            torch.set_default_dtype(previous)
         if cfg.weights:
             load_reference_weights(self.vla, read_reference_state(cfg.weights))
         if cfg.lora_rank:
@@ -135,7 +161,7 @@ class OpenVLAPolicy(nn.Module, Pretrained):
             inject_adapter_in_model(lora, self.vla)
             for name, param in self.vla.named_parameters():
                 param.requires_grad = "lora_" in name
-        self.vla.to(getattr(torch, cfg.dtype))
+        self.vla.to(dtype)
         width = self.vla.language_model.config.hidden_size
         self.critic = nn.Sequential(
             nn.Linear(width, cfg.value_hidden),
@@ -151,6 +177,16 @@ class OpenVLAPolicy(nn.Module, Pretrained):
         ids = torch.tensor(list(vla_cfg.action_token_ids))
         # the decodable bins' token ids, bin 0 first
         self.register_buffer("bin_token_ids", ids.flip(0)[: self.actions.decodable_bins], persistent=False)
+
+    def check_space(self, space) -> None:
+        """A clear error when an environment's observations are not what the policy takes (any frame
+        size: frames are resized to the backbones')."""
+        frame, text = space["rgb"].shape, space["instruction"].shape
+        if len(frame) != 3 or frame[-1] != 3 or text != (self.cfg.instruction_dim,):
+            raise ValueError(
+                f"the policy takes RGB frames and {self.cfg.instruction_dim}-d instructions; the environment gives "
+                f"{frame} frames and {text} instructions"
+            )
 
     def set_instructions(self, embeddings: torch.Tensor) -> None:
         """The embeddings of ``cfg.instructions``, in order (K, instruction_dim)."""
@@ -221,6 +257,12 @@ class OpenVLAPolicy(nn.Module, Pretrained):
         entropy = -(log_probs.exp() * log_probs).sum(-1)
         value = self.critic(before[:, 0].float()).squeeze(-1)
         return chosen, entropy, value
+
+    def forward(
+        self, obs: dict[str, torch.Tensor], bins: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`score` (what SFT trains through, so that DistributedDataParallel sees the call)."""
+        return self.score(obs, bins)
 
     @torch.no_grad()
     def decode(
