@@ -7,7 +7,9 @@ of the catalogue (unseen objects and unseen object-container pairs; evaluation n
 multi-task policy (Table 2) is evaluated in domain, round robin over its scenes of several tasks.
 Episode i of a cell runs in the cell's scene i mod (number of scenes) with ManiSkill episode seed
 :func:`episode_seed` -- at least 2**31, so disjoint from every seed the data stage and the RL
-resets draw (below 2**31). A cell's episodes are split into shards, one job each.
+resets draw (below 2**31). A policy's episodes, of each domain it is evaluated in
+(:func:`group_domains`), are split into shards, one job each: starting ManiSkill's renderer is most
+of a small job's time, so one job runs both domains.
 
 **An episode** runs the policy's deterministic action (its mean) for the environment's
 ``episode_steps`` policy steps, without stopping at success (ManiSkill's fair evaluation), and
@@ -43,6 +45,12 @@ from roboscape.utils.stats import wilson_interval
 
 DOMAINS = ("ind", "ood")
 SEED_BASE = 2**31
+
+
+def group_domains(group: str) -> tuple[str, ...]:
+    """The domains a policy group is evaluated in: both for a task's policy, in domain only for the
+    multi-task policy (Table 2)."""
+    return ("ind",) if group == MULTITASK else DOMAINS
 
 
 def episode_seed(seed: int, group: str, domain: str, index: int) -> int:
@@ -161,17 +169,18 @@ def evaluate_shard(
     return [done[e.index] for e in episodes], videos
 
 
-def save_recorded(videos: Sequence[np.ndarray], episodes: Sequence[Episode], path: str | Path) -> None:
-    """The frames of a shard's recorded episodes (the first ``len(videos)`` of ``episodes``), each
-    (T+1, H, W, 3) uint8 under the key ``episode_<index>``, exact (the GIF's palette is not)."""
+def save_recorded(recorded: Sequence[tuple[Episode, np.ndarray]], path: str | Path) -> None:
+    """The frames of a shard's recorded episodes, each (T+1, H, W, 3) uint8 under the key
+    ``<domain>_episode_<index>``, exact (the GIF's palette is not)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **{f"episode_{ep.index}": v for ep, v in zip(episodes, videos, strict=False)})
+        np.savez_compressed(fh, **{f"{ep.domain}_episode_{ep.index}": frames for ep, frames in recorded})
 
 
-def load_recorded(path: str | Path) -> dict[int, np.ndarray]:
-    """What :func:`save_recorded` wrote: episode index -> frames."""
+def load_recorded(path: str | Path) -> dict[tuple[str, int], np.ndarray]:
+    """What :func:`save_recorded` wrote: (domain, episode index) -> frames."""
     with np.load(path) as data:
-        return {int(k.removeprefix("episode_")): data[k] for k in data.files}
+        keys = {k: k.split("_episode_") for k in data.files}
+        return {(domain, int(index)): data[k] for k, (domain, index) in keys.items()}
 
 
 def _rate(rows: list[dict], key: str) -> dict:

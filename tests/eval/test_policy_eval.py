@@ -7,9 +7,13 @@ import pytest
 
 from roboscape.eval.policy_eval import (
     SEED_BASE,
+    Episode,
     cell_scenes,
     evaluate_shard,
+    group_domains,
+    load_recorded,
     run_episodes,
+    save_recorded,
     shard_episodes,
     summarise,
 )
@@ -87,3 +91,15 @@ def test_a_killed_shard_resumes_from_the_episodes_it_finished(tmp_path):
     assert env.resets == [episodes[i].seed for i in (0, 3, 4)]  # the first again (its frames), then those not done
     assert resumed == straight and not partial.exists()
     assert np.array_equal(resumed_videos[0], videos[0])
+
+
+def test_a_policys_shard_keeps_each_domains_recorded_frames_apart(tmp_path):
+    assert group_domains("push") == ("ind", "ood") and group_domains(MULTITASK) == ("ind",)
+    scene = SceneSpec("push/a-plate-wood", "push", "a", "plate", "wood", "ind")
+    frames = {d: np.full((3, 4, 4, 3), i, np.uint8) for i, d in enumerate(("ind", "ood"))}
+    recorded = [(Episode(0, d, scene, 1), frames[d]) for d in ("ind", "ood")]
+    save_recorded(recorded, tmp_path / "shard.npz")
+    loaded = load_recorded(tmp_path / "shard.npz")
+    assert sorted(loaded) == [("ind", 0), ("ood", 0)]
+    for d in ("ind", "ood"):
+        np.testing.assert_array_equal(loaded[(d, 0)], frames[d])

@@ -35,7 +35,7 @@ def test_openvla_trains_and_is_evaluated_by_the_same_rules(tiny_run, tmp_path):
     config = tiny_run.edited_config("openvla.yaml", lambda c: c["policy"].update(kind="openvla", openvla=openvla))
     shutil.copy(config, workdir / "openvla.yaml")
     out = tiny_run.config["outdir"]
-    targets = [f"{out}/policy/eval/{m}/push/ind/shard_000.csv" for m in METHODS]
+    targets = [f"{out}/policy/eval/{m}/push/shard_000.csv" for m in METHODS]
     assert planned_jobs(workdir, workdir / "openvla.yaml", *targets) == {
         "sft": 1,
         "rl_maniskill": 1,
@@ -46,5 +46,5 @@ def test_openvla_trains_and_is_evaluated_by_the_same_rules(tiny_run, tmp_path):
     for method in METHODS:
         policy = load_policy(workdir / out / "policy" / method / "push" / "model")
         assert isinstance(policy, OpenVLAPolicy) and policy.cfg.lora_rank == 4
-        episodes = pd.read_csv(workdir / out / "policy" / "eval" / method / "push" / "ind" / "shard_000.csv")
+        episodes = pd.read_csv(workdir / out / "policy" / "eval" / method / "push" / "shard_000.csv")
         assert len(episodes) > 0 and set(episodes["method"]) == {method}

@@ -298,8 +298,8 @@ def test_table2_is_built_from_the_multitask_policys_episodes(tiny_run):
     assert list(dict.fromkeys(table["method"])) == ["sft", "rl_maniskill", "rl_world_model"] and len(table) == 3 * 4
     assert (table["episodes"] == cfg["evaluation"]["episodes"]["multitask"]).all()
     for method in ("sft", "rl_maniskill", "rl_world_model"):
-        episodes = pd.read_csv(policy / "eval" / method / "multitask" / "ind" / "shard_000.csv")
-        assert sorted(episodes["scene_id"]) == sorted(scenes)
+        episodes = pd.read_csv(policy / "eval" / method / "multitask" / "shard_000.csv")
+        assert sorted(episodes["scene_id"]) == sorted(scenes) and set(episodes["domain"]) == {"ind"}
         row = table[(table["method"] == method) & (table["task"] == "pick_place") & (table["object"] == "peach")].iloc[
             0
         ]
@@ -352,7 +352,7 @@ def test_rollout_figures_show_every_task_and_method(tiny_run):
         size = cfg["trajectories"]["generator"]["image_size"]
         assert len(gif) == cfg["policy"]["episode_steps"] + 1
         assert gif[0].shape[:2] == (len(TINY["scenes"]["tasks"]) * size, 5 * size)  # tasks x methods
-        frames = np.load(out / "policy" / "eval" / "sft" / "push" / domain / "shard_000.npz")["episode_0"]
+        frames = np.load(out / "policy" / "eval" / "sft" / "push" / "shard_000.npz")[f"{domain}_episode_0"]
         assert frames.shape == (cfg["policy"]["episode_steps"] + 1, size, size, 3)
 
 
@@ -400,8 +400,8 @@ def test_policies_train_and_are_evaluated_in_and_out_of_domain(tiny_run, task):
             assert cell["episodes"] == cfg["evaluation"]["episodes"][domain]
             assert 0 <= cell["success_at_end"]["ci95"][0] <= cell["success_at_end"]["ci95"][1] <= 1
             assert all(seed >= 2**31 for seed in cell["seeds"])
-            gif = imageio.mimread(out / "eval" / method / task / domain / "shard_000.gif")
-            assert len(gif) == cfg["policy"]["episode_steps"] + 1
+        gif = imageio.mimread(out / "eval" / method / task / "shard_000.gif")  # a row per domain's first episode
+        assert len(gif) == cfg["policy"]["episode_steps"] + 1 and gif[0].shape[0] == 2 * gif[0].shape[1]
         episodes = pd.read_csv(out / "eval" / method / "episodes.csv")
         assert (episodes[(episodes["task"] == task) & (episodes["domain"] == "ood")]["ood_reason"] != "").all()
         assert set(episodes[(episodes["task"] == task) & (episodes["domain"] == "ind")]["scene_id"]) == {
@@ -497,12 +497,12 @@ def test_nothing_changed_plans_nothing(tiny_run):
 
 EVAL_JOBS = {"eval_wm_action": 1, "eval_wm_text": 1, "summary": 1}
 # Policies: 4 tasks; 5 methods (sft, rl_maniskill, and rl_world_model with the general, embedding and proxy
-# rewards) x 4 tasks x 2 domains x 1 shard evaluated; Figures 4 and 5 show every method's first episode.
-# Table 2's multi-task policy: sft, rl_maniskill and rl_world_model (general reward), evaluated in domain.
+# rewards) x 4 tasks x 1 shard evaluated, both domains in one job; Figures 4 and 5 show every method's first
+# episode. Table 2's multi-task policy: sft, rl_maniskill and rl_world_model (general reward), in domain.
 FIGURES = {"figure_rollouts": 2}
-EVAL_POLICY = {"eval_policy": 40 + 3, "policy_results": 5, "summary": 1, "table1": 1, "table2": 1, **FIGURES}
-EVAL_ONE_METHOD = {"eval_policy": 8, "policy_results": 1, "summary": 1, "table1": 1, **FIGURES}
-IN_TABLE2 = {"eval_policy": 8 + 1, "table2": 1}  # a method of Table 2: its multi-task policy too
+EVAL_POLICY = {"eval_policy": 20 + 3, "policy_results": 5, "summary": 1, "table1": 1, "table2": 1, **FIGURES}
+EVAL_ONE_METHOD = {"eval_policy": 4, "policy_results": 1, "summary": 1, "table1": 1, **FIGURES}
+IN_TABLE2 = {"eval_policy": 4 + 1, "table2": 1}  # a method of Table 2: its multi-task policy too
 # Figure 2: each RL run of the tiny tier's curve task (pick_place) evaluated snapshot by snapshot
 CURVES = {"eval_curve": 4, "figure_learning_curves": 1}
 CURVE_ONE_METHOD = {"eval_curve": 1, "figure_learning_curves": 1}
@@ -510,7 +510,7 @@ RL_JOBS = {"rl_maniskill": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_ME
 RLWM_GENERAL_JOBS = {"rl_world_model": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD}
 RLWM_JOBS = {
     "rl_world_model": 12 + 1,
-    "eval_policy": 24 + 1,
+    "eval_policy": 12 + 1,
     "policy_results": 3,
     "summary": 1,
     "table1": 1,
@@ -610,7 +610,7 @@ SUMMARY = {"summary": 1}
         (
             "rl.reward_models",
             lambda c: c["rl"]["reward_models"]["train"].update(lr=1e-3),
-            {"train_reward": 8, "rl_world_model": 8, "eval_policy": 16, "policy_results": 2, "reward_validity": 4}
+            {"train_reward": 8, "rl_world_model": 8, "eval_policy": 8, "policy_results": 2, "reward_validity": 4}
             | {"summary": 1, "table1": 1, **FIGURES, "eval_curve": 2, "figure_learning_curves": 1, "all": 1},
         ),
         (
@@ -621,8 +621,8 @@ SUMMARY = {"summary": 1}
         (
             "evaluation",
             lambda c: c["evaluation"]["episodes"].update(ood=3),
-            {"eval_policy": 20, "policy_results": 5, "summary": 1, "table1": 1, "figure_rollouts": 1, "all": 1},
-        ),  # every method's OOD jobs, and Figure 5
+            {"eval_policy": 20, "policy_results": 5, "summary": 1, "table1": 1, "figure_rollouts": 2, "all": 1},
+        ),  # every method's single-task jobs (each runs both domains), and Figures 4 and 5 that read them
         ("evaluation.curves", lambda c: c["evaluation"]["curves"].update(episodes=2), {**CURVES, "all": 1}),
         (
             "evaluation.episodes.multitask",
@@ -689,7 +689,7 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, "all": 1}),
         (
             "roboscape/rl/ppo.py",
-            {**RL_JOBS, **RLWM_JOBS, "eval_policy": 32 + 2, "policy_results": 4, **CURVES, "all": 1},
+            {**RL_JOBS, **RLWM_JOBS, "eval_policy": 16 + 2, "policy_results": 4, **CURVES, "all": 1},
         ),
         ("roboscape/models/reward_models.py", {"train_reward": 8, **RLWM_JOBS, "reward_validity": 4, "all": 1}),
         ("roboscape/rl/reward_validity.py", {"reward_validity": 4, "summary": 1, "all": 1}),

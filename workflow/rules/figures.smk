@@ -2,17 +2,17 @@
 FIGURES = {"ind": ("Figure 4", "in domain"), "ood": ("Figure 5", "out of domain")}
 
 
-def first_shards(domain, ext):
-    """Every method's first evaluation shard of every task in ``domain``: its episodes or its frames."""
-    return [f"{OUT}/policy/eval/{m}/{t}/{domain}/shard_000.{ext}" for t in TASKS for m in METHODS]
+def first_shards(ext):
+    """Every method's first evaluation shard of every task: its episodes or its frames."""
+    return [f"{OUT}/policy/eval/{m}/{t}/shard_000.{ext}" for t in TASKS for m in METHODS]
 
 
 rule figure_rollouts:
     """Figures 4 and 5: each task's first evaluation episode, every method side by side, in or out of domain."""
     input:
         lib=library("figure_rollouts.py"),
-        episodes=lambda wc: first_shards(wc.domain, "csv"),
-        frames=lambda wc: first_shards(wc.domain, "npz"),
+        episodes=first_shards("csv"),
+        frames=first_shards("npz"),
     output:
         png=report(f"{OUT}/figures/rollouts_{{domain}}.png", caption=caption("figure_rollouts"), category="0. Summary",
                    subcategory="paper figures", labels={"figure": "evaluation rollouts", "domain": "{domain}"}),

@@ -15,6 +15,11 @@ METHODS = ["sft", "rl_maniskill", *RLWM_METHODS]  # the policies evaluated (a ta
 EVAL_SHARDS = [f"{i:03d}" for i in range(EVAL["shards"])]
 
 
+def group_domains(group):
+    """The domains a policy group is evaluated in (roboscape.eval.policy_eval.group_domains)."""
+    return ["ind"] if group == MULTITASK else ["ind", "ood"]
+
+
 def cell_episodes(group, domain):
     """Episodes of an evaluation cell: a task's in or out of domain, or every multi-task scene's."""
     if group == MULTITASK:
@@ -29,16 +34,16 @@ def group_trajectories(group, ext):
     return expand(f"{OUT}/trajectories/{{task}}/shard_{{shard}}.{ext}", task=group_tasks(group), shard=SHARDS)
 
 
-def sim_env():
-    """What a policy environment needs of the config: the recording's camera and rates, the policy's rate."""
-    return {"frame_skip": WM["arch"]["frame_skip"], "episode_steps": POLICY["episode_steps"],
-            "image_size": GENERATOR["image_size"], "control_freq": GENERATOR["control_freq"], "sim_freq": GENERATOR["sim_freq"],
-            "robot_visual_detail": GENERATOR["robot_visual_detail"], "shader": GENERATOR["shader"]}
 def policy_spec():
     """The configured policy: its kind and that kind's section (an edit to the other kind's reruns nothing)."""
     return {"kind": POLICY["kind"], **(POLICY["arch"] if POLICY["kind"] == "mlp" else POLICY["openvla"])}
 
 
+def sim_env():
+    """What a policy environment needs of the config: the recording's camera and rates, the policy's rate."""
+    return {"frame_skip": WM["arch"]["frame_skip"], "episode_steps": POLICY["episode_steps"],
+            "image_size": GENERATOR["image_size"], "control_freq": GENERATOR["control_freq"], "sim_freq": GENERATOR["sim_freq"],
+            "robot_visual_detail": GENERATOR["robot_visual_detail"], "shader": GENERATOR["shader"]}
 
 
 rule policy_instructions:
@@ -328,39 +333,39 @@ rule rl_world_model:
 
 
 rule eval_policy:
-    """One shard of a table cell: the policy closed loop in ManiSkill, in or out of domain (the
-    multi-task policy: in domain, in each of its scenes)."""
+    """One shard of a policy's evaluation: closed loop in ManiSkill, in and out of domain (the
+    multi-task policy: in domain, in each of its scenes), every table cell of the policy at once."""
     input:
         lib=library("eval_policy.py"),
         scenes=f"{OUT}/scenes/scenes.json",
         instructions=f"{OUT}/policy/instructions.safetensors",
         policy=f"{OUT}/policy/{{method}}/{{group}}/model/model.safetensors",
     output:
-        episodes=f"{OUT}/policy/eval/{{method}}/{{group}}/{{domain}}/shard_{{shard}}.csv",
-        gif=report(f"{OUT}/policy/eval/{{method}}/{{group}}/{{domain}}/shard_{{shard}}.gif", caption=caption("policy_rollouts"),
+        episodes=f"{OUT}/policy/eval/{{method}}/{{group}}/shard_{{shard}}.csv",
+        gif=report(f"{OUT}/policy/eval/{{method}}/{{group}}/shard_{{shard}}.gif", caption=caption("policy_rollouts"),
                    category="4. Policies", subcategory="{method}", labels={"method": "{method}", "policy": "{group}",
-                                                                           "domain": "{domain}", "shard": "{shard}"}),
-        frames=f"{OUT}/policy/eval/{{method}}/{{group}}/{{domain}}/shard_{{shard}}.npz",
+                                                                           "shard": "{shard}"}),
+        frames=f"{OUT}/policy/eval/{{method}}/{{group}}/shard_{{shard}}.npz",
     params:
         train_scenes=POLICY["train_scenes"],
         env=sim_env(),
-        episodes=lambda wc: cell_episodes(wc.group, wc.domain),
+        episodes=lambda wc: {domain: cell_episodes(wc.group, domain) for domain in group_domains(wc.group)},
         shards=EVAL["shards"],
         gif_episodes=EVAL["gif_episodes"],
         seed=EVAL["seed"],
     log:
-        f"{OUT}/logs/eval_policy/{{method}}_{{group}}_{{domain}}_{{shard}}.log",
+        f"{OUT}/logs/eval_policy/{{method}}_{{group}}_{{shard}}.log",
     benchmark:
-        f"{OUT}/benchmarks/eval_policy/{{method}}_{{group}}_{{domain}}_{{shard}}.tsv"
+        f"{OUT}/benchmarks/eval_policy/{{method}}_{{group}}_{{shard}}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=lambda wc: 10 + math.ceil(cell_episodes(wc.group, wc.domain) / EVAL["shards"] * POLICY["episode_steps"] / 60),
+        runtime=lambda wc: 10 + math.ceil(sum(cell_episodes(wc.group, d) for d in group_domains(wc.group))
+                                          / EVAL["shards"] * POLICY["episode_steps"] / 60),
         gpu=EVAL["gpus"],
     wildcard_constraints:
         method="|".join(METHODS),
         group="|".join(GROUPS),
-        domain="ind|ood",
         shard=r"\d{3}",
     conda:
         "../../envs/roboscape.yaml"
@@ -372,8 +377,8 @@ rule policy_results:
     """Every evaluated episode of one method, and its success rates per cell and scene."""
     input:
         lib=library("policy_results.py"),
-        episodes=lambda wc: expand(f"{OUT}/policy/eval/{wc.method}/{{task}}/{{domain}}/shard_{{shard}}.csv", task=TASKS,
-                                   domain=["ind", "ood"], shard=EVAL_SHARDS),
+        episodes=lambda wc: expand(f"{OUT}/policy/eval/{wc.method}/{{task}}/shard_{{shard}}.csv", task=TASKS,
+                                   shard=EVAL_SHARDS),
     output:
         episodes=f"{OUT}/policy/eval/{{method}}/episodes.csv",
         summary=f"{OUT}/policy/eval/{{method}}/summary.json",

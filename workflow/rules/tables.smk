@@ -42,7 +42,7 @@ rule table2:
         lib=library("table2.py"),
         paper=os.path.relpath(f"{workflow.basedir}/workflow/resources/paper/table2.csv"),
         scenes=f"{OUT}/scenes/scenes.json",
-        **{f"episodes_{m}": expand(f"{OUT}/policy/eval/{m}/{MULTITASK}/ind/shard_{{shard}}.csv", shard=EVAL_SHARDS)
+        **{f"episodes_{m}": expand(f"{OUT}/policy/eval/{m}/{MULTITASK}/shard_{{shard}}.csv", shard=EVAL_SHARDS)
            for m in TABLE2_METHODS},
     output:
         csv=f"{OUT}/tables/table2.csv",
