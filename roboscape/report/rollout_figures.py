@@ -45,8 +45,12 @@ def strip(
 
 
 def grid_gif(panels: list[list[np.ndarray]], path: str | Path, fps: int = 8) -> None:
-    """A GIF of a grid of (T, H, W, 3) sequences: ``panels[row][col]``; shorter ones hold their last frame."""
+    """A GIF of a grid of (T, H, W, 3) sequences: ``panels[row][col]``; shorter ones hold their last
+    frame, and a row with fewer panels than the widest is filled with black."""
     T = max(len(p) for row in panels for p in row)
+    width = max(len(row) for row in panels)
+    blank = np.zeros_like(panels[0][0][:1])
+    panels = [[*row, *[blank] * (width - len(row))] for row in panels]
 
     def at(p: np.ndarray, t: int) -> np.ndarray:
         return p[min(t, len(p) - 1)]

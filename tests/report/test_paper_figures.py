@@ -34,6 +34,17 @@ def test_rollouts_side_by_side(tmp_path):
         rollout_comparison({}, out["png"], out["pdf"], out["gif"], "Figure 4")
 
 
+def test_a_task_with_fewer_methods_leaves_its_row_of_the_gif_black_past_them(tmp_path):
+    """A learned-reward baseline runs on some tasks only."""
+    out = {ext: tmp_path / f"f.{ext}" for ext in ("png", "pdf", "gif")}
+    uneven = rollouts()
+    del uneven["pull"]["rl_world_model"]
+    rollout_comparison(uneven, out["png"], out["pdf"], out["gif"], "Figure 4")
+    frame = imageio.mimread(out["gif"])[0]
+    assert frame.shape[:2] == (2 * 16, 2 * 16)
+    assert frame[16:, 16:].max() == 0 and frame[:16, 16:].max() > 0  # pull's missing method, push's present one
+
+
 def test_learning_curves_plot_every_method_task_and_domain(tmp_path):
     points = pd.DataFrame(
         [

@@ -78,6 +78,18 @@ def test_an_openvla_run_fills_the_openvla_rows_beside_the_papers_openvla_numbers
     assert "| MLP Supervised Finetune | not run (paper 84.5)" in table1_markdown(t, "the MLP runs elsewhere")
 
 
+def test_a_method_run_on_some_tasks_fills_only_their_cells():
+    eps = {
+        "sft": episodes("sft", dict.fromkeys(CELLS, 0.5)),
+        "rl_world_model_proxy": episodes("rl_world_model_proxy", {("push", "ind"): 0.5, ("push", "ood"): 0.5}),
+    }
+    t = table1(eps, PAPER, "mlp", samples=500)
+    proxy = t[(t["status"] == "run") & (t["method"] == "rl_world_model_proxy")]
+    assert set(proxy["task"]) == {"push"} and len(proxy) == 2
+    row = next(line for line in table1_markdown(t, "-").splitlines() if line.startswith("| MLP RL w. World Model"))
+    assert row.count("|  |") == 2  # the two Pull cells are empty, not zeros
+
+
 def test_the_bootstrap_finds_a_clear_difference_and_no_difference_where_there_is_none():
     sft = episodes("sft", {("push", "ood"): 0.1}, n=40)
     better = episodes("rl", {("push", "ood"): 0.9}, n=40)

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 
 TINY = tiny_config()
 N = 12  # shards (and scenes) in the tiny tier: 4 tasks x 3 scenes
+LEARNED_REWARD_TASKS = TINY["rl"]["world_model"]["learned_reward_tasks"]  # where the learned-reward baselines run
 SHARD_NAMES = [
     f"{task}/shard_{i:03d}"
     for task in TINY["scenes"]["tasks"]
@@ -274,7 +275,8 @@ def test_table1_is_built_from_every_methods_episodes(tiny_run):
     solved = episodes[(episodes["task"] == "push") & (episodes["domain"] == "ood")]["success_once"]
     assert cell["episodes"] == len(solved) and cell["successes"] == solved.sum()
     assert cell["paper_success_pct"] == 15.6 and not np.isnan(cell["vs_sft_p"])
-    assert len(run) == 5 * len(TINY["scenes"]["tasks"]) * 2  # 5 methods x tasks x domains
+    # methods x their tasks x domains
+    assert len(run) == (3 * len(TINY["scenes"]["tasks"]) + 2 * len(LEARNED_REWARD_TASKS)) * 2
     assert set(table.loc[table["status"] == "not run", "policy"]) == {"openvla"}
     assert "| OpenVLA RL w. World Model | not run" in (tables / "table1.md").read_text()
     assert (tables / "table1.tex").read_text().startswith(r"\begin{tabular}")
@@ -388,12 +390,13 @@ def test_policies_train_and_are_evaluated_in_and_out_of_domain(tiny_run, task):
     assert rlwm["env_steps"] >= cfg["rl"]["world_model"]["ppo"]["total_steps"] and rlwm["initial_states"] > 0
     selected = read_json(tiny_run.out / "scenes" / "scenes.json")["selected"][task]
     assert rlwm["scenes"] == sorted(selected[: cfg["scenes"]["n_ind"]])  # every in-domain scene with data
-    for reward in ("embedding", "proxy"):
+    for reward in ("embedding", "proxy") if task in LEARNED_REWARD_TASKS else ():
         learned = read_json(out / f"rl_world_model_{reward}" / task / "train.json")
         assert learned["config"]["reward"]["kind"] == reward and learned["reward_model"].endswith(
             f"{reward}/{task}/model"
         )
-    for method in ("sft", "rl_maniskill", "rl_world_model", "rl_world_model_embedding", "rl_world_model_proxy"):
+    baselines = ["rl_world_model_embedding", "rl_world_model_proxy"] if task in LEARNED_REWARD_TASKS else []
+    for method in ("sft", "rl_maniskill", "rl_world_model", *baselines):
         summary = read_json(out / "eval" / method / "summary.json")
         for domain in ("ind", "ood"):
             cell = summary["cells"][f"{task}/{domain}"]
@@ -412,7 +415,7 @@ def test_policies_train_and_are_evaluated_in_and_out_of_domain(tiny_run, task):
 @pytest.mark.parametrize("kind", ["embedding", "proxy"])
 def test_learned_rewards_are_scored_on_unseen_episodes_and_scenes(tiny_run, kind):
     heldout = 0
-    for task in TINY["scenes"]["tasks"]:
+    for task in LEARNED_REWARD_TASKS:
         metrics = read_json(tiny_run.out / "rl" / "rewards" / kind / task / "metrics.json")
         assert metrics["kind"] == kind and metrics["task"] == task
         for subset in ("train", "ood"):
@@ -433,7 +436,8 @@ def test_every_reward_is_scored_along_held_out_and_unseen_trajectories(tiny_run,
         if subset not in validity:
             continue
         rewards = validity[subset]["rewards"]
-        assert list(rewards) == ["rule", "general", "embedding", "proxy"]
+        learned = ["embedding", "proxy"] if task in LEARNED_REWARD_TASKS else []  # the baselines' tasks only
+        assert list(rewards) == ["rule", "general", *learned]
         assert rewards["rule"]["spearman_with_rule"] == pytest.approx(1.0)
         assert all(r["frames"] == (frames["subset"] == subset).sum() for r in rewards.values())
     assert (tiny_run.out / "rl" / "rewards" / "validity" / f"{task}.png").stat().st_size > 10_000
@@ -496,11 +500,12 @@ def test_nothing_changed_plans_nothing(tiny_run):
 
 
 EVAL_JOBS = {"eval_wm_action": 1, "eval_wm_text": 1, "summary": 1}
-# Policies: 4 tasks; 5 methods (sft, rl_maniskill, and rl_world_model with the general, embedding and proxy
-# rewards) x 4 tasks x 1 shard evaluated, both domains in one job; Figures 4 and 5 show every method's first
-# episode. Table 2's multi-task policy: sft, rl_maniskill and rl_world_model (general reward), in domain.
+# Policies: 4 tasks; sft, rl_maniskill and rl_world_model (general reward) on every task, the learned-reward
+# baselines (rl_world_model with the embedding and proxy rewards) on rl.world_model.learned_reward_tasks
+# (pick_place), each policy's shard evaluated in both domains in one job; Figures 4 and 5 show every method's
+# first episode. Table 2's multi-task policy: sft, rl_maniskill and rl_world_model (general reward), in domain.
 FIGURES = {"figure_rollouts": 2}
-EVAL_POLICY = {"eval_policy": 20 + 3, "policy_results": 5, "summary": 1, "table1": 1, "table2": 1, **FIGURES}
+EVAL_POLICY = {"eval_policy": 3 * 4 + 2 + 3, "policy_results": 5, "summary": 1, "table1": 1, "table2": 1, **FIGURES}
 EVAL_ONE_METHOD = {"eval_policy": 4, "policy_results": 1, "summary": 1, "table1": 1, **FIGURES}
 IN_TABLE2 = {"eval_policy": 4 + 1, "table2": 1}  # a method of Table 2: its multi-task policy too
 # Figure 2: each RL run of the tiny tier's curve task (pick_place) evaluated snapshot by snapshot
@@ -509,8 +514,8 @@ CURVE_ONE_METHOD = {"eval_curve": 1, "figure_learning_curves": 1}
 RL_JOBS = {"rl_maniskill": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD}
 RLWM_GENERAL_JOBS = {"rl_world_model": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD}
 RLWM_JOBS = {
-    "rl_world_model": 12 + 1,
-    "eval_policy": 12 + 1,
+    "rl_world_model": 4 + 2 + 1,
+    "eval_policy": 4 + 2 + 1,
     "policy_results": 3,
     "summary": 1,
     "table1": 1,
@@ -525,10 +530,10 @@ CONTROL_JOBS = {"controllability": 1, "summary": 1}  # the action WM against the
 DECODER_JOBS = {"finetune_decoder": 1, **EVAL_JOBS, **GOAL_JOBS, **CONTROL_JOBS}  # the rollouts decode with stage two
 TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm_text": 1, **GOAL_JOBS}
 # the embedding reward reads the action WM's hidden states
-WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS, "train_reward": 4, **CONTROL_JOBS}
+WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS, "train_reward": 1, **CONTROL_JOBS}
 TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1, **DECODER_JOBS, **WM_JOBS}
-CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS, "train_reward": 8}
-SFT_JOBS = {"sft": 4 + 1, "rl_maniskill": 4 + 1, "rl_world_model": 12 + 1, **EVAL_POLICY, **CURVES}
+CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS, "train_reward": 2}
+SFT_JOBS = {"sft": 4 + 1, "rl_maniskill": 4 + 1, "rl_world_model": 4 + 2 + 1, **EVAL_POLICY, **CURVES}
 TRAJECTORY_JOBS = {
     "trajectories": N,
     "trajectory_summary": 1,
@@ -566,7 +571,7 @@ SUMMARY = {"summary": 1}
         (
             "tokenizer.view",
             lambda c: c["tokenizer"]["run"].update(view="wrist"),
-            {**TOKENIZER_JOBS, "train_reward": 8, "all": 1},  # the proxy reward reads the same view
+            {**TOKENIZER_JOBS, "train_reward": 2, "all": 1},  # the proxy reward reads the same view
         ),
         # Stage two leaves the tokens alone: the world models keep their training.
         (
@@ -610,9 +615,15 @@ SUMMARY = {"summary": 1}
         (
             "rl.reward_models",
             lambda c: c["rl"]["reward_models"]["train"].update(lr=1e-3),
-            {"train_reward": 8, "rl_world_model": 8, "eval_policy": 8, "policy_results": 2, "reward_validity": 4}
+            {"train_reward": 2, "rl_world_model": 2, "eval_policy": 2, "policy_results": 2, "reward_validity": 1}
             | {"summary": 1, "table1": 1, **FIGURES, "eval_curve": 2, "figure_learning_curves": 1, "all": 1},
         ),
+        (
+            "rl.world_model.learned_reward_tasks",
+            lambda c: c["rl"]["world_model"].update(learned_reward_tasks=["pick_place", "pull"]),
+            {"train_reward": 2, "rl_world_model": 2, "eval_policy": 2, "policy_results": 2, "reward_validity": 1}
+            | {"summary": 1, "table1": 1, **FIGURES, "all": 1},
+        ),  # the baselines on Pull too: Pull's reward models, policies and their evaluation; no learning curve
         (
             "rl.world_model.goals",
             lambda c: c["rl"]["world_model"]["goals"].update(max_steps=2),
@@ -621,8 +632,8 @@ SUMMARY = {"summary": 1}
         (
             "evaluation",
             lambda c: c["evaluation"]["episodes"].update(ood=3),
-            {"eval_policy": 20, "policy_results": 5, "summary": 1, "table1": 1, "figure_rollouts": 2, "all": 1},
-        ),  # every method's single-task jobs (each runs both domains), and Figures 4 and 5 that read them
+            {"eval_policy": 3 * 4 + 2, "policy_results": 5, "summary": 1, "table1": 1, "figure_rollouts": 2, "all": 1},
+        ),  # every single-task policy's job (each runs both domains), and Figures 4 and 5 that read them
         ("evaluation.curves", lambda c: c["evaluation"]["curves"].update(episodes=2), {**CURVES, "all": 1}),
         (
             "evaluation.episodes.multitask",
@@ -667,14 +678,14 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ("roboscape/train/decoder_finetuning.py", {**DECODER_JOBS, "all": 1}),
         ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, "all": 1}),
         ("roboscape/sim/replay.py", {"replay": 1, "replay_policy_rate": 1, **SUMMARY, "all": 1}),
-        ("roboscape/models/world_model.py", {**WM_JOBS, "train_reward": 8, "all": 1}),
+        ("roboscape/models/world_model.py", {**WM_JOBS, "train_reward": 2, "all": 1}),
         ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, **CONTROL_JOBS, "all": 1}),  # its frame metrics
         (
             "roboscape/models/text_encoder.py",
             {"encode_instructions": 1, **WM_JOBS, "policy_instructions": 1, **SFT_JOBS, "all": 1},
         ),
         ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
-        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, **SFT_JOBS, "train_reward": 8, "all": 1}),
+        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, **SFT_JOBS, "train_reward": 2, "all": 1}),
         ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, **CONTROL_JOBS, "all": 1}),
         ("roboscape/eval/controllability.py", {**CONTROL_JOBS, "all": 1}),
         ("roboscape/data/heldout_episodes.py", {"reward_validity": 4, **CONTROL_JOBS, "all": 1}),
@@ -689,9 +700,9 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
         ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, "all": 1}),
         (
             "roboscape/rl/ppo.py",
-            {**RL_JOBS, **RLWM_JOBS, "eval_policy": 16 + 2, "policy_results": 4, **CURVES, "all": 1},
+            {**RL_JOBS, **RLWM_JOBS, "eval_policy": 4 + 1 + 4 + 2 + 1, "policy_results": 4, **CURVES, "all": 1},
         ),
-        ("roboscape/models/reward_models.py", {"train_reward": 8, **RLWM_JOBS, "reward_validity": 4, "all": 1}),
+        ("roboscape/models/reward_models.py", {"train_reward": 2, **RLWM_JOBS, "reward_validity": 4, "all": 1}),
         ("roboscape/rl/reward_validity.py", {"reward_validity": 4, "summary": 1, "all": 1}),
         ("roboscape/rl/world_model_env.py", {**RLWM_JOBS, "reward_validity": 4, "all": 1}),
         ("roboscape/rl/goals.py", {**GOAL_JOBS, "all": 1}),

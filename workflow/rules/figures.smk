@@ -2,9 +2,12 @@
 FIGURES = {"ind": ("Figure 4", "in domain"), "ood": ("Figure 5", "out of domain")}
 
 
+ROLLOUT_CELLS = [[t, m] for t in TASKS for m in METHODS if t in method_tasks(m)]  # (task, method) evaluated
+
+
 def first_shards(ext):
-    """Every method's first evaluation shard of every task: its episodes or its frames."""
-    return [f"{OUT}/policy/eval/{m}/{t}/shard_000.{ext}" for t in TASKS for m in METHODS]
+    """Every method's first evaluation shard of every task it runs: its episodes or its frames."""
+    return [f"{OUT}/policy/eval/{m}/{t}/shard_000.{ext}" for t, m in ROLLOUT_CELLS]
 
 
 rule figure_rollouts:
@@ -20,7 +23,7 @@ rule figure_rollouts:
         gif=report(f"{OUT}/figures/rollouts_{{domain}}.gif", caption=caption("figure_rollouts"), category="0. Summary",
                    subcategory="paper figures", labels={"figure": "evaluation rollouts (GIF)", "domain": "{domain}"}),
     params:
-        cells=[[t, m] for t in TASKS for m in METHODS],
+        cells=ROLLOUT_CELLS,
         title=lambda wc: f"{FIGURES[wc.domain][0]}: evaluation episodes {FIGURES[wc.domain][1]}, each method from the same initial state",
     log:
         f"{OUT}/logs/figure_rollouts/{{domain}}.log",
@@ -82,7 +85,7 @@ rule figure_learning_curves:
     """Figure 2: success rate in ManiSkill against environment steps and training time, per reward."""
     input:
         lib=library("figure_learning_curves.py"),
-        curves=expand(f"{OUT}/policy/curves/{{method}}/{{task}}.csv", method=RL_METHODS, task=CURVES["tasks"]),
+        curves=[f"{OUT}/policy/curves/{m}/{t}.csv" for m in RL_METHODS for t in CURVES["tasks"] if t in method_tasks(m)],
     output:
         png=report(f"{OUT}/figures/learning_curves.png", caption=caption("figure_learning_curves"), category="0. Summary",
                    subcategory="paper figures", labels={"figure": "learning curves"}),

@@ -11,6 +11,18 @@ def rlwm_method(reward):
 
 
 RLWM_METHODS = {rlwm_method(r): r for r in RLWM["rewards"]}
+if unknown := set(RLWM["learned_reward_tasks"]) - set(TASKS):
+    raise ValueError(f"config fails validation: rl.world_model.learned_reward_tasks: {sorted(unknown)} are not among "
+                     f"scenes.tasks {TASKS}")
+LEARNED_REWARD_TASKS = [t for t in TASKS if t in RLWM["learned_reward_tasks"]]
+
+
+def method_tasks(method):
+    """The tasks whose single-task policies a method trains and evaluates: every task, or for a
+    learned-reward baseline, rl.world_model.learned_reward_tasks."""
+    return LEARNED_REWARD_TASKS if RLWM_METHODS.get(method, "general") != "general" else TASKS
+
+
 METHODS = ["sft", "rl_maniskill", *RLWM_METHODS]  # the policies evaluated (a table's rows)
 EVAL_SHARDS = [f"{i:03d}" for i in range(EVAL["shards"])]
 
@@ -230,7 +242,7 @@ rule train_reward:
         gpu=REWARD_MODELS["resources"]["gpus"],
     wildcard_constraints:
         kind="embedding|proxy",
-        task="|".join(TASKS),
+        task="|".join(LEARNED_REWARD_TASKS),
     conda:
         "../../envs/roboscape.yaml"
     script:
@@ -243,10 +255,15 @@ def validity_inputs(wc):
               "json": expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.json", shard=SHARDS),
               "world_model": f"{OUT}/world_model/action/model/model.safetensors",
               "tokenizer": f"{OUT}/tokenizer/finetuned/model/model.safetensors", "goals": f"{OUT}/rl/goals/{wc.task}.h5"}
-    for kind in RLWM["rewards"]:
+    for kind in validity_rewards(wc.task):
         if kind != "general":
             inputs[kind] = f"{OUT}/rl/rewards/{kind}/{wc.task}/model/model.safetensors"
     return inputs
+
+
+def validity_rewards(task):
+    """The rewards scored along a task's trajectories: the general one, and the learned ones where they are trained."""
+    return [r for r in RLWM["rewards"] if r == "general" or task in LEARNED_REWARD_TASKS]
 
 
 rule reward_validity:
@@ -260,7 +277,7 @@ rule reward_validity:
         figure=report(f"{OUT}/rl/rewards/validity/{{task}}.png", caption=caption("reward_validity"), category="4. Policies",
                       subcategory="reward validity", labels={"task": "{task}", "figure": "rewards along a trajectory"}),
     params:
-        rewards=RLWM["rewards"],
+        rewards=lambda wc: validity_rewards(wc.task),
         reward={**RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]},
         heldout_every=WM["data"]["heldout_every"],
         frame_skip=WM["arch"]["frame_skip"],
@@ -289,9 +306,9 @@ def rlwm_inputs(wc):
               "tokenizer": f"{OUT}/tokenizer/finetuned/model/model.safetensors",
               "goals": [f"{OUT}/rl/goals/{t}.h5" for t in group_tasks(wc.group)]}
     if (reward := RLWM_METHODS[wc.method]) != "general":
-        if wc.group == MULTITASK:
-            raise ValueError(f"{wc.method}: a learned reward is trained per task; the multi-task policy learns with the "
-                             "general reward")
+        if wc.group not in LEARNED_REWARD_TASKS:
+            raise ValueError(f"{wc.method}: a learned reward is trained for rl.world_model.learned_reward_tasks "
+                             f"{LEARNED_REWARD_TASKS} only (the multi-task policy learns with the general reward)")
         inputs["reward_model"] = f"{OUT}/rl/rewards/{reward}/{wc.group}/model/model.safetensors"
     return inputs
 
@@ -377,8 +394,8 @@ rule policy_results:
     """Every evaluated episode of one method, and its success rates per cell and scene."""
     input:
         lib=library("policy_results.py"),
-        episodes=lambda wc: expand(f"{OUT}/policy/eval/{wc.method}/{{task}}/shard_{{shard}}.csv", task=TASKS,
-                                   shard=EVAL_SHARDS),
+        episodes=lambda wc: expand(f"{OUT}/policy/eval/{wc.method}/{{task}}/shard_{{shard}}.csv",
+                                   task=method_tasks(wc.method), shard=EVAL_SHARDS),
     output:
         episodes=f"{OUT}/policy/eval/{{method}}/episodes.csv",
         summary=f"{OUT}/policy/eval/{{method}}/summary.json",

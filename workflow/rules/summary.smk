@@ -11,7 +11,7 @@ SUMMARY_INPUTS = {
     **{f"policy_{method}": f"{OUT}/policy/eval/{method}/summary.json" for method in METHODS},
     **{f"goals_{task}": f"{OUT}/rl/goals/{task}.json" for task in TASKS},
     **{f"reward_{kind}_{task}": f"{OUT}/rl/rewards/{kind}/{task}/metrics.json"
-       for kind in RLWM["rewards"] if kind != "general" for task in TASKS},
+       for kind in RLWM["rewards"] if kind != "general" for task in LEARNED_REWARD_TASKS},
     **{f"validity_{task}": f"{OUT}/rl/rewards/validity/{task}.json" for task in TASKS},
 }
 
