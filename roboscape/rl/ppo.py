@@ -174,13 +174,20 @@ class PPO:
         )
 
     # ------------------------------------------------------------------ checkpoints
+    def _agent_state(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint keeps of the agent: what training changes, where the agent says
+        (``trained_state()``: an OpenVLA policy over downloaded weights keeps its LoRA and value head,
+        not the frozen 7 B base), else its whole state."""
+        trained = getattr(self.agent, "trained_state", None)
+        return trained() if trained is not None else self.agent.state_dict()
+
     def _checkpoints(self) -> list[Path]:
         return sorted(self.ckpt_dir.glob("update_*.pt"))
 
     def save_checkpoint(self) -> None:
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         state = {
-            "agent": self.agent.state_dict(),
+            "agent": self._agent_state(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -206,7 +213,9 @@ class PPO:
                 "starting afresh"
             )
             return False
-        self.agent.load_state_dict(state["agent"])
+        if set(state["agent"]) != set(self._agent_state()):
+            raise ValueError(f"{checkpoints[-1]} holds other tensors than this agent trains")
+        self.agent.load_state_dict(state["agent"], strict=len(state["agent"]) == len(self.agent.state_dict()))
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])

@@ -256,3 +256,33 @@ def test_openvla_7b_without_its_weights_or_a_gpu_stops_saying_what_it_needs(tmp_
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="needs a GPU"):
             OpenVLAPolicy(OpenVLAPolicyConfig(weights=str(tmp_path)))
+
+
+def test_ppo_checkpoints_keep_what_training_changes_and_resume_from_it(tmp_path):
+    """Over downloaded weights (here: a random base standing in for them) a checkpoint holds the LoRA
+    weights and the value head, not the frozen base, and a resumed run picks them up."""
+    wm, tok, states = env_world()
+    texts = [f"instruction {i}" for i in range(len(states.instructions))]
+
+    def agent():
+        policy = tiny_policy(instructions=texts, lora_rank=4)
+        policy.set_instructions(torch.as_tensor(states.instructions))
+        policy.cfg.weights = "downloaded"  # what trained_state() keys on; the base stays the seeded random one
+        return policy
+
+    def ppo(policy, out):
+        env = WorldModelEnv(wm, tok, states, WMEnvConfig(num_envs=2, episode_steps=3), _StepReward())
+        args = PPOArgs(total_steps=16, num_steps=4, update_epochs=1, num_minibatches=2, checkpoint_every=1)
+        return PPO(policy, env, args, out)
+
+    trained = agent()
+    ppo(trained, tmp_path).train(stop_after=1, progress=False)
+    (checkpoint,) = (tmp_path / "checkpoints").glob("update_*.pt")
+    saved = torch.load(checkpoint, weights_only=False)["agent"]
+    assert set(saved) == set(trained.trained_state()) and len(saved) < len(trained.state_dict())
+    assert all("lora_" in k or k.startswith("critic.") or k == "instruction_table" for k in saved)
+    resumed = agent()
+    run = ppo(resumed, tmp_path)
+    assert run.resume() and run.update == 1
+    for k, v in trained.trained_state().items():
+        assert torch.equal(resumed.state_dict()[k], v), k
