@@ -31,14 +31,14 @@ INSTRUCTIONS = ["pick up the peach and place it on the plate", "push the peach f
 
 
 class NullEnv:
-    """Random 128 px frames, reward 0, episodes of ``length`` steps, the vector-env contract PPO uses."""
+    """Random 128 px frames, reward 0, episodes that never end: the vector-env contract PPO uses."""
 
-    def __init__(self, num_envs: int, embeddings, length: int = 1000):
+    def __init__(self, num_envs: int, embeddings):
         import gymnasium as gym
         import numpy as np
         import torch
 
-        self.num_envs, self.embeddings, self.length, self.t = num_envs, embeddings, length, 0
+        self.num_envs, self.embeddings = num_envs, embeddings
         frame = gym.spaces.Box(0, 255, (128, 128, 3), np.uint8)
         text = gym.spaces.Box(-1.0, 1.0, (embeddings.shape[1],), np.float32)
         self.single_observation_space = gym.spaces.Dict({"rgb": frame, "prev_rgb": frame, "instruction": text})
@@ -52,13 +52,11 @@ class NullEnv:
         return {"rgb": frames, "prev_rgb": frames, "instruction": self.embeddings[which]}
 
     def reset(self, seed=None):
-        self.t = 0
         return self._obs(), {}
 
     def step(self, actions):
         import torch
 
-        self.t += 1
         n = self.num_envs
         return self._obs(), torch.zeros(n), torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool), {}
 

@@ -8,8 +8,8 @@ multi-task policy (Table 2) is evaluated in domain, round robin over its scenes 
 Episode i of a cell runs in the cell's scene i mod (number of scenes) with ManiSkill episode seed
 :func:`episode_seed` -- at least 2**31, so disjoint from every seed the data stage and the RL
 resets draw (below 2**31). A policy's episodes, of each domain it is evaluated in
-(:func:`group_domains`), are split into shards, one job each: starting ManiSkill's renderer is most
-of a small job's time, so one job runs both domains.
+(:func:`roboscape.sim.catalogue.group_domains`), are split into shards, one job each: starting
+ManiSkill's renderer is most of a small job's time, so one job runs both domains.
 
 **An episode** runs the policy's deterministic action (its mean) for the environment's
 ``episode_steps`` policy steps, without stopping at success (ManiSkill's fair evaluation), and
@@ -37,20 +37,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from roboscape.sim.catalogue import MULTITASK, Catalogue, SceneSpec
+from roboscape.sim.catalogue import DOMAINS, MULTITASK, Catalogue, SceneSpec
 from roboscape.sim.policy_env import PolicyEnv
 from roboscape.sim.vector_env import to_tensors
 from roboscape.utils.io import atomic_path
 from roboscape.utils.stats import wilson_interval
 
-DOMAINS = ("ind", "ood")
 SEED_BASE = 2**31
-
-
-def group_domains(group: str) -> tuple[str, ...]:
-    """The domains a policy group is evaluated in: both for a task's policy, in domain only for the
-    multi-task policy (Table 2)."""
-    return ("ind",) if group == MULTITASK else DOMAINS
 
 
 def episode_seed(seed: int, group: str, domain: str, index: int) -> int:

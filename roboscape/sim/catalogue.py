@@ -40,6 +40,14 @@ TASK_ENV_IDS: dict[str, str] = {
 MULTITASK = "multitask"
 """The policy group of the paper's multi-task experiment (Table 2): one policy over the scenes of
 ``Catalogue.multitask``, of several tasks. Every other policy group is one task."""
+DOMAINS = ("ind", "ood")  # where policies are evaluated: in domain, out of domain
+
+
+def group_domains(group: str) -> tuple[str, ...]:
+    """The domains a policy group is evaluated in: both for a task's policy, in domain only for the
+    multi-task policy (Table 2)."""
+    return ("ind",) if group == MULTITASK else DOMAINS
+
 
 TASK_TITLES: dict[str, str] = {
     "pick_place": "Pick and Place",

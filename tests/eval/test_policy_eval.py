@@ -10,14 +10,13 @@ from roboscape.eval.policy_eval import (
     Episode,
     cell_scenes,
     evaluate_shard,
-    group_domains,
     load_recorded,
     run_episodes,
     save_recorded,
     shard_episodes,
     summarise,
 )
-from roboscape.sim.catalogue import MULTITASK, SceneSpec, build_catalogue, multitask_scene_ids
+from roboscape.sim.catalogue import MULTITASK, SceneSpec, build_catalogue, group_domains, multitask_scene_ids
 
 from fakes import ConstantPolicy, FakeEnv
 

@@ -9,7 +9,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 sys.path.insert(0, workflow.basedir)
 from library_inputs import library_closure  # noqa: E402
-from roboscape.sim.catalogue import MULTITASK, build_catalogue, multitask_scene_ids  # noqa: E402
+from roboscape.sim.catalogue import MULTITASK, build_catalogue, group_domains, multitask_scene_ids  # noqa: E402
 
 
 validate(config, schema="../schemas/config.schema.yaml")

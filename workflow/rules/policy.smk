@@ -27,11 +27,6 @@ METHODS = ["sft", "rl_maniskill", *RLWM_METHODS]  # the policies evaluated (a ta
 EVAL_SHARDS = [f"{i:03d}" for i in range(EVAL["shards"])]
 
 
-def group_domains(group):
-    """The domains a policy group is evaluated in (roboscape.eval.policy_eval.group_domains)."""
-    return ["ind"] if group == MULTITASK else ["ind", "ood"]
-
-
 def cell_episodes(group, domain):
     """Episodes of an evaluation cell: a task's in or out of domain, or every multi-task scene's."""
     if group == MULTITASK:

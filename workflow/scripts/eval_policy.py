@@ -6,11 +6,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from roboscape.eval.policy_eval import cell_scenes, evaluate_shard, group_domains, save_recorded, shard_episodes
+from roboscape.eval.policy_eval import cell_scenes, evaluate_shard, save_recorded, shard_episodes
 from roboscape.models.text_encoder import load_sentences
 from roboscape.policy.loading import load_policy
 from roboscape.report.rollout_figures import grid_gif
-from roboscape.sim.catalogue import Catalogue
+from roboscape.sim.catalogue import Catalogue, group_domains
 from roboscape.sim.policy_env import PolicyEnv
 from roboscape.utils.io import atomic_path, read_json
 from roboscape.utils.logs import job_log
