@@ -495,10 +495,35 @@ def test_maniskills_replay_tool_replays_our_files_with_env_states(tiny_run, tmp_
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
+def test_the_timings_cover_every_job(tiny_run):
+    """Every job's benchmark is counted, under its rule; the run's wall-clock is at most its jobs' time."""
+    benchmarks = list((tiny_run.out / "benchmarks").rglob("*.tsv"))
+    stages = pd.read_csv(tiny_run.out / "timings" / "timings.csv")
+    assert stages["jobs"].sum() == len(benchmarks)
+    assert {
+        "trajectories",
+        "train_tokenizer",
+        "train_wm_action",
+        "sft",
+        "rl_world_model",
+        "eval_policy",
+        "table1",
+    } <= set(stages["rule"])
+    assert stages.set_index("rule").loc["rl_world_model", "jobs"] == len(
+        list((tiny_run.out / "policy").glob("rl_world_model*/*/train.json"))
+    )
+    page = (tiny_run.out / "timings" / "timings.md").read_text()
+    wall = float(page.split("**")[1].split(" h")[0])
+    assert 0 < wall <= stages["job_hours"].sum() + 0.01
+    assert (tiny_run.out / "timings" / "timeline.png").stat().st_size > 10_000
+
+
 def test_nothing_changed_plans_nothing(tiny_run):
     assert planned_jobs(tiny_run.workdir, tiny_run.configfile) == {}
 
 
+# whatever reruns, the timings read every job's benchmark again, last
+FINAL = {"timings": 1, "all": 1}
 EVAL_JOBS = {"eval_wm_action": 1, "eval_wm_text": 1, "summary": 1}
 # Policies: 4 tasks; sft, rl_maniskill and rl_world_model (general reward) on every task, the learned-reward
 # baselines (rl_world_model with the embedding and proxy rewards) on rl.world_model.learned_reward_tasks
@@ -550,114 +575,114 @@ SUMMARY = {"summary": 1}
 @pytest.mark.parametrize(
     "name, edit, expected",
     [
-        ("clips", lambda c: c["clips"].update(stride=4), {**CLIP_JOBS, "all": 1}),
+        ("clips", lambda c: c["clips"].update(stride=4), {**CLIP_JOBS, **FINAL}),
         (
             "trajectories",
             lambda c: c["trajectories"]["generator"].update(n_suboptimal=2),
-            {**TRAJECTORY_JOBS, "all": 1},
+            {**TRAJECTORY_JOBS, **FINAL},
         ),
         (
             "replay",
             lambda c: c["replay"].update(max_episodes_per_shard=1),
-            {"replay": 1, "replay_policy_rate": 1, **SUMMARY, "all": 1},
+            {"replay": 1, "replay_policy_rate": 1, **SUMMARY, **FINAL},
         ),
         (
             "scenes",
             lambda c: c["scenes"]["task_params"].update(push_distance=0.12),
-            {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, "all": 1},
+            {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, **FINAL},
         ),
-        ("tokenizer", lambda c: c["tokenizer"]["model"].update(codebook_bits=8), {**TOKENIZER_JOBS, "all": 1}),
-        ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, "all": 1}),
+        ("tokenizer", lambda c: c["tokenizer"]["model"].update(codebook_bits=8), {**TOKENIZER_JOBS, **FINAL}),
+        ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, **FINAL}),
         (
             "tokenizer.view",
             lambda c: c["tokenizer"]["run"].update(view="wrist"),
-            {**TOKENIZER_JOBS, "train_reward": 2, "all": 1},  # the proxy reward reads the same view
+            {**TOKENIZER_JOBS, "train_reward": 2, **FINAL},  # the proxy reward reads the same view
         ),
         # Stage two leaves the tokens alone: the world models keep their training.
         (
             "tokenizer.decoder_train",
             lambda c: c["tokenizer"]["decoder_train"].update(lr=1e-3),
-            {**DECODER_JOBS, "all": 1},
+            {**DECODER_JOBS, **FINAL},
         ),
         (
             "tokenizer.decoder_context",
             lambda c: c["tokenizer"].update(decoder_context=False),
-            {**DECODER_JOBS, "all": 1},
+            {**DECODER_JOBS, **FINAL},
         ),
-        ("world_model", lambda c: c["world_model"]["arch"].update(dim=48), {**WM_JOBS, "all": 1}),
+        ("world_model", lambda c: c["world_model"]["arch"].update(dim=48), {**WM_JOBS, **FINAL}),
         # the tiny tier's text WM warm-starts from the action WM: a new action WM retrains it too
-        ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**WM_JOBS, "all": 1}),
+        ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**WM_JOBS, **FINAL}),
         (
             "world_model.text.init_from",
             lambda c: c["world_model"]["text"].update(init_from=None),
-            {**TEXT_WM_JOBS, "all": 1},
+            {**TEXT_WM_JOBS, **FINAL},
         ),
-        ("world_model.text", lambda c: c["world_model"]["text"]["train"].update(lr=1e-3), {**TEXT_WM_JOBS, "all": 1}),
+        ("world_model.text", lambda c: c["world_model"]["text"]["train"].update(lr=1e-3), {**TEXT_WM_JOBS, **FINAL}),
         (
             "world_model.text_encoder",
             lambda c: c["world_model"].update(text_encoder="t5"),
-            {"encode_instructions": 1, **TEXT_WM_JOBS, "policy_instructions": 1, **SFT_JOBS, **CONTROL_JOBS, "all": 1},
+            {"encode_instructions": 1, **TEXT_WM_JOBS, "policy_instructions": 1, **SFT_JOBS, **CONTROL_JOBS, **FINAL},
         ),
         # the policies act at the world model's rate
         (
             "world_model.arch.frame_skip",
             lambda c: c["world_model"]["arch"].update(frame_skip=2),
-            {**WM_JOBS, "replay_policy_rate": 1, **SFT_JOBS, "all": 1},
+            {**WM_JOBS, "replay_policy_rate": 1, **SFT_JOBS, **FINAL},
         ),
-        ("policy.sft", lambda c: c["policy"]["sft"]["train"].update(lr=1e-3), {**SFT_JOBS, "all": 1}),
-        ("policy.arch", lambda c: c["policy"]["arch"].update(hidden_dim=24), {**SFT_JOBS, "all": 1}),
-        ("rl.maniskill.ppo", lambda c: c["rl"]["maniskill"]["ppo"].update(learning_rate=1e-3), {**RL_JOBS, "all": 1}),
+        ("policy.sft", lambda c: c["policy"]["sft"]["train"].update(lr=1e-3), {**SFT_JOBS, **FINAL}),
+        ("policy.arch", lambda c: c["policy"]["arch"].update(hidden_dim=24), {**SFT_JOBS, **FINAL}),
+        ("rl.maniskill.ppo", lambda c: c["rl"]["maniskill"]["ppo"].update(learning_rate=1e-3), {**RL_JOBS, **FINAL}),
         (
             "rl.world_model.reward",
             lambda c: c["rl"]["world_model"]["reward"].update(alpha=0.2),
-            {**RLWM_GENERAL_JOBS, "reward_validity": 4, "all": 1},  # the learned rewards read none of it
+            {**RLWM_GENERAL_JOBS, "reward_validity": 4, **FINAL},  # the learned rewards read none of it
         ),
         (
             "rl.reward_models",
             lambda c: c["rl"]["reward_models"]["train"].update(lr=1e-3),
             {"train_reward": 2, "rl_world_model": 2, "eval_policy": 2, "policy_results": 2, "reward_validity": 1}
-            | {"summary": 1, "table1": 1, **FIGURES, "eval_curve": 2, "figure_learning_curves": 1, "all": 1},
+            | {"summary": 1, "table1": 1, **FIGURES, "eval_curve": 2, "figure_learning_curves": 1, **FINAL},
         ),
         (
             "rl.world_model.learned_reward_tasks",
             lambda c: c["rl"]["world_model"].update(learned_reward_tasks=["pick_place", "pull"]),
             {"train_reward": 2, "rl_world_model": 2, "eval_policy": 2, "policy_results": 2, "reward_validity": 1}
-            | {"summary": 1, "table1": 1, **FIGURES, "all": 1},
+            | {"summary": 1, "table1": 1, **FIGURES, **FINAL},
         ),  # the baselines on Pull too: Pull's reward models, policies and their evaluation; no learning curve
         (
             "rl.world_model.goals",
             lambda c: c["rl"]["world_model"]["goals"].update(max_steps=2),
-            {**GOAL_JOBS, "all": 1},
+            {**GOAL_JOBS, **FINAL},
         ),
         (
             "evaluation",
             lambda c: c["evaluation"]["episodes"].update(ood=3),
-            {"eval_policy": 3 * 4 + 2, "policy_results": 5, "summary": 1, "table1": 1, "figure_rollouts": 2, "all": 1},
+            {"eval_policy": 3 * 4 + 2, "policy_results": 5, "summary": 1, "table1": 1, "figure_rollouts": 2, **FINAL},
         ),  # every single-task policy's job (each runs both domains), and Figures 4 and 5 that read them
-        ("evaluation.curves", lambda c: c["evaluation"]["curves"].update(episodes=2), {**CURVES, "all": 1}),
+        ("evaluation.curves", lambda c: c["evaluation"]["curves"].update(episodes=2), {**CURVES, **FINAL}),
         (
             "evaluation.episodes.multitask",
             lambda c: c["evaluation"]["episodes"].update(multitask=2),
-            {"eval_policy": 3, "table2": 1, "all": 1},
+            {"eval_policy": 3, "table2": 1, **FINAL},
         ),  # Table 2's cells only
         (
             "scenes.multitask",
             lambda c: c["scenes"]["multitask"].update(objects=["peach", "apple"]),
-            {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, "all": 1},
+            {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, **FINAL},
         ),
         (
             "rl.world_model.ppo.snapshots",
             lambda c: c["rl"]["world_model"]["ppo"].update(snapshots=3),
-            {**RLWM_JOBS, "all": 1},
+            {**RLWM_JOBS, **FINAL},
         ),
-        ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, "all": 1}),
-        ("tables", lambda c: c["tables"].update(bootstrap_samples=500), {"table1": 1, "table2": 1, "all": 1}),
+        ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, **FINAL}),
+        ("tables", lambda c: c["tables"].update(bootstrap_samples=500), {"table1": 1, "table2": 1, **FINAL}),
         (
             "world_model.controllability",
             lambda c: c["world_model"]["controllability"].update(horizon=2),
-            {**CONTROL_JOBS, "all": 1},
+            {**CONTROL_JOBS, **FINAL},
         ),
-        ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, "all": 1}),
+        ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, **FINAL}),
         # What a job is given (cpus, memory, time, GPUs) is not what it computes: no rerun.
         ("tokenizer.resources", lambda c: c["tokenizer"]["resources"].update(mem_mb=5000, runtime=30), {}),
         ("world_model.action.resources", lambda c: c["world_model"]["action"]["resources"].update(cpus=2), {}),
@@ -673,43 +698,43 @@ def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expe
 @pytest.mark.parametrize(
     "module, expected",
     [
-        ("roboscape/data/clips.py", {**CLIP_JOBS, "all": 1}),
-        ("roboscape/train/tokenizer_training.py", {**TOKENIZER_JOBS, "all": 1}),
-        ("roboscape/train/decoder_finetuning.py", {**DECODER_JOBS, "all": 1}),
-        ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, "all": 1}),
-        ("roboscape/sim/replay.py", {"replay": 1, "replay_policy_rate": 1, **SUMMARY, "all": 1}),
-        ("roboscape/models/world_model.py", {**WM_JOBS, "train_reward": 2, "all": 1}),
-        ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, **CONTROL_JOBS, "all": 1}),  # its frame metrics
+        ("roboscape/data/clips.py", {**CLIP_JOBS, **FINAL}),
+        ("roboscape/train/tokenizer_training.py", {**TOKENIZER_JOBS, **FINAL}),
+        ("roboscape/train/decoder_finetuning.py", {**DECODER_JOBS, **FINAL}),
+        ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, **FINAL}),
+        ("roboscape/sim/replay.py", {"replay": 1, "replay_policy_rate": 1, **SUMMARY, **FINAL}),
+        ("roboscape/models/world_model.py", {**WM_JOBS, "train_reward": 2, **FINAL}),
+        ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, **CONTROL_JOBS, **FINAL}),  # its frame metrics
         (
             "roboscape/models/text_encoder.py",
-            {"encode_instructions": 1, **WM_JOBS, "policy_instructions": 1, **SFT_JOBS, "all": 1},
+            {"encode_instructions": 1, **WM_JOBS, "policy_instructions": 1, **SFT_JOBS, **FINAL},
         ),
-        ("roboscape/report/previews.py", {"previews": 4, "all": 1}),
-        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, **SFT_JOBS, "train_reward": 2, "all": 1}),
-        ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, **CONTROL_JOBS, "all": 1}),
-        ("roboscape/eval/controllability.py", {**CONTROL_JOBS, "all": 1}),
-        ("roboscape/data/heldout_episodes.py", {"reward_validity": 4, **CONTROL_JOBS, "all": 1}),
-        ("roboscape/report/summary.py", {**SUMMARY, "all": 1}),
+        ("roboscape/report/previews.py", {"previews": 4, **FINAL}),
+        ("roboscape/train/launch.py", {**TOKENIZER_JOBS, **SFT_JOBS, "train_reward": 2, **FINAL}),
+        ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, **CONTROL_JOBS, **FINAL}),
+        ("roboscape/eval/controllability.py", {**CONTROL_JOBS, **FINAL}),
+        ("roboscape/data/heldout_episodes.py", {"reward_validity": 4, **CONTROL_JOBS, **FINAL}),
+        ("roboscape/report/summary.py", {**SUMMARY, **FINAL}),
         (
             "roboscape/report/tables.py",
-            {"table1": 1, "table2": 1, **FIGURES, "all": 1},
+            {"table1": 1, "table2": 1, **FIGURES, **FINAL},
         ),  # Figures 4 and 5 name the methods alike
-        ("roboscape/report/policy_figures.py", {**FIGURES, "all": 1}),
-        ("roboscape/eval/learning_curves.py", {**CURVES, "all": 1}),
-        ("roboscape/report/learning_curves.py", {"figure_learning_curves": 1, "all": 1}),
-        ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, "all": 1}),
+        ("roboscape/report/policy_figures.py", {**FIGURES, **FINAL}),
+        ("roboscape/eval/learning_curves.py", {**CURVES, **FINAL}),
+        ("roboscape/report/learning_curves.py", {"figure_learning_curves": 1, **FINAL}),
+        ("roboscape/utils/h5.py", {**TRAJECTORY_JOBS, **FINAL}),
         (
             "roboscape/rl/ppo.py",
-            {**RL_JOBS, **RLWM_JOBS, "eval_policy": 4 + 1 + 4 + 2 + 1, "policy_results": 4, **CURVES, "all": 1},
+            {**RL_JOBS, **RLWM_JOBS, "eval_policy": 4 + 1 + 4 + 2 + 1, "policy_results": 4, **CURVES, **FINAL},
         ),
-        ("roboscape/models/reward_models.py", {"train_reward": 2, **RLWM_JOBS, "reward_validity": 4, "all": 1}),
-        ("roboscape/rl/reward_validity.py", {"reward_validity": 4, "summary": 1, "all": 1}),
-        ("roboscape/rl/world_model_env.py", {**RLWM_JOBS, "reward_validity": 4, "all": 1}),
-        ("roboscape/rl/goals.py", {**GOAL_JOBS, "all": 1}),
-        ("roboscape/eval/policy_eval.py", {**EVAL_POLICY, **CURVES, "all": 1}),
-        ("roboscape/data/policy_steps.py", {**SFT_JOBS, "all": 1}),
+        ("roboscape/models/reward_models.py", {"train_reward": 2, **RLWM_JOBS, "reward_validity": 4, **FINAL}),
+        ("roboscape/rl/reward_validity.py", {"reward_validity": 4, "summary": 1, **FINAL}),
+        ("roboscape/rl/world_model_env.py", {**RLWM_JOBS, "reward_validity": 4, **FINAL}),
+        ("roboscape/rl/goals.py", {**GOAL_JOBS, **FINAL}),
+        ("roboscape/eval/policy_eval.py", {**EVAL_POLICY, **CURVES, **FINAL}),
+        ("roboscape/data/policy_steps.py", {**SFT_JOBS, **FINAL}),
         # the policy stages load either kind of policy, so OpenVLA's code is theirs too
-        ("roboscape/policy/openvla/model.py", {**SFT_JOBS, "all": 1}),
+        ("roboscape/policy/openvla/model.py", {**SFT_JOBS, **FINAL}),
     ],
 )
 def test_library_edit_reruns_the_stages_that_use_it(tiny_run, module, expected):

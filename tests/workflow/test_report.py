@@ -29,8 +29,10 @@ def test_the_report_holds_every_figure(tiny_run):
         out / "tables/table2.md",
         *out.glob("figures/*.png"),
         *out.glob("figures/*.gif"),
+        out / "timings/timings.md",
+        out / "timings/timeline.png",
     ]
-    assert len(figures) == 8 + 1 + 2 * 6 + 2 + 5 + 2 + 5 + 1  # the last: Table 2
+    assert len(figures) == 8 + 1 + 2 * 6 + 2 + 5 + 2 + 5 + 1 + 2  # the last: Table 2, the timings
     # each embedded (data URI) under its path in the results
     missing = [
         str(f.relative_to(out))
@@ -47,6 +49,7 @@ def test_the_report_holds_every_figure(tiny_run):
         "The paper's Figure 2",
         "The paper's Figure 5 (out of domain)",
         "The paper's Table 2 from this run",
+        "How long the run took and where its time went",
     ):
         assert caption in html
     assert re.search(r"RoboScape-R", html)  # workflow.rst, the method's description

@@ -329,7 +329,7 @@ rule rl_world_model:
     log:
         f"{OUT}/logs/{{method}}/{{group}}.log",
     benchmark:
-        f"{OUT}/benchmarks/{{method}}/{{group}}.tsv"
+        f"{OUT}/benchmarks/rl_world_model/{{method}}_{{group}}.tsv"
     threads: RLWM["resources"]["cpus"]
     resources:
         mem_mb=RLWM["resources"]["mem_mb"],
