@@ -24,7 +24,7 @@ from roboscape.sim.policy_env import PolicyEnv
 from roboscape.sim.trajectory_io import TrajectoryShard
 from roboscape.utils.io import read_json
 
-from snakemake_helpers import planned_jobs, tiny_config
+from snakemake_helpers import REPO, planned_jobs, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -356,6 +356,21 @@ def test_rollout_figures_show_every_task_and_method(tiny_run):
         assert gif[0].shape[:2] == (len(TINY["scenes"]["tasks"]) * size, 5 * size)  # tasks x methods
         frames = np.load(out / "policy" / "eval" / "sft" / "push" / "shard_000.npz")[f"{domain}_episode_0"]
         assert frames.shape == (cfg["policy"]["episode_steps"] + 1, size, size, 3)
+
+
+def test_the_readmes_results_are_made_from_the_tables(tiny_run, tmp_path):
+    readme = tmp_path / "README.md"
+    shutil.copy(REPO / "README.md", readme)
+    subprocess.run(
+        [sys.executable, "-m", "roboscape.report.readme", str(tiny_run.out), "--readme", str(readme)],
+        cwd=tiny_run.workdir,
+        check=True,
+    )
+    block = readme.read_text().split("<!-- results: begin")[1].split("<!-- results: end -->")[0]
+    assert "--configfile config/tiny.yaml" in block and "**Table 1**" in block and "**Table 2**" in block
+    for method in ("Supervised Finetune", "RL w. ManiSkill", "RL w. World Model", "RL w. World Model (proxy reward)"):
+        assert f"| MLP {method} |" in block
+    assert "| MLP, Pick and Place, OOD |" in block and "h of wall-clock time" in block
 
 
 def test_summary_is_built_from_the_eval_files(tiny_run):
