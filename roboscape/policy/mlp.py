@@ -168,6 +168,11 @@ class MLPPolicy(nn.Module, Pretrained):
         dist = self.distribution(h)
         return dist.log_prob(action).sum(-1), dist.entropy().sum(-1), self.critic(h).squeeze(-1)
 
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The actor's mean in the units it predicts (``standardised``): what SFT regresses, through
+        ``forward`` so that DistributedDataParallel averages its gradients over GPUs."""
+        return self.actor(self.features(obs))
+
     def standardised(self, action: torch.Tensor) -> torch.Tensor:
         """Actions in the units the actor predicts (what SFT regresses)."""
         return (action.to(self.action_std.device) - self.action_mean) / self.action_std

@@ -65,8 +65,7 @@ def sft_objective(augment_shift: int):
             log_probs, _, _ = policy(obs, unwrapped.actions.bins(batch["action"]))
             error, name = -log_probs, "nll"
         else:
-            predicted = policy.actor(policy.features(obs))
-            error, name = (predicted - policy.standardised(batch["action"])) ** 2, "mse"
+            error, name = (policy(obs) - unwrapped.standardised(batch["action"])) ** 2, "mse"
         return {
             "loss": error.mean(),
             f"translation_{name}": error[:, :3].mean(),
@@ -77,15 +76,28 @@ def sft_objective(augment_shift: int):
     return compute
 
 
+PPO_ONLY = ("critic", "log_std")  # the value estimate and the exploration noise: PPO's to fit, not SFT's
+
+
+def actor_only(policy: MLPPolicy | OpenVLAPolicy) -> MLPPolicy | OpenVLAPolicy:
+    """The policy with what SFT does not fit (``PPO_ONLY``) frozen: it gets no gradient and no
+    optimiser state, as before, and DistributedDataParallel, which waits for a gradient of every
+    trainable parameter, runs on several GPUs."""
+    for name, parameter in policy.named_parameters():
+        if name.split(".")[0] in PPO_ONLY:
+            parameter.requires_grad_(False)
+    return policy
+
+
 def _policy_builder(policy_cfg: MLPPolicyConfig | OpenVLAPolicyConfig, instructions: dict[str, torch.Tensor]):
-    """A new policy of the config's kind (OpenVLA with the instructions' embeddings)."""
+    """A new policy of the config's kind (OpenVLA with the instructions' embeddings), as SFT trains it."""
     if isinstance(policy_cfg, MLPPolicyConfig):
-        return lambda: MLPPolicy(policy_cfg)
+        return lambda: actor_only(MLPPolicy(policy_cfg))
 
     def build() -> OpenVLAPolicy:
         policy = OpenVLAPolicy(policy_cfg)
         policy.set_instructions(torch.stack([instructions[text] for text in policy_cfg.instructions]))
-        return policy
+        return actor_only(policy)
 
     return build
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
+import pytest
 import torch
 
 from roboscape.models.text_encoder import encode_sentences
 from roboscape.policy.loading import load_policy
 from roboscape.policy.mlp import MLPPolicy, MLPPolicyConfig
 from roboscape.policy.openvla import OpenVLAPolicy, OpenVLAPolicyConfig
-from roboscape.train.sft import SFTData, random_shift, train_sft
+from roboscape.train.launch import launch
+from roboscape.train.sft import SFTData, random_shift, run_job, train_sft
 from roboscape.train.trainer import TrainConfig
 from roboscape.utils.io import read_json
 
@@ -88,3 +92,26 @@ def test_random_shift_moves_both_frames_alike_and_keeps_their_content():
         assert found
     assert not all(torch.equal(shifted["rgb"][i], frames[i]) for i in range(5))
     assert random_shift(obs, 0) is obs
+
+
+@pytest.mark.parametrize("kind", ["mlp", "openvla"])
+def test_sft_under_accelerate_launch_with_two_processes(tmp_path, kind):
+    """Several GPUs (here two CPU processes in a gloo group): DistributedDataParallel averages the
+    gradients of the parameters SFT trains, so the loss must go through the wrapped model's forward
+    and use every parameter that requires a gradient."""
+    data = fake_data(tmp_path)
+    policy = (
+        {"kind": "mlp", **asdict(ARCH)}
+        if kind == "mlp"
+        else {"kind": "openvla", "vla": TINY_VLA, "lora_rank": 0, "value_hidden": 16}
+    )
+    spec = {
+        "policy": policy,
+        "data": asdict(data),
+        "train": {"steps": 3, "batch_size": 2, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1},
+        "out_dir": str(tmp_path / "out"),
+    }
+    launch(run_job, spec, tmp_path / "job.json", processes=2, cpu=True, threads=1)
+    summary = read_json(tmp_path / "out" / "train.json")
+    assert summary["steps"] == 3
+    assert isinstance(load_policy(tmp_path / "out" / "model"), MLPPolicy if kind == "mlp" else OpenVLAPolicy)

@@ -116,6 +116,18 @@ class VisionBackbone(nn.Module):
         self.featurizer = build(cfg.backbones[0])
         self.fused_featurizer = build(cfg.backbones[1])
         self.embed_dim = self.featurizer.embed_dim + self.fused_featurizer.embed_dim
+        for vit in (self.featurizer, self.fused_featurizer):
+            self._freeze_unread(vit)
+
+    @staticmethod
+    def _freeze_unread(vit: nn.Module) -> None:
+        """Freeze what reading the second-to-last block never reaches -- the last block, the final
+        norm and timm's pooling head -- as it never gets a gradient (the checkpoint holds them all;
+        DistributedDataParallel waits for a gradient of every trainable parameter)."""
+        unread = [vit.blocks[-1], *(getattr(vit, name, None) for name in ("norm", "fc_norm", "attn_pool", "head"))]
+        for module in unread:
+            if isinstance(module, nn.Module):
+                module.requires_grad_(False)
 
     @staticmethod
     def _second_to_last(vit: nn.Module, pixels: torch.Tensor) -> torch.Tensor:

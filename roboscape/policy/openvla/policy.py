@@ -317,12 +317,15 @@ class OpenVLAPolicy(nn.Module, Pretrained):
 
     # ------------------------------------------------------------------ files
     def trained_state(self) -> dict[str, torch.Tensor]:
-        """What the policy's files hold: everything, or, over downloaded base weights, only what
-        training changes (the trainable weights and the instruction table)."""
+        """What the policy's files hold: everything, or, over downloaded base weights with LoRA, only
+        what training changes: the adapters, the value head and the instruction table. Decided by
+        name, not by what a trainer happens to have frozen, so that every stage reads what another
+        wrote."""
         state = self.state_dict()
-        if self.cfg.weights:
-            trainable = {name for name, p in self.named_parameters() if p.requires_grad}
-            state = {k: v for k, v in state.items() if k in trainable or k == "instruction_table"}
+        if self.cfg.weights and self.cfg.lora_rank:
+            state = {
+                k: v for k, v in state.items() if "lora_" in k or k.startswith("critic.") or k == "instruction_table"
+            }
         return {k: v.contiguous() for k, v in state.items()}
 
     def write_weights(self, path: Path) -> None:
