@@ -9,7 +9,6 @@ import multiprocessing
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +20,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "schemas"))
 from configuration import tier_config  # noqa: E402
+
+from roboscape.utils.provenance import git_commit  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 # The CPU features that decide how fast torch runs here (bf16 compute, AMX tiles, AVX-512).
@@ -38,12 +39,6 @@ def machine(threads: int | None = None) -> dict:
     )
     family = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("cpu family")), "")
     flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), []))
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
     return {
         "cpu": model,
         "cpu_family": family,
@@ -53,7 +48,7 @@ def machine(threads: int | None = None) -> dict:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "git_commit": commit + ("-dirty" if dirty else ""),
+        "git_commit": git_commit(REPO),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
 

@@ -105,8 +105,8 @@ def results_block(outdir: str | Path, command: str) -> str:
     if totals.exists():
         t = read_json(totals)
         timings = (
-            f"{t['jobs']} jobs, {t['wall_hours']:.1f} h of wall-clock time ({t['job_hours']:.1f} h of job time); "
-            f"by stage: `{outdir.as_posix()}/timings/`."
+            f"{t['jobs']} jobs, {t['wall_hours']:.1f} h of wall-clock time ({t['job_hours']:.1f} h of job time), "
+            f"finished at commit `{t['commit']}`; by stage: `{outdir.as_posix()}/timings/`."
         )
     lines = [
         BEGIN.format(outdir=outdir.as_posix()),

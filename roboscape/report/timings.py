@@ -158,15 +158,16 @@ def _busy_clock(starts: np.ndarray, ends: np.ndarray):
 FILES = ("timings.csv", "timings.md", "timeline.png", "timeline.pdf", "totals.json")  # what write_timings writes
 
 
-def write_timings(root: str | Path, tier: str, outdir: str | Path) -> dict:
+def write_timings(root: str | Path, tier: str, outdir: str | Path, commit: str = "unknown") -> dict:
     """Read the benchmarks under ``root`` and write ``FILES`` into ``outdir``: the per-rule table
-    (CSV and Markdown), the timeline (PNG and PDF) and the run's totals (JSON); return the totals."""
+    (CSV and Markdown), the timeline (PNG and PDF) and the run's totals (JSON, with ``commit``, the
+    code the run finished on); return the totals."""
     jobs = read_benchmarks(root)
     if jobs.empty:
         raise ValueError(f"no benchmark files under {root}: the timings read the jobs' Snakemake benchmarks")
     outdir = Path(outdir)
     stages = stage_timings(jobs)
-    totals = run_totals(jobs)
+    totals = {**run_totals(jobs), "commit": commit}
     with atomic_path(outdir / "timings.csv") as tmp:
         stages.to_csv(tmp, index=False, float_format="%.4f")
     with atomic_path(outdir / "timings.md") as tmp:

@@ -1,6 +1,7 @@
 """The README's results section is made from a tier's tables: its grid, the orderings against the
 paper's, and the replacement between the markers."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -70,6 +71,12 @@ def test_the_block_holds_both_tables_and_the_command(tmp_path, table1):
     assert "| MLP Supervised Finetune | 25 [15, 35] (40) | 10 [0, 20] (20) |" in block
     assert "| MLP RL w. World Model (proxy reward) | 20 [10, 30] |  |" in block  # no paper figure, no OOD cell
     assert "| Pick and Place: peach |" in block
+    assert "Time." not in block  # no timings (the rule timings) yet: the block says nothing of time
+    (tmp_path / "results" / "default" / "timings").mkdir()
+    totals = {"jobs": 3, "wall_hours": 4.5, "job_hours": 7.0, "cpu_hours": 5.0, "commit": "abc1234"}
+    (tmp_path / "results" / "default" / "timings" / "totals.json").write_text(json.dumps(totals))
+    block = results_block(tmp_path / "results" / "default", ".venv/bin/snakemake --cores all")
+    assert "3 jobs, 4.5 h of wall-clock time (7.0 h of job time), finished at commit `abc1234`" in block
 
 
 def test_the_block_replaces_only_what_lies_between_the_markers():

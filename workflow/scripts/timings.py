@@ -2,8 +2,10 @@
 
 from roboscape.report.timings import write_timings
 from roboscape.utils.logs import job_log
+from roboscape.utils.provenance import git_commit
 
 with job_log(snakemake.log[0]) as log:
     p = snakemake.params
-    totals = write_timings(p.benchmarks, p.tier, p.outdir)
+    # the commit the run finished on: a rerun in part reruns this rule too
+    totals = write_timings(p.benchmarks, p.tier, p.outdir, commit=git_commit(snakemake.scriptdir))
     log.info("%s", totals)
