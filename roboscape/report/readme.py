@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from roboscape.report.tables import METHOD_TITLES, POLICY_TITLES
+from roboscape.report.tables import METHOD_TITLES, POLICY_TITLES, markdown_grid, table1_cells, table2_cells
 from roboscape.sim.catalogue import TASK_TITLES
 from roboscape.utils.io import read_json
 
@@ -29,19 +29,6 @@ ALPHA = 0.05
 def _rate(row) -> str:
     ours = f"{row.success_pct:.0f} [{row.ci95_low_pct:.0f}, {row.ci95_high_pct:.0f}]"
     return ours + (f" ({row.paper_success_pct:.0f})" if pd.notna(row.paper_success_pct) else "")
-
-
-def _grid(table: pd.DataFrame, columns: list[tuple], keys: tuple[str, str], titles: list[str]) -> list[str]:
-    """A Markdown grid: a row per policy x method that ran, a column per ``keys`` value in ``columns``."""
-    lines = ["| | " + " | ".join(titles) + " |", "| --- |" + " ---: |" * len(titles)]
-    ran = table[table["status"] == "run"] if "status" in table else table  # Table 2 holds only cells that ran
-    for (policy, method), rows in ran.groupby(["policy", "method"], sort=False):
-        by = {tuple(getattr(r, k) for k in keys): r for r in rows.itertuples()}
-        cells = [_rate(by[c]) if c in by else "" for c in columns]
-        lines.append(
-            f"| {POLICY_TITLES.get(policy, policy)} {METHOD_TITLES.get(method, method)} | " + " | ".join(cells) + " |"
-        )
-    return lines
 
 
 def _order(rates: dict[str, float]) -> str:
@@ -97,9 +84,6 @@ def results_block(outdir: str | Path, command: str) -> str:
     outdir = Path(outdir)
     table1 = pd.read_csv(outdir / "tables" / "table1.csv")
     table2 = pd.read_csv(outdir / "tables" / "table2.csv")
-    tasks = list(dict.fromkeys(table1["task"]))
-    columns1 = [(d, t) for d in ("ind", "ood") for t in tasks]
-    columns2 = list(dict.fromkeys(zip(table2["task"], table2["object"], strict=True)))
     totals = outdir / "timings" / "totals.json"
     timings = ""
     if totals.exists():
@@ -117,11 +101,11 @@ def results_block(outdir: str | Path, command: str) -> str:
         "",
         "**Table 1** (IND: training scenes, new initial states; OOD: unseen objects and object-container pairs)",
         "",
-        *_grid(table1, columns1, ("domain", "task"), [f"{d.upper()} {TASK_TITLES[t]}" for d, t in columns1]),
+        *markdown_grid(*table1_cells(table1[table1["status"] == "run"], _rate)),
         "",
         "**Table 2** (one policy for Pick and Place and Move to Aim, in domain)",
         "",
-        *_grid(table2, columns2, ("task", "object"), [f"{TASK_TITLES[t]}: {o}" for t, o in columns2]),
+        *markdown_grid(*table2_cells(table2, _rate)),
         "",
         f"**Where our ordering matches the paper's** (RL - SFT in points [95% bootstrap interval], p < {ALPHA}: "
         "significant)",

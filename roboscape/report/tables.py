@@ -134,8 +134,9 @@ def _rows(table: pd.DataFrame, fmt, keys: tuple[str, str], cols: list[tuple]) ->
     return rows
 
 
-def _cells(table: pd.DataFrame, fmt) -> tuple[list[str], list[tuple[str, list[str]]]]:
-    """Column titles (task x domain) and one (row title, cells) per policy x method."""
+def table1_cells(table: pd.DataFrame, fmt) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Table 1's column titles (domain x task) and one (row title, cells) per policy x method, each
+    cell ``fmt`` of its row."""
     tasks = list(dict.fromkeys(table["task"]))
     cols = [(d, t) for d in DOMAINS for t in tasks]
     return [f"{d.upper()} {TASK_TITLES[t]}" for d, t in cols], _rows(table, fmt, ("domain", "task"), cols)
@@ -150,9 +151,17 @@ def _markdown(intro: list[str], cells, ours, vs_sft, vs_sft_heading: str) -> str
         if heading:
             rows = [(t, c) for t, c in rows if any(c)]
             out += ["", heading, ""]
-        out += ["| | " + " | ".join(titles) + " |", "| --- |" + " --- |" * len(titles)]
-        out += [f"| {t} | " + " | ".join(c) + " |" for t, c in rows]
+        out += markdown_grid(titles, rows)
     return "\n".join(out) + "\n"
+
+
+def markdown_grid(titles: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
+    """The lines of a Markdown table: ``titles`` after an empty corner, then each (row title, cells)."""
+    return [
+        "| | " + " | ".join(titles) + " |",
+        "| --- |" + " --- |" * len(titles),
+        *(f"| {t} | " + " | ".join(c) + " |" for t, c in rows),
+    ]
 
 
 def _ours(r) -> str:
@@ -181,12 +190,12 @@ def table1_markdown(table: pd.DataFrame, why_not_run: str) -> str:
         "An empty cell: a learned-reward baseline not run on that task (rl.world_model.learned_reward_tasks).",
     ]
     heading = "Against SFT in the same cell: difference [95% bootstrap interval over scenes and episodes], two-sided p"
-    return _markdown(intro, lambda fmt: _cells(table, fmt), _ours, _vs_sft, heading)
+    return _markdown(intro, lambda fmt: table1_cells(table, fmt), _ours, _vs_sft, heading)
 
 
 def table1_latex(table: pd.DataFrame) -> str:
     """The first Markdown table as a LaTeX tabular (booktabs)."""
-    return _latex(*_cells(table, _ours))
+    return _latex(*table1_cells(table, _ours))
 
 
 def _latex(titles: list[str], rows: list[tuple[str, list[str]]]) -> str:
@@ -249,8 +258,8 @@ def _arrow(relative: float) -> str:
     return f"{'↑' if relative >= 0 else '↓'}{abs(relative):.2f}".replace("0.", ".", 1)
 
 
-def _table2_cells(table: pd.DataFrame, fmt) -> tuple[list[str], list[tuple[str, list[str]]]]:
-    """Column titles (task x object) and one (row title, cells) per policy x method."""
+def table2_cells(table: pd.DataFrame, fmt) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Table 2's column titles (task x object) and one (row title, cells) per policy x method."""
     cols = list(dict.fromkeys(zip(table["task"], table["object"], strict=True)))
     return [f"{TASK_TITLES[t]}: {o}" for t, o in cols], _rows(table, fmt, ("task", "object"), cols)
 
@@ -285,12 +294,12 @@ def table2_markdown(table: pd.DataFrame, scenes: str) -> str:
         "Against SFT in the same cell: difference [95% bootstrap interval], two-sided p, and the relative change"
         " (the paper's arrows: (RL - SFT) / SFT), ours then the paper's"
     )
-    return _markdown(intro, lambda fmt: _table2_cells(table, fmt), _ours2, _vs_sft2, heading)
+    return _markdown(intro, lambda fmt: table2_cells(table, fmt), _ours2, _vs_sft2, heading)
 
 
 def table2_latex(table: pd.DataFrame) -> str:
     """The first Markdown table of Table 2 as a LaTeX tabular (booktabs)."""
-    return _latex(*_table2_cells(table, _ours2))
+    return _latex(*table2_cells(table, _ours2))
 
 
 def write_table(table: pd.DataFrame, markdown: str, latex: str, csv_path, md_path, tex_path) -> None:

@@ -14,7 +14,6 @@ rule timings:
         pdf=f"{OUT}/timings/timeline.pdf",
         totals=f"{OUT}/timings/totals.json",
     params:
-        outdir=f"{OUT}/timings",  # the files above (roboscape.report.timings.FILES)
         benchmarks=f"{OUT}/benchmarks",
         tier=Path(OUT).name,
     log:
