@@ -1,7 +1,10 @@
 """Builds catalogue objects, containers, tables and the target carpet as SAPIEN actors.
 
 Everything is made from primitives or from meshes generated at run time (ellipsoids), so
-nothing is downloaded. Generated meshes go to a per-process cache directory.
+nothing is downloaded. Generated meshes go to one cache directory per user, shared by every job:
+a mesh is a function of its radii alone, and each is written whole under a temporary name, then
+renamed, so concurrent jobs never read half a file, and a run leaves one small folder behind, not
+one per process.
 """
 
 from __future__ import annotations
@@ -32,20 +35,24 @@ def _material(color: tuple[float, ...], roughness: float = 0.6) -> sapien.render
 
 @cache
 def _mesh_dir() -> Path:
-    root = Path(os.environ.get("ROBOSCAPE_MESH_DIR", tempfile.gettempdir())) / f"roboscape-meshes-{os.getpid()}"
+    root = Path(os.environ.get("ROBOSCAPE_MESH_DIR", tempfile.gettempdir())) / f"roboscape-meshes-{os.getuid()}"
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
 @cache
 def ellipsoid_mesh(radii: tuple[float, float, float]) -> str:
-    """An ellipsoid surface mesh file (generated once per process and radii)."""
-    import trimesh
-
-    mesh = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
-    mesh.apply_scale(np.asarray(radii, dtype=np.float64))
+    """An ellipsoid surface mesh file (generated at most once per process and radii, reused if a
+    job has already written it)."""
     path = _mesh_dir() / ("ellipsoid_" + "_".join(f"{r:.4f}" for r in radii) + ".obj")
-    mesh.export(path)
+    if not path.exists():
+        import trimesh
+
+        mesh = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+        mesh.apply_scale(np.asarray(radii, dtype=np.float64))
+        partial = path.with_name(f".{path.stem}.{os.getpid()}.obj")
+        mesh.export(partial)
+        os.replace(partial, path)
     return str(path)
 
 
