@@ -72,7 +72,7 @@ class WMEnvConfig:
     terminate_on_done: bool = False
     """end (and reset) an episode once the done signal passes done_threshold (off: the general
     reward is positive every step, so ending on done would teach the policy to avoid it)"""
-    decoder: str = "exact"
+    decoder: str = "fused-auto-by4"
     """the rollout's decoder (roboscape.models.inference_decoder: exact, or e.g. fused-auto-by4)"""
     temperature: float = 0.0
     """sampling temperature of the world model's tokens (0: greedy)"""
