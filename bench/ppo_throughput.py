@@ -5,7 +5,8 @@
   process, side by side in one run with the same policy: RL w. ManiSkill with ``--envs`` worker
   processes (the config's frames and policy rate), and RL w. World Model with ``--wm-envs``
   environments in one batch of the action world model (the config's architecture, the general
-  reward with cached goal features, the ``rl.world_model.decoder``, or each of ``--wm-decoder``).
+  reward with cached goal features, the ``rl.world_model.decoder``, or each of ``--wm-decoder``, and
+  the reward's ``rl.world_model.reward.precision``, or each of ``--wm-reward-precision``).
   Setting up the environments is timed apart. For the world model, where the time goes: PPO's own
   share (policy inference and updates), and of an environment step, the decoder's, the reward's
   and the rest's (the world model's forward pass).
@@ -17,12 +18,14 @@ depend on them); ManiSkill's scene is the task's first training scene, the world
 states and goals are random frames.
 
 Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
-           [--wm-decoder exact fused-auto-by4] [--updates 3] [--eval-episodes 4] [--json [PATH]]
+           [--wm-decoder exact fused-auto-by4] [--wm-reward-precision fp32 auto] [--updates 3]
+           [--eval-episodes 4] [--json [PATH]]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 
@@ -129,7 +132,9 @@ def _step_shares(envs, steps: int) -> dict:
     }
 
 
-def world_model_ppo_steps(tier: str | None, num_envs: int, updates: int, decoder: str | None) -> dict:
+def world_model_ppo_steps(
+    tier: str | None, num_envs: int, updates: int, decoder: str | None, reward_precision: str | None
+) -> dict:
     """PPO's env steps/s in the world model with ``num_envs`` environments (run in a fresh process)."""
     import numpy as np
     import torch
@@ -152,7 +157,8 @@ def world_model_ppo_steps(tier: str | None, num_envs: int, updates: int, decoder
     )
     rl = cfg["rl"]["world_model"]
     wm_env = WMEnvConfig(num_envs=num_envs, episode_steps=env_cfg.episode_steps, decoder=decoder or rl["decoder"])
-    envs = WorldModelEnv(wm, tokenizer, states, wm_env, GeneralReward(RewardConfig(**rl["reward"]), num_envs))
+    reward = RewardConfig(**{**rl["reward"], **({"precision": reward_precision} if reward_precision else {})})
+    envs = WorldModelEnv(wm, tokenizer, states, wm_env, GeneralReward(reward, num_envs))
     envs.reset(seed=0)
     setup = time.perf_counter() - t0
     rate, steps = _timed_ppo(policy, envs, rl["ppo"], updates)
@@ -162,6 +168,7 @@ def world_model_ppo_steps(tier: str | None, num_envs: int, updates: int, decoder
         "env_setup_s": setup,
         "env_steps": steps,
         "decoder": wm_env.decoder,
+        "reward_precision": reward.precision,
         **shares,
         "ppo_share": 1 - rate / shares["env_only_steps_per_s"],  # policy inference and updates
     }
@@ -208,6 +215,12 @@ def main() -> None:
         nargs="+",
         help="the world model's decoders, each run in turn (default: the config's rl.world_model.decoder)",
     )
+    ap.add_argument(
+        "--wm-reward-precision",
+        nargs="+",
+        choices=["fp32", "bf16", "auto"],
+        help="the general reward's perceptual trunk precisions, each run in turn (default: the config's)",
+    )
     ap.add_argument("--updates", type=int, default=3, help="timed PPO updates per number of environments")
     ap.add_argument("--eval-episodes", type=int, default=4)
     ap.add_argument(
@@ -224,12 +237,14 @@ def main() -> None:
             flush=True,
         )
     fastest = max(r["env_steps_per_s"] for r in results["ppo"].values())
-    for decoder, n in ((d, n) for d in args.wm_decoder or [None] for n in args.wm_envs):
-        r = in_fresh_process(world_model_ppo_steps, args.config, n, args.updates, decoder, threads=2)[0]
+    runs = itertools.product(args.wm_decoder or [None], args.wm_reward_precision or [None], args.wm_envs)
+    for decoder, precision, n in runs:
+        r = in_fresh_process(world_model_ppo_steps, args.config, n, args.updates, decoder, precision, threads=2)[0]
         r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
-        results["ppo"][f"the world model, {n} environments, {r['decoder']} decoder"] = r
+        setting = f"{r['decoder']} decoder, reward in {r['reward_precision']}"
+        results["ppo"][f"the world model, {n} environments, {setting}"] = r
         print(
-            f"PPO in the world model, {n} environments ({r['decoder']} decoder): "
+            f"PPO in the world model, {n} environments ({setting}): "
             f"{r['env_steps_per_s']:.1f} env steps/s "
             f"= {r['speedup_over_fastest_maniskill']:.2f}x the fastest PPO in ManiSkill; of its time, PPO "
             f"(policy and updates) {r['ppo_share']:.0%}, and of an environment step's: decoder "

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from roboscape.data.frames import to_model_range, to_uint8
-from roboscape.models.inference_decoder import DecoderOptions
+from roboscape.models.inference_decoder import PRECISIONS, DecoderOptions, has_fast_bf16
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.reward_models import KINDS, RewardModel
 from roboscape.models.rollout import Rollout
@@ -59,6 +59,13 @@ class RewardConfig:
     """theta_sps of Eq. 7"""
     perceptual_backend: str = "stlpips"
     """stlpips (shift-tolerant LPIPS, offline) or lpips (needs a network once)"""
+    precision: str = "auto"
+    """the perceptual trunk's arithmetic: fp32, bf16 (autocast; distances within rounding of fp32's,
+    faster only where the hardware computes in bf16) or auto (bf16 there, fp32 elsewhere)"""
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"reward precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass
@@ -114,14 +121,19 @@ class GeneralReward:
     def __init__(self, cfg: RewardConfig, num_envs: int, device: str | torch.device = "cpu"):
         self.cfg, self.num_envs = cfg, num_envs
         self.perceptual = PerceptualDistance(cfg.perceptual_backend).to(device)
+        self.device_type = torch.device(device).type
+        self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and has_fast_bf16(self.device_type))
         self._goal_features: list[torch.Tensor] | None = None
 
     def features(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        """The unit-normalised activations of each layer of the LPIPS trunk (LPIPS's own steps)."""
+        """The unit-normalised activations of each layer of the LPIPS trunk (LPIPS's own steps), in
+        fp32 whatever the trunk computed in."""
         lpips = self.perceptual.model
         x = frames.float()
-        outs = lpips.net.forward(lpips.scaling_layer(x) if lpips.version == "0.1" else x)
-        return [o / (torch.sqrt((o**2).sum(dim=1, keepdim=True)) + 1e-10) for o in outs[: lpips.L]]
+        with torch.autocast(self.device_type, torch.bfloat16, enabled=self.bf16):
+            outs = lpips.net.forward(lpips.scaling_layer(x) if lpips.version == "0.1" else x)
+        outs = [o.float() for o in outs[: lpips.L]]
+        return [o / (torch.sqrt((o**2).sum(dim=1, keepdim=True)) + 1e-10) for o in outs]
 
     def distance(self, features: list[torch.Tensor], goal_features: list[torch.Tensor]) -> torch.Tensor:
         lpips = self.perceptual.model

@@ -6,6 +6,7 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
+from roboscape.models.inference_decoder import has_fast_bf16
 from roboscape.models.reward_models import RewardModel, RewardModelConfig
 from roboscape.models.rollout import Rollout
 from roboscape.rl.world_model_env import (
@@ -82,7 +83,7 @@ def test_bad_actions_are_refused_and_out_of_range_ones_clipped_and_counted():
 
 
 def test_the_general_reward_on_known_frames():
-    reward = GeneralReward(RewardConfig(alpha=0.3, beta=0.7, sparse_threshold=0.6), num_envs=3)
+    reward = GeneralReward(RewardConfig(alpha=0.3, beta=0.7, sparse_threshold=0.6, precision="fp32"), num_envs=3)
     torch.manual_seed(0)
     frames = torch.rand(3, 3, 32, 32) * 2 - 1
     other = torch.rand(3, 3, 32, 32) * 2 - 1
@@ -99,6 +100,24 @@ def test_the_general_reward_on_known_frames():
     assert r[1] == pytest.approx(0.7, abs=1e-5) and r[0] == away[0] and r[2] == away[2]
     with pytest.raises(RuntimeError, match="no goals"):
         GeneralReward(RewardConfig(), num_envs=1)(frames[:1], done[:1], None)
+
+
+def test_the_general_reward_in_bf16_is_within_rounding_of_fp32():
+    torch.manual_seed(0)
+    goals, frames = (torch.rand(4, 3, 64, 64) * 2 - 1 for _ in range(2))
+    frames[0] = goals[0]
+    done = torch.tensor([0.9, 0.1, 0.6, 0.2])
+    rewards = {}
+    for precision in ("fp32", "bf16"):
+        reward = GeneralReward(RewardConfig(precision=precision), num_envs=4)
+        reward.reset(torch.arange(4), goals)
+        rewards[precision] = reward(frames, done, None)
+    assert rewards["bf16"].dtype == torch.float32
+    torch.testing.assert_close(rewards["bf16"], rewards["fp32"], atol=2e-3, rtol=0)
+    assert not torch.equal(rewards["bf16"], rewards["fp32"])  # the trunk did compute in bf16
+    assert GeneralReward(RewardConfig(precision="auto"), 1).bf16 == has_fast_bf16("cpu")
+    with pytest.raises(ValueError, match="precision"):
+        RewardConfig(precision="fp16")
 
 
 def test_a_single_environment_passes_gymnasiums_checker():
