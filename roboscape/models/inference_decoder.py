@@ -64,9 +64,7 @@ class DecoderOptions:
 
     def resolved(self, device_type: str) -> DecoderOptions:
         """These options with ``auto`` precision made concrete for ``device_type``."""
-        if self.precision != "auto":
-            return self
-        return replace(self, precision="bf16" if has_fast_bf16(device_type) else "fp32")
+        return replace(self, precision=resolve_precision(self.precision, device_type))
 
     @property
     def name(self) -> str:
@@ -89,6 +87,14 @@ class DecoderOptions:
             fuse_upsampling="fused" in flags,  # type: ignore[arg-type]
             frames_per_call=frames_per_call,
         )
+
+
+def resolve_precision(precision: DecoderPrecision, device_type: str) -> DecoderPrecision:
+    """``precision`` made concrete for ``device_type``: ``auto`` is bf16 where the hardware computes
+    in it, fp32 elsewhere; fp32 and bf16 stay as they are."""
+    if precision != "auto":
+        return precision
+    return "bf16" if has_fast_bf16(device_type) else "fp32"
 
 
 def has_fast_bf16(device_type: str) -> bool:

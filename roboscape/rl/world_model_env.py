@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from roboscape.data.frames import to_model_range, to_uint8
-from roboscape.models.inference_decoder import PRECISIONS, DecoderOptions, has_fast_bf16
+from roboscape.models.inference_decoder import PRECISIONS, DecoderOptions, resolve_precision
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.reward_models import KINDS, RewardModel
 from roboscape.models.rollout import Rollout
@@ -125,7 +125,7 @@ class GeneralReward:
         self.perceptual = PerceptualDistance(cfg.perceptual_backend).to(device)
         self.perceptual.model.net.to(memory_format=torch.channels_last)
         self.device_type = torch.device(device).type
-        self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and has_fast_bf16(self.device_type))
+        self.bf16 = resolve_precision(cfg.precision, self.device_type) == "bf16"
         self._goal_features: list[torch.Tensor] | None = None
 
     def features(self, frames: torch.Tensor) -> list[torch.Tensor]:
