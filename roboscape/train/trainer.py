@@ -188,7 +188,8 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def train(self, stop_after: int | None = None) -> dict[str, float]:
         """Train up to ``cfg.steps`` (resuming from the latest checkpoint); ``stop_after`` ends
-        this call early after that many steps, as an interruption would."""
+        this call early after that many steps, as an interruption would. Returns the last step's
+        losses (those logged at the end when the run had already finished)."""
         from torch.utils.tensorboard import SummaryWriter
 
         acc, cfg = self.accelerator, self.cfg
@@ -250,7 +251,17 @@ class Trainer:
         bar.close()
         if writer is not None:
             writer.close()
+        if not steps_this_call and self.step == cfg.steps:
+            last = self.logged_metrics(self.step)  # a finished run restarted: what it logged last
         return last
+
+    def logged_metrics(self, step: int) -> dict[str, float]:
+        """The losses logged at ``step`` (empty if none were)."""
+        if not self.metrics_path.exists():
+            return {}
+        with open(self.metrics_path) as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["step"]) == step]
+        return {k: float(v) for k, v in rows[-1].items() if k not in ("step", "lr") and v != ""} if rows else {}
 
     def unwrapped_model(self) -> nn.Module:
         return self.accelerator.unwrap_model(self.model)

@@ -57,6 +57,17 @@ def test_resumed_training_matches_an_uninterrupted_run(tmp_path):
     assert len(list((tmp_path / "b" / "checkpoints").glob("step_*"))) == CFG.keep_checkpoints
 
 
+def test_a_finished_run_restarted_returns_its_last_losses(tmp_path):
+    """A job redone after its run finished (say, killed while saving its outputs) resumes at the
+    last step, trains nothing, and must still report the losses the run ended with."""
+    finished = Trainer(make_model(0), Pairs(), mse, CFG, tmp_path).train()
+    restarted = Trainer(make_model(99), Pairs(), mse, CFG, tmp_path)
+    again = restarted.train()
+    assert restarted.start_step == restarted.step == CFG.steps
+    assert set(again) == {"loss", "abs"}
+    assert again == finished  # the log keeps floats exactly (repr round-trips)
+
+
 def test_checkpoints_of_another_configuration_are_not_resumed(tmp_path):
     Trainer(make_model(0), Pairs(), mse, CFG, tmp_path).train(stop_after=4)
     other = TrainConfig(**{**CFG.__dict__, "lr": 5e-3})
