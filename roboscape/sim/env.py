@@ -11,6 +11,8 @@ import roboscape.sim.tasks  # noqa: F401  (registers the env ids)
 from roboscape.sim.catalogue import TASK_ENV_IDS, SceneSpec, TaskParams
 from roboscape.sim.robot import robot_uid
 
+_KEPT_RENDERERS: dict[str, object] = {}  # render backend -> a render system held for the process
+
 CONTROL_MODE = "pd_ee_delta_pose"
 """The recorded action space: 7-DoF end-effector delta pose in the robot base frame
 (xyz translation, XYZ-Euler rotation about the TCP with base-aligned axes; both normalised
@@ -28,6 +30,19 @@ def configure_process(threads: int = 1) -> None:
     import torch
 
     torch.set_num_threads(threads)
+
+
+def keep_renderer(backend: str = "cpu") -> None:
+    """Hold one SAPIEN render system on ``backend`` for the rest of the process.
+
+    SAPIEN builds its renderer with the first environment and tears it down when the last one
+    closes; building it again (its BRDF lookup table is computed then, seconds on llvmpipe) made a
+    job that closes one environment before opening the next (one per evaluation domain) pay that
+    cost once per environment instead of once per process."""
+    if backend not in _KEPT_RENDERERS:
+        import sapien
+
+        _KEPT_RENDERERS[backend] = sapien.render.RenderSystem(sapien.Device(backend))
 
 
 def env_kwargs(
@@ -76,6 +91,7 @@ def make_env(
     """A single CPU-simulated, CPU-rendered environment of ``scene``'s task (see :func:`env_kwargs`)."""
     configure_process()
     kwargs = env_kwargs(image_size, obs_mode, task_params, control_freq, sim_freq, robot_visual_detail, shader)
+    keep_renderer(kwargs["render_backend"])
     kwargs.update(scene=scene, render_mode=render_mode)
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps

@@ -72,6 +72,21 @@ def test_task_resets_are_seeded_and_evaluate(catalogue, task):
         env.close()
 
 
+def test_an_environment_opened_after_another_closed_renders_the_same_images(catalogue):
+    """The renderer outlives the environments (``make_env`` keeps one for the process, so that a
+    job opening one environment after another builds it once): the images do not change."""
+    scene = catalogue.scene(catalogue.selected["pick_place"][0])
+    images = []
+    for _ in range(2):
+        env = make_env(scene, image_size=32, obs_mode="rgb")
+        try:
+            obs, _ = env.reset(seed=3)
+            images.append(obs["sensor_data"]["third_view"]["rgb"].numpy())
+        finally:
+            env.close()
+    assert images[0].std() > 0 and np.array_equal(*images)
+
+
 def test_generation_is_deterministic(catalogue):
     """Same config, same seed: the same actions and the same pixels, from fresh processes' state."""
     scene = catalogue.scene(catalogue.selected["pick_place"][0])
