@@ -13,6 +13,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+SNAKEMAKE_SLURM = [sys.executable, str(REPO / "tests" / "slurm_snakemake.py")]  # less the plugin's 5 s pauses
 sys.path.insert(0, str(REPO / "workflow" / "schemas"))
 from configuration import merged, tier_config  # noqa: E402, F401  (merged: for the tests)
 
@@ -36,6 +37,19 @@ def copy_workflow(workdir: Path) -> Path:
     return workdir
 
 
+def _command(workdir: Path, args: tuple[str, ...], snakefile: Path | None, cores: str, command) -> list[str]:
+    snakefile = snakefile or (workdir / "Snakefile" if (workdir / "Snakefile").exists() else REPO / "Snakefile")
+    return [*command, "-s", str(snakefile), "--cores", cores, *args]
+
+
+def _checked(proc: subprocess.CompletedProcess, check: bool) -> subprocess.CompletedProcess:
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(proc.args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
 def snakemake(
     workdir: Path,
     *args: str,
@@ -44,17 +58,41 @@ def snakemake(
     snakefile: Path | None = None,
     env: dict[str, str] | None = None,
     cores: str = "2",
+    command: tuple[str, ...] | list[str] = tuple(SNAKEMAKE),
 ) -> subprocess.CompletedProcess:
-    snakefile = snakefile or (workdir / "Snakefile" if (workdir / "Snakefile").exists() else REPO / "Snakefile")
-    cmd = [*SNAKEMAKE, "-s", str(snakefile), "--cores", cores, *args]
+    cmd = _command(workdir, args, snakefile, cores, command)
     proc = subprocess.run(
         cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy()
     )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
+    return _checked(proc, check)
+
+
+class BackgroundSnakemake:
+    """:func:`snakemake` started without waiting for it (its output goes to files next to
+    ``workdir``, not to pipes that would fill up); :meth:`result` waits for it."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        cores: str = "2",
+        command: tuple[str, ...] | list[str] = tuple(SNAKEMAKE),
+    ):
+        self.cmd = _command(workdir, args, None, cores, command)
+        self.logs = [workdir.with_name(f"{workdir.name}.{stream}") for stream in ("stdout", "stderr")]
+        with open(self.logs[0], "w") as out, open(self.logs[1], "w") as err:
+            self.proc = subprocess.Popen(self.cmd, cwd=workdir, stdout=out, stderr=err, env=env or os.environ.copy())
+
+    def result(self, timeout: float, check: bool = True) -> subprocess.CompletedProcess:
+        returncode = self.proc.wait(timeout=timeout)
+        stdout, stderr = (log.read_text() for log in self.logs)
+        return _checked(subprocess.CompletedProcess(self.cmd, returncode, stdout, stderr), check)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
 
 
 def planned_jobs(workdir: Path, configfile: Path, *targets: str) -> dict[str, int]:

@@ -1,5 +1,6 @@
 """`snakemake --cores all --profile slurm` on the tiny config, against a real single-node Slurm
-(tests/local_slurm.py: slurmctld, slurmd, slurmdbd + MariaDB, munged, all private to this test)."""
+(tests/local_slurm.py: slurmctld, slurmd, slurmdbd + MariaDB, munged, all private to the session;
+the run itself starts in conftest.py, alongside the local one)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-import yaml
 
 from roboscape.utils.io import read_json
 
-from local_slurm import LocalSlurm
-from snakemake_helpers import copy_workflow, merged, planned_job_resources, snakemake, tiny_config
+from snakemake_helpers import snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -31,27 +30,11 @@ class SlurmRun(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm")).start()
-    yield slurm
-    slurm.stop()
-
-
-@pytest.fixture(scope="module")
-def slurm_run(cluster, tmp_path_factory):
-    """The tiny config under the repository's own profile: every rule runs under Slurm (what the
-    local run tests job by job, this tests rule by rule). The action world model asks for one GPU
-    (the test node has one stand-in GPU), so that the GPU request is checked too; what a job is given
-    is not what it computes, so this is the tiny tier's second run from scratch."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
-    overlay = yaml.safe_load((workdir / "tiny.yaml").read_text())
-    overlay["world_model"]["action"]["resources"]["gpus"] = 1
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
-    cfg = merged(tiny_config(), overlay)
-    args = ("--profile", "slurm", "--configfile", "tiny.yaml")
-    planned = planned_job_resources(snakemake(workdir, "-n", *args, env=cluster.env(), cores="all").stdout)
-    run = snakemake(workdir, *args, env=cluster.env(), cores="all", timeout=2400)
-    sacct = cluster.run(
+def slurm_run(slurm_pipeline, slurm_cluster):
+    """The Slurm run of the tiny DAG (conftest's ``slurm_pipeline``), finished, with Slurm's
+    accounting of its jobs."""
+    run = slurm_pipeline.run.result(timeout=2400)
+    sacct = slurm_cluster.run(
         "sacct",
         "-X",
         "--allusers",
@@ -62,7 +45,7 @@ def slurm_run(cluster, tmp_path_factory):
         "--format=" + ",".join(SACCT_FIELDS),
     ).stdout
     jobs = [dict(zip(SACCT_FIELDS, line.split("|"), strict=True)) for line in sacct.splitlines() if line.strip()]
-    return SlurmRun(workdir, cfg, planned, run, jobs)
+    return SlurmRun(slurm_pipeline.workdir, slurm_pipeline.config, slurm_pipeline.planned, run, jobs)
 
 
 def test_every_job_ran_under_slurm_with_the_resources_its_rule_declares(slurm_run):
@@ -106,8 +89,8 @@ def test_two_runs_from_scratch_give_byte_identical_tables(slurm_run, tiny_run):
         assert sha256(local.read_bytes()).hexdigest() == sha256(cluster.read_bytes()).hexdigest(), table
 
 
-def test_rerun_under_slurm_with_nothing_changed_submits_nothing(slurm_run, cluster):
+def test_rerun_under_slurm_with_nothing_changed_submits_nothing(slurm_run, slurm_cluster):
     run = snakemake(
-        slurm_run.workdir, "-n", "--profile", "slurm", "--configfile", "tiny.yaml", env=cluster.env(), cores="all"
+        slurm_run.workdir, "-n", "--profile", "slurm", "--configfile", "tiny.yaml", env=slurm_cluster.env(), cores="all"
     )
     assert "Nothing to be done" in run.stdout + run.stderr
