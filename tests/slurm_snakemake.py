@@ -1,9 +1,8 @@
 """``python -m snakemake`` for the cluster test, less the Slurm executor plugin's fixed pause.
 
 The plugin (2.x) sleeps 5 s before every ``sbatch`` it calls, whatever the cluster. On a real cluster
-that is lost in the queue's own wait; on the test's one-node cluster, where the tiny DAG's jobs
-run one after another, it was the larger part of the run's idle time (115 jobs, about 9 minutes of
-a 20-minute run). Only the plugin's module sees the change: Snakemake's own waits, the plugin's
+that is lost in the queue's own wait; on the test's one-node cluster it delays every job of the
+tiny DAG's chain. Only the plugin's module sees the change: Snakemake's own waits, the plugin's
 sbatch call, its resources and its status checks are untouched.
 """
 

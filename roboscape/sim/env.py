@@ -35,10 +35,10 @@ def configure_process(threads: int = 1) -> None:
 def keep_renderer(backend: str = "cpu") -> None:
     """Hold one SAPIEN render system on ``backend`` for the rest of the process.
 
-    SAPIEN builds its renderer with the first environment and tears it down when the last one
-    closes; building it again (its BRDF lookup table is computed then, seconds on llvmpipe) made a
-    job that closes one environment before opening the next (one per evaluation domain) pay that
-    cost once per environment instead of once per process."""
+    SAPIEN sets its renderer up for the first environment that renders (seconds of shader work on
+    llvmpipe) and tears it down when the last one closes. Without this, a job that closes one
+    environment before opening the next (one per evaluation domain) paid the set-up once per
+    environment instead of once per process."""
     if backend not in _KEPT_RENDERERS:
         import sapien
 
