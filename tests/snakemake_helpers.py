@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -37,19 +38,6 @@ def copy_workflow(workdir: Path) -> Path:
     return workdir
 
 
-def _command(workdir: Path, args: tuple[str, ...], snakefile: Path | None, cores: str, command) -> list[str]:
-    snakefile = snakefile or (workdir / "Snakefile" if (workdir / "Snakefile").exists() else REPO / "Snakefile")
-    return [*command, "-s", str(snakefile), "--cores", cores, *args]
-
-
-def _checked(proc: subprocess.CompletedProcess, check: bool) -> subprocess.CompletedProcess:
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(proc.args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
 def snakemake(
     workdir: Path,
     *args: str,
@@ -60,39 +48,60 @@ def snakemake(
     cores: str = "2",
     command: tuple[str, ...] | list[str] = tuple(SNAKEMAKE),
 ) -> subprocess.CompletedProcess:
-    cmd = _command(workdir, args, snakefile, cores, command)
-    proc = subprocess.run(
-        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy()
+    """Snakemake run to the end in ``workdir`` (an AssertionError with its output if it failed)."""
+    return BackgroundSnakemake(workdir, *args, snakefile=snakefile, env=env, cores=cores, command=command).result(
+        timeout, check
     )
-    return _checked(proc, check)
 
 
 class BackgroundSnakemake:
-    """:func:`snakemake` started without waiting for it (its output goes to files next to
-    ``workdir``, not to pipes that would fill up); :meth:`result` waits for it."""
+    """Snakemake started in ``workdir`` without waiting for it; :meth:`result` waits. Its output goes
+    to temporary files, not to pipes that would fill up while nobody reads them."""
 
     def __init__(
         self,
         workdir: Path,
         *args: str,
+        snakefile: Path | None = None,
         env: dict[str, str] | None = None,
         cores: str = "2",
         command: tuple[str, ...] | list[str] = tuple(SNAKEMAKE),
     ):
-        self.cmd = _command(workdir, args, None, cores, command)
-        self.logs = [workdir.with_name(f"{workdir.name}.{stream}") for stream in ("stdout", "stderr")]
-        with open(self.logs[0], "w") as out, open(self.logs[1], "w") as err:
-            self.proc = subprocess.Popen(self.cmd, cwd=workdir, stdout=out, stderr=err, env=env or os.environ.copy())
+        snakefile = snakefile or (workdir / "Snakefile" if (workdir / "Snakefile").exists() else REPO / "Snakefile")
+        self.cmd = [*command, "-s", str(snakefile), "--cores", cores, *args]
+        self.out = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read and closed by result()
+        self.err = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            self.cmd, cwd=workdir, stdout=self.out, stderr=self.err, env=env or os.environ.copy()
+        )
 
     def result(self, timeout: float, check: bool = True) -> subprocess.CompletedProcess:
-        returncode = self.proc.wait(timeout=timeout)
-        stdout, stderr = (log.read_text() for log in self.logs)
-        return _checked(subprocess.CompletedProcess(self.cmd, returncode, stdout, stderr), check)
+        try:
+            returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        stdout, stderr = _read_and_close(self.out), _read_and_close(self.err)
+        if check and returncode != 0:
+            raise AssertionError(f"{' '.join(self.cmd)} failed ({returncode}):\n{stdout[-4000:]}\n{stderr[-6000:]}")
+        return subprocess.CompletedProcess(self.cmd, returncode, stdout, stderr)
 
     def stop(self) -> None:
+        """Terminate it (Snakemake then cancels what it submitted), killing it if it does not stop."""
         if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=60)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _read_and_close(log) -> str:
+    log.seek(0)
+    text = log.read()
+    log.close()
+    return text
 
 
 def planned_jobs(workdir: Path, configfile: Path, *targets: str) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import gymnasium as gym
@@ -10,8 +11,6 @@ import gymnasium as gym
 import roboscape.sim.tasks  # noqa: F401  (registers the env ids)
 from roboscape.sim.catalogue import TASK_ENV_IDS, SceneSpec, TaskParams
 from roboscape.sim.robot import robot_uid
-
-_KEPT_RENDERERS: dict[str, object] = {}  # render backend -> a render system held for the process
 
 CONTROL_MODE = "pd_ee_delta_pose"
 """The recorded action space: 7-DoF end-effector delta pose in the robot base frame
@@ -32,17 +31,17 @@ def configure_process(threads: int = 1) -> None:
     torch.set_num_threads(threads)
 
 
-def keep_renderer(backend: str = "cpu") -> None:
-    """Hold one SAPIEN render system on ``backend`` for the rest of the process.
+@functools.cache
+def keep_renderer(backend: str = "cpu"):
+    """One SAPIEN render system on ``backend``, held (by the cache) for the rest of the process.
 
     SAPIEN sets its renderer up for the first environment that renders (seconds of shader work on
     llvmpipe) and tears it down when the last one closes. Without this, a job that closes one
     environment before opening the next (one per evaluation domain) paid the set-up once per
     environment instead of once per process."""
-    if backend not in _KEPT_RENDERERS:
-        import sapien
+    import sapien
 
-        _KEPT_RENDERERS[backend] = sapien.render.RenderSystem(sapien.Device(backend))
+    return sapien.render.RenderSystem(sapien.Device(backend))
 
 
 def env_kwargs(
