@@ -26,22 +26,45 @@ from __future__ import annotations
 import numpy as np
 
 SEGMENTS = ("extreme", "uniform", "walk", "still")
-SEGMENT_LENGTH = (2, 6)  # exploratory actions per segment, inclusive
+SEGMENT_LENGTH = (
+    2,
+    6,
+)  # exploratory actions per segment, inclusive (the default of the config's explore_segment_length)
 GRIPPER_FLIP = 0.3
 WALK_SIGMA = 0.25  # random-walk step, as a fraction of the bounds
 
 
+def check_segment_length(segment_length: tuple[int, int] | list[int]) -> tuple[int, int]:
+    """``segment_length`` as a (min, max) tuple; a ValueError unless 1 <= min <= max."""
+    low, high = segment_length
+    if not 1 <= low <= high:
+        raise ValueError(
+            f"the exploratory segment length must be [min, max] with 1 <= min <= max, got {list(segment_length)}"
+        )
+    return int(low), int(high)
+
+
 def exploratory_actions(
-    n: int, bound: float, rotation_bound: float, gripper: float, rng: np.random.Generator
+    n: int,
+    bound: float,
+    rotation_bound: float,
+    gripper: float,
+    rng: np.random.Generator,
+    segment_length: tuple[int, int] = SEGMENT_LENGTH,
 ) -> tuple[np.ndarray, list[str]]:
-    """``n`` exploratory actions (n, 7) in normalised controller units, and the segment kind of each."""
+    """``n`` exploratory actions (n, 7) in normalised controller units, and the segment kind of each.
+
+    Each segment's length is drawn uniformly from ``segment_length`` (inclusive); the last one is cut
+    at ``n``. Longer segments hold an axis at the bound, or the arm still, for longer: what the
+    controllability rule's 15-step sequences ask of the world model."""
+    low, high_length = check_segment_length(segment_length)
     high = np.array([bound] * 3 + [rotation_bound] * 3, dtype=np.float32)
     actions: list[np.ndarray] = []
     kinds: list[str] = []
     arm = np.zeros(6, np.float32)
     while len(actions) < n:
         kind = SEGMENTS[rng.integers(len(SEGMENTS))]
-        length = int(rng.integers(SEGMENT_LENGTH[0], SEGMENT_LENGTH[1] + 1))
+        length = int(rng.integers(low, high_length + 1))
         if rng.random() < GRIPPER_FLIP:
             gripper = -gripper
         if kind in ("extreme", "still"):

@@ -28,7 +28,7 @@ import torch
 
 from roboscape.sim.catalogue import Catalogue, SceneSpec, instruction
 from roboscape.sim.env import CONTROL_MODE, make_env
-from roboscape.sim.exploration import exploratory_actions
+from roboscape.sim.exploration import SEGMENT_LENGTH, check_segment_length, exploratory_actions
 from roboscape.sim.planner import GRIPPER_OPEN, MotionPlanner, PlanningError, pose_in_base
 from roboscape.sim.tasks import CAMERA_NAMES
 from roboscape.sim.trajectory_io import VIEWS, Episode
@@ -53,6 +53,7 @@ class GeneratorConfig:
     explore_hold: int = 4  # control steps each exploratory action is held: the policy's rate
     explore_bound: float = 1.0  # translation bound, normalised controller units per control step
     explore_rotation_bound: float = 0.25  # rotation bound, same units
+    explore_segment_length: tuple[int, int] = SEGMENT_LENGTH  # exploratory actions per segment (min, max)
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100
@@ -78,6 +79,7 @@ class GeneratorConfig:
     def __post_init__(self):
         if self.explore_hold < 1 or not 0 < self.explore_bound <= 1 or not 0 <= self.explore_rotation_bound <= 1:
             raise ValueError("explore_hold must be >= 1 and the exploration bounds within the controller's (0, 1]")
+        self.explore_segment_length = check_segment_length(self.explore_segment_length)
         self.suboptimal_methods = tuple(self.suboptimal_methods)
         unknown = set(self.suboptimal_methods) - set(SUBOPTIMAL_METHODS)
         if unknown:
@@ -209,7 +211,12 @@ class TrajectoryGenerator:
     def _explore(self, roll: _Rollout, gripper: float, rng: np.random.Generator) -> None:
         cfg = self.cfg
         actions, _ = exploratory_actions(
-            cfg.explore_actions, cfg.explore_bound, cfg.explore_rotation_bound, gripper, rng
+            cfg.explore_actions,
+            cfg.explore_bound,
+            cfg.explore_rotation_bound,
+            gripper,
+            rng,
+            cfg.explore_segment_length,
         )
         for action in actions:
             for _ in range(cfg.explore_hold):

@@ -3,6 +3,8 @@ and replays exactly."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,14 @@ def test_an_exploratory_trajectory_is_recorded_counted_and_replays_exactly(tmp_p
     assert np.abs(explored[:, :3]).max() <= cfg.explore_bound
     (replayed,) = replay_shard(paths[0], labels=("exploratory",))
     assert replayed["object_position_error_m"] == 0.0
+
+
+def test_segments_are_as_long_as_the_config_says():
+    length = 5
+    _, kinds = exploratory_actions(400, 1.0, 0.25, 1.0, np.random.default_rng(1), segment_length=(length, length))
+    # runs of one kind are whole segments (two segments of a kind in a row make one run)
+    runs = [len(list(group)) for _, group in itertools.groupby(kinds)]
+    assert all(run % length == 0 for run in runs) and len(runs) > 10
+    with pytest.raises(ValueError, match="1 <= min <= max"):
+        GeneratorConfig(explore_segment_length=[6, 2])
+    assert GeneratorConfig(explore_segment_length=[3, 9]).explore_segment_length == (3, 9)
