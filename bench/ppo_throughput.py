@@ -6,7 +6,8 @@
   processes (the config's frames and policy rate), and RL w. World Model with ``--wm-envs``
   environments in one batch of the action world model (the config's architecture, the general
   reward with cached goal features, the ``rl.world_model.decoder``, or each of ``--wm-decoder``, and
-  the reward's ``rl.world_model.reward.precision``, or each of ``--wm-reward-precision``).
+  the reward's ``rl.world_model.reward.precision`` and ``image_size``, or each of
+  ``--wm-reward-precision`` and ``--wm-reward-size``).
   Setting up the environments is timed apart. For the world model, where the time goes: PPO's own
   share (policy inference and updates), and of an environment step, the decoder's, the reward's
   and the rest's (the world model's forward pass).
@@ -18,7 +19,8 @@ depend on them); ManiSkill's scene is the task's first training scene, the world
 states and goals are random frames.
 
 Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
-           [--wm-decoder exact fused-auto-by4] [--wm-reward-precision fp32 auto] [--updates 3]
+           [--wm-decoder exact fused-auto-by4] [--wm-reward-precision fp32 auto] [--wm-reward-size 128 64]
+           [--updates 3]
            [--eval-episodes 4] [--json [PATH]]
 """
 
@@ -133,7 +135,12 @@ def _step_shares(envs, steps: int) -> dict:
 
 
 def world_model_ppo_steps(
-    tier: str | None, num_envs: int, updates: int, decoder: str | None, reward_precision: str | None
+    tier: str | None,
+    num_envs: int,
+    updates: int,
+    decoder: str | None,
+    reward_precision: str | None,
+    reward_size: int | None = None,
 ) -> dict:
     """PPO's env steps/s in the world model with ``num_envs`` environments (run in a fresh process)."""
     import numpy as np
@@ -157,7 +164,8 @@ def world_model_ppo_steps(
     )
     rl = cfg["rl"]["world_model"]
     wm_env = WMEnvConfig(num_envs=num_envs, episode_steps=env_cfg.episode_steps, decoder=decoder or rl["decoder"])
-    reward = RewardConfig(**{**rl["reward"], **({"precision": reward_precision} if reward_precision else {})})
+    chosen = {"precision": reward_precision, "image_size": reward_size}
+    reward = RewardConfig(**{**rl["reward"], **{k: v for k, v in chosen.items() if v is not None}})
     envs = WorldModelEnv(wm, tokenizer, states, wm_env, GeneralReward(reward, num_envs))
     envs.reset(seed=0)
     setup = time.perf_counter() - t0
@@ -169,6 +177,7 @@ def world_model_ppo_steps(
         "env_steps": steps,
         "decoder": wm_env.decoder,
         "reward_precision": reward.precision,
+        "reward_image_size": reward.image_size or size,
         **shares,
         "ppo_share": 1 - rate / shares["env_only_steps_per_s"],  # policy inference and updates
     }
@@ -221,6 +230,12 @@ def main() -> None:
         choices=["fp32", "bf16", "auto"],
         help="the general reward's perceptual trunk precisions, each run in turn (default: the config's)",
     )
+    ap.add_argument(
+        "--wm-reward-size",
+        type=int,
+        nargs="+",
+        help="the sides in pixels the general reward resizes frames to, each run in turn (default: the config's)",
+    )
     ap.add_argument("--updates", type=int, default=3, help="timed PPO updates per number of environments")
     ap.add_argument("--eval-episodes", type=int, default=4)
     ap.add_argument(
@@ -237,11 +252,17 @@ def main() -> None:
             flush=True,
         )
     fastest = max(r["env_steps_per_s"] for r in results["ppo"].values())
-    runs = itertools.product(args.wm_decoder or [None], args.wm_reward_precision or [None], args.wm_envs)
-    for decoder, precision, n in runs:
-        r = in_fresh_process(world_model_ppo_steps, args.config, n, args.updates, decoder, precision, threads=2)[0]
+    runs = itertools.product(
+        args.wm_decoder or [None], args.wm_reward_precision or [None], args.wm_reward_size or [None], args.wm_envs
+    )
+    for decoder, precision, size, n in runs:
+        r = in_fresh_process(world_model_ppo_steps, args.config, n, args.updates, decoder, precision, size, threads=2)[
+            0
+        ]
         r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
         setting = f"{r['decoder']} decoder, reward in {r['reward_precision']}"
+        if args.wm_reward_size:
+            setting += f" at {r['reward_image_size']} px"
         results["ppo"][f"the world model, {n} environments, {setting}"] = r
         print(
             f"PPO in the world model, {n} environments ({setting}): "

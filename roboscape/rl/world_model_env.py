@@ -36,6 +36,7 @@ from typing import Protocol
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.models.inference_decoder import PRECISIONS, DecoderOptions, resolve_precision
@@ -62,10 +63,16 @@ class RewardConfig:
     precision: str = "fp32"
     """the perceptual trunk's arithmetic: fp32, bf16 (autocast; distances within rounding of fp32's,
     faster only where the hardware computes in bf16) or auto (bf16 there, fp32 elsewhere)"""
+    image_size: int | None = None
+    """side in pixels the frame and the goal are resized to (antialiased) before the perceptual
+    trunk; None: the world model's own frames. The trunk's cost falls with the pixel count, and the
+    reward sees less detail"""
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"reward precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.image_size is not None and self.image_size < 16:
+            raise ValueError(f"the reward's image_size must be at least 16 pixels, got {self.image_size}")
 
 
 @dataclass
@@ -130,9 +137,13 @@ class GeneralReward:
 
     def features(self, frames: torch.Tensor) -> list[torch.Tensor]:
         """The unit-normalised activations of each layer of the LPIPS trunk (LPIPS's own steps), in
-        fp32 whatever the trunk computed in."""
+        fp32 whatever the trunk computed in, of the frames at the config's ``image_size``."""
         lpips = self.perceptual.model
-        x = frames.float().contiguous(memory_format=torch.channels_last)
+        x = frames.float()
+        size = self.cfg.image_size
+        if size is not None and x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device_type, torch.bfloat16, enabled=self.bf16):
             outs = lpips.net.forward(lpips.scaling_layer(x) if lpips.version == "0.1" else x)
         outs = [o.float() for o in outs[: lpips.L]]

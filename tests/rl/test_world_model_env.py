@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from gymnasium.utils.env_checker import check_env
 
 from roboscape.models.inference_decoder import has_fast_bf16
@@ -118,6 +119,23 @@ def test_the_general_reward_in_bf16_is_within_rounding_of_fp32():
     assert GeneralReward(RewardConfig(precision="auto"), 1).bf16 == has_fast_bf16("cpu")
     with pytest.raises(ValueError, match="precision"):
         RewardConfig(precision="fp16")
+
+
+def test_the_general_reward_at_a_smaller_size_is_the_distance_of_the_resized_frames():
+    torch.manual_seed(0)
+    goals, frames = (torch.rand(2, 3, 64, 64) * 2 - 1 for _ in range(2))
+    done = torch.tensor([0.9, 0.1])
+    rewards = {}
+    for size in (None, 64, 32):
+        reward = GeneralReward(RewardConfig(alpha=0.0, beta=1.0, image_size=size), num_envs=2)
+        reward.reset(torch.arange(2), goals)
+        rewards[size] = reward(frames, done, None)
+    assert torch.equal(rewards[64], rewards[None])  # at the frames' own size nothing is resized
+    small = [F.interpolate(x, size=(32, 32), mode="bilinear", antialias=True) for x in (frames, goals)]
+    torch.testing.assert_close(rewards[32], 1 - reward.perceptual(*small))
+    assert not torch.allclose(rewards[32], rewards[None])
+    with pytest.raises(ValueError, match="at least 16"):
+        RewardConfig(image_size=8)
 
 
 def test_a_single_environment_passes_gymnasiums_checker():
