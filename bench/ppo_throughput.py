@@ -177,7 +177,7 @@ def world_model_ppo_steps(
         "env_steps": steps,
         "decoder": wm_env.decoder,
         "reward_precision": reward.precision,
-        "reward_image_size": reward.image_size or size,
+        "reward_image_size": reward.image_size,  # None: the frames' own
         **shares,
         "ppo_share": 1 - rate / shares["env_only_steps_per_s"],  # policy inference and updates
     }
@@ -256,12 +256,11 @@ def main() -> None:
         args.wm_decoder or [None], args.wm_reward_precision or [None], args.wm_reward_size or [None], args.wm_envs
     )
     for decoder, precision, size, n in runs:
-        r = in_fresh_process(world_model_ppo_steps, args.config, n, args.updates, decoder, precision, size, threads=2)[
-            0
-        ]
+        fn_args = (args.config, n, args.updates, decoder, precision, size)
+        r = in_fresh_process(world_model_ppo_steps, *fn_args, threads=2)[0]
         r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
         setting = f"{r['decoder']} decoder, reward in {r['reward_precision']}"
-        if args.wm_reward_size:
+        if r["reward_image_size"]:
             setting += f" at {r['reward_image_size']} px"
         results["ppo"][f"the world model, {n} environments, {setting}"] = r
         print(

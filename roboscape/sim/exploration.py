@@ -26,10 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 SEGMENTS = ("extreme", "uniform", "walk", "still")
-SEGMENT_LENGTH = (
-    2,
-    6,
-)  # exploratory actions per segment, inclusive (the default of the config's explore_segment_length)
+# exploratory actions per segment, inclusive: the default of the config's explore_segment_length
+SEGMENT_LENGTH = (2, 6)
 GRIPPER_FLIP = 0.3
 WALK_SIGMA = 0.25  # random-walk step, as a fraction of the bounds
 
