@@ -117,12 +117,27 @@ def ppo(r: dict) -> list[str]:
     return lines
 
 
+def reward_training(r: dict) -> list[str]:
+    lines = [
+        "| the world model's hidden states | s/step | computing them once (s) | the config's steps (min) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in ("at every step", "cached"):
+        f = r[name]
+        lines.append(
+            f"| {name} | {f['seconds_per_step']:.3f} | {f['cache_s']:.1f} | {f['projected_s'] / 60:.1f} "
+            f"({f['config_steps']} steps of {f['batch_size']} windows) |"
+        )
+    return [*lines, "", f"Caching: {r['speedup']:.1f}x faster."]
+
+
 TABLES: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "wm_env_throughput": ("The world model as an environment against ManiSkill's CPU environment", wm_env),
     "decoder_throughput": ("The rollouts' decoder options", decoder),
     "trajectory_throughput": ("Recording trajectories: roboscape's generator against ManiSkill's", trajectories),
     "wm_training_throughput": ("World-model training throughput", wm_training),
     "ppo_throughput": ("PPO in ManiSkill and in the world model, and closed-loop evaluation", ppo),
+    "reward_training": ("Training the embedding reward head", reward_training),
 }
 
 

@@ -6,7 +6,9 @@ the recorded rule-based dense reward of each frame as the label:
 
 - ``embedding``: windows of the token shards at the world model's rate; the frozen action world
   model runs teacher-forced over each window and the head regresses, from the hidden states that
-  predicted each frame, that frame's reward;
+  predicted each frame, that frame's reward. The world model being frozen, its hidden states over
+  the training windows are computed once (:class:`WindowFeatures`, ``cache_features``) instead of
+  at every visit of a window;
 - ``proxy``: the third-view frames of the clip shards (the world model's resolution), each with
   the reward of the control step that reached it.
 
@@ -23,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from accelerate import PartialState
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from roboscape.data.frames import to_model_range
 from roboscape.data.token_windows import TokenWindowDataset, select_clips
@@ -88,16 +92,42 @@ class RewardFrames(Dataset):
         return {"frame": to_model_range(torch.from_numpy(frame)), "reward": torch.tensor(float(reward))}
 
 
-def inputs(world_model: WorldModel | None, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """What the reward model reads of a batch, and the rewards it should give: the frames (proxy),
-    or the frozen world model's hidden states that predicted frames 1..T-1 of each window
-    (B*(T-1), D) with those frames' rewards (embedding)."""
-    if world_model is None:
-        return batch["frame"], batch["reward"]
+def window_features(world_model: WorldModel, batch: dict) -> torch.Tensor:
+    """The frozen world model's hidden states that predicted frames 1..T-1 of each window: (B, T-1, D)."""
     tokens = batch["tokens"]
     world_model.to(tokens.device)
     with torch.no_grad():
-        features = world_model(tokens, batch["actions"]).features[:, :-1]
+        return world_model(tokens, batch["actions"]).features[:, :-1]
+
+
+class WindowFeatures(Dataset):
+    """A window dataset's items as the embedding head reads them, computed once:
+    ``{"features": (T-1, D), "rewards": (T-1,)}`` per window, in the windows' order, so that the
+    training sampler draws the same windows as it would from ``windows``. Holds N x (T-1) x D floats."""
+
+    def __init__(self, windows: Dataset, world_model: WorldModel, batch_size: int, device: torch.device):
+        world_model.to(device)
+        features, rewards = [], []
+        for batch in tqdm(DataLoader(windows, batch_size=batch_size), desc="world-model features", mininterval=10):
+            features.append(window_features(world_model, {k: v.to(device) for k, v in batch.items()}).cpu())
+            rewards.append(batch["rewards"])
+        self.features, self.rewards = torch.cat(features), torch.cat(rewards)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"features": self.features[i], "rewards": self.rewards[i]}
+
+
+def inputs(world_model: WorldModel | None, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the reward model reads of a batch, and the rewards it should give: the frames (proxy),
+    or the frozen world model's hidden states that predicted frames 1..T-1 of each window
+    (B*(T-1), D) with those frames' rewards (embedding; computed now, or read from
+    :class:`WindowFeatures`)."""
+    if world_model is None:
+        return batch["frame"], batch["reward"]
+    features = batch["features"] if "features" in batch else window_features(world_model, batch)
     return features.reshape(-1, features.shape[-1]), batch["rewards"].reshape(-1)
 
 
@@ -159,9 +189,12 @@ def train_reward_model(
     world_model_dir: str | Path | None = None,
     eval_items: int = 4096,
     code_digest: str | None = None,
+    cache_features: bool = True,
 ) -> dict:
     """Train (resuming from the last checkpoint of the same configuration, data and code), save the
-    model to ``out_dir/model``, its held-out metrics to ``out_dir/metrics.json`` and ``train.json``."""
+    model to ``out_dir/model``, its held-out metrics to ``out_dir/metrics.json`` and ``train.json``.
+    ``cache_features``: the embedding head trains on the world model's hidden states computed once
+    per training window (:class:`WindowFeatures`) rather than at every visit."""
     out_dir = Path(out_dir)
     world_model = None
     if cfg.kind == "embedding":
@@ -172,6 +205,8 @@ def train_reward_model(
             raise ValueError(f"{world_model_dir} is a {world_model.cfg.control} world model, not an action one")
         cfg = replace(cfg, feature_dim=world_model.cfg.dim)
     train = dataset(cfg, data, "train", world_model)
+    if world_model is not None and cache_features:
+        train = WindowFeatures(train, world_model, train_cfg.batch_size, PartialState().device)
     if cfg.kind == "proxy":
         cfg = replace(cfg, image_size=train[0]["frame"].shape[-1])
     signature = {
@@ -217,7 +252,7 @@ def train_reward_model(
 def run_job(spec: dict) -> dict:
     """A training job (:mod:`roboscape.train.launch`): ``{"reward_model": RewardModelConfig fields,
     "data": RewardData fields, "train": TrainConfig fields, "out_dir": ..., "world_model": a model
-    directory (embedding) or null, "eval_items": ..., "code_digest": ...}``."""
+    directory (embedding) or null, "eval_items": ..., "code_digest": ..., "cache_features": ...}``."""
     return train_reward_model(
         RewardModelConfig(**spec["reward_model"]),
         RewardData(**spec["data"]),
@@ -226,4 +261,5 @@ def run_job(spec: dict) -> dict:
         world_model_dir=spec.get("world_model"),
         eval_items=spec.get("eval_items", 4096),
         code_digest=spec.get("code_digest"),
+        cache_features=spec.get("cache_features", True),
     )

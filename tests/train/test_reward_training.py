@@ -6,15 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.utils.data import default_collate
 
 from roboscape.data.frames import to_model_range
 from roboscape.models.reward_models import RewardModel, RewardModelConfig
-from roboscape.train.reward_training import RewardData, RewardFrames, agreement, train_reward_model
+from roboscape.train.reward_training import (
+    RewardData,
+    RewardFrames,
+    WindowFeatures,
+    agreement,
+    inputs,
+    reward_objective,
+    train_reward_model,
+)
 from roboscape.train.trainer import TrainConfig
 from roboscape.utils.h5 import open_h5
 from roboscape.utils.io import read_json
 
-from fakes import fake_clip_index
+from fakes import fake_clip_index, models
 
 
 def test_each_frame_is_labelled_with_the_reward_of_the_step_that_reached_it(tmp_path):
@@ -56,3 +65,27 @@ def test_a_proxy_is_trained_saved_and_scored_on_unseen_episodes_and_scenes(tmp_p
     assert model.cfg.kind == "proxy" and len(pd.read_csv(tmp_path / "out" / "metrics.csv")) == 4
     with pytest.raises(ValueError, match="give its directory"):
         train_reward_model(RewardModelConfig(kind="embedding"), data, train, tmp_path / "embedding")
+
+
+def test_the_embedding_heads_cached_features_are_the_world_models_own():
+    wm, _ = models()
+    gen = torch.Generator().manual_seed(0)
+    T, n_tokens = wm.cfg.window, wm.cfg.tokens_hw**2
+    windows = [
+        {
+            "tokens": torch.randint(0, wm.cfg.codebook_size, (T, n_tokens), generator=gen),
+            "actions": torch.randn(T, wm.cfg.action_dim, generator=gen),
+            "rewards": torch.rand(T - 1, generator=gen),
+        }
+        for _ in range(5)
+    ]
+    cached = WindowFeatures(windows, wm, batch_size=2, device=torch.device("cpu"))
+    assert len(cached) == 5 and cached[3]["features"].shape == (T - 1, wm.cfg.dim)
+    batch = default_collate(windows)
+    head = RewardModel(RewardModelConfig(kind="embedding", feature_dim=wm.cfg.dim, hidden_dim=8))
+    objective = reward_objective(wm)
+    from_windows, from_cache = objective(head, batch), objective(head, default_collate(list(cached)))
+    torch.testing.assert_close(from_cache["loss"], from_windows["loss"])
+    features, rewards = inputs(wm, default_collate(list(cached)))
+    torch.testing.assert_close(features, inputs(wm, batch)[0])
+    assert torch.equal(rewards, batch["rewards"].reshape(-1))

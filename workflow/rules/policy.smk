@@ -226,6 +226,7 @@ rule train_reward:
         data={**WM["data"], "trajectory_labels": WM["action"]["trajectory_labels"], "view": TOKENIZER["run"]["view"]},
         train=REWARD_MODELS["train"],
         eval_items=REWARD_MODELS["eval_items"],
+        cache_features=REWARD_MODELS["cache_features"],
     log:
         f"{OUT}/logs/train_reward/{{kind}}_{{task}}.log",
     benchmark:

@@ -23,6 +23,7 @@ with job_log(snakemake.log[0]) as log:
         "out_dir": str(out_dir),
         "world_model": str(Path(i.world_model).parent) if wc.kind == "embedding" else None,
         "eval_items": p.eval_items,
+        "cache_features": p.cache_features,
         "code_digest": source_digest(i.lib),
     }
     launch_from_resources(run_job, spec, out_dir / "job.json", snakemake.resources.gpu, snakemake.threads)
