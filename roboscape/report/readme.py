@@ -23,6 +23,7 @@ from roboscape.utils.io import read_json
 BEGIN = "<!-- results: begin; made by `python -m roboscape.report.readme {outdir}` from its tables, do not edit -->"
 END = "<!-- results: end -->"
 PAPER_METHODS = ("sft", "rl_maniskill", "rl_world_model")  # the methods the paper's tables compare
+SHORT = {"sft": "SFT", "rl_maniskill": "RL-MS", "rl_world_model": "RL-WM"}  # their names in the orderings
 ALPHA = 0.05
 
 
@@ -34,9 +35,9 @@ def _rate(row) -> str:
 def _order(rates: dict[str, float]) -> str:
     """Methods from most to least successful; ties joined by '='."""
     ranked = sorted(rates.items(), key=lambda item: -item[1])
-    text = METHOD_TITLES[ranked[0][0]]
+    text = SHORT[ranked[0][0]]
     for (_, previous), (method, rate) in zip(ranked, ranked[1:], strict=False):
-        text += (" = " if rate == previous else " > ") + METHOD_TITLES[method]
+        text += (" = " if rate == previous else " > ") + SHORT[method]
     return text
 
 
@@ -62,8 +63,7 @@ def orderings(table: pd.DataFrame) -> list[str]:
     sft = cells[cells["method"] == "sft"].set_index(["policy", "task", "domain"])["paper_success_pct"]
     cells["paper_sft"] = [sft.get(key) for key in zip(cells["policy"], cells["task"], cells["domain"], strict=True)]
     lines = [
-        "| policy, task, domain | paper's order | ours | same order | RL w. ManiSkill - SFT "
-        "| RL w. World Model - SFT |",
+        "| policy, task, domain | paper's order | ours | same order | RL-MS - SFT | RL-WM - SFT |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for (policy, task, domain), rows in cells.groupby(["policy", "task", "domain"], sort=False):
@@ -108,7 +108,7 @@ def results_block(outdir: str | Path, command: str) -> str:
         *markdown_grid(*table2_cells(table2, _rate)),
         "",
         f"**Where our ordering matches the paper's** (RL - SFT in points [95% bootstrap interval], p < {ALPHA}: "
-        "significant)",
+        f"significant; {', '.join(f'{v}: {METHOD_TITLES[k]}' for k, v in SHORT.items())})",
         "",
         *orderings(table1),
         "",

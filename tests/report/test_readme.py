@@ -49,12 +49,12 @@ def test_orderings_say_where_ours_is_the_papers(table1):
     lines = orderings(table1)
     ind = next(line for line in lines if "Push, IND" in line)
     ood = next(line for line in lines if "Push, OOD" in line)
-    assert "RL w. World Model > RL w. ManiSkill > Supervised Finetune" in ind  # the paper's
-    assert "RL w. ManiSkill > Supervised Finetune > RL w. World Model | no" in ind  # ours
+    assert "RL-WM > RL-MS > SFT" in ind  # the paper's
+    assert "RL-MS > SFT > RL-WM | no" in ind  # ours
     assert "-13 [-33, +7], significant; paper +20: not the paper's sign" in ind
     assert "+8 [-12, +28], not significant; paper +10: the paper's sign" in ind
     assert "| no |" in ind and "| yes |" in ood
-    assert "RL w. World Model > RL w. ManiSkill > Supervised Finetune | yes" in ood
+    assert "RL-WM > RL-MS > SFT | yes" in ood
 
 
 def test_the_block_holds_both_tables_and_the_command(tmp_path, table1):
