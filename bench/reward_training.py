@@ -19,6 +19,7 @@ Usage: .venv/bin/python bench/reward_training.py [--config config/tiny.yaml] [--
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save
@@ -52,16 +53,15 @@ def head_steps(tier: str | None, windows: int, steps: int, cached: bool) -> dict
     head = RewardModel(RewardModelConfig(kind="embedding", feature_dim=wm.cfg.dim, hidden_dim=rm["hidden_dim"]))
     optimizer = torch.optim.AdamW(head.parameters(), lr=rm["train"]["lr"])
     objective = reward_objective(wm)
-    batches = iter(DataLoader(dataset, batch_size=batch_size, shuffle=True))
+
+    def batches():  # epoch after epoch, as the trainer draws them
+        while True:
+            yield from DataLoader(dataset, batch_size=batch_size, shuffle=True)
+
     t0 = None
-    for step in range(steps + 1):  # the first is a warm-up
+    for step, batch in enumerate(itertools.islice(batches(), steps + 1)):  # the first is a warm-up
         if step == 1:
             t0 = time.perf_counter()
-        try:
-            batch = next(batches)
-        except StopIteration:
-            batches = iter(DataLoader(dataset, batch_size=batch_size, shuffle=True))
-            batch = next(batches)
         loss = objective(head, batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -69,7 +69,7 @@ class BackgroundSnakemake:
     ):
         snakefile = snakefile or (workdir / "Snakefile" if (workdir / "Snakefile").exists() else REPO / "Snakefile")
         self.cmd = [*command, "-s", str(snakefile), "--cores", cores, *args]
-        self.out = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read and closed by result()
+        self.out = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by result() or stop()
         self.err = tempfile.TemporaryFile("w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
             self.cmd, cwd=workdir, stdout=self.out, stderr=self.err, env=env or os.environ.copy()
@@ -87,7 +87,8 @@ class BackgroundSnakemake:
         return subprocess.CompletedProcess(self.cmd, returncode, stdout, stderr)
 
     def stop(self) -> None:
-        """Terminate it (Snakemake then cancels what it submitted), killing it if it does not stop."""
+        """Terminate it (Snakemake then cancels what it submitted), killing it if it does not stop;
+        its output is dropped."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -95,6 +96,8 @@ class BackgroundSnakemake:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.out.close()
+        self.err.close()
 
 
 def _read_and_close(log) -> str:

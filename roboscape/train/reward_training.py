@@ -103,10 +103,10 @@ def window_features(world_model: WorldModel, batch: dict) -> torch.Tensor:
 class WindowFeatures(Dataset):
     """A window dataset's items as the embedding head reads them, computed once:
     ``{"features": (T-1, D), "rewards": (T-1,)}`` per window, in the windows' order, so that the
-    training sampler draws the same windows as it would from ``windows``. Holds N x (T-1) x D floats."""
+    training sampler draws the same windows as it would from ``windows``. Holds N x (T-1) x D floats;
+    under several processes (accelerate launch) each computes and holds its own copy."""
 
     def __init__(self, windows: Dataset, world_model: WorldModel, batch_size: int, device: torch.device):
-        world_model.to(device)
         features, rewards = [], []
         for batch in tqdm(DataLoader(windows, batch_size=batch_size), desc="world-model features", mininterval=10):
             features.append(window_features(world_model, {k: v.to(device) for k, v in batch.items()}).cpu())
