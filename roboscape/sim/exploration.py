@@ -4,7 +4,8 @@ Planner trajectories, optimal or suboptimal, move the arm smoothly between waypo
 trained only on them never sees an end-effector held at the controller's bound, pushed into the
 edge of the workspace, or shaken at random -- and a policy in training sends exactly such actions.
 An exploratory trajectory runs a random prefix of the task's optimal plan (so it starts from
-states the planner reaches: above the object, holding it, pushing it) and then ``n`` exploratory
+states the planner reaches: above the object, holding it, pushing it; or, with the config's
+``explore_from_rest`` probability, none: the initial pose, see ``prefix_length``) and then ``n`` exploratory
 actions, each held for ``hold`` control steps (the policy's and the world model's rate), made of
 segments of three kinds:
 
@@ -40,6 +41,20 @@ def check_segment_length(segment_length: tuple[int, int] | list[int]) -> tuple[i
             f"the exploratory segment length must be [min, max] with 1 <= min <= max, got {list(segment_length)}"
         )
     return int(low), int(high)
+
+
+def prefix_length(waypoints: int, rng: np.random.Generator, from_rest: float, seed: int) -> int:
+    """How many of the optimal plan's ``waypoints`` an exploratory trajectory runs before it explores:
+    uniform in [0, waypoints], drawn from ``rng`` (the trajectory's own stream), or, with probability
+    ``from_rest``, 0: the initial pose. A planner state is often at the edge of the arm's reach, where
+    an action at the bound along that axis moves nothing; the initial pose has room on every axis,
+    and it is where a policy's episodes start. The ``from_rest`` coin comes from a stream of its own
+    (seeded by ``seed``) and ``rng`` is drawn from either way, so ``from_rest`` leaves the exploratory
+    actions unchanged, and at 0 the prefixes too."""
+    drawn = int(rng.integers(waypoints + 1))
+    if from_rest > 0 and np.random.default_rng([seed, 1]).random() < from_rest:
+        return 0
+    return drawn
 
 
 def exploratory_actions(

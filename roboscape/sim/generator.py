@@ -28,7 +28,7 @@ import torch
 
 from roboscape.sim.catalogue import Catalogue, SceneSpec, instruction
 from roboscape.sim.env import CONTROL_MODE, make_env
-from roboscape.sim.exploration import SEGMENT_LENGTH, check_segment_length, exploratory_actions
+from roboscape.sim.exploration import SEGMENT_LENGTH, check_segment_length, exploratory_actions, prefix_length
 from roboscape.sim.planner import GRIPPER_OPEN, MotionPlanner, PlanningError, pose_in_base
 from roboscape.sim.tasks import CAMERA_NAMES
 from roboscape.sim.trajectory_io import VIEWS, Episode
@@ -54,6 +54,7 @@ class GeneratorConfig:
     explore_bound: float = 1.0  # translation bound, normalised controller units per control step
     explore_rotation_bound: float = 0.25  # rotation bound, same units
     explore_segment_length: tuple[int, int] = SEGMENT_LENGTH  # exploratory actions per segment (min, max)
+    explore_from_rest: float = 0.0  # probability an exploratory trajectory skips the plan's prefix
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100
@@ -80,6 +81,8 @@ class GeneratorConfig:
         if self.explore_hold < 1 or not 0 < self.explore_bound <= 1 or not 0 <= self.explore_rotation_bound <= 1:
             raise ValueError("explore_hold must be >= 1 and the exploration bounds within the controller's (0, 1]")
         self.explore_segment_length = check_segment_length(self.explore_segment_length)
+        if not 0 <= self.explore_from_rest <= 1:
+            raise ValueError(f"explore_from_rest is a probability, got {self.explore_from_rest}")
         self.suboptimal_methods = tuple(self.suboptimal_methods)
         unknown = set(self.suboptimal_methods) - set(SUBOPTIMAL_METHODS)
         if unknown:
@@ -243,7 +246,7 @@ class TrajectoryGenerator:
             steps = suboptimal_steps(steps, method, np.random.RandomState(seed))
         if label == "exploratory":
             rng = np.random.default_rng(seed)
-            steps = steps[: rng.integers(len(steps) + 1)]
+            steps = steps[: prefix_length(len(steps), rng, self.cfg.explore_from_rest, seed)]
         try:
             gripper = self._execute(steps, roll)
             explore_from = len(roll.actions)

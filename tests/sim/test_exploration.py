@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from roboscape.sim.catalogue import build_catalogue
-from roboscape.sim.exploration import SEGMENTS, exploratory_actions
+from roboscape.sim.exploration import SEGMENTS, exploratory_actions, prefix_length
 from roboscape.sim.generator import GeneratorConfig
 from roboscape.sim.policy_env import GRIPPER
 
@@ -73,3 +73,24 @@ def test_segments_are_as_long_as_the_config_says():
     with pytest.raises(ValueError, match="1 <= min <= max"):
         GeneratorConfig(explore_segment_length=[6, 2])
     assert GeneratorConfig(explore_segment_length=[3, 9]).explore_segment_length == (3, 9)
+
+
+def test_a_share_of_exploratory_trajectories_explores_from_rest():
+    seeds = range(2000)
+
+    def prefixes(from_rest: float) -> tuple[np.ndarray, list]:
+        """The prefix of each seed, and each trajectory's stream's next draw (its first action's)."""
+        rngs = [np.random.default_rng(s) for s in seeds]
+        drawn = np.array([prefix_length(5, rng, from_rest, s) for rng, s in zip(rngs, seeds, strict=True)])
+        return drawn, [rng.random() for rng in rngs]
+
+    uniform, after_uniform = prefixes(0.0)
+    assert np.array_equal(uniform, [np.random.default_rng(s).integers(6) for s in seeds])  # as before the option
+    half, after_half = prefixes(0.5)
+    assert after_half == after_uniform  # the exploratory actions do not change
+    moved = half != uniform
+    assert np.all(half[moved] == 0)  # a changed prefix is the initial pose
+    assert 0.45 < (half == 0).mean() - (uniform == 0).mean() / 2 < 0.55  # 1/2 + 1/2 x 1/6 start at rest
+    assert np.all(prefixes(1.0)[0] == 0)
+    with pytest.raises(ValueError, match="probability"):
+        GeneratorConfig(explore_from_rest=1.5)
