@@ -7,7 +7,7 @@ An exploratory trajectory runs a random prefix of the task's optimal plan (so it
 states the planner reaches: above the object, holding it, pushing it; or, with the config's
 ``explore_from_rest`` probability, none: the initial pose, see ``prefix_length``) and then ``n`` exploratory
 actions, each held for ``hold`` control steps (the policy's and the world model's rate), made of
-segments of three kinds:
+segments of four kinds:
 
 - ``extreme``: one translation axis at the bound, either sign, the rest still (the controllability
   rule's "at trained extreme" sequences);
