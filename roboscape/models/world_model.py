@@ -400,10 +400,25 @@ class WorldModel(nn.Module, Pretrained):
 
 
 def world_model_loss(
-    out: WorldModelOutput, tokens: torch.Tensor, done: torch.Tensor, token_target: str
+    out: WorldModelOutput,
+    tokens: torch.Tensor,
+    done: torch.Tensor,
+    token_target: str,
+    changed_token_weight: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Eqs. 2-4: cross-entropy of frame t+1's tokens and RMSE of frame t+1's done signal, both
-    predicted from frames <= t. ``done``: (B, T) labels of the input frames."""
-    ce = token_nll(out.logits[:, :-1], tokens[:, 1:], token_target).mean()
+    predicted from frames <= t. ``done``: (B, T) labels of the input frames.
+
+    ``changed_token_weight``: the weight, in the loss's cross-entropy, of a token that differs from
+    the same position's token in frame t (the rest weigh 1; a weighted mean). Most tokens of most
+    frames stay, so keeping them is the likeliest answer even where an action moves the arm, and
+    greedy rollouts take it; a weight above 1 pays the moving ones more. ``token_ce`` is the
+    unweighted mean either way, comparable between runs."""
+    nll = token_nll(out.logits[:, :-1], tokens[:, 1:], token_target)
+    ce = nll.mean()
+    weighted = ce
+    if changed_token_weight != 1.0:
+        weights = torch.where(tokens[:, 1:] != tokens[:, :-1], changed_token_weight, 1.0).to(nll.dtype)
+        weighted = (nll * weights).sum() / weights.sum()
     rmse = torch.sqrt(F.mse_loss(out.done[:, :-1], done[:, 1:].float()) + 1e-12)
-    return {"loss": ce + rmse, "token_ce": ce, "done_rmse": rmse}
+    return {"loss": weighted + rmse, "token_ce": ce, "done_rmse": rmse}

@@ -37,11 +37,11 @@ from roboscape.utils.provenance import file_digest
 log = logging.getLogger("roboscape")
 
 
-def world_model_objective(text: TextControl | None, token_target: str):
+def world_model_objective(text: TextControl | None, token_target: str, changed_token_weight: float = 1.0):
     def compute(model: WorldModel, batch: dict) -> dict[str, torch.Tensor]:
         tokens = batch["tokens"]
         out = model(tokens, *control_inputs(batch, text))
-        losses = world_model_loss(out, tokens, batch["done"], token_target)
+        losses = world_model_loss(out, tokens, batch["done"], token_target, changed_token_weight)
         with torch.no_grad():
             predicted = predict_tokens(out.logits[:, :-1], token_target)
             losses["token_accuracy"] = (predicted == tokens[:, 1:]).float().mean()
@@ -110,11 +110,15 @@ def train_world_model(
     stop_after: int | None = None,
     code_digest: str | None = None,
     init_from: str | None = None,
+    changed_token_weight: float = 1.0,
 ) -> dict:
     """Train (resuming from the last checkpoint of the same configuration, data and code --
     ``code_digest``, see :mod:`roboscape.utils.provenance`), then save the model and ``train.json``.
     ``init_from``: a world model directory to warm-start from (see the module docstring); a
-    checkpoint to resume from takes precedence."""
+    checkpoint to resume from takes precedence. ``changed_token_weight``: see
+    :func:`roboscape.models.world_model.world_model_loss`."""
+    if changed_token_weight <= 0:
+        raise ValueError(f"changed_token_weight must be positive, got {changed_token_weight}")
     out_dir = Path(out_dir)
     wm_cfg, dataset, text = prepare(wm_cfg, data)
     signature = {
@@ -127,6 +131,8 @@ def train_world_model(
             "path": str(Path(init_from).resolve()),
             "sha256": file_digest(Path(init_from) / "model.safetensors"),
         }
+    if changed_token_weight != 1.0:  # absent at 1, so earlier runs' checkpoints still resume
+        signature["changed_token_weight"] = changed_token_weight
 
     def build() -> WorldModel:
         model = WorldModel(wm_cfg)
@@ -136,7 +142,12 @@ def train_world_model(
         return model
 
     trainer = Trainer(
-        build, dataset, world_model_objective(text, wm_cfg.token_target), train_cfg, out_dir, signature=signature
+        build,
+        dataset,
+        world_model_objective(text, wm_cfg.token_target, changed_token_weight),
+        train_cfg,
+        out_dir,
+        signature=signature,
     )
     t0 = time.perf_counter()
     last = trainer.train(stop_after=stop_after)
@@ -154,7 +165,12 @@ def train_world_model(
             device=str(trainer.accelerator.device),
             training_windows=len(dataset),
             tokens_per_second=tokens_per_step * steps_run / seconds if steps_run else None,
-            config={"world_model": asdict(wm_cfg), "train": asdict(train_cfg), "data": asdict(data)},
+            config={
+                "world_model": asdict(wm_cfg),
+                "train": asdict(train_cfg),
+                "data": asdict(data),
+                "changed_token_weight": changed_token_weight,
+            },
             init_from=signature.get("init_from"),
         )
         if trainer.step >= train_cfg.steps:
@@ -166,7 +182,7 @@ def train_world_model(
 def run_job(spec: dict) -> dict:
     """A training job (:mod:`roboscape.train.launch`): ``{"world_model": WorldModelConfig fields,
     "data": WorldModelData fields, "train": TrainConfig fields, "out_dir": ..., "code_digest": ...,
-    "init_from": a model directory or null}``."""
+    "init_from": a model directory or null, "changed_token_weight": a float (default 1)}``."""
     return train_world_model(
         WorldModelConfig(**spec["world_model"]),
         WorldModelData(**spec["data"]),
@@ -174,4 +190,5 @@ def run_job(spec: dict) -> dict:
         spec["out_dir"],
         code_digest=spec.get("code_digest"),
         init_from=spec.get("init_from"),
+        changed_token_weight=spec.get("changed_token_weight", 1.0),
     )

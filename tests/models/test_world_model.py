@@ -96,6 +96,23 @@ def test_overfits_one_batch_and_done_head_learns_a_signal(token_target):
     assert float(losses["done_rmse"]) < 0.15
 
 
+@pytest.mark.parametrize("token_target", ["codes", "bits"])
+def test_changed_token_weight_weighs_the_tokens_that_move(token_target):
+    model = small(token_target=token_target)
+    tokens, ctrl = inputs(model, B=2, T=4)
+    tokens[:, 1:, :4] = tokens[:, :1, :4]  # these positions keep their token; the rest change (almost surely)
+    out, done = model(tokens, ctrl), torch.zeros(tokens.shape[:2])
+    nll = token_nll(out.logits[:, :-1], tokens[:, 1:], token_target)
+    changed = tokens[:, 1:] != tokens[:, :-1]
+    assert changed.any() and (~changed).any()
+    plain = world_model_loss(out, tokens, done, token_target)
+    weighted = world_model_loss(out, tokens, done, token_target, changed_token_weight=5.0)
+    expected = (5.0 * nll[changed].sum() + nll[~changed].sum()) / (5.0 * changed.sum() + (~changed).sum())
+    assert torch.allclose(weighted["loss"] - weighted["done_rmse"], expected, atol=1e-6)
+    assert torch.allclose(plain["loss"] - plain["done_rmse"], nll.mean(), atol=1e-6)
+    assert torch.equal(weighted["token_ce"], plain["token_ce"])  # reported unweighted, comparable between runs
+
+
 def test_the_copy_prior_starts_from_nothing_moves_and_is_learned():
     with_prior, without = small(copy_prior=True), small()
     tokens, ctrl = inputs(without)

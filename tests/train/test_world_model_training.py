@@ -74,6 +74,26 @@ def test_the_same_config_trains_the_same_world_model_whatever_ran_before(tiny_ru
     torch.testing.assert_close(a, b, rtol=0, atol=0)  # the same keys, exactly the same values
 
 
+def test_a_changed_token_weight_that_is_not_positive_is_refused_before_the_data_is_read(tmp_path):
+    data = WorldModelData(token_index=str(tmp_path / "missing.csv"))
+    with pytest.raises(ValueError, match="changed_token_weight"):
+        train_world_model(WorldModelConfig(**TINY), data, TrainConfig(steps=1), tmp_path / "wm", changed_token_weight=0)
+
+
+@pytest.mark.slow
+def test_a_run_with_another_changed_token_weight_does_not_resume_its_checkpoints(tiny_run, tmp_path):
+    cfg = WorldModelConfig(**TINY)
+    data = WorldModelData(token_index=str(tiny_run.out / "tokens" / "index.csv"), heldout_every=4)
+    train = TrainConfig(steps=2, batch_size=2, log_every=1, checkpoint_every=1)
+    first = train_world_model(cfg, data, train, tmp_path / "wm", stop_after=1, changed_token_weight=3.0)
+    assert first["steps"] == 1
+    assert train_world_model(cfg, data, train, tmp_path / "wm")["resumed_from_step"] == 0  # weight 1: set aside
+    again = train_world_model(cfg, data, train, tmp_path / "again", stop_after=1, changed_token_weight=3.0)
+    resumed = train_world_model(cfg, data, train, tmp_path / "again", changed_token_weight=3.0)
+    assert again["steps"] == 1 and resumed["resumed_from_step"] == 1
+    assert read_json(tmp_path / "again" / "train.json")["config"]["changed_token_weight"] == 3.0
+
+
 def test_a_job_that_is_not_a_training_modules_run_job_is_refused_before_anything_starts(tmp_path):
     def run_job(spec):  # not a roboscape module's
         return spec

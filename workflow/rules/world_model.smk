@@ -53,6 +53,7 @@ for _control in ("action", "text"):
             arch=WM["arch"],
             data=wm_data(_control),
             train=WM[_control]["train"],
+            changed_token_weight=WM[_control]["changed_token_weight"],
         log:
             f"{OUT}/logs/train_wm_{_control}.log",
         benchmark:

@@ -27,6 +27,7 @@ with job_log(snakemake.log[0]) as log:
         "out_dir": str(out_dir),
         "code_digest": source_digest(snakemake.input.lib),
         "init_from": str(Path(init_weights).parent) if init_weights else None,
+        "changed_token_weight": p.changed_token_weight,
     }
     launch_from_resources(run_job, spec, out_dir / "job.json", snakemake.resources.gpu, snakemake.threads)
     log.info("done: %s", Path(snakemake.output.summary).read_text())
