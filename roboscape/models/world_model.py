@@ -410,10 +410,10 @@ def world_model_loss(
     predicted from frames <= t. ``done``: (B, T) labels of the input frames.
 
     ``changed_token_weight``: the weight, in the loss's cross-entropy, of a token that differs from
-    the same position's token in frame t (the rest weigh 1; a weighted mean). Most tokens of most
-    frames stay, so keeping them is the likeliest answer even where an action moves the arm, and
-    greedy rollouts take it; a weight above 1 pays the moving ones more. ``token_ce`` is the
-    unweighted mean either way, comparable between runs."""
+    the same position's token in frame t (the rest weigh 1; a weighted mean). Where the data holds
+    more kept frames than moving ones for an action (an arm pushed against its reach), keeping every
+    token is the likeliest answer, and greedy rollouts take it; a weight above 1 pays the moving
+    tokens more. ``token_ce`` is the unweighted mean either way, comparable between runs."""
     nll = token_nll(out.logits[:, :-1], tokens[:, 1:], token_target)
     ce = nll.mean()
     weighted = ce
