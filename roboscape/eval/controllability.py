@@ -18,7 +18,9 @@ world model was trained on (its recorded action range), both signs; the gripper 
 then opened again; uniform random actions in the trained range, and in twice that range (which the
 world model clips to its range; the simulator takes them up to its own bounds); and the start
 episode's own recorded suboptimal actions. Without motion the gripper is held open, as at the
-start of every recording.
+start of every recording. The world model decodes greedily by default, as RL w. World Model's
+environment does; ``temperature`` samples its tokens instead (the question whether a sampled model
+answers an action its greedy mode ignores).
 
 **Scores**, per sequence and subset: PSNR, SSIM and perceptual distance of the world model's frame
 against the simulator's at every step, next to two floors (:data:`FLOORS`): copying the first
@@ -33,7 +35,7 @@ frame (mean absolute pixel difference, in [0, 1] units) in the world model again
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -57,7 +59,12 @@ FLOORS = {"copy_first_frame": "copying the first frame", "copy_first_frame_token
 class ControllabilityConfig:
     start_states: int = 4  # start states per subset (held-out in-domain, out-of-domain)
     horizon: int = 15  # policy steps per sequence (the recorded one: at most what its episode holds)
-    seed: int = 0  # seed of the random sequences
+    seed: int = 0  # seed of the random sequences and of the world model's sampling
+    temperature: float = 0.0  # the world model's sampling temperature (0: greedy, as RL w. World Model's default)
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise ValueError(f"the sampling temperature must be >= 0, got {self.temperature}")
 
 
 def pick_start_episodes(episodes: Sequence[Trajectory], subset: str, n: int) -> list[Trajectory]:
@@ -183,13 +190,13 @@ def measure(
     """Every sequence from every start state of each subset, in the simulator and the world model.
     Returns the result (``controllability.json``) and, per subset and sequence, the simulator's and
     the world model's uint8 frames (N, T+1, H, W, 3), the first frame included."""
-    rollout = Rollout(wm, tokenizer)  # greedy; clips actions to the trained range
+    rollout = Rollout(wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)  # clips actions to the trained range
     low, high = (
         np.broadcast_to(b.cpu().numpy(), (wm.cfg.action_dim,)).astype(np.float32) for b in (rollout.low, rollout.high)
     )
     hand_made = action_sequences(low, high, cfg.horizon, cfg.seed)
     result: dict = {
-        "config": {"start_states": cfg.start_states, "horizon": cfg.horizon, "seed": cfg.seed},
+        "config": asdict(cfg),
         "trained_action_range": {"low": low.tolist(), "high": high.tolist()},
         "sequences": [*hand_made, RECORDED],
         "floors": FLOORS,  # name -> what it is, for the tables and figures

@@ -139,6 +139,30 @@ def test_both_worlds_start_from_the_recorded_first_frame_and_every_sequence_is_s
         assert len(held["sequences"]["no motion"]["per_step"][floor]["psnr"]) == 4
 
 
+def test_a_temperature_samples_the_world_models_frames_reproducibly_and_is_recorded():
+    wm, tok, _ = env_world(frame_skip=1)
+    first = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    starts = {"heldout": [episode("heldout", "suboptimal", 1, first)], "ood": [episode("ood", "suboptimal", 2, first)]}
+
+    def frames(**cfg):
+        result, media = measure(
+            wm,
+            tok,
+            FakeSim({1: first, 2: first}),
+            starts,
+            ControllabilityConfig(1, 3, **cfg),
+            PerceptualDistance("stlpips"),
+        )
+        return result, np.stack([m for sequences in media.values() for _, m in sequences.values()])
+
+    greedy, sampled = frames(), frames(temperature=1.0)
+    assert greedy[0]["config"]["temperature"] == 0.0 and sampled[0]["config"]["temperature"] == 1.0
+    assert not np.array_equal(greedy[1], sampled[1])  # random weights: sampling departs from the mode
+    np.testing.assert_array_equal(sampled[1], frames(temperature=1.0)[1])  # the seed fixes the samples
+    with pytest.raises(ValueError, match="temperature"):
+        ControllabilityConfig(temperature=-0.5)
+
+
 def test_the_tokenized_floor_is_the_first_frame_through_the_tokenizer():
     wm, tok, _ = env_world(frame_skip=1)
     first = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
