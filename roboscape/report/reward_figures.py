@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 from roboscape.utils.io import atomic_path  # noqa: E402
 
 STYLES = {"rule": ("simulator (rule-based)", "k", "--"), "general": ("general (ours)", "C3", "-"),
+          "general_real_goal": ("general, the real final frame as goal", "C3", ":"),
           "embedding": ("embedding (iVideoGPT)", "C0", "-"), "proxy": ("proxy (DiWA)", "C2", "-")}  # fmt: skip
 
 

@@ -10,6 +10,10 @@ first:
 - ``rule``: the simulator's rule-based dense reward on reaching the frame (the reference);
 - ``general``: Eqs. 7-9 on the real frame, with the action world model's done probability
   (teacher-forced on the episode's tokens and actions) and the episode's imagined goal;
+- ``general_real_goal``: the same reward with the frame the episode really ends in as its goal,
+  on solved episodes only (NaN elsewhere): what a perfect imagined goal would give, so that the
+  general reward's shortfall splits into the goals' part (``general`` against it) and the
+  perceptual similarity's own (it against ``rule``);
 - ``embedding``: the learned head on the hidden states the action world model predicted the frame from;
 - ``proxy``: the learned CNN on the frame.
 
@@ -38,6 +42,8 @@ from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
 from roboscape.rl.world_model_env import GeneralReward
 from roboscape.utils.stats import clustered_standard_error
+
+REAL_GOAL = "general_real_goal"
 
 
 @dataclass
@@ -71,6 +77,8 @@ def score(traj: Trajectory, rewards: Rewards) -> dict[str, np.ndarray]:
         goal = to_model_range(torch.from_numpy(rewards.goals[key]))[None]
         general = rewards.general
         out["general"] = general.reward(frames[1:], done, general.features(goal)).double().numpy()
+        real = general.reward(frames[1:], done, general.features(frames[-1:])).double().numpy()
+        out[REAL_GOAL] = real if traj.solved else np.full_like(real, np.nan)
     if rewards.embedding is not None:
         out["embedding"] = rewards.embedding.reward(features).double().numpy()
     if rewards.proxy is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,6 +40,10 @@ def test_a_rising_reward_has_value_order_one_and_a_falling_one_minus_one():
     assert v["rewards"]["up"]["spearman_with_rule"] == pytest.approx(1.0)
     assert v["rewards"]["flat"]["value_order"] is None and v["rewards"]["flat"]["trajectories"] == 0
     assert v["rewards"]["up"]["value_order_standard_error"] == pytest.approx(0.0)  # two scenes, no spread
+    # a reward missing on some episodes (NaN: the real goal of an unsolved one) is scored where it exists
+    frames.loc[frames["episode"] == 1, "up"] = np.nan
+    partial = validity(frames, ["up"])["ood"]["rewards"]["up"]
+    assert partial["trajectories"] == 1 and partial["spearman_with_rule"] == pytest.approx(1.0)
 
 
 def test_a_trajectory_is_scored_by_every_reward_frame_by_frame():
@@ -56,8 +62,14 @@ def test_a_trajectory_is_scored_by_every_reward_frame_by_frame():
     goal = traj.frames[2]  # the goal is frame 2 itself: its dense reward is 1
     rewards = Rewards(wm, tok, general=general, goals={("push/s0", traj.frames[0].tobytes()): goal}, embedding=head)
     scores = score(traj, rewards)
-    assert set(scores) == {"rule", "general", "embedding"} and all(len(v) == steps for v in scores.values())
+    assert set(scores) == {"rule", "general", "general_real_goal", "embedding"}
+    assert all(len(v) == steps for v in scores.values())
     assert scores["general"][1] == pytest.approx(1.0, abs=1e-5) and (scores["general"][[0, 2, 3]] < 1).all()
+    # the real goal is the last frame: 1 there, below 1 before it; an unsolved episode has none
+    real = scores["general_real_goal"]
+    assert real[-1] == pytest.approx(1.0, abs=1e-5) and (real[:-1] < 1).all()
+    unsolved = score(dataclasses.replace(traj, solved=False), rewards)["general_real_goal"]
+    assert np.isnan(unsolved).all()
     frames = per_frame([traj], [scores])
     assert list(frames["step"]) == [1, 2, 3, 4] and (frames["scene_id"] == "push/s0").all()
     with pytest.raises(ValueError, match="no imagined goal"):

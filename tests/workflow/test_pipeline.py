@@ -452,7 +452,7 @@ def test_every_reward_is_scored_along_held_out_and_unseen_trajectories(tiny_run,
             continue
         rewards = validity[subset]["rewards"]
         learned = ["embedding", "proxy"] if task in LEARNED_REWARD_TASKS else []  # the baselines' tasks only
-        assert list(rewards) == ["rule", "general", *learned]
+        assert list(rewards) == ["rule", "general", "general_real_goal", *learned]
         assert rewards["rule"]["spearman_with_rule"] == pytest.approx(1.0)
         assert all(r["frames"] == (frames["subset"] == subset).sum() for r in rewards.values())
     assert (tiny_run.out / "rl" / "rewards" / "validity" / f"{task}.png").stat().st_size > 10_000

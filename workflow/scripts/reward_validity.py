@@ -13,7 +13,7 @@ from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
 from roboscape.report.reward_figures import reward_curves
 from roboscape.rl.goals import read_goals
-from roboscape.rl.reward_validity import Rewards, per_frame, score, validity
+from roboscape.rl.reward_validity import REAL_GOAL, Rewards, per_frame, score, validity
 from roboscape.rl.world_model_env import GeneralReward, RewardConfig
 from roboscape.utils.io import atomic_path, write_json
 from roboscape.utils.logs import job_log
@@ -35,7 +35,7 @@ with job_log(snakemake.log[0]) as log:
     )
     scores = [score(t, rewards) for t in tqdm(trajectories, desc=f"reward validity {task}", mininterval=10)]
     frames = per_frame(trajectories, scores)
-    names = ["rule", *p.rewards]
+    names = ["rule", *(n for r in p.rewards for n in ([r, REAL_GOAL] if r == "general" else [r]))]
     with atomic_path(o.frames) as tmp:
         frames.to_csv(tmp, index=False)
     result = {"task": task, "frame_skip": p.frame_skip, "reward": p.reward, **validity(frames, names)}
