@@ -156,6 +156,8 @@ def validity_table(validity: dict[str, dict]) -> list[str]:
         "Each reward along held-out in-domain and out-of-domain planner trajectories: its value order (Spearman",
         "correlation with the time step along successful optimal trajectories, mean ± standard error clustered by",
         "scene, n trajectories) and its Spearman correlation with the simulator's reward over every frame.",
+        "general_real_goal is the general reward with the frame a solved episode really ends in as its goal",
+        "(a perfect imagined goal): the gap between it and general is the imagined goals' share.",
         "",
         "| task | subset | reward | value order (n) | Spearman with the rule |",
         "| --- | --- | --- | --- | --- |",

@@ -64,12 +64,16 @@ def exploratory_actions(
     gripper: float,
     rng: np.random.Generator,
     segment_length: tuple[int, int] = SEGMENT_LENGTH,
+    open_extreme: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """``n`` exploratory actions (n, 7) in normalised controller units, and the segment kind of each.
 
     Each segment's length is drawn uniformly from ``segment_length`` (inclusive); the last one is cut
     at ``n``. Longer segments hold an axis at the bound, or the arm still, for longer: what the
-    controllability rule's 15-step sequences ask of the world model."""
+    controllability rule's 15-step sequences ask of the world model. ``open_extreme``: the first
+    segment is an extreme one (its axis, sign and length drawn as usual). Only a trajectory's first
+    segment starts where the trajectory does; from the initial pose, an axis at the bound moves the
+    arm, where from a later segment's start it is often already at the edge of its reach."""
     low, high_length = check_segment_length(segment_length)
     high = np.array([bound] * 3 + [rotation_bound] * 3, dtype=np.float32)
     actions: list[np.ndarray] = []
@@ -77,6 +81,8 @@ def exploratory_actions(
     arm = np.zeros(6, np.float32)
     while len(actions) < n:
         kind = SEGMENTS[rng.integers(len(SEGMENTS))]
+        if open_extreme and not actions:
+            kind = "extreme"
         length = int(rng.integers(low, high_length + 1))
         if rng.random() < GRIPPER_FLIP:
             gripper = -gripper

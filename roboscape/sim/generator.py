@@ -55,6 +55,7 @@ class GeneratorConfig:
     explore_rotation_bound: float = 0.25  # rotation bound, same units
     explore_segment_length: tuple[int, int] = SEGMENT_LENGTH  # exploratory actions per segment (min, max)
     explore_from_rest: float = 0.0  # probability an exploratory trajectory skips the plan's prefix
+    explore_rest_extreme: bool = False  # one exploring from the initial pose opens with an extreme segment
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100
@@ -211,7 +212,7 @@ class TrajectoryGenerator:
             hold = target
         return gripper
 
-    def _explore(self, roll: _Rollout, gripper: float, rng: np.random.Generator) -> None:
+    def _explore(self, roll: _Rollout, gripper: float, rng: np.random.Generator, at_rest: bool) -> None:
         cfg = self.cfg
         actions, _ = exploratory_actions(
             cfg.explore_actions,
@@ -220,6 +221,7 @@ class TrajectoryGenerator:
             gripper,
             rng,
             cfg.explore_segment_length,
+            open_extreme=cfg.explore_rest_extreme and at_rest,
         )
         for action in actions:
             for _ in range(cfg.explore_hold):
@@ -251,7 +253,7 @@ class TrajectoryGenerator:
             gripper = self._execute(steps, roll)
             explore_from = len(roll.actions)
             if label == "exploratory":
-                self._explore(roll, gripper, rng)
+                self._explore(roll, gripper, rng, at_rest=explore_from == 0)
         finally:
             self._collect_frame(roll)
         return roll, initial_success, explore_from

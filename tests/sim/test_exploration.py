@@ -38,6 +38,19 @@ def test_exploratory_actions_are_seeded():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+def test_open_extreme_makes_the_first_segment_an_axis_at_the_bound_over_every_axis_and_sign():
+    openings = set()
+    for seed in range(60):
+        actions, kinds = exploratory_actions(8, 0.8, 0.2, 1.0, np.random.default_rng(seed), open_extreme=True)
+        assert kinds[0] == "extreme" and np.count_nonzero(actions[0, :6]) == 1
+        axis = int(np.flatnonzero(actions[0, :3])[0])
+        openings.add((axis, float(np.sign(actions[0, axis]))))
+        assert np.isclose(abs(actions[0, axis]), 0.8)
+    assert len(openings) == 6  # each axis, both signs
+    # without it, first segments are of every kind
+    assert {exploratory_actions(8, 0.8, 0.2, 1.0, np.random.default_rng(s))[1][0] for s in range(60)} == set(SEGMENTS)
+
+
 @pytest.mark.slow
 def test_an_exploratory_trajectory_is_recorded_counted_and_replays_exactly(tmp_path):
     from roboscape.sim.replay import replay_shard
@@ -62,6 +75,25 @@ def test_an_exploratory_trajectory_is_recorded_counted_and_replays_exactly(tmp_p
     assert np.abs(explored[:, :3]).max() <= cfg.explore_bound
     (replayed,) = replay_shard(paths[0], labels=("exploratory",))
     assert replayed["object_position_error_m"] == 0.0
+
+
+@pytest.mark.slow
+def test_a_trajectory_exploring_from_rest_opens_at_the_bound_when_asked(tmp_path):
+    from roboscape.sim.shard import generate_shard
+    from roboscape.sim.trajectory_io import TrajectoryShard
+
+    catalogue = build_catalogue(0, ["push"], 1, 0)
+    cfg = GeneratorConfig(
+        n_optimal=0, n_suboptimal=0, n_exploratory=1, explore_actions=3, image_size=32,
+        explore_from_rest=1.0, explore_rest_extreme=True,
+    )  # fmt: skip
+    paths = [tmp_path / name for name in ("s.h5", "s.json", "s.summary.json")]
+    generate_shard(catalogue, "push", 0, 1, cfg, *paths, progress=False)
+    with TrajectoryShard(paths[0]) as shard:
+        (meta,) = shard.episodes
+        first = shard.group(0)["actions"][0]
+    assert meta["explore_from"] == 0  # the initial pose
+    assert np.count_nonzero(first[:6]) == 1 and np.isclose(np.abs(first[:3]).max(), cfg.explore_bound)
 
 
 def test_segments_are_as_long_as_the_config_says():
