@@ -10,10 +10,10 @@ first:
 - ``rule``: the simulator's rule-based dense reward on reaching the frame (the reference);
 - ``general``: Eqs. 7-9 on the real frame, with the action world model's done probability
   (teacher-forced on the episode's tokens and actions) and the episode's imagined goal;
-- ``general_real_goal``: the same reward with the frame the episode really ends in as its goal,
-  on solved episodes only (NaN elsewhere): what a perfect imagined goal would give, so that the
-  general reward's shortfall splits into the goals' part (``general`` against it) and the
-  perceptual similarity's own (it against ``rule``);
+- ``general_real_goal``: the same reward with the frame the episode really ends in (its last at the
+  policy's rate) as its goal, on solved episodes only (NaN elsewhere): what a perfect imagined goal
+  would give, so that the general reward's shortfall splits into the goals' part (``general``
+  against it) and the perceptual similarity's own (it against ``rule``);
 - ``embedding``: the learned head on the hidden states the action world model predicted the frame from;
 - ``proxy``: the learned CNN on the frame.
 
