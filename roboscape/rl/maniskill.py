@@ -24,7 +24,8 @@ from roboscape.utils.provenance import file_digest
 class SimEnvConfig:
     """The ManiSkill environments PPO trains in (:class:`roboscape.sim.policy_env.PolicyEnv`)."""
 
-    num_envs: int = 2  # environments, each in its own process
+    num_envs: int = 2  # environments stepped together
+    asynchronous: bool = True  # each environment in its own worker process; False: one after another in this one
     frame_skip: int = 4  # control steps per policy step (the world model's frame_skip)
     episode_steps: int = 60  # policy steps before an episode is truncated
     terminate_on_success: bool = False  # end an episode (and reset it) once solved
@@ -40,7 +41,6 @@ def make_envs(
     instructions: dict[str, np.ndarray],
     cfg: SimEnvConfig,
     task_params: TaskParams | None = None,
-    asynchronous: bool = True,
 ) -> TorchVectorEnv:
     """``cfg.num_envs`` policy environments over ``scenes`` (each draws its own scenes and seeds)."""
     make = partial(
@@ -57,7 +57,7 @@ def make_envs(
         shader=cfg.shader,
         terminate_on_success=cfg.terminate_on_success,
     )
-    return TorchVectorEnv([make] * cfg.num_envs, asynchronous=asynchronous)
+    return TorchVectorEnv([make] * cfg.num_envs, asynchronous=cfg.asynchronous)
 
 
 def train_in_maniskill(

@@ -240,8 +240,8 @@ def test_one_ppo_update_in_maniskill(tmp_path):
     embedding = unit_rows(1, 8, seed=4)
     policy = tiny_policy(instructions=[text], lora_rank=4)
     policy.set_instructions(embedding)
-    cfg = SimEnvConfig(num_envs=1, frame_skip=4, episode_steps=3, image_size=32)
-    envs = make_envs(scenes[:1], {text: embedding[0].numpy().astype(np.float32)}, cfg, asynchronous=False)
+    cfg = SimEnvConfig(num_envs=1, asynchronous=False, frame_skip=4, episode_steps=3, image_size=32)
+    envs = make_envs(scenes[:1], {text: embedding[0].numpy().astype(np.float32)}, cfg)
     try:
         args = PPOArgs(total_steps=4, num_steps=4, update_epochs=1, num_minibatches=1, checkpoint_every=1)
         result = PPO(policy, envs, args, tmp_path).train(progress=False)
