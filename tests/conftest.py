@@ -58,10 +58,13 @@ def slurm_pipeline(slurm_cluster, tmp_path_factory) -> SlurmPipeline:
     """The tiny config under the repository's own profile, started (not awaited): every rule runs
     under Slurm. The action world model asks for one GPU (the test node has one stand-in GPU), so
     that the GPU request is checked too; what a job is given is not what it computes, so this is
-    the tiny tier's second run from scratch."""
+    the tiny tier's second run from scratch. Its RL w. ManiSkill steps the environments in worker
+    processes (the tiny tier steps them in the job's process), which must not change a number
+    either."""
     workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
     overlay = yaml.safe_load((workdir / "tiny.yaml").read_text())
     overlay["world_model"]["action"]["resources"]["gpus"] = 1
+    overlay["rl"]["maniskill"]["asynchronous"] = True
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
     args = ("--profile", "slurm", "--configfile", "tiny.yaml")
     env = slurm_cluster.env()

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from roboscape.utils.io import read_json
 
@@ -87,6 +89,24 @@ def test_two_runs_from_scratch_give_byte_identical_tables(slurm_run, tiny_run):
     for table in (f"table{n}.{ext}" for n in (1, 2) for ext in ("csv", "md", "tex")):
         local, cluster = (run.workdir / slurm_run.config["outdir"] / "tables" / table for run in (tiny_run, slurm_run))
         assert sha256(local.read_bytes()).hexdigest() == sha256(cluster.read_bytes()).hexdigest(), table
+
+
+def test_maniskill_rl_in_worker_processes_trains_the_same_policies(slurm_run, tiny_run):
+    """RL w. ManiSkill with its environments in worker processes (the Slurm run) and one after
+    another in the job's process (the local run) ends in the same weights."""
+    assert (
+        slurm_run.config["rl"]["maniskill"]["asynchronous"] and not tiny_run.config["rl"]["maniskill"]["asynchronous"]
+    )
+    out = slurm_run.config["outdir"]
+    local, cluster = (
+        sorted((run.workdir / out / "policy" / "rl_maniskill").glob("*/model/model.safetensors"))
+        for run in (tiny_run, slurm_run)
+    )
+    assert len(local) == len(tiny_run.config["scenes"]["tasks"]) + 1  # a policy per task and the multi-task one
+    assert [p.relative_to(tiny_run.workdir) for p in local] == [p.relative_to(slurm_run.workdir) for p in cluster]
+    for a, b in zip(local, cluster, strict=True):
+        wa, wb = load_file(a), load_file(b)
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), a.relative_to(tiny_run.workdir)
 
 
 def test_rerun_under_slurm_with_nothing_changed_submits_nothing(slurm_run, slurm_cluster):

@@ -16,9 +16,10 @@ from roboscape.utils.provenance import source_digest
 # The environments' worker processes are spawned and import this file again: they must not run it.
 if __name__ == "__main__":
     with job_log(snakemake.log[0]) as log:
+        # one thread whether or not the environments run in worker processes (which take the job's
+        # other CPUs), so that rl.maniskill.asynchronous leaves the policy's numbers as they are
+        torch.set_num_threads(1)
         p, i = snakemake.params, snakemake.input
-        # worker processes take the job's other CPUs; in-process environments leave them to torch
-        torch.set_num_threads(1 if p.env["asynchronous"] else snakemake.threads)
         catalogue = Catalogue.from_json(read_json(i.scenes))
         scenes = catalogue.policy_scenes(snakemake.wildcards.group, p.train_scenes)
         instructions = {k: v.numpy() for k, v in load_sentences(i.instructions).items()}
