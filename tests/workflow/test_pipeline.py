@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -30,13 +31,15 @@ pytestmark = pytest.mark.slow
 
 
 TINY = tiny_config()
-N = 12  # shards (and scenes) in the tiny tier: 4 tasks x 3 scenes
 LEARNED_REWARD_TASKS = TINY["rl"]["world_model"]["learned_reward_tasks"]  # where the learned-reward baselines run
+SCENES_PER_TASK = TINY["scenes"]["n_ind"] + TINY["scenes"]["n_ood"]
+N_SCENES = len(TINY["scenes"]["tasks"]) * SCENES_PER_TASK  # each with one trajectory of every kind
 SHARD_NAMES = [
     f"{task}/shard_{i:03d}"
     for task in TINY["scenes"]["tasks"]
-    for i in range(TINY["scenes"]["n_ind"] + TINY["scenes"]["n_ood"])
-]  # one scene per shard
+    for i in range(math.ceil(SCENES_PER_TASK / TINY["trajectories"]["scenes_per_shard"]))
+]
+N = len(SHARD_NAMES)  # trajectory shards: a job each of trajectories, clips and tokenize
 
 
 def shards(run):
@@ -45,10 +48,10 @@ def shards(run):
 
 def test_every_output_and_log_exists(tiny_run):
     out = tiny_run.out
-    n = len(tiny_run.config["scenes"]["tasks"]) * (
-        tiny_run.config["scenes"]["n_ind"] + tiny_run.config["scenes"]["n_ood"]
+    n = len(SHARD_NAMES)
+    assert [p.relative_to(out / "trajectories").with_suffix("").as_posix() for p in shards(tiny_run)] == sorted(
+        SHARD_NAMES
     )
-    assert len(shards(tiny_run)) == n  # one scene per shard in the tiny tier
     for f in (
         "scenes/scenes.json",
         "trajectories/summary.json",
@@ -67,9 +70,11 @@ def test_every_output_and_log_exists(tiny_run):
 @pytest.mark.parametrize("shard", SHARD_NAMES)
 def test_trajectories_have_varying_frames_and_valid_actions(tiny_run, shard):
     with TrajectoryShard(tiny_run.out / "trajectories" / f"{shard}.h5") as traj:
-        assert len(traj) == 3
-        assert {e["label"] for e in traj.episodes} == {"optimal", "suboptimal", "exploratory"}
-        episodes = {e.meta["label"]: e for e in traj}
+        by_scene = {}
+        for e in traj.episodes:  # one trajectory of each kind per scene
+            by_scene.setdefault(e["scene_id"], []).append(e["label"])
+        assert sorted(map(sorted, by_scene.values())) == [["exploratory", "optimal", "suboptimal"]] * len(by_scene)
+        episodes = {e.meta["label"]: e for e in traj}  # the shard's last scene's
     for ep in episodes.values():
         T = len(ep)
         assert T > 20 or ep.meta["label"] == "exploratory"  # its length is asserted below
@@ -125,7 +130,7 @@ def test_success_flags_agree_with_evaluate(tiny_run, shard):
 def test_summaries_count_by_cause(tiny_run):
     total = json.loads((tiny_run.out / "trajectories" / "summary.json").read_text())
     assert total["shards"] == len(shards(tiny_run))
-    assert total["kept"] == {"optimal": N, "suboptimal": N, "exploratory": N}  # one of each per scene
+    assert total["kept"] == {"optimal": N_SCENES, "suboptimal": N_SCENES, "exploratory": N_SCENES}
     assert isinstance(total["failed_attempts_by_cause"], dict)
     shard_summary = json.loads(next((tiny_run.out / "trajectories").glob("*/shard_*.summary.json")).read_text())
     assert {"requested", "kept", "failed_attempts_by_cause", "seconds_by_stage"} <= set(shard_summary)
@@ -133,7 +138,7 @@ def test_summaries_count_by_cause(tiny_run):
 
 def test_replay_fidelity_is_at_least_90_percent(tiny_run):
     fidelity = json.loads((tiny_run.out / "trajectories" / "replay_fidelity.json").read_text())
-    assert fidelity["overall"]["episodes"] == N  # every optimal trajectory: one per scene
+    assert fidelity["overall"]["episodes"] == N_SCENES  # every optimal trajectory: one per scene
     assert fidelity["overall"]["replay_success_rate"] >= 0.9
 
 
@@ -386,7 +391,7 @@ def test_summary_is_built_from_the_eval_files(tiny_run):
 def test_the_policy_action_space_solves_the_tasks(tiny_run):
     replay = read_json(tiny_run.out / "trajectories" / "replay_fidelity_policy_rate.json")
     assert replay["frame_skip"] == tiny_run.config["world_model"]["arch"]["frame_skip"]
-    assert replay["overall"]["episodes"] == N and replay["overall"]["replay_success_rate"] >= 0.9
+    assert replay["overall"]["episodes"] == N_SCENES and replay["overall"]["replay_success_rate"] >= 0.9
     assert set(replay["by_task"]) == set(tiny_run.config["scenes"]["tasks"])
 
 
