@@ -4,7 +4,7 @@ One item per policy step of a recorded episode: the observation the policy would
 (:mod:`roboscape.sim.policy_env`'s keys: the frame, the frame one policy step earlier, the
 instruction's embedding) and the policy action that reproduces the recording -- the next
 ``frame_skip`` recorded actions grouped (deltas summed, the last gripper command;
-:func:`roboscape.sim.policy_env.group_actions`). Frames are read from the trajectory shards on
+:func:`roboscape.sim.policy_io.group_actions`). Frames are read from the trajectory shards on
 demand, so memory holds only the index, whatever the number of episodes.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from roboscape.sim.policy_env import group_actions
+from roboscape.sim.policy_io import group_actions
 from roboscape.sim.trajectory_io import TrajectoryShard
 from roboscape.utils.h5 import OpenShards
 

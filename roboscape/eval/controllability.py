@@ -47,7 +47,8 @@ from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
-from roboscape.sim.policy_env import GRIPPER, PolicyEnv
+from roboscape.sim.policy_env import PolicyEnv
+from roboscape.sim.policy_io import GRIPPER
 from roboscape.utils.stats import clustered_standard_error
 
 RECORDED = "recorded suboptimal actions"

@@ -18,7 +18,7 @@ NaN fails the episode there, with the cause recorded; nothing non-finite reaches
 The same policy and seeds always give the same numbers (the CPU simulation is deterministic).
 
 **Statistics.** Success rates per task x domain and per scene with 95% Wilson intervals and episode
-counts (:func:`summarise`).
+counts (:func:`roboscape.eval.episode_records.summarise`).
 
 **Interruptions.** :func:`evaluate_shard` appends each finished episode to a partial file; a job
 killed mid-way and run again skips the episodes it has (runs being deterministic, the result is
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +39,6 @@ import torch
 from roboscape.sim.catalogue import DOMAINS, MULTITASK, Catalogue, SceneSpec
 from roboscape.sim.policy_env import PolicyEnv
 from roboscape.sim.vector_env import to_tensors
-from roboscape.utils.io import atomic_path
-from roboscape.utils.stats import wilson_interval
 
 SEED_BASE = 2**31
 
@@ -160,50 +157,3 @@ def evaluate_shard(
     done.update({r["episode"]: r for r in rows})
     partial.unlink()
     return [done[e.index] for e in episodes], videos
-
-
-def save_recorded(recorded: Sequence[tuple[Episode, np.ndarray]], path: str | Path) -> None:
-    """The frames of a shard's recorded episodes, each (T+1, H, W, 3) uint8 under the key
-    ``<domain>_episode_<index>``, exact (the GIF's palette is not)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **{f"{ep.domain}_episode_{ep.index}": frames for ep, frames in recorded})
-
-
-def load_recorded(path: str | Path) -> dict[tuple[str, int], np.ndarray]:
-    """What :func:`save_recorded` wrote: (domain, episode index) -> frames."""
-    with np.load(path) as data:
-        keys = {k: k.split("_episode_") for k in data.files}
-        return {(domain, int(index)): data[k] for k, (domain, index) in keys.items()}
-
-
-def _rate(rows: list[dict], key: str) -> dict:
-    n, k = len(rows), sum(r[key] for r in rows)
-    low, high = wilson_interval(k, n)
-    return {"rate": k / n if n else None, "successes": k, "ci95": [low, high]}
-
-
-def summarise(rows: list[dict]) -> dict:
-    """Success rates (success_once and success_at_end, each with its 95% Wilson interval) per
-    task x domain and per scene, with episode counts, seeds and failures by cause."""
-
-    def block(rs: list[dict]) -> dict:
-        failures = defaultdict(int)
-        for r in rs:
-            if r["failure"]:
-                failures[r["failure"]] += 1
-        return {
-            "episodes": len(rs),
-            "success_once": _rate(rs, "success_once"),
-            "success_at_end": _rate(rs, "success_at_end"),
-            "failures": dict(failures),
-            "seeds": sorted(r["seed"] for r in rs),
-        }
-
-    cells, scenes = defaultdict(list), defaultdict(list)
-    for r in rows:
-        cells[f"{r['task']}/{r['domain']}"].append(r)
-        scenes[r["scene_id"]].append(r)
-    return {
-        "cells": {k: block(v) for k, v in sorted(cells.items())},
-        "scenes": {k: block(v) for k, v in sorted(scenes.items())},
-    }

@@ -7,9 +7,9 @@ metrics. An environment whose episode ends is reset alone (:meth:`Rollout.reset_
 frames, tokens and decoder context are replaced while the others go on, bit for bit.
 
 **Spaces.** Observations and actions are those of the ManiSkill policy environment
-(:mod:`roboscape.sim.policy_env`): the decoded frame, the previous one, the instruction's
-embedding; an end-effector delta of ``frame_skip`` control steps and a gripper command. The same
-policy and the same PPO therefore run in both.
+(:mod:`roboscape.sim.policy_env`; the spaces are :mod:`roboscape.sim.policy_io`'s): the decoded
+frame, the previous one, the instruction's embedding; an end-effector delta of ``frame_skip``
+control steps and a gripper command. The same policy and the same PPO therefore run in both.
 
 **Resets** draw real initial states from a pool (:mod:`roboscape.rl.goals`: recorded episodes'
 first frames, by default of every in-domain scene the world model trained on -- the paper's
@@ -45,7 +45,7 @@ from roboscape.models.reward_models import KINDS, RewardModel
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
-from roboscape.sim.policy_env import action_bounds, observation_space
+from roboscape.sim.policy_io import action_bounds, observation_space
 
 
 @dataclass

@@ -38,37 +38,7 @@ import torch
 
 from roboscape.sim.catalogue import SceneSpec, TaskParams, instruction
 from roboscape.sim.env import make_env
-
-OBSERVATION_KEYS = ("rgb", "prev_rgb", "instruction")
-GRIPPER = 6  # the action's gripper dimension; 0-5 are the end-effector delta
-
-
-def action_bounds(frame_skip: int) -> tuple[np.ndarray, np.ndarray]:
-    """The policy's action bounds at ``frame_skip`` control steps per policy step."""
-    high = np.array([frame_skip] * GRIPPER + [1.0], dtype=np.float32)
-    return -high, high
-
-
-def observation_space(image_size: int, instruction_dim: int) -> gym.spaces.Dict:
-    frame = gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
-    # the instruction is a unit vector (roboscape.models.text_encoder's sentence embedding)
-    text = gym.spaces.Box(-1.0, 1.0, (instruction_dim,), np.float32)
-    return gym.spaces.Dict({"rgb": frame, "prev_rgb": frame, "instruction": text})
-
-
-def split_action(action: np.ndarray, frame_skip: int) -> np.ndarray:
-    """One policy action -> the action of each of its ``frame_skip`` control steps: the delta split
-    evenly, the gripper held."""
-    step = np.asarray(action, dtype=np.float32).copy()
-    step[:GRIPPER] /= frame_skip
-    return step
-
-
-def group_actions(actions: np.ndarray, frame_skip: int) -> np.ndarray:
-    """Recorded control actions (T, 7) -> policy actions (ceil(T / k), 7): each group's deltas
-    summed, its last gripper command (the last group may be shorter)."""
-    groups = [actions[i : i + frame_skip] for i in range(0, len(actions), frame_skip)]
-    return np.stack([np.concatenate([g[:, :GRIPPER].sum(0), g[-1, GRIPPER:]]) for g in groups]).astype(np.float32)
+from roboscape.sim.policy_io import action_bounds, observation_space, split_action
 
 
 def _scene(scene: SceneSpec | dict | str, scenes: Mapping[str, SceneSpec]) -> SceneSpec:

@@ -21,7 +21,7 @@ import torch
 
 from roboscape.sim.catalogue import SceneSpec, TaskParams
 from roboscape.sim.env import make_env
-from roboscape.sim.policy_env import group_actions, split_action
+from roboscape.sim.policy_io import group_actions, split_action
 from roboscape.sim.trajectory_io import TrajectoryShard
 
 

@@ -1,7 +1,8 @@
 """One trajectory job: every selected scene of one (task, shard), written as HDF5 + JSON + summary.
 
 The per-shard summary (``summary.json``) counts what was asked, what was kept and every
-failed attempt by cause; failures never crash the job.
+failed attempt by cause; failures never crash the job. The data stage's totals over every shard's
+summary are :func:`roboscape.sim.shard_summary.merge_summaries`.
 """
 
 from __future__ import annotations
@@ -103,27 +104,3 @@ def generate_shard(
     }
     write_json(summary_path, summary)
     return summary
-
-
-def merge_summaries(summaries: list[dict]) -> dict:
-    """Totals over shard summaries."""
-    kept: Counter = Counter()
-    requested: Counter = Counter()
-    failures: Counter = Counter()
-    seconds = 0.0
-    for s in summaries:
-        kept.update(s["kept"])
-        requested.update(s["requested"])
-        failures.update(s["failed_attempts_by_cause"])
-        seconds += s["seconds"]
-    n = sum(kept.values())
-    return {
-        "shards": len(summaries),
-        "requested": dict(requested),
-        "kept": dict(kept),
-        "kept_successful": sum(s["kept_successful"] for s in summaries),
-        "failed_attempts_by_cause": dict(sorted(failures.items())),
-        "frames": sum(s["frames"] for s in summaries),
-        "job_seconds": round(seconds, 2),
-        "trajectories_per_minute_per_process": round(60 * n / seconds, 3) if seconds > 0 else None,
-    }

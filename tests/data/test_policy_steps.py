@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from roboscape.data.policy_steps import PolicySteps
-from roboscape.sim.policy_env import group_actions, split_action
+from roboscape.sim.policy_io import group_actions, split_action
 from roboscape.sim.trajectory_io import TrajectoryShard
 
 from fakes import write_fake_shard

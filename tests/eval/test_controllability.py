@@ -21,7 +21,7 @@ from roboscape.eval.controllability import (
 )
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
-from roboscape.sim.policy_env import GRIPPER
+from roboscape.sim.policy_io import GRIPPER
 
 from fakes import env_world
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from roboscape.eval.episode_records import summarise
 from roboscape.eval.policy_eval import (
     SEED_BASE,
-    Episode,
     cell_scenes,
     evaluate_shard,
-    load_recorded,
     run_episodes,
-    save_recorded,
     shard_episodes,
-    summarise,
 )
 from roboscape.sim.catalogue import MULTITASK, SceneSpec, build_catalogue, group_domains, multitask_scene_ids
 
@@ -92,13 +89,5 @@ def test_a_killed_shard_resumes_from_the_episodes_it_finished(tmp_path):
     assert np.array_equal(resumed_videos[0], videos[0])
 
 
-def test_a_policys_shard_keeps_each_domains_recorded_frames_apart(tmp_path):
+def test_a_task_policy_is_evaluated_in_both_domains_and_the_multi_task_one_in_domain():
     assert group_domains("push") == ("ind", "ood") and group_domains(MULTITASK) == ("ind",)
-    scene = SceneSpec("push/a-plate-wood", "push", "a", "plate", "wood", "ind")
-    frames = {d: np.full((3, 4, 4, 3), i, np.uint8) for i, d in enumerate(("ind", "ood"))}
-    recorded = [(Episode(0, d, scene, 1), frames[d]) for d in ("ind", "ood")]
-    save_recorded(recorded, tmp_path / "shard.npz")
-    loaded = load_recorded(tmp_path / "shard.npz")
-    assert sorted(loaded) == [("ind", 0), ("ood", 0)]
-    for d in ("ind", "ood"):
-        np.testing.assert_array_equal(loaded[(d, 0)], frames[d])

@@ -11,7 +11,7 @@ import pytest
 from roboscape.sim.catalogue import build_catalogue
 from roboscape.sim.exploration import SEGMENTS, exploratory_actions, prefix_length
 from roboscape.sim.generator import GeneratorConfig
-from roboscape.sim.policy_env import GRIPPER
+from roboscape.sim.policy_io import GRIPPER
 
 
 def test_exploratory_actions_stay_in_their_bounds_and_cover_every_kind():

@@ -76,3 +76,30 @@ def test_no_library_module_imports_roboscape_inside_a_function():
                     if isinstance(node, ast.Import) and any(a.name.startswith("roboscape") for a in node.names):
                         late.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert late == []
+
+
+# rules that read data or records only: their jobs start, and their library inputs are, without the simulator
+NO_SIMULATOR = ["figure_rollouts", "policy_results", "reward_validity", "rl_world_model", "sft", "trajectory_summary"]
+SIMULATOR = {"mani_skill", "sapien", "mplib"}
+
+
+def imported_packages(path: str) -> set[str]:
+    """The top-level packages a source file imports, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("name", NO_SIMULATOR)
+def test_rules_that_read_records_start_without_the_simulator(name):
+    script = REPO / "workflow" / "scripts" / f"{name}.py"
+    for path in [script, *library_closure(script, REPO)]:
+        assert not imported_packages(path) & SIMULATOR, path
+
+
+def test_the_simulator_check_sees_the_simulator():
+    assert imported_packages(REPO / "roboscape" / "sim" / "env.py") & SIMULATOR

@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from roboscape.eval.policy_eval import cell_scenes, evaluate_shard, save_recorded, shard_episodes
+from roboscape.eval.episode_records import save_recorded
+from roboscape.eval.policy_eval import cell_scenes, evaluate_shard, shard_episodes
 from roboscape.models.text_encoder import load_sentences
 from roboscape.policy.loading import load_policy
 from roboscape.report.rollout_figures import grid_gif
@@ -47,4 +48,4 @@ with job_log(snakemake.log[0]) as log:
     with atomic_path(snakemake.output.episodes) as tmp:
         pd.DataFrame(rows).assign(method=w.method).to_csv(tmp, index=False)
     grid_gif([[frames] for _, frames in recorded], snakemake.output.gif)
-    save_recorded(recorded, snakemake.output.frames)
+    save_recorded({(episode.domain, episode.index): frames for episode, frames in recorded}, snakemake.output.frames)

@@ -3,7 +3,7 @@ evaluation recorded of each cell's first episode."""
 
 import pandas as pd
 
-from roboscape.eval.policy_eval import load_recorded
+from roboscape.eval.episode_records import load_recorded
 from roboscape.report.policy_figures import Rollout, rollout_comparison
 from roboscape.utils.logs import job_log
 

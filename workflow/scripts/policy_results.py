@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from roboscape.eval.policy_eval import summarise
+from roboscape.eval.episode_records import summarise
 from roboscape.utils.io import atomic_path, write_json
 from roboscape.utils.logs import job_log
 

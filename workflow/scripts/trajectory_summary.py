@@ -1,6 +1,6 @@
 """Rule `trajectory_summary`: totals over every trajectory shard."""
 
-from roboscape.sim.shard import merge_summaries
+from roboscape.sim.shard_summary import merge_summaries
 from roboscape.utils.io import read_json, write_json
 from roboscape.utils.logs import job_log
 
