@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,8 @@ def import_statements(script: Path) -> list[str]:
     return [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
-def test_derived_library_inputs_are_what_the_script_loads(script):
+def loaded_library(script: Path) -> set[str]:
+    """The library files that running the script's imports in a fresh interpreter loads."""
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(import_statements(script))],
         capture_output=True,
@@ -40,9 +42,20 @@ def test_derived_library_inputs_are_what_the_script_loads(script):
         check=True,
         cwd=REPO,
     )
-    loaded = {str(Path(f).resolve()) for f in json.loads(proc.stdout.splitlines()[-1])}
+    return {str(Path(f).resolve()) for f in json.loads(proc.stdout.splitlines()[-1])}
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, Future]:
+    """Every script's probe, as many at a time as there are CPUs (each is one interpreter's imports)."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return {script.stem: pool.submit(loaded_library, script) for script in SCRIPTS}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+def test_derived_library_inputs_are_what_the_script_loads(loaded, script):
     derived = set(library_closure(script, REPO))
-    assert derived == loaded
+    assert derived == loaded[script.stem].result()
     assert str(REPO / "roboscape" / "__init__.py") in derived
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import h5py
 import imageio.v2 as imageio
@@ -591,127 +593,139 @@ TRAJECTORY_JOBS = {
 SUMMARY = {"summary": 1}
 
 
-@pytest.mark.parametrize(
-    "name, edit, expected",
-    [
-        ("clips", lambda c: c["clips"].update(stride=4), {**CLIP_JOBS, **FINAL}),
-        (
-            "trajectories",
-            lambda c: c["trajectories"]["generator"].update(n_suboptimal=2),
-            {**TRAJECTORY_JOBS, **FINAL},
-        ),
-        (
-            "replay",
-            lambda c: c["replay"].update(max_episodes_per_shard=1),
-            {"replay": 1, "replay_policy_rate": 1, **SUMMARY, **FINAL},
-        ),
-        (
-            "scenes",
-            lambda c: c["scenes"]["task_params"].update(push_distance=0.12),
-            {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, **FINAL},
-        ),
-        ("tokenizer", lambda c: c["tokenizer"]["model"].update(codebook_bits=8), {**TOKENIZER_JOBS, **FINAL}),
-        ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, **FINAL}),
-        (
-            "tokenizer.view",
-            lambda c: c["tokenizer"]["run"].update(view="wrist"),
-            {**TOKENIZER_JOBS, "train_reward": 2, **FINAL},  # the proxy reward reads the same view
-        ),
-        # Stage two leaves the tokens alone: the world models keep their training.
-        (
-            "tokenizer.decoder_train",
-            lambda c: c["tokenizer"]["decoder_train"].update(lr=1e-3),
-            {**DECODER_JOBS, **FINAL},
-        ),
-        (
-            "tokenizer.decoder_context",
-            lambda c: c["tokenizer"].update(decoder_context=False),
-            {**DECODER_JOBS, **FINAL},
-        ),
-        ("world_model", lambda c: c["world_model"]["arch"].update(dim=48), {**WM_JOBS, **FINAL}),
-        # the tiny tier's text WM warm-starts from the action WM: a new action WM retrains it too
-        ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**WM_JOBS, **FINAL}),
-        (
-            "world_model.text.init_from",
-            lambda c: c["world_model"]["text"].update(init_from=None),
-            {**TEXT_WM_JOBS, **FINAL},
-        ),
-        ("world_model.text", lambda c: c["world_model"]["text"]["train"].update(lr=1e-3), {**TEXT_WM_JOBS, **FINAL}),
-        (
-            "world_model.text_encoder",
-            lambda c: c["world_model"].update(text_encoder="t5"),
-            {"encode_instructions": 1, **TEXT_WM_JOBS, "policy_instructions": 1, **SFT_JOBS, **CONTROL_JOBS, **FINAL},
-        ),
-        # the policies act at the world model's rate
-        (
-            "world_model.arch.frame_skip",
-            lambda c: c["world_model"]["arch"].update(frame_skip=2),
-            {**WM_JOBS, "replay_policy_rate": 1, **SFT_JOBS, **FINAL},
-        ),
-        ("policy.sft", lambda c: c["policy"]["sft"]["train"].update(lr=1e-3), {**SFT_JOBS, **FINAL}),
-        ("policy.arch", lambda c: c["policy"]["arch"].update(hidden_dim=24), {**SFT_JOBS, **FINAL}),
-        ("rl.maniskill.ppo", lambda c: c["rl"]["maniskill"]["ppo"].update(learning_rate=1e-3), {**RL_JOBS, **FINAL}),
-        (
-            "rl.world_model.reward",
-            lambda c: c["rl"]["world_model"]["reward"].update(alpha=0.2),
-            {**RLWM_GENERAL_JOBS, "reward_validity": 4, **FINAL},  # the learned rewards read none of it
-        ),
-        (
-            "rl.reward_models",
-            lambda c: c["rl"]["reward_models"]["train"].update(lr=1e-3),
-            {"train_reward": 2, "rl_world_model": 2, "eval_policy": 2, "policy_results": 2, "reward_validity": 1}
-            | {"summary": 1, "table1": 1, **FIGURES, "eval_curve": 2, "figure_learning_curves": 1, **FINAL},
-        ),
-        (
-            "rl.world_model.learned_reward_tasks",
-            lambda c: c["rl"]["world_model"].update(learned_reward_tasks=["pick_place", "pull"]),
-            {"train_reward": 2, "rl_world_model": 2, "eval_policy": 2, "policy_results": 2, "reward_validity": 1}
-            | {"summary": 1, "table1": 1, **FIGURES, **FINAL},
-        ),  # the baselines on Pull too: Pull's reward models, policies and their evaluation; no learning curve
-        (
-            "rl.world_model.goals",
-            lambda c: c["rl"]["world_model"]["goals"].update(max_steps=2),
-            {**GOAL_JOBS, **FINAL},
-        ),
-        (
-            "evaluation",
-            lambda c: c["evaluation"]["episodes"].update(ood=3),
-            {"eval_policy": 3 * 4 + 2, "policy_results": 5, "summary": 1, "table1": 1, "figure_rollouts": 2, **FINAL},
-        ),  # every single-task policy's job (each runs both domains), and Figures 4 and 5 that read them
-        ("evaluation.curves", lambda c: c["evaluation"]["curves"].update(episodes=2), {**CURVES, **FINAL}),
-        (
-            "evaluation.episodes.multitask",
-            lambda c: c["evaluation"]["episodes"].update(multitask=2),
-            {"eval_policy": 3, "table2": 1, **FINAL},
-        ),  # Table 2's cells only
-        (
-            "scenes.multitask",
-            lambda c: c["scenes"]["multitask"].update(objects=["peach", "apple"]),
-            {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, **FINAL},
-        ),
-        (
-            "rl.world_model.ppo.snapshots",
-            lambda c: c["rl"]["world_model"]["ppo"].update(snapshots=3),
-            {**RLWM_JOBS, **FINAL},
-        ),
-        ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, **FINAL}),
-        ("tables", lambda c: c["tables"].update(bootstrap_samples=500), {"table1": 1, "table2": 1, **FINAL}),
-        (
-            "world_model.controllability",
-            lambda c: c["world_model"]["controllability"].update(horizon=2),
-            {**CONTROL_JOBS, **FINAL},
-        ),
-        ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, **FINAL}),
-        # What a job is given (cpus, memory, time, GPUs) is not what it computes: no rerun.
-        ("tokenizer.resources", lambda c: c["tokenizer"]["resources"].update(mem_mb=5000, runtime=30), {}),
-        ("world_model.action.resources", lambda c: c["world_model"]["action"]["resources"].update(cpus=2), {}),
-        ("trajectories.resources", lambda c: c["trajectories"]["resources"].update(runtime_per_trajectory_s=30), {}),
-        ("rl.maniskill.resources", lambda c: c["rl"]["maniskill"]["resources"].update(mem_mb=5000), {}),
-    ],
-)
-def test_config_edit_plans_exactly_the_dependent_jobs(tiny_run, name, edit, expected):
-    edited = tiny_run.edited_config(f"edited_{name}.yaml", edit)
-    assert planned_jobs(tiny_run.workdir, edited) == expected
+# (name, edit of the tiny config, the jobs a dry run then plans)
+CONFIG_EDITS = [
+    ("clips", lambda c: c["clips"].update(stride=4), {**CLIP_JOBS, **FINAL}),
+    (
+        "trajectories",
+        lambda c: c["trajectories"]["generator"].update(n_suboptimal=2),
+        {**TRAJECTORY_JOBS, **FINAL},
+    ),
+    (
+        "replay",
+        lambda c: c["replay"].update(max_episodes_per_shard=1),
+        {"replay": 1, "replay_policy_rate": 1, **SUMMARY, **FINAL},
+    ),
+    (
+        "scenes",
+        lambda c: c["scenes"]["task_params"].update(push_distance=0.12),
+        {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, **FINAL},
+    ),
+    ("tokenizer", lambda c: c["tokenizer"]["model"].update(codebook_bits=8), {**TOKENIZER_JOBS, **FINAL}),
+    ("tokenizer.train", lambda c: c["tokenizer"]["train"].update(lr=1e-3), {**TOKENIZER_JOBS, **FINAL}),
+    (
+        "tokenizer.view",
+        lambda c: c["tokenizer"]["run"].update(view="wrist"),
+        {**TOKENIZER_JOBS, "train_reward": 2, **FINAL},  # the proxy reward reads the same view
+    ),
+    # Stage two leaves the tokens alone: the world models keep their training.
+    (
+        "tokenizer.decoder_train",
+        lambda c: c["tokenizer"]["decoder_train"].update(lr=1e-3),
+        {**DECODER_JOBS, **FINAL},
+    ),
+    (
+        "tokenizer.decoder_context",
+        lambda c: c["tokenizer"].update(decoder_context=False),
+        {**DECODER_JOBS, **FINAL},
+    ),
+    ("world_model", lambda c: c["world_model"]["arch"].update(dim=48), {**WM_JOBS, **FINAL}),
+    # the tiny tier's text WM warm-starts from the action WM: a new action WM retrains it too
+    ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**WM_JOBS, **FINAL}),
+    (
+        "world_model.text.init_from",
+        lambda c: c["world_model"]["text"].update(init_from=None),
+        {**TEXT_WM_JOBS, **FINAL},
+    ),
+    ("world_model.text", lambda c: c["world_model"]["text"]["train"].update(lr=1e-3), {**TEXT_WM_JOBS, **FINAL}),
+    (
+        "world_model.text_encoder",
+        lambda c: c["world_model"].update(text_encoder="t5"),
+        {"encode_instructions": 1, **TEXT_WM_JOBS, "policy_instructions": 1, **SFT_JOBS, **CONTROL_JOBS, **FINAL},
+    ),
+    # the policies act at the world model's rate
+    (
+        "world_model.arch.frame_skip",
+        lambda c: c["world_model"]["arch"].update(frame_skip=2),
+        {**WM_JOBS, "replay_policy_rate": 1, **SFT_JOBS, **FINAL},
+    ),
+    ("policy.sft", lambda c: c["policy"]["sft"]["train"].update(lr=1e-3), {**SFT_JOBS, **FINAL}),
+    ("policy.arch", lambda c: c["policy"]["arch"].update(hidden_dim=24), {**SFT_JOBS, **FINAL}),
+    ("rl.maniskill.ppo", lambda c: c["rl"]["maniskill"]["ppo"].update(learning_rate=1e-3), {**RL_JOBS, **FINAL}),
+    (
+        "rl.world_model.reward",
+        lambda c: c["rl"]["world_model"]["reward"].update(alpha=0.2),
+        {**RLWM_GENERAL_JOBS, "reward_validity": 4, **FINAL},  # the learned rewards read none of it
+    ),
+    (
+        "rl.reward_models",
+        lambda c: c["rl"]["reward_models"]["train"].update(lr=1e-3),
+        {"train_reward": 2, "rl_world_model": 2, "eval_policy": 2, "policy_results": 2, "reward_validity": 1}
+        | {"summary": 1, "table1": 1, **FIGURES, "eval_curve": 2, "figure_learning_curves": 1, **FINAL},
+    ),
+    (
+        "rl.world_model.learned_reward_tasks",
+        lambda c: c["rl"]["world_model"].update(learned_reward_tasks=["pick_place", "pull"]),
+        {"train_reward": 2, "rl_world_model": 2, "eval_policy": 2, "policy_results": 2, "reward_validity": 1}
+        | {"summary": 1, "table1": 1, **FIGURES, **FINAL},
+    ),  # the baselines on Pull too: Pull's reward models, policies and their evaluation; no learning curve
+    (
+        "rl.world_model.goals",
+        lambda c: c["rl"]["world_model"]["goals"].update(max_steps=2),
+        {**GOAL_JOBS, **FINAL},
+    ),
+    (
+        "evaluation",
+        lambda c: c["evaluation"]["episodes"].update(ood=3),
+        {"eval_policy": 3 * 4 + 2, "policy_results": 5, "summary": 1, "table1": 1, "figure_rollouts": 2, **FINAL},
+    ),  # every single-task policy's job (each runs both domains), and Figures 4 and 5 that read them
+    ("evaluation.curves", lambda c: c["evaluation"]["curves"].update(episodes=2), {**CURVES, **FINAL}),
+    (
+        "evaluation.episodes.multitask",
+        lambda c: c["evaluation"]["episodes"].update(multitask=2),
+        {"eval_policy": 3, "table2": 1, **FINAL},
+    ),  # Table 2's cells only
+    (
+        "scenes.multitask",
+        lambda c: c["scenes"]["multitask"].update(objects=["peach", "apple"]),
+        {"scenes": 1, "policy_instructions": 1, **TRAJECTORY_JOBS, **FINAL},
+    ),
+    (
+        "rl.world_model.ppo.snapshots",
+        lambda c: c["rl"]["world_model"]["ppo"].update(snapshots=3),
+        {**RLWM_JOBS, **FINAL},
+    ),
+    ("world_model.eval", lambda c: c["world_model"]["eval"].update(horizon=3), {**EVAL_JOBS, **FINAL}),
+    ("tables", lambda c: c["tables"].update(bootstrap_samples=500), {"table1": 1, "table2": 1, **FINAL}),
+    (
+        "world_model.controllability",
+        lambda c: c["world_model"]["controllability"].update(horizon=2),
+        {**CONTROL_JOBS, **FINAL},
+    ),
+    ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, **FINAL}),
+    # What a job is given (cpus, memory, time, GPUs) is not what it computes: no rerun.
+    ("tokenizer.resources", lambda c: c["tokenizer"]["resources"].update(mem_mb=5000, runtime=30), {}),
+    ("world_model.action.resources", lambda c: c["world_model"]["action"]["resources"].update(cpus=2), {}),
+    ("trajectories.resources", lambda c: c["trajectories"]["resources"].update(runtime_per_trajectory_s=30), {}),
+    ("rl.maniskill.resources", lambda c: c["rl"]["maniskill"]["resources"].update(mem_mb=5000), {}),
+]
+
+
+@pytest.fixture(scope="module")
+def config_edit_plans(tiny_run) -> dict[str, Future]:
+    """Every config edit's dry run, as many at a time as there are CPUs (a dry run is mostly one
+    process's Snakemake start-up, and takes no lock), all finished before any test goes on: the
+    library-edit tests edit the same working copy."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return {
+            name: pool.submit(planned_jobs, tiny_run.workdir, tiny_run.edited_config(f"edited_{name}.yaml", edit))
+            for name, edit, _ in CONFIG_EDITS
+        }
+
+
+@pytest.mark.parametrize("name, expected", [(name, expected) for name, _, expected in CONFIG_EDITS])
+def test_config_edit_plans_exactly_the_dependent_jobs(config_edit_plans, name, expected):
+    assert config_edit_plans[name].result() == expected
 
 
 @pytest.mark.parametrize(
