@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 
 import gymnasium as gym
@@ -29,19 +28,6 @@ def configure_process(threads: int = 1) -> None:
     import torch
 
     torch.set_num_threads(threads)
-
-
-@functools.cache
-def keep_renderer(backend: str = "cpu"):
-    """One SAPIEN render system on ``backend``, held (by the cache) for the rest of the process.
-
-    SAPIEN sets its renderer up for the first environment that renders (seconds of shader work on
-    llvmpipe) and tears it down when the last one closes. Without this, a job that closes one
-    environment before opening the next (one per evaluation domain) paid the set-up once per
-    environment instead of once per process."""
-    import sapien
-
-    return sapien.render.RenderSystem(sapien.Device(backend))
 
 
 def env_kwargs(
@@ -90,7 +76,6 @@ def make_env(
     """A single CPU-simulated, CPU-rendered environment of ``scene``'s task (see :func:`env_kwargs`)."""
     configure_process()
     kwargs = env_kwargs(image_size, obs_mode, task_params, control_freq, sim_freq, robot_visual_detail, shader)
-    keep_renderer(kwargs["render_backend"])
     kwargs.update(scene=scene, render_mode=render_mode)
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps

@@ -31,6 +31,7 @@ from mani_skill.utils.structs.pose import Pose
 from mani_skill.utils.structs.types import SimConfig
 
 from roboscape.sim import assets
+from roboscape.sim.brdf_lut import skip_default_brdf_lut
 from roboscape.sim.catalogue import (
     CONTAINERS_BY_NAME,
     OBJECTS_BY_NAME,
@@ -105,6 +106,10 @@ class RoboScapeEnv(BaseEnv):
     @property
     def instruction(self) -> str:
         return instruction(self.scene_spec, self.task_params)
+
+    def _setup_sensors(self, options: dict):
+        super()._setup_sensors(options)
+        skip_default_brdf_lut(self.scene.sub_scenes)  # the same frames, without SAPIEN's table's compute
 
     # ------------------------------------------------------------------ scene
     def _load_agent(self, options: dict):
