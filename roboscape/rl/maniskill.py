@@ -80,7 +80,7 @@ def train_in_maniskill(
         policy.check_space(envs.single_observation_space)
         signature = {
             "init": file_digest(Path(sft_dir) / "model.safetensors"),
-            "env": asdict(env_cfg),
+            "env": {k: v for k, v in asdict(env_cfg).items() if k != "asynchronous"},  # either way: same run
             "scenes": [s.scene_id for s in scenes],
             "code": code_digest,
         }

@@ -708,6 +708,8 @@ CONFIG_EDITS = [
     ("world_model.action.resources", lambda c: c["world_model"]["action"]["resources"].update(cpus=2), {}),
     ("trajectories.resources", lambda c: c["trajectories"]["resources"].update(runtime_per_trajectory_s=30), {}),
     ("rl.maniskill.resources", lambda c: c["rl"]["maniskill"]["resources"].update(mem_mb=5000), {}),
+    # Nor is where RL w. ManiSkill steps its environments (the same weights either way: test_cluster.py).
+    ("rl.maniskill.asynchronous", lambda c: c["rl"]["maniskill"].update(asynchronous=True), {}),
 ]
 
 

@@ -151,7 +151,6 @@ rule rl_maniskill:
     params:
         train_scenes=POLICY["train_scenes"],
         env={**sim_env(), "num_envs": config["rl"]["maniskill"]["num_envs"],
-             "asynchronous": config["rl"]["maniskill"]["asynchronous"],
              "terminate_on_success": config["rl"]["maniskill"]["terminate_on_success"]},
         ppo=config["rl"]["maniskill"]["ppo"],
     log:

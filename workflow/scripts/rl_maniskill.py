@@ -27,7 +27,9 @@ if __name__ == "__main__":
             Path(i.init).parent,
             scenes,
             instructions,
-            SimEnvConfig(**p.env),
+            # how the environments run, not what they compute (the same weights either way): read
+            # from the config rather than a param, so that changing it reruns nothing
+            SimEnvConfig(**p.env, asynchronous=snakemake.config["rl"]["maniskill"]["asynchronous"]),
             PPOArgs(**p.ppo),
             Path(snakemake.output.summary).parent,
             catalogue.task_params,
