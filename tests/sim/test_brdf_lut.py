@@ -27,9 +27,16 @@ def frames(scene, shader: str) -> list[np.ndarray]:
         env.close()
 
 
+@pytest.fixture(scope="module")
+def renderer():
+    """One SAPIEN render system held over the module, so that SAPIEN computes its table once for
+    both shader packs' baselines (it lives as long as the renderer does)."""
+    return sapien.render.RenderSystem(sapien.Device("cpu"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shader", ["minimal", "default"])
-def test_the_stand_in_renders_the_same_frames_as_sapiens_table(shader, monkeypatch):
+def test_the_stand_in_renders_the_same_frames_as_sapiens_table(shader, monkeypatch, renderer):
     scene = build_catalogue(0, ["move_to_aim"], 1, 1).scenes[0]
     given = []
     monkeypatch.setattr(roboscape.sim.tasks, "skip_default_brdf_lut", lambda scenes: given.append(0) or 0)
