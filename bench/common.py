@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -122,6 +123,11 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any, threads: int = 1) -> tu
     if proc.exitcode:
         raise RuntimeError(f"{fn.__name__} failed in its process (exit code {proc.exitcode})")
     return result, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def spread(values: list[float]) -> dict:
+    """The median, min and max over a benchmark's rounds (what ``bench/report.py`` prints as ``median (min-max)``)."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def save(name: str, args: dict, results: dict, threads: int | None = None, path: str | Path | None = None) -> Path:

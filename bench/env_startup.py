@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import statistics
 
-from common import in_fresh_process, save
+from common import in_fresh_process, save, spread
 
 MODES = ("SAPIEN's table", "stand-in")
 
@@ -39,10 +38,6 @@ def first_environment(stand_in: bool, image_size: int) -> dict:
     frame = obs["sensor_data"]["third_view"]["rgb"].numpy()
     env.close()
     return {"first_env_s": seconds, "frame_sha256": hashlib.sha256(frame.tobytes()).hexdigest()}
-
-
-def spread(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def main() -> None:

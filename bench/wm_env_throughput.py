@@ -36,10 +36,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import time
 
-from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save
+from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save, spread
 
 from roboscape.models.inference_decoder import DecoderOptions
 
@@ -180,11 +179,7 @@ def summarise(rounds: list[dict]) -> dict:
     ):
         for name in rounds[0][group]:
             values = [r[group][name][key] for r in rounds]
-            summary.setdefault(name, {})[key] = {
-                "median": statistics.median(values),
-                "min": min(values),
-                "max": max(values),
-            }
+            summary.setdefault(name, {})[key] = spread(values)
     return summary
 
 
