@@ -4,9 +4,12 @@ success rate."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def clustered_standard_error(values: np.ndarray | torch.Tensor, clusters: list) -> float | None:
