@@ -37,10 +37,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.models.inference_decoder import PRECISIONS, DecoderOptions, resolve_precision
-from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.perceptual import PerceptualDistance, fast_trunk
 from roboscape.models.reward_models import KINDS, RewardModel
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
@@ -119,20 +120,31 @@ class Reward(Protocol):
         probabilities (N,) and the hidden states (N, D) it predicted the frames from."""
 
 
+def _head_weights(lin: nn.Module) -> torch.Tensor:
+    """The channel weights (C,) of an LPIPS linear head, a bias-free 1x1 convolution to one channel."""
+    conv = next(m for m in lin.modules() if isinstance(m, nn.Conv2d))
+    if conv.bias is not None or conv.kernel_size != (1, 1) or conv.out_channels != 1:
+        raise ValueError("expected LPIPS's bias-free 1x1 linear heads")
+    return conv.weight.detach().flatten()
+
+
 class GeneralReward:
     """Eqs. 7-9: ``alpha * 1[done >= theta_sps] + beta * (1 - d(frame, goal))``, ``d`` the perceptual
     distance. A goal is fixed for its episode, so its features (the LPIPS trunk's unit-normalised
     activations) are computed once, at the episode's start, and each step runs the trunk on the new
     frames alone -- half the work of ``d(frame, goal)``, which it equals (tested). The trunk runs
-    channels-last, the layout oneDNN's convolutions are fastest in (bench/ppo_throughput.py gives the
-    reward's share of a step); the distances move by float rounding only."""
+    channels-last, the layout oneDNN's convolutions are fastest in, and with shift-tolerant
+    AlexNet's full-resolution first layer and its blur folded into one strided convolution
+    (:func:`~roboscape.models.perceptual.fast_trunk`; bench/ppo_throughput.py gives the reward's
+    share of a step); the distances move by float rounding only."""
 
     def __init__(self, cfg: RewardConfig, num_envs: int, device: str | torch.device = "cpu"):
         self.cfg, self.num_envs = cfg, num_envs
         self.perceptual = PerceptualDistance(cfg.perceptual_backend).to(device)
-        self.perceptual.model.net.to(memory_format=torch.channels_last)
+        self.trunk = fast_trunk(self.perceptual.model).to(memory_format=torch.channels_last)
         self.device_type = torch.device(device).type
         self.bf16 = resolve_precision(cfg.precision, self.device_type) == "bf16"
+        self._heads = [_head_weights(lin) for lin in self.perceptual.model.lins]
         self._goal_features: list[torch.Tensor] | None = None
 
     def features(self, frames: torch.Tensor) -> list[torch.Tensor]:
@@ -145,23 +157,27 @@ class GeneralReward:
             x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device_type, torch.bfloat16, enabled=self.bf16):
-            outs = lpips.net.forward(lpips.scaling_layer(x) if lpips.version == "0.1" else x)
+            outs = self.trunk(lpips.scaling_layer(x) if lpips.version == "0.1" else x)
         outs = [o.float() for o in outs[: lpips.L]]
         return [o / (torch.sqrt((o**2).sum(dim=1, keepdim=True)) + 1e-10) for o in outs]
 
     def distance(self, features: list[torch.Tensor], goal_features: list[torch.Tensor]) -> torch.Tensor:
-        lpips = self.perceptual.model
+        """LPIPS's sum over layers of its linear heads' spatial mean of ``(f - g)**2``. A head is a
+        bias-free 1x1 convolution, so it is applied after the spatial mean: a dot product per frame
+        instead of a convolution over every position."""
         layers = [
-            lpips.lins[k]((f - g) ** 2).mean([2, 3])
-            for k, (f, g) in enumerate(zip(features, goal_features, strict=True))
+            ((f - g) ** 2).mean([2, 3]) @ weights
+            for f, g, weights in zip(features, goal_features, self._heads, strict=True)
         ]
-        return torch.stack(layers).sum(0).flatten()
+        return torch.stack(layers).sum(0)
 
     @torch.no_grad()
     def reset(self, envs: torch.Tensor, goals: torch.Tensor) -> None:
         new = self.features(goals)
         if self._goal_features is None:
-            self._goal_features = [f.new_zeros(self.num_envs, *f.shape[1:]) for f in new]
+            self._goal_features = [  # in the features' (channels-last) layout: mixed layouts subtract slowly
+                f.new_zeros(self.num_envs, *f.shape[1:]).contiguous(memory_format=torch.channels_last) for f in new
+            ]
         for mine, f in zip(self._goal_features, new, strict=True):
             mine[envs] = f
 
