@@ -61,7 +61,7 @@ class RewardConfig:
     """theta_sps of Eq. 7"""
     perceptual_backend: str = "stlpips"
     """stlpips (shift-tolerant LPIPS, offline) or lpips (needs a network once)"""
-    precision: str = "fp32"
+    precision: str = "auto"
     """the perceptual trunk's arithmetic: fp32, bf16 (autocast; distances within rounding of fp32's,
     faster only where the hardware computes in bf16) or auto (bf16 there, fp32 elsewhere)"""
     image_size: int | None = None

@@ -127,7 +127,7 @@ def test_the_general_reward_at_a_smaller_size_is_the_distance_of_the_resized_fra
     done = torch.tensor([0.9, 0.1])
     rewards = {}
     for size in (None, 64, 32):
-        reward = GeneralReward(RewardConfig(alpha=0.0, beta=1.0, image_size=size), num_envs=2)
+        reward = GeneralReward(RewardConfig(alpha=0.0, beta=1.0, precision="fp32", image_size=size), num_envs=2)
         reward.reset(torch.arange(2), goals)
         rewards[size] = reward(frames, done, None)
     assert torch.equal(rewards[64], rewards[None])  # at the frames' own size nothing is resized
