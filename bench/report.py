@@ -150,6 +150,19 @@ def env_startup(r: dict) -> list[str]:
     ]
 
 
+def reward_trunk(r: dict) -> list[str]:
+    lines = [
+        "| precision | as shipped (ms/step), median (min-max) | fast (ms/step) | speedup | largest reward difference |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for precision, f in r.items():
+        lines.append(
+            f"| {precision} | {_range(f['as shipped'])} | {_range(f['fast'])} | {_range(f['speedup'], '{:.2f}x')} | "
+            f"{f['max_reward_difference']:.1e} |"
+        )
+    return lines
+
+
 TABLES: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "wm_env_throughput": ("The world model as an environment against ManiSkill's CPU environment", wm_env),
     "decoder_throughput": ("The rollouts' decoder options", decoder),
@@ -158,6 +171,7 @@ TABLES: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "ppo_throughput": ("PPO in ManiSkill and in the world model, and closed-loop evaluation", ppo),
     "reward_training": ("Training the embedding reward head", reward_training),
     "env_startup": ("A rendering process's first environment: SAPIEN's BRDF table against the stand-in", env_startup),
+    "reward_trunk": ("The general reward's step: the perceptual trunk as shipped against the fast one", reward_trunk),
 }
 
 
