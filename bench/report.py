@@ -41,11 +41,13 @@ def _range(f: dict, fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(f['median'])} ({fmt.format(f['min'])}-{fmt.format(f['max'])})"
 
 
+def _header(columns: str) -> list[str]:
+    """A Markdown table's header row and the separator under it, one ``---`` per column."""
+    return [columns, "|" + " --- |" * (columns.count("|") - 1)]
+
+
 def wm_env(r: dict) -> list[str]:
-    lines = [
-        "| environment | env steps/s, median (min-max) | speedup over ManiSkill as shipped |",
-        "| --- | --- | --- |",
-    ]
+    lines = _header("| environment | env steps/s, median (min-max) | speedup over ManiSkill as shipped |")
     for name, figures in r["summary"].items():
         speed = figures.get("steps_per_s") or figures["env_steps_per_s"]
         ratio = figures.get("speedup_over_maniskill_as_shipped")
@@ -55,10 +57,7 @@ def wm_env(r: dict) -> list[str]:
 
 
 def decoder(r: dict) -> list[str]:
-    lines = [
-        "| batch, decoder | ms per decode | frames/s | speedup over exact | PSNR against exact (dB) |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+    lines = _header("| batch, decoder | ms per decode | frames/s | speedup over exact | PSNR against exact (dB) |")
     for name, f in r.items():
         lines.append(
             f"| {name} | {f['ms_per_decode']:.1f} | {f['frames_per_s']:.1f} | {f['speedup_over_exact']:.2f}x "
@@ -68,10 +67,9 @@ def decoder(r: dict) -> list[str]:
 
 
 def trajectories(r: dict) -> list[str]:
-    lines = [
-        "| run | trajectories | frames/trajectory | cameras | wall s | CPU s | trajectories/min | vs ManiSkill |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    lines = _header(
+        "| run | trajectories | frames/trajectory | cameras | wall s | CPU s | trajectories/min | vs ManiSkill |"
+    )
     for name, f in r.items():
         lines.append(
             f"| {name} | {f['trajectories']} | {f['frames'] / f['trajectories']:.1f} | {f['cameras']} "
@@ -83,8 +81,7 @@ def trajectories(r: dict) -> list[str]:
 def wm_training(r: dict) -> list[str]:
     mfu = "n/a (CPU)" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
     return [
-        "| device | parameters | batch x frames x tokens | s/step | tokens/s | TFLOP/s | MFU |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        *_header("| device | parameters | batch x frames x tokens | s/step | tokens/s | TFLOP/s | MFU |"),
         f"| {r['device']} | {r['parameters'] / 1e6:.1f} M "
         f"| {r['batch_size']} x {r['window']} x {r['tokens_per_frame']} | {r['seconds_per_step']:.3f} "
         f"| {r['tokens_per_second']:,.0f} | {r['achieved_tflops']:.3f} | {mfu} |",
@@ -92,7 +89,7 @@ def wm_training(r: dict) -> list[str]:
 
 
 def ppo(r: dict) -> list[str]:
-    lines = ["| run | figure |", "| --- | --- |"]
+    lines = _header("| run | figure |")
     for name, f in r["ppo"].items():
         ratio = (
             f" = {f['speedup_over_fastest_maniskill']:.2f}x the fastest in ManiSkill"
@@ -118,10 +115,7 @@ def ppo(r: dict) -> list[str]:
 
 
 def reward_training(r: dict) -> list[str]:
-    lines = [
-        "| the world model's hidden states | s/step | computing them once (s) | the config's steps (min) |",
-        "| --- | --- | --- | --- |",
-    ]
+    lines = _header("| the world model's hidden states | s/step | computing them once (s) | the config's steps (min) |")
     for name in ("at every step", "cached"):
         f = r[name]
         lines.append(
@@ -132,10 +126,9 @@ def reward_training(r: dict) -> list[str]:
 
 
 def env_startup(r: dict) -> list[str]:
-    lines = [
-        "| BRDF table | first environment (s), median (min-max) | whole process, wall (s) | whole process, CPU (s) |",
-        "| --- | --- | --- | --- |",
-    ]
+    lines = _header(
+        "| BRDF table | first environment (s), median (min-max) | whole process, wall (s) | whole process, CPU (s) |"
+    )
     for name in ("SAPIEN's table", "stand-in"):
         f = r[name]
         lines.append(
@@ -151,10 +144,9 @@ def env_startup(r: dict) -> list[str]:
 
 
 def reward_trunk(r: dict) -> list[str]:
-    lines = [
-        "| precision | as shipped (ms/step), median (min-max) | fast (ms/step) | speedup | largest reward difference |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+    lines = _header(
+        "| precision | as shipped (ms/step), median (min-max) | fast (ms/step) | speedup | largest reward difference |"
+    )
     for precision, f in r.items():
         lines.append(
             f"| {precision} | {_range(f['as shipped'])} | {_range(f['fast'])} | {_range(f['speedup'], '{:.2f}x')} | "
