@@ -101,6 +101,9 @@ class BlurPooledConv(nn.Module):
         self.conv = conv
         self.padding, self.reflect, self.stride = p[0], pads[0], stride
         self.taps = [float(t) for t in taps]
+        along = down.filt.new_tensor(self.taps).expand(conv.out_channels, 1, 1, -1)  # depthwise, one per channel
+        self.register_buffer("_along_w", along.clone(), persistent=False)
+        self.register_buffer("_along_h", along.transpose(-1, -2).clone(), persistent=False)
         self._kernels: dict[tuple, tuple] = {}
 
     def _filters(self, n: int) -> list[tuple[int, list[float]]]:
@@ -151,13 +154,12 @@ class BlurPooledConv(nn.Module):
 
     def _blur(self, x: torch.Tensor, dim: int) -> torch.Tensor:
         """The reflection-padded strided blur along ``dim`` (-1 or -2) alone."""
-        r, f, c = self.reflect, len(self.taps), x.shape[1]
+        r = self.reflect
         if dim == -1:
-            pad, shape, stride = (r, r, 0, 0), (1, f), (1, self.stride)
+            pad, taps, stride = (r, r, 0, 0), self._along_w, (1, self.stride)
         else:
-            pad, shape, stride = (0, 0, r, r), (f, 1), (self.stride, 1)
-        taps = torch.tensor(self.taps, dtype=x.dtype, device=x.device).view(1, 1, *shape).expand(c, 1, *shape)
-        return F.conv2d(F.pad(x, pad, mode="reflect"), taps, stride=stride, groups=c)
+            pad, taps, stride = (0, 0, r, r), self._along_h, (self.stride, 1)
+        return F.conv2d(F.pad(x, pad, mode="reflect"), taps.to(x.dtype), stride=stride, groups=x.shape[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows, inner_h, cols, inner_w, core, by_row, by_col = self._plan(*x.shape[-2:])
@@ -191,9 +193,11 @@ def fast_trunk(model: nn.Module) -> nn.Module:
     """A copy of an LPIPS model's trunk with shift-tolerant AlexNet's first layer as one
     :class:`BlurPooledConv` (the same function within float rounding, several times fewer
     multiply-adds in that layer); any other trunk is copied as it is."""
+    from stlpips_pytorch.models_lpf.downsample import Downsample
+
     net = copy.deepcopy(model.net)
     first = getattr(net, "slice1", None)
-    if first is not None and len(first) == 3 and type(first[1]).__name__ == "Downsample":
+    if first is not None and len(first) == 3 and isinstance(first[1], Downsample):
         keys = list(first._modules)
         fused = nn.Sequential()
         fused.add_module(keys[0], BlurPooledConv(first[0], first[1]))
