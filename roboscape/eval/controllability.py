@@ -30,12 +30,23 @@ get right there, so the decoder's cost is not counted against it. The margin ove
 (positive: the world model is better) per start state, averaged over the horizon, with its
 standard error clustered by scene; and how far apart each axis's opposite extremes leave the final
 frame (mean absolute pixel difference, in [0, 1] units) in the world model against the simulator.
+
+**Token motion** (:func:`token_dynamics`), per sequence and step: the share of token positions
+whose token changes in the world model's rollout and in the simulator's frames tokenized; the
+model's probability of keeping each position's previous token, over all positions and over those
+the simulator changes (at the first step, where both start from the same tokens, this is the
+model's belief in "nothing moves here" where something does); and the hidden motion, the share of
+positions whose token the rollout kept although the model gave keeping it less than even odds. A
+greedy ``bits`` rollout takes each bit's most likely value, and that per-bit mode can be the kept
+token when motion is likely but its destination uncertain: hidden motion tells this decoding
+failure apart from a model that expects no motion.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -116,17 +127,69 @@ def simulate(env: PolicyEnv, episode: Trajectory, actions: np.ndarray) -> np.nda
     return np.stack(frames)
 
 
+class Imagined(NamedTuple):
+    """A world model's rollouts of N start states over T steps."""
+
+    frames: np.ndarray  # (N, T, H, W, 3) uint8
+    tokenized: np.ndarray  # (N, H, W, 3) uint8: the first frames through the tokenizer, decoded as the rollout decodes
+    tokens: torch.Tensor  # (N, T+1, h, w): the first frames' tokens, then the rollout's
+    keep_probability: torch.Tensor  # (N, T, h, w): the model's probability of each position's previous token
+
+
 @torch.no_grad()
-def imagine(rollout: Rollout, first: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The world model's frames (N, T, H, W, 3) from first frames (N, H, W, 3) under actions (N, T,
-    7), and the first frames' tokenized reconstructions (N, H, W, 3), decoded as the rollout decodes."""
+def imagine(rollout: Rollout, first: np.ndarray, actions: np.ndarray) -> Imagined:
+    """The world model's rollouts from first frames (N, H, W, 3) under actions (N, T, 7)."""
     start = to_model_range(torch.from_numpy(first))
     tokens = rollout.reset(start)
     tokenizer = rollout.tokenizer
     tokenized = tokenizer.decode_tokens(tokens, tokenizer.decoder_context(start.to(rollout.device), tokens))
-    steps = [rollout.step(torch.from_numpy(actions[:, t])).frames for t in range(actions.shape[1])]
+    steps = [rollout.step(torch.from_numpy(actions[:, t])) for t in range(actions.shape[1])]
     as_uint8 = lambda x: to_uint8(x.clamp(-1, 1)).cpu().numpy()  # noqa: E731
-    return as_uint8(torch.stack(steps, dim=1)), as_uint8(tokenized)
+    return Imagined(
+        as_uint8(torch.stack([s.frames for s in steps], dim=1)),
+        as_uint8(tokenized),
+        torch.stack([tokens, *(s.tokens for s in steps)], dim=1).cpu(),
+        torch.stack([s.keep_probability for s in steps], dim=1).float().cpu(),
+    )
+
+
+@torch.no_grad()
+def tokenize_frames(tokenizer: Tokenizer, frames: np.ndarray, batch: int = 64) -> torch.Tensor:
+    """Tokens (..., h, w) of uint8 frames (..., H, W, 3), encoded ``batch`` frames at a time."""
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    device = next(tokenizer.parameters()).device
+    tokens = [
+        tokenizer.encode(to_model_range(torch.from_numpy(flat[i : i + batch])).to(device)).cpu()
+        for i in range(0, len(flat), batch)
+    ]
+    return torch.cat(tokens).view(*frames.shape[:-3], *tokens[0].shape[1:])
+
+
+def token_dynamics(tokens: torch.Tensor, keep: torch.Tensor, simulator_tokens: torch.Tensor) -> dict:
+    """Token motion (module docstring) from the rollout's tokens (N, T+1, h, w), its keep
+    probabilities (N, T, h, w) and the simulator's frames tokenized (N, T+1, h, w): per step
+    (means over start states and positions) and over the whole horizon; a share over the positions
+    the simulator changes is None where it changes none."""
+    model_changed = tokens[:, 1:] != tokens[:, :-1]
+    simulator_changed = simulator_tokens[:, 1:] != simulator_tokens[:, :-1]
+    hidden = ~model_changed & (keep < 0.5)
+    dims = (0, 2, 3)
+    moved, kept_there = simulator_changed.sum(dims), (keep * simulator_changed).sum(dims)
+    shares = {"model_changed": model_changed, "simulator_changed": simulator_changed, "hidden_motion": hidden}
+    return {
+        "per_step": {
+            **{k: v.float().mean(dims).tolist() for k, v in shares.items()},
+            "keep_probability": keep.mean(dims).tolist(),
+            "keep_probability_where_simulator_changes": [
+                float(k / n) if n else None for k, n in zip(kept_there, moved, strict=True)
+            ],
+        },
+        "mean": {
+            **{k: float(v.float().mean()) for k, v in shares.items()},
+            "keep_probability": float(keep.mean()),
+            "keep_probability_where_simulator_changes": float(kept_there.sum() / moved.sum()) if moved.sum() else None,
+        },
+    }
 
 
 def score_sequence(
@@ -219,10 +282,14 @@ def measure(
         for name, actions in sequences.items():
             sim = np.stack([simulate(env, e, a) for e, a in zip(episodes, actions, strict=True)])
             first_gap = max(first_gap, int(np.abs(sim[:, 0].astype(np.int16) - first).max()))
-            model, tokenized = imagine(rollout, first, actions)
+            imagined = imagine(rollout, first, actions)
+            model = imagined.frames
             block["sequences"][name] = {
                 "steps": actions.shape[1],
-                **summarise(score_sequence(model, sim, tokenized, perceptual), [e.scene_id for e in episodes]),
+                **summarise(score_sequence(model, sim, imagined.tokenized, perceptual), [e.scene_id for e in episodes]),
+                "tokens": token_dynamics(
+                    imagined.tokens, imagined.keep_probability, tokenize_frames(rollout.tokenizer, sim)
+                ),
             }
             finals["simulator"][name], finals["world_model"][name] = sim[:, -1], model[:, -1]
             media[subset][name] = (sim, np.concatenate([first[:, None], model], axis=1))

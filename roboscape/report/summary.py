@@ -198,6 +198,32 @@ def controllability_table(result: dict) -> list[str]:
     for axis in "xyz":
         ratios = [result["subsets"][s]["opposite_extremes"]["ratio"][axis] for s in subsets]
         lines.append(f"| {axis} | " + " | ".join("n/a" if r is None else f"{r:.2f}" for r in ratios) + " |")
+    lines += ["", *token_motion_table(result)]
+    return lines
+
+
+def token_motion_table(result: dict) -> list[str]:
+    """At the first step of each sequence, where the world model and the simulator start from the
+    same tokens: the share of token positions that change in each, the model's probability of
+    keeping a token where the simulator changes it and everywhere, and the hidden motion (tokens a greedy rollout
+    kept against less than even odds; roboscape.eval.controllability)."""
+    subsets = list(result["subsets"])
+    heads = ("tokens moved, world model / simulator", "P(keep) where the simulator moves / everywhere", "hidden motion")
+    lines = [
+        "| first step | " + " | ".join(f"{s}: {h}" for s in subsets for h in heads) + " |",
+        "| --- |" + " --- |" * (len(subsets) * len(heads)),
+    ]
+    for name in result["sequences"]:
+        cells = []
+        for subset in subsets:
+            t = result["subsets"][subset]["sequences"][name]["tokens"]["per_step"]
+            keep = t["keep_probability_where_simulator_changes"][0]
+            cells += [
+                f"{t['model_changed'][0]:.3f} / {t['simulator_changed'][0]:.3f}",
+                ("n/a" if keep is None else f"{keep:.2f}") + f" / {t['keep_probability'][0]:.2f}",
+                f"{t['hidden_motion'][0]:.3f}",
+            ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -239,7 +265,11 @@ def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
             f"({j['controllability']['config']['horizon']} policy steps): the perceptual margin over copying the "
             "first frame, and over copying its tokenized reconstruction (what predicting the first frame's tokens "
             "again shows; positive: closer to the simulator; ± one standard error clustered by scene), and the "
-            "spread of opposite extremes' final frames relative to the simulator's (1: as far apart).",
+            "spread of opposite extremes' final frames relative to the simulator's (1: as far apart). At the "
+            "first step, where both start from the same tokens: the share of token positions that change in the "
+            "world model and in the simulator's frames tokenized, the model's probability of keeping a token "
+            "where the simulator changes it and everywhere, and the hidden motion (tokens the greedy rollout "
+            "kept though the model gave keeping them less than even odds).",
             "",
             *controllability_table(j["controllability"]),
             "",

@@ -18,6 +18,8 @@ from roboscape.eval.controllability import (
     opposite_extremes,
     pick_start_episodes,
     summarise,
+    token_dynamics,
+    tokenize_frames,
 )
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
@@ -87,6 +89,24 @@ def test_margins_and_their_clustered_errors_on_known_scores():
     assert out["per_step"]["model"]["psnr"] == [22.0] * 3
 
 
+def test_token_motion_on_known_tokens():
+    # one start state, 2 steps, a 1 x 2 token grid
+    model = torch.tensor([[[[5, 6]], [[5, 6]], [[5, 7]]]])  # keeps both, then changes the second
+    sim = torch.tensor([[[[5, 6]], [[9, 6]], [[9, 6]]]])  # changes the first, then nothing
+    keep = torch.tensor([[[[0.2, 0.9]], [[0.6, 0.1]]]])
+    out = token_dynamics(model, keep, sim)
+    steps = out["per_step"]
+    assert steps["model_changed"] == [0.0, 0.5] and steps["simulator_changed"] == [0.5, 0.0]
+    # the first position was kept against odds of 0.2: hidden motion; the second step kept the first at 0.6
+    assert steps["hidden_motion"] == [0.5, 0.0]
+    assert steps["keep_probability"] == pytest.approx([0.55, 0.35])
+    assert steps["keep_probability_where_simulator_changes"] == [pytest.approx(0.2), None]
+    assert out["mean"]["keep_probability_where_simulator_changes"] == pytest.approx(0.2)
+    assert out["mean"]["hidden_motion"] == 0.25 and out["mean"]["simulator_changed"] == 0.25
+    still = token_dynamics(model, keep, sim[:, :1].expand_as(sim))
+    assert still["mean"]["keep_probability_where_simulator_changes"] is None
+
+
 def test_opposite_extremes_are_measured_in_pixel_units():
     black, white = np.zeros((2, 4, 4, 3), np.uint8), np.full((2, 4, 4, 3), 255, np.uint8)
     finals = {f"{s}{a} at trained extreme": black for a in "xyz" for s in "+-"}
@@ -134,6 +154,15 @@ def test_both_worlds_start_from_the_recorded_first_frame_and_every_sequence_is_s
     assert sim_frames.shape == model_frames.shape == (2, 5, 32, 32, 3)
     np.testing.assert_array_equal(sim_frames[:, 0], model_frames[:, 0])  # one first frame for both
     assert result["subsets"]["ood"]["opposite_extremes"]["simulator"]["x"] > 0
+    # token motion: the fake simulator holds still without motion and shifts its frame under +x
+    motion = {k: held["sequences"][k]["tokens"] for k in ("no motion", "+x at trained extreme")}
+    assert motion["no motion"]["mean"]["simulator_changed"] == 0
+    assert motion["no motion"]["mean"]["keep_probability_where_simulator_changes"] is None
+    sim_tokens = tokenize_frames(tok, sim_frames)
+    shifted = (sim_tokens[:, 1:] != sim_tokens[:, :-1]).float().mean((0, 2, 3)).tolist()
+    assert motion["+x at trained extreme"]["per_step"]["simulator_changed"] == pytest.approx(shifted)
+    assert max(shifted) > 0
+    assert len(motion["+x at trained extreme"]["per_step"]["hidden_motion"]) == 4
     for floor in ("copy_first_frame", "copy_first_frame_tokenized"):
         assert isinstance(held["beats_floor_on_every_sequence"][floor], bool)
         assert len(held["sequences"]["no motion"]["per_step"][floor]["psnr"]) == 4
@@ -166,8 +195,11 @@ def test_a_temperature_samples_the_world_models_frames_reproducibly_and_is_recor
 def test_the_tokenized_floor_is_the_first_frame_through_the_tokenizer():
     wm, tok, _ = env_world(frame_skip=1)
     first = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    model, tokenized = imagine(Rollout(wm, tok), first, np.zeros((2, 3, 7), np.float32))
+    imagined = imagine(Rollout(wm, tok), first, np.zeros((2, 3, 7), np.float32))
     x = to_model_range(torch.from_numpy(first))
     expected = to_uint8(tok.decode_tokens(tok.encode(x), tok.decoder_context(x))).numpy()
-    np.testing.assert_array_equal(tokenized, expected)
-    assert model.shape == (2, 3, 32, 32, 3)
+    np.testing.assert_array_equal(imagined.tokenized, expected)
+    assert imagined.frames.shape == (2, 3, 32, 32, 3)
+    assert torch.equal(imagined.tokens[:, 0], tok.encode(x))  # the rollout's tokens start from the first frame's
+    hw = tok.cfg.tokens_hw
+    assert imagined.tokens.shape == (2, 4, hw, hw) and imagined.keep_probability.shape == (2, 3, hw, hw)

@@ -263,6 +263,9 @@ def test_the_world_model_is_measured_against_the_simulator(tiny_run):
             assert len(seq["per_step"]["model"]["perceptual"]) == seq["steps"]
             for floor in ("copy_first_frame", "copy_first_frame_tokenized"):
                 assert seq["beats_floor"][floor]["perceptual"] == (seq["margin_over_floor"][floor]["perceptual"] > 0)
+            motion = seq["tokens"]["per_step"]
+            assert len(motion["hidden_motion"]) == seq["steps"]
+            assert all(0 <= v <= 1 for k in ("model_changed", "simulator_changed", "hidden_motion") for v in motion[k])
         assert set(block["opposite_extremes"]["simulator"]) == set("xyz")
         still = block["sequences"]["no motion"]["mean"]  # the tokenized copy pays the decoder's cost
         assert still["copy_first_frame_tokenized"]["psnr"] < still["copy_first_frame"]["psnr"]
@@ -270,7 +273,8 @@ def test_the_world_model_is_measured_against_the_simulator(tiny_run):
         assert len(gif) == cfg["horizon"] + 1 and gif[0].shape[1] == 3 * 2 * 64  # 3 pairs to a row
         assert (out / f"{subset}.png").stat().st_size > 10_000
     assert (out / "margins.png").stat().st_size > 10_000
-    assert "## Controllability against the simulator" in (tiny_run.out / "summary.md").read_text()
+    page = (tiny_run.out / "summary.md").read_text()
+    assert "## Controllability against the simulator" in page and "| first step | heldout: tokens moved" in page
 
 
 def test_table1_is_built_from_every_methods_episodes(tiny_run):
