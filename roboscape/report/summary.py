@@ -205,8 +205,8 @@ def controllability_table(result: dict) -> list[str]:
 def token_motion_table(result: dict) -> list[str]:
     """At the first step of each sequence, where the world model and the simulator start from the
     same tokens: the share of token positions that change in each, the model's probability of
-    keeping a token where the simulator changes it and everywhere, and the hidden motion (tokens a greedy rollout
-    kept against less than even odds; roboscape.eval.controllability)."""
+    keeping a token where the simulator changes it and everywhere, and the hidden motion (tokens a
+    greedy rollout kept against less than even odds; roboscape.eval.controllability)."""
     subsets = list(result["subsets"])
     heads = ("tokens moved, world model / simulator", "P(keep) where the simulator moves / everywhere", "hidden motion")
     lines = [
