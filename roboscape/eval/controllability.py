@@ -57,7 +57,7 @@ from roboscape.eval.world_model_eval import HIGHER_IS_BETTER, frame_metrics
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
-from roboscape.models.world_model import WorldModel
+from roboscape.models.world_model import WorldModel, token_nll
 from roboscape.sim.policy_env import PolicyEnv
 from roboscape.sim.policy_io import GRIPPER
 from roboscape.utils.stats import clustered_standard_error
@@ -136,6 +136,13 @@ class Imagined(NamedTuple):
     keep_probability: torch.Tensor  # (N, T, h, w): the model's probability of each position's previous token
 
 
+def keep_probability(logits: torch.Tensor, previous: torch.Tensor, token_target: str) -> torch.Tensor:
+    """The model's probability (N, L) that each position keeps its previous token (N, L), from a
+    rollout step's logits (N, L, K): under ``bits`` the product of the bits' probabilities, as the
+    loss factorises a token."""
+    return torch.exp(-token_nll(logits, previous, token_target))
+
+
 @torch.no_grad()
 def imagine(rollout: Rollout, first: np.ndarray, actions: np.ndarray) -> Imagined:
     """The world model's rollouts from first frames (N, H, W, 3) under actions (N, T, 7)."""
@@ -143,13 +150,19 @@ def imagine(rollout: Rollout, first: np.ndarray, actions: np.ndarray) -> Imagine
     tokens = rollout.reset(start)
     tokenizer = rollout.tokenizer
     tokenized = tokenizer.decode_tokens(tokens, tokenizer.decoder_context(start.to(rollout.device), tokens))
-    steps = [rollout.step(torch.from_numpy(actions[:, t])) for t in range(actions.shape[1])]
+    frames, sequence, keep = [], [tokens], []
+    for t in range(actions.shape[1]):
+        step = rollout.step(torch.from_numpy(actions[:, t]))
+        previous = sequence[-1]
+        keep.append(keep_probability(step.logits, previous.flatten(1), rollout.wm.cfg.token_target).view_as(previous))
+        frames.append(step.frames)
+        sequence.append(step.tokens)
     as_uint8 = lambda x: to_uint8(x.clamp(-1, 1)).cpu().numpy()  # noqa: E731
     return Imagined(
-        as_uint8(torch.stack([s.frames for s in steps], dim=1)),
+        as_uint8(torch.stack(frames, dim=1)),
         as_uint8(tokenized),
-        torch.stack([tokens, *(s.tokens for s in steps)], dim=1).cpu(),
-        torch.stack([s.keep_probability for s in steps], dim=1).float().cpu(),
+        torch.stack(sequence, dim=1).cpu(),
+        torch.stack(keep, dim=1).cpu(),
     )
 
 

@@ -4,8 +4,8 @@ text world model imagines goal frames (Eq. 6).
 One forward pass per generated frame for all environments in the batch, with a KV cache over the
 temporal window. Every step returns the new frames' tokens, their decoded images, their done
 probabilities, the hidden states they were predicted from (a learned reward head reads them) and
-how likely the model held each position's previous token to stay (what greedy decoding under the
-``bits`` target hides: its per-bit mode can keep a token the model gave less than even odds).
+the logits the tokens were decoded from (controllability reads how likely the model held each
+token to stay: :func:`roboscape.eval.controllability.keep_probability`).
 Observations and actions are validated: wrong shapes and NaN/infinite values are errors; actions
 outside the trained range are clipped and counted. A tokenizer whose decoder takes a
 context frame (``decoder_context``) decodes every step with the real frame the rollout started from.
@@ -21,7 +21,7 @@ import torch
 
 from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
 from roboscape.models.tokenizer import Tokenizer
-from roboscape.models.world_model import WorldModel, predict_tokens, token_nll
+from roboscape.models.world_model import WorldModel, predict_tokens
 
 
 @dataclass
@@ -30,7 +30,7 @@ class RolloutStep:
     frames: torch.Tensor  # (N, 3, H, W) in [-1, 1]
     done: torch.Tensor  # (N,) probability that the new frame is done
     features: torch.Tensor  # (N, D) the world model's pooled hidden states that predicted the new frame
-    keep_probability: torch.Tensor  # (N, h, w) the model's probability of each position's previous token
+    logits: torch.Tensor  # (N, h*w, K) the world model's next-token logits the tokens were decoded from
 
 
 class Rollout:
@@ -162,13 +162,12 @@ class Rollout:
         else:
             control, mask = self._text
         out, self._cache = self.wm.step(self._tokens, control, self._cache, control_mask=mask)
-        logits, target = out.logits[:, 0], self.wm.cfg.token_target
+        logits = out.logits[:, 0]
+        self._tokens = predict_tokens(logits, self.wm.cfg.token_target, self.temperature, self.generator)
         hw = self.wm.cfg.tokens_hw
-        keep = torch.exp(-token_nll(logits.float(), self._tokens, target)).view(-1, hw, hw)
-        self._tokens = predict_tokens(logits, target, self.temperature, self.generator)
         tokens = self._tokens.view(-1, hw, hw)
         frames = self.decode(tokens, self._decoder_context)
-        return RolloutStep(tokens, frames, out.done[:, 0], out.features[:, 0], keep)
+        return RolloutStep(tokens, frames, out.done[:, 0], out.features[:, 0], logits)
 
     @torch.no_grad()
     def imagine_goal(

@@ -14,6 +14,7 @@ from roboscape.eval.controllability import (
     ControllabilityConfig,
     action_sequences,
     imagine,
+    keep_probability,
     measure,
     opposite_extremes,
     pick_start_episodes,
@@ -23,9 +24,10 @@ from roboscape.eval.controllability import (
 )
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
+from roboscape.models.world_model import token_bits
 from roboscape.sim.policy_io import GRIPPER
 
-from fakes import env_world
+from fakes import env_world, frames, models
 
 LOW = np.array([-0.4, -0.5, -0.6, -0.1, -0.2, -0.3, -1.0], np.float32)
 HIGH = np.array([0.3, 0.7, 0.5, 0.1, 0.2, 0.3, 1.0], np.float32)
@@ -87,6 +89,25 @@ def test_margins_and_their_clustered_errors_on_known_scores():
     assert out["margin_standard_error"]["copy_first_frame"]["psnr"] == pytest.approx(0.0)
     assert out["margin_standard_error"]["copy_first_frame"]["perceptual"] > 0
     assert out["per_step"]["model"]["psnr"] == [22.0] * 3
+
+
+@pytest.mark.parametrize("token_target", ["codes", "bits"])
+def test_a_steps_logits_give_the_models_probability_of_the_previous_token(token_target):
+    wm, tok = models(token_target=token_target)
+    roll = Rollout(wm, tok)
+    first = roll.reset(frames()).flatten(1)
+    action = torch.rand(3, 7, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    step = roll.step(action)
+    with torch.no_grad():
+        logits = wm(first[:, None], action[None].transpose(0, 1)).logits[:, 0]  # (3, 16, K)
+    if token_target == "codes":
+        expected = torch.softmax(logits, -1).gather(-1, first[..., None])[..., 0]
+    else:  # the product of the bits' probabilities, as the loss factorises a token
+        p_one = torch.sigmoid(logits)
+        expected = torch.where(token_bits(first, logits.shape[-1]), p_one, 1 - p_one).prod(-1)
+    keep = keep_probability(step.logits, first, token_target)
+    assert keep.shape == (3, 16)
+    assert torch.allclose(keep, expected, atol=1e-5)
 
 
 def test_token_motion_on_known_tokens():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from roboscape.models.rollout import Rollout
-from roboscape.models.world_model import predict_tokens, token_bits
+from roboscape.models.world_model import predict_tokens
 from roboscape.train.decoder_finetuning import with_context_decoder
 
 from fakes import frames, models
@@ -30,24 +30,6 @@ def test_greedy_rollout_matches_the_uncached_model_beyond_the_window(token_targe
         ref = wm(tokens[:, :-1], actions.transpose(0, 1))
     assert torch.equal(predict_tokens(ref.logits, token_target), tokens[:, 1:])
     assert torch.allclose(ref.done, torch.stack(dones, 1), atol=1e-5)
-
-
-@pytest.mark.parametrize("token_target", ["codes", "bits"])
-def test_the_keep_probability_is_the_models_probability_of_the_previous_token(token_target):
-    wm, tok = models(token_target=token_target)
-    roll = Rollout(wm, tok)
-    first = roll.reset(frames()).flatten(1)
-    action = torch.rand(3, 7, generator=torch.Generator().manual_seed(3)) * 2 - 1
-    step = roll.step(action)
-    with torch.no_grad():
-        logits = wm(first[:, None], action[None].transpose(0, 1)).logits[:, 0]  # (3, 16, K)
-    if token_target == "codes":
-        expected = torch.softmax(logits, -1).gather(-1, first[..., None])[..., 0]
-    else:  # the product of the bits' probabilities, as the loss factorises a token
-        p_one = torch.sigmoid(logits)
-        expected = torch.where(token_bits(first, logits.shape[-1]), p_one, 1 - p_one).prod(-1)
-    assert step.keep_probability.shape == (3, 4, 4)
-    assert torch.allclose(step.keep_probability.flatten(1), expected, atol=1e-5)
 
 
 def test_a_context_decoder_decodes_every_step_with_the_frames_the_rollout_started_from():
