@@ -155,6 +155,19 @@ def reward_trunk(r: dict) -> list[str]:
     return lines
 
 
+def tokenize(r: dict) -> list[str]:
+    lines = _header("| encoding | seconds per shard, median (min-max) | frames encoded |")
+    for mode in ("clip by clip", "each frame once"):
+        f = r[mode]
+        lines.append(f"| {mode} | {_range(f['seconds'])} | {f['frames_encoded']:,} of {r['clip_frames']:,} |")
+    same = "identical" if r["identical_tokens"] else "DIFFERENT"
+    return [
+        *lines,
+        "",
+        f"{r['clips']} clips. Each frame once: {_range(r['speedup'], '{:.2f}x')} faster; the token shards are {same}.",
+    ]
+
+
 TABLES: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "wm_env_throughput": ("The world model as an environment against ManiSkill's CPU environment", wm_env),
     "decoder_throughput": ("The rollouts' decoder options", decoder),
@@ -164,6 +177,7 @@ TABLES: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "reward_training": ("Training the embedding reward head", reward_training),
     "env_startup": ("A rendering process's first environment: SAPIEN's BRDF table against the stand-in", env_startup),
     "reward_trunk": ("The general reward's step: the perceptual trunk as shipped against the fast one", reward_trunk),
+    "tokenize_throughput": ("Tokenizing a clip shard: each frame once against clip by clip", tokenize),
 }
 
 

@@ -44,8 +44,20 @@ class FrameEncoder(Protocol):
 
 @torch.no_grad()
 def tokenize_clip_shard(
-    tokenizer: FrameEncoder, clip_h5: str | Path, out_h5: str | Path, view: str = "third_view", batch_frames: int = 256
+    tokenizer: FrameEncoder,
+    clip_h5: str | Path,
+    out_h5: str | Path,
+    view: str = "third_view",
+    batch_frames: int = 256,
+    dedupe: bool = True,
 ) -> dict:
+    """Encode every clip of a clip shard into a token shard (the module's contract).
+
+    Clips overlap (a clip starts every ``stride`` frames of an episode and is ``clip_length`` long),
+    so with ``dedupe`` each frame of an episode, named by the clip shard's ``episode`` and ``start``,
+    is encoded once and its codes copied into every clip that holds it; without it every clip's
+    frames are encoded (the same codes; bench/tokenize_throughput.py times the two). Frames are
+    encoded in batches of at most ``batch_frames`` (whole clips are read at a time)."""
     tokenizer.eval()
     cfg = tokenizer.cfg
     dtype = np.int16 if cfg.codebook_size <= 2**15 else np.int32
@@ -60,6 +72,14 @@ def tokenize_clip_shard(
                 f"{clip_h5}: frames are {height}x{width}, the tokenizer expects {cfg.image_size}x{cfg.image_size}"
             )
         hw = cfg.tokens_hw
+        if dedupe:
+            # (episode, frame) of every clip frame; without dedupe every clip frame is its own
+            frame_keys = np.stack(
+                [np.repeat(src["episode"][()], L), (src["start"][()][:, None] + np.arange(L)).ravel()], axis=1
+            )
+        else:
+            frame_keys = np.stack([np.arange(n * L), np.zeros(n * L, dtype=np.int64)], axis=1)
+        encoded: dict[tuple[int, int], np.ndarray] = {}
         with atomic_path(out_h5) as tmp, open_h5(tmp, "w") as dst:
             dst.attrs.update(
                 codebook_size=cfg.codebook_size,
@@ -76,11 +96,19 @@ def tokenize_clip_shard(
                 dst.create_dataset(name, data=src[name][()])
             clips_per_batch = max(1, batch_frames // L)
             for i in range(0, n, clips_per_batch):
-                frames = torch.from_numpy(rgb[i : i + clips_per_batch])  # (b, L, H, W, 3)
+                frames = rgb[i : i + clips_per_batch]  # (b, L, H, W, 3)
                 b = frames.shape[0]
-                x = to_model_range(frames.reshape(b * L, height, width, 3)).to(device)
-                tokens[i : i + b] = tokenizer.encode(x).view(b, L, hw, hw).cpu().numpy().astype(dtype)
-    return {"source": str(clip_h5), "clips": n, "frames": n * L}
+                keys = [tuple(k) for k in frame_keys[i * L : (i + b) * L].tolist()]
+                new = {}  # first position in this batch of each frame not yet encoded
+                for position, key in enumerate(keys):
+                    if key not in encoded:
+                        new.setdefault(key, position)
+                if new:
+                    x = to_model_range(torch.from_numpy(frames.reshape(b * L, height, width, 3)[list(new.values())]))
+                    codes = tokenizer.encode(x.to(device)).view(-1, hw, hw).cpu().numpy().astype(dtype)
+                    encoded.update(zip(new, codes, strict=True))
+                tokens[i : i + b] = np.stack([encoded[key] for key in keys]).reshape(b, L, hw, hw)
+    return {"source": str(clip_h5), "clips": n, "frames": n * L, "frames_encoded": len(encoded)}
 
 
 def token_index(clip_index: str | Path, token_shards: dict[str, str | Path], out_csv: str | Path) -> pd.DataFrame:
