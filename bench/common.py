@@ -72,6 +72,14 @@ def rollout_tokenizer(cfg: dict):
     ).eval()
 
 
+def tokenizer_or_random(path: str, tier: str | None = None):
+    """The trained tokenizer saved at ``path``, or with ``-`` one of ``tier``'s rollout architecture
+    and random weights (:func:`rollout_tokenizer`)."""
+    from roboscape.models.tokenizer import Tokenizer
+
+    return rollout_tokenizer(load_config(tier)) if path == "-" else Tokenizer.from_pretrained(path)
+
+
 def action_world_model(cfg: dict, tokenizer):
     """An action world model of the config's architecture for ``tokenizer``'s tokens, random weights."""
     from roboscape.models.world_model import WorldModel, WorldModelConfig

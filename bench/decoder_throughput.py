@@ -22,10 +22,9 @@ import statistics
 import time
 
 import torch
-from common import load_config, rollout_tokenizer, save
+from common import save, tokenizer_or_random
 
 from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
-from roboscape.models.tokenizer import Tokenizer
 
 DEFAULT_OPTIONS = [
     "fp32",
@@ -65,11 +64,7 @@ def main() -> None:
     options = [DecoderOptions.from_name(name) for name in dict.fromkeys(["fp32", *args.options])]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    tokenizer = (
-        rollout_tokenizer(load_config(args.config))
-        if args.tokenizer == "-"
-        else Tokenizer.from_pretrained(args.tokenizer)
-    )
+    tokenizer = tokenizer_or_random(args.tokenizer, args.config)
     results = {}
     for n in args.batch:
         # fused and compiled decoders hold their own copies of the weights: one tokenizer serves all

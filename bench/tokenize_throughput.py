@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import load_config, rollout_tokenizer, save, spread
+from common import load_config, save, spread, tokenizer_or_random
 
 MODES = {"clip by clip": False, "each frame once": True}
 
@@ -44,15 +44,10 @@ def main() -> None:
     import torch
 
     from roboscape.data.tokens import tokenize_clip_shard
-    from roboscape.models.tokenizer import Tokenizer
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    tokenizer = (
-        rollout_tokenizer(load_config(args.config))
-        if args.tokenizer == "-"
-        else Tokenizer.from_pretrained(args.tokenizer)
-    )
+    tokenizer = tokenizer_or_random(args.tokenizer, args.config)
     view = load_config(args.config)["tokenizer"]["run"]["view"]
     seconds: dict[str, list[float]] = {mode: [] for mode in MODES}
     summaries: dict[str, dict] = {}
