@@ -72,13 +72,11 @@ def tokenize_clip_shard(
                 f"{clip_h5}: frames are {height}x{width}, the tokenizer expects {cfg.image_size}x{cfg.image_size}"
             )
         hw = cfg.tokens_hw
-        if dedupe:
-            # (episode, frame) of every clip frame; without dedupe every clip frame is its own
-            frame_keys = np.stack(
-                [np.repeat(src["episode"][()], L), (src["start"][()][:, None] + np.arange(L)).ravel()], axis=1
-            )
-        else:
-            frame_keys = np.stack([np.arange(n * L), np.zeros(n * L, dtype=np.int64)], axis=1)
+        offsets = np.tile(np.arange(L), n)
+        if dedupe:  # every clip frame named by its episode and its index in the episode
+            frame_keys = np.stack([np.repeat(src["episode"][()], L), np.repeat(src["start"][()], L) + offsets], axis=1)
+        else:  # by its clip and its index in the clip: every clip frame is its own
+            frame_keys = np.stack([np.repeat(np.arange(n), L), offsets], axis=1)
         encoded: dict[tuple[int, int], np.ndarray] = {}
         with atomic_path(out_h5) as tmp, open_h5(tmp, "w") as dst:
             dst.attrs.update(

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from roboscape.data.clips import ClipConfig, clip_starts, cut_clips
+from roboscape.data.frames import to_model_range
 from roboscape.data.tokens import token_index, tokenize_clip_shard
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
 from roboscape.utils.h5 import DataFileError, open_h5
@@ -63,7 +64,7 @@ def test_overlapping_frames_are_encoded_once_with_the_same_codes(tmp_path, clip_
     with open_h5(tmp_path / "once.h5") as a, open_h5(tmp_path / "every.h5") as b, open_h5(clips) as src:
         assert np.array_equal(a["tokens"][()], b["tokens"][()])
         for row in range(len(index)):  # the codes are each clip's own frames' codes
-            direct = once.encode(torch.from_numpy(src["rgb/third_view"][row]).movedim(-1, 1).float() / 127.5 - 1)
+            direct = once.encode(to_model_range(torch.from_numpy(src["rgb/third_view"][row])))
             assert np.array_equal(a["tokens"][row], direct.numpy())
         for name in ("actions", "rewards", "done"):
             assert np.array_equal(a[name][()], src[name][()])
