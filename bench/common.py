@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,6 +113,19 @@ def _child(queue, fn, args):
     queue.put(fn(*args))
 
 
+def _result(queue, proc) -> Any:
+    """What ``proc`` puts on ``queue``; a process that dies first (its error already printed) stops
+    the benchmark rather than leaving it waiting."""
+    while True:
+        try:
+            return queue.get(timeout=1)
+        except Empty:
+            if not proc.is_alive():
+                raise RuntimeError(
+                    f"the benchmark's process ended (exit code {proc.exitcode}) without a result"
+                ) from None
+
+
 def in_fresh_process(fn: Callable[..., Any], *args: Any, threads: int = 1) -> tuple[Any, float, float]:
     """``fn(*args)`` in a new Python process (spawned: nothing inherited but the environment) with
     ``threads`` torch/OpenMP/llvmpipe threads; returns (its result, wall seconds, CPU seconds of the
@@ -124,7 +138,7 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any, threads: int = 1) -> tu
         t0 = time.perf_counter()
         proc = ctx.Process(target=_child, args=(queue, fn, args))
         proc.start()
-        result = queue.get()
+        result = _result(queue, proc)
         proc.join()
         wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

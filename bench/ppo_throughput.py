@@ -4,7 +4,7 @@
   included -- over ``--updates`` updates after one warm-up update, each configuration in a fresh
   process, side by side in one run with the same policy: RL w. ManiSkill with ``--envs`` worker
   processes (the config's frames and policy rate), and RL w. World Model with ``--wm-envs``
-  environments in one batch of the action world model (the config's architecture, the general
+  environments in one batch of the action world model on ``--wm-device`` (the config's architecture, the general
   reward with cached goal features, the ``rl.world_model.decoder``, or each of ``--wm-decoder``, and
   the reward's ``rl.world_model.reward.precision`` and ``image_size``, or each of
   ``--wm-reward-precision`` and ``--wm-reward-size``).
@@ -20,8 +20,7 @@ states and goals are random frames.
 
 Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
            [--wm-decoder exact fused-auto-by4] [--wm-reward-precision fp32 auto] [--wm-reward-size 128 64]
-           [--updates 3]
-           [--eval-episodes 4] [--json [PATH]]
+           [--wm-device cuda] [--updates 3] [--eval-episodes 4] [--json [PATH]]
 """
 
 from __future__ import annotations
@@ -34,11 +33,20 @@ import time
 from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save
 
 
-def _setup(tier: str | None, task: str):
-    import numpy as np
+def _policy(cfg: dict):
+    """The config's MLP policy for its frames, random weights (seed 0)."""
     import torch
 
     from roboscape.policy.mlp import MLPPolicy, MLPPolicyConfig
+
+    torch.manual_seed(0)
+    size = cfg["trajectories"]["generator"]["image_size"]
+    return MLPPolicy(MLPPolicyConfig(image_size=size, instruction_dim=384, **cfg["policy"]["arch"]))
+
+
+def _setup(tier: str | None, task: str):
+    import numpy as np
+
     from roboscape.rl.maniskill import SimEnvConfig
     from roboscape.sim.catalogue import build_catalogue, instruction
 
@@ -55,9 +63,7 @@ def _setup(tier: str | None, task: str):
         robot_visual_detail=gen["robot_visual_detail"],
         shader=gen["shader"],
     )
-    torch.manual_seed(0)
-    policy = MLPPolicy(MLPPolicyConfig(image_size=gen["image_size"], instruction_dim=384, **cfg["policy"]["arch"]))
-    return cfg, scenes, instructions, env_cfg, policy
+    return cfg, scenes, instructions, env_cfg, _policy(cfg)
 
 
 def _timed_ppo(policy, envs, ppo_cfg: dict, updates: int) -> tuple[float, int]:
@@ -99,14 +105,17 @@ def ppo_steps(tier: str | None, task: str, num_envs: int, updates: int) -> dict:
 
 
 class _Timed:
-    """A callable that adds up the seconds spent in it (other attributes pass through)."""
+    """A callable that adds up the seconds spent in it (other attributes pass through); ``sync``
+    waits for the device's queued work, so that a GPU's kernels count where they were launched."""
 
-    def __init__(self, fn):
-        self.fn, self.seconds = fn, 0.0
+    def __init__(self, fn, sync=lambda: None):
+        self.fn, self.sync, self.seconds = fn, sync, 0.0
 
     def __call__(self, *args, **kwargs):
+        self.sync()
         t0 = time.perf_counter()
         out = self.fn(*args, **kwargs)
+        self.sync()
         self.seconds += time.perf_counter() - t0
         return out
 
@@ -119,8 +128,9 @@ def _step_shares(envs, steps: int) -> dict:
     and the rest (the world model's forward pass and the environment's bookkeeping)."""
     import torch
 
-    envs.rollout.decode = decode = _Timed(envs.rollout.decode)
-    envs.reward = reward = _Timed(envs.reward)
+    sync = torch.cuda.synchronize if envs.rollout.device.type == "cuda" else lambda: None
+    envs.rollout.decode = decode = _Timed(envs.rollout.decode, sync)
+    envs.reward = reward = _Timed(envs.reward, sync)
     actions = torch.zeros(envs.num_envs, *envs.single_action_space.shape)
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -141,18 +151,21 @@ def world_model_ppo_steps(
     decoder: str | None,
     reward_precision: str | None,
     reward_size: int | None = None,
+    device: str = "cpu",
 ) -> dict:
-    """PPO's env steps/s in the world model with ``num_envs`` environments (run in a fresh process)."""
+    """PPO's env steps/s in the world model with ``num_envs`` environments (run in a fresh process);
+    the world model, the reward and the policy on ``device``."""
     import numpy as np
     import torch
 
     from roboscape.rl.world_model_env import GeneralReward, InitialStates, RewardConfig, WMEnvConfig, WorldModelEnv
 
-    cfg, _, _, env_cfg, policy = _setup(tier, "push")
+    cfg = load_config(tier)
+    policy = _policy(cfg).to(device)
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    tokenizer = rollout_tokenizer(cfg)
-    wm = action_world_model(cfg, tokenizer)
+    tokenizer = rollout_tokenizer(cfg).to(device)
+    wm = action_world_model(cfg, tokenizer).to(device)
     rng = np.random.default_rng(0)
     size = tokenizer.cfg.image_size
     text = rng.standard_normal((8, 384))
@@ -163,10 +176,12 @@ def world_model_ppo_steps(
         ["push/s"] * 8,
     )
     rl = cfg["rl"]["world_model"]
-    wm_env = WMEnvConfig(num_envs=num_envs, episode_steps=env_cfg.episode_steps, decoder=decoder or rl["decoder"])
+    wm_env = WMEnvConfig(
+        num_envs=num_envs, episode_steps=cfg["policy"]["episode_steps"], decoder=decoder or rl["decoder"]
+    )
     chosen = {"precision": reward_precision, "image_size": reward_size}
     reward = RewardConfig(**{**rl["reward"], **{k: v for k, v in chosen.items() if v is not None}})
-    envs = WorldModelEnv(wm, tokenizer, states, wm_env, GeneralReward(reward, num_envs))
+    envs = WorldModelEnv(wm, tokenizer, states, wm_env, GeneralReward(reward, num_envs, device))
     envs.reset(seed=0)
     setup = time.perf_counter() - t0
     rate, steps = _timed_ppo(policy, envs, rl["ppo"], updates)
@@ -175,6 +190,7 @@ def world_model_ppo_steps(
         "env_steps_per_s": rate,
         "env_setup_s": setup,
         "env_steps": steps,
+        "device": torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else "cpu",
         "decoder": wm_env.decoder,
         "reward_precision": reward.precision,
         "reward_image_size": reward.image_size,  # None: the frames' own
@@ -217,7 +233,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", help="a tier's overlay on config.yaml (e.g. config/tiny.yaml); default: config.yaml")
     ap.add_argument("--task", default="push")
-    ap.add_argument("--envs", type=int, nargs="+", default=[1, 2], help="ManiSkill environment processes")
+    ap.add_argument(
+        "--envs", type=int, nargs="*", default=[1, 2], help="ManiSkill environment processes (none: skip ManiSkill)"
+    )
     ap.add_argument("--wm-envs", type=int, nargs="+", default=[16, 64], help="world-model environments in one batch")
     ap.add_argument(
         "--wm-decoder",
@@ -236,8 +254,13 @@ def main() -> None:
         nargs="+",
         help="the sides in pixels the general reward resizes frames to, each run in turn (default: the config's)",
     )
+    ap.add_argument(
+        "--wm-device",
+        default="cpu",
+        help="where the world model, its reward and the policy run (e.g. cuda; PPO's buffer stays on the CPU)",
+    )
     ap.add_argument("--updates", type=int, default=3, help="timed PPO updates per number of environments")
-    ap.add_argument("--eval-episodes", type=int, default=4)
+    ap.add_argument("--eval-episodes", type=int, default=4, help="0: skip the evaluation")
     ap.add_argument(
         "--json", nargs="?", const="", help="write the figures (default: bench/results/ppo_throughput.json)"
     )
@@ -251,34 +274,38 @@ def main() -> None:
             f"(updates included; creating the environments took {r['env_setup_s']:.1f} s)",
             flush=True,
         )
-    fastest = max(r["env_steps_per_s"] for r in results["ppo"].values())
+    fastest = max((r["env_steps_per_s"] for r in results["ppo"].values()), default=None)
     runs = itertools.product(
         args.wm_decoder or [None], args.wm_reward_precision or [None], args.wm_reward_size or [None], args.wm_envs
     )
     for decoder, precision, size, n in runs:
-        fn_args = (args.config, n, args.updates, decoder, precision, size)
+        fn_args = (args.config, n, args.updates, decoder, precision, size, args.wm_device)
         r = in_fresh_process(world_model_ppo_steps, *fn_args, threads=2)[0]
-        r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest
+        r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest if fastest else None
         setting = f"{r['decoder']} decoder, reward in {r['reward_precision']}"
+        if r["device"] != "cpu":
+            setting += f", on {r['device']}"
         if r["reward_image_size"]:
             setting += f" at {r['reward_image_size']} px"
         results["ppo"][f"the world model, {n} environments, {setting}"] = r
         print(
             f"PPO in the world model, {n} environments ({setting}): "
-            f"{r['env_steps_per_s']:.1f} env steps/s "
-            f"= {r['speedup_over_fastest_maniskill']:.2f}x the fastest PPO in ManiSkill; of its time, PPO "
+            f"{r['env_steps_per_s']:.1f} env steps/s"
+            + (f" = {r['speedup_over_fastest_maniskill']:.2f}x the fastest PPO in ManiSkill" if fastest else "")
+            + "; of its time, PPO "
             f"(policy and updates) {r['ppo_share']:.0%}, and of an environment step's: decoder "
             f"{r['decoder_share']:.0%}, reward {r['reward_share']:.0%}, world model and the rest "
             f"{r['world_model_and_rest_share']:.0%}",
             flush=True,
         )
-    r = in_fresh_process(eval_episodes, args.config, args.task, args.eval_episodes, threads=1)[0]
-    results["evaluation"]["1 environment"] = r
-    print(
-        f"evaluation: {r['episodes_per_minute']:.1f} episodes/min of {r['episode_steps']} policy steps "
-        f"({r['policy_steps_per_s']:.1f} policy steps/s)",
-        flush=True,
-    )
+    if args.eval_episodes:
+        r = in_fresh_process(eval_episodes, args.config, args.task, args.eval_episodes, threads=1)[0]
+        results["evaluation"]["1 environment"] = r
+        print(
+            f"evaluation: {r['episodes_per_minute']:.1f} episodes/min of {r['episode_steps']} policy steps "
+            f"({r['policy_steps_per_s']:.1f} policy steps/s)",
+            flush=True,
+        )
     if args.json is not None:
         save("ppo_throughput", vars(args), results, threads=2, path=args.json or None)
 

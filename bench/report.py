@@ -25,7 +25,8 @@ def _machine(m: dict) -> str:
     )
 
 
-def _command(name: str, args: dict) -> str:
+def _command(name: str, args: dict, result: str) -> str:
+    """The command that wrote ``bench/results/<result>.json``, a run of ``bench/<name>.py``."""
     parts = [f".venv/bin/python bench/{name}.py"]
     for key, value in args.items():
         if key in ("json", "image_size", "frame_skip") or value is None or value is False:
@@ -34,7 +35,7 @@ def _command(name: str, args: dict) -> str:
         parts.append(
             flag if value is True else f"{flag} {' '.join(map(str, value)) if isinstance(value, list) else value}"
         )
-    return " ".join(parts + ["--json"])
+    return " ".join(parts + ["--json" if result == name else f"--json bench/results/{result}.json"]).replace("  ", " ")
 
 
 def _range(f: dict, fmt: str = "{:.1f}") -> str:
@@ -93,11 +94,12 @@ def ppo(r: dict) -> list[str]:
     for name, f in r["ppo"].items():
         ratio = (
             f" = {f['speedup_over_fastest_maniskill']:.2f}x the fastest in ManiSkill"
-            if "speedup_over_fastest_maniskill" in f
+            if f.get("speedup_over_fastest_maniskill") is not None
             else ""
         )
         shares = (
-            f"; PPO {f['ppo_share']:.0%} of the time; of a step: decoder {f['decoder_share']:.0%}, reward "
+            f"; PPO {f['ppo_share']:.0%} of the time; the environment alone {f['env_only_steps_per_s']:.1f} "
+            f"env steps/s, of its step: decoder {f['decoder_share']:.0%}, reward "
             f"{f['reward_share']:.0%}, world model and the rest {f['world_model_and_rest_share']:.0%}"
             if "ppo_share" in f
             else ""
@@ -179,6 +181,8 @@ TABLES: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "reward_trunk": ("The general reward's step: the perceptual trunk as shipped against the fast one", reward_trunk),
     "tokenize_throughput": ("Tokenizing a clip shard: each frame once against clip by clip", tokenize),
 }
+# Further runs of a benchmark (on a lent GPU, say) write bench/results/<benchmark>_<what>.json: each
+# gets its own section under the benchmark's.
 
 
 def markdown(results_dir: Path = RESULTS) -> str:
@@ -190,23 +194,25 @@ def markdown(results_dir: Path = RESULTS) -> str:
         "",
     ]
     for name, (title, table) in TABLES.items():
-        path = results_dir / f"{name}.json"
-        if not path.exists():
-            continue
-        record = json.loads(path.read_text())
-        doc = (REPO / "bench" / f"{name}.py").read_text().split('"""')[1].strip().split("\n\n")[0]
-        lines += [
-            f"## {title}",
-            "",
-            doc.replace("\n", " "),
-            "",
-            f"`{_command(name, record['arguments'])}`",
-            "",
-            f"Machine: {_machine(record['machine'])}.",
-            "",
-            *table(record["results"]),
-            "",
-        ]
+        extra = sorted(p for p in results_dir.glob(f"{name}_*.json") if p.stem.removeprefix(name + "_") not in TABLES)
+        for path in [p for p in [results_dir / f"{name}.json", *extra] if p.exists()]:
+            result, record = path.stem, json.loads(path.read_text())
+            gpu = record["machine"].get("gpu")
+            heading = f"{title}, {path.stem.removeprefix(name + '_').replace('_', ' ')}" if result != name else title
+            heading += f" (on {gpu})" if gpu else ""
+            doc = (REPO / "bench" / f"{name}.py").read_text().split('"""')[1].strip().split("\n\n")[0]
+            lines += [
+                f"## {heading}",
+                "",
+                doc.replace("\n", " ") if result == name else "As above, with the arguments and machine below.",
+                "",
+                f"`{_command(name, record['arguments'], result)}`",
+                "",
+                f"Machine: {_machine(record['machine'])}.",
+                "",
+                *table(record["results"]),
+                "",
+            ]
     return "\n".join(lines)
 
 

@@ -157,7 +157,9 @@ class MLPPolicy(nn.Module, Pretrained):
         if deterministic:
             action = dist.mean
         else:
-            noise = torch.randn(dist.mean.shape, generator=generator, device=dist.mean.device)
+            # drawn where the generator lives (the CPU's by default), so a seed gives the same noise on any device
+            where = dist.mean.device if generator is None else generator.device
+            noise = torch.randn(dist.mean.shape, generator=generator, device=where).to(dist.mean.device)
             action = dist.mean + dist.stddev * noise
         return ActOutput(action, dist.log_prob(action).sum(-1), self.critic(h).squeeze(-1))
 
@@ -166,6 +168,7 @@ class MLPPolicy(nn.Module, Pretrained):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         h = self.features(obs)
         dist = self.distribution(h)
+        action = action.to(h.device)
         return dist.log_prob(action).sum(-1), dist.entropy().sum(-1), self.critic(h).squeeze(-1)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -313,8 +313,9 @@ class PPO:
             for k, v in obs.items():
                 buffer.obs[k][step] = v
             buffer.dones[step] = next_done
-            buffer.actions[step], buffer.log_probs[step], buffer.values[step] = out.action, out.log_prob, out.value
-            obs, reward, terminated, truncated, info = self.envs.step(out.action)
+            action, log_prob, value = (t.cpu() for t in out)  # the environments and the buffer are on the CPU
+            buffer.actions[step], buffer.log_probs[step], buffer.values[step] = action, log_prob, value
+            obs, reward, terminated, truncated, info = self.envs.step(action)
             buffer.rewards[step] = reward * args.reward_scale
             next_done = (terminated | truncated).float()
             if "final_info" in info:
