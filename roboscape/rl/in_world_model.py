@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from roboscape.models.text_encoder import load_sentences
 from roboscape.models.tokenizer import Tokenizer
@@ -57,14 +58,19 @@ def train_in_world_model(
     reward_dir: str | Path | None = None,
     code_digest: str | None = None,
     stop_after: int | None = None,
+    device: str = "cpu",
 ) -> dict:
     """PPO from the policy in ``sft_dir`` (with the learned reward in ``reward_dir`` if the reward
     is a baseline); saves the result to ``out_dir/model`` and ``train.json``
-    (a killed run resumes from its last checkpoint: see :mod:`roboscape.rl.ppo`)."""
+    (a killed run resumes from its last checkpoint: see :mod:`roboscape.rl.ppo`). The world model,
+    its reward and the policy run on ``device``; PPO's rollout buffer stays on the CPU."""
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"RL w. World Model was asked to run on {device!r}, but this machine has no GPU")
     out_dir = Path(out_dir)
-    policy = load_policy(sft_dir)
-    wm, tokenizer = WorldModel.from_pretrained(wm_dir), Tokenizer.from_pretrained(tokenizer_dir)
-    reward = make_reward(reward_cfg, env_cfg.num_envs, reward_dir)
+    policy = load_policy(sft_dir, device)
+    wm = WorldModel.from_pretrained(wm_dir, device)
+    tokenizer = Tokenizer.from_pretrained(tokenizer_dir, device)
+    reward = make_reward(reward_cfg, env_cfg.num_envs, reward_dir, device)
     envs = WorldModelEnv(wm, tokenizer, states, env_cfg, reward, seed=ppo.seed)
     policy.check_space(envs.single_observation_space)
     signature = {

@@ -211,15 +211,17 @@ class LearnedReward:
         return self.model.reward(features if self.model.cfg.kind == "embedding" else frames)
 
 
-def make_reward(cfg: RewardConfig, num_envs: int, model_dir: str | Path | None = None) -> Reward:
-    """The reward ``cfg.kind`` names: ``general``, or a learned baseline loaded from ``model_dir``."""
+def make_reward(
+    cfg: RewardConfig, num_envs: int, model_dir: str | Path | None = None, device: str | torch.device = "cpu"
+) -> Reward:
+    """The reward ``cfg.kind`` names, on ``device``: ``general``, or a learned baseline loaded from ``model_dir``."""
     if cfg.kind == "general":
-        return GeneralReward(cfg, num_envs)
+        return GeneralReward(cfg, num_envs, device)
     if cfg.kind not in KINDS:
         raise ValueError(f"unknown reward {cfg.kind!r}; choose general or one of {KINDS}")
     if model_dir is None:
         raise ValueError(f"the {cfg.kind} reward is a trained model: give its directory")
-    model = RewardModel.from_pretrained(model_dir)
+    model = RewardModel.from_pretrained(model_dir, device)
     if model.cfg.kind != cfg.kind:
         raise ValueError(f"{model_dir} holds a {model.cfg.kind} reward model, not a {cfg.kind} one")
     return LearnedReward(model)

@@ -327,6 +327,7 @@ rule rl_world_model:
         reward=lambda wc: {"kind": "general", **RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]}
         if RLWM_METHODS[wc.method] == "general" else {"kind": RLWM_METHODS[wc.method]},
         ppo=RLWM["ppo"],
+        device="cuda" if RLWM["resources"]["gpus"] else "cpu",  # the world model, its reward and the policy
     log:
         f"{OUT}/logs/{{method}}/{{group}}.log",
     benchmark:

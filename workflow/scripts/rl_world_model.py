@@ -34,5 +34,6 @@ with job_log(snakemake.log[0]) as log:
         Path(snakemake.output.summary).parent,
         reward_dir=Path(i.reward_model).parent if hasattr(i, "reward_model") else None,
         code_digest=source_digest(i.lib),
+        device=p.device,
     )
     log.info("done: %s", result["last"])
