@@ -73,10 +73,13 @@ class ControllabilityConfig:
     horizon: int = 15  # policy steps per sequence (the recorded one: at most what its episode holds)
     seed: int = 0  # seed of the random sequences and of the world model's sampling
     temperature: float = 0.0  # the world model's sampling temperature (0: greedy, as RL w. World Model's default)
+    keep_threshold: float = 0.0  # at temperature 0: 0 greedy, above 0 keep-or-change (roboscape.models.world_model)
 
     def __post_init__(self):
         if self.temperature < 0:
             raise ValueError(f"the sampling temperature must be >= 0, got {self.temperature}")
+        if not 0 <= self.keep_threshold < 1:
+            raise ValueError(f"keep_threshold must be in [0, 1), got {self.keep_threshold}")
 
 
 def pick_start_episodes(episodes: Sequence[Trajectory], subset: str, n: int) -> list[Trajectory]:
@@ -267,7 +270,9 @@ def measure(
     """Every sequence from every start state of each subset, in the simulator and the world model.
     Returns the result (``controllability.json``) and, per subset and sequence, the simulator's and
     the world model's uint8 frames (N, T+1, H, W, 3), the first frame included."""
-    rollout = Rollout(wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)  # clips actions to the trained range
+    rollout = Rollout(
+        wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed, keep_threshold=cfg.keep_threshold
+    )  # clips actions to the trained range
     low, high = (
         np.broadcast_to(b.cpu().numpy(), (wm.cfg.action_dim,)).astype(np.float32) for b in (rollout.low, rollout.high)
     )

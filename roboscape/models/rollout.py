@@ -45,11 +45,15 @@ class Rollout:
         temperature: float = 0.0,
         seed: int = 0,
         decoder: DecoderOptions | None = None,
+        keep_threshold: float = 0.0,
     ):
         """Actions are clipped to [action_low, action_high]: by default the range the world model
         was trained on (its config), or [-1, 1] (the controller's range) if it has none.
         ``decoder``: see :class:`DecoderOptions` (by default, it decodes exactly as
-        :meth:`Tokenizer.decode_tokens`)."""
+        :meth:`Tokenizer.decode_tokens`). ``keep_threshold`` at temperature 0: 0 decodes greedily (the
+        most likely token; per bit for a ``bits`` target), above 0 by :func:`keep_or_change`."""
+        if not 0 <= keep_threshold < 1:
+            raise ValueError(f"keep_threshold must be in [0, 1), got {keep_threshold}")
         if (
             world_model.cfg.codebook_size != tokenizer.cfg.codebook_size
             or world_model.cfg.tokens_hw != tokenizer.cfg.tokens_hw
@@ -65,7 +69,7 @@ class Rollout:
             action_high = 1.0 if cfg.action_high is None else cfg.action_high
         self.low = torch.as_tensor(action_low, dtype=torch.float32, device=self.device)
         self.high = torch.as_tensor(action_high, dtype=torch.float32, device=self.device)
-        self.temperature = temperature
+        self.temperature, self.keep_threshold = temperature, keep_threshold
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.clipped_actions = 0
         self._cache = None
@@ -163,7 +167,9 @@ class Rollout:
             control, mask = self._text
         out, self._cache = self.wm.step(self._tokens, control, self._cache, control_mask=mask)
         logits = out.logits[:, 0]
-        self._tokens = predict_tokens(logits, self.wm.cfg.token_target, self.temperature, self.generator)
+        self._tokens = predict_tokens(
+            logits, self.wm.cfg.token_target, self.temperature, self.generator, self._tokens, self.keep_threshold
+        )
         hw = self.wm.cfg.tokens_hw
         tokens = self._tokens.view(-1, hw, hw)
         frames = self.decode(tokens, self._decoder_context)

@@ -143,10 +143,44 @@ def token_nll(logits: torch.Tensor, target: torch.Tensor, token_target: str) -> 
     )
 
 
+def keep_or_change(logits: torch.Tensor, previous: torch.Tensor, token_target: str, threshold: float) -> torch.Tensor:
+    """Token ids from logits, deciding first whether each position keeps its ``previous`` token:
+    it keeps it where greedy decoding would and the model gives it probability >= ``threshold``,
+    else takes the most likely *other* token. Greedy decoding can keep a token the model believes
+    in less than even (every bit of a ``bits`` target may favour the old token while their product
+    does not); there this rule moves, to the old token with its least certain bit flipped.
+    ``threshold`` 0 is greedy decoding; 1/2 moves wherever keeping is less likely than not."""
+    if token_target == "bits":
+        old = token_bits(previous, logits.shape[-1])
+        greedy = logits > 0
+        greedy_keeps = (greedy == old).all(-1)
+        flip = F.one_hot(logits.abs().argmin(-1), logits.shape[-1]).bool()
+        other = torch.where(greedy_keeps[..., None], old ^ flip, greedy)
+        log_keep = F.logsigmoid(torch.where(old, logits, -logits)).sum(-1)
+        keep = greedy_keeps & (log_keep >= (math.log(threshold) if threshold > 0 else -math.inf))
+        return bits_to_tokens(torch.where(keep[..., None], old, other))
+    probs = torch.softmax(logits.float(), dim=-1)
+    previous = previous.long()
+    p_keep = probs.gather(-1, previous[..., None]).squeeze(-1)
+    keep = (probs.argmax(-1) == previous) & (p_keep >= threshold)
+    other = probs.scatter(-1, previous[..., None], -1.0).argmax(-1)
+    return torch.where(keep, previous, other)
+
+
 def predict_tokens(
-    logits: torch.Tensor, token_target: str, temperature: float = 0.0, generator: torch.Generator | None = None
+    logits: torch.Tensor,
+    token_target: str,
+    temperature: float = 0.0,
+    generator: torch.Generator | None = None,
+    previous: torch.Tensor | None = None,
+    keep_threshold: float = 0.0,
 ) -> torch.Tensor:
-    """Token ids from logits: the most likely (``temperature`` 0; per bit for ``bits``) or sampled."""
+    """Token ids from logits: the most likely (``temperature`` 0; per bit for ``bits``), or with
+    ``previous`` tokens and a ``keep_threshold`` above 0, :func:`keep_or_change`'s, or sampled."""
+    if temperature <= 0 and keep_threshold > 0:
+        if previous is None:
+            raise ValueError("keep-or-change decoding needs the previous tokens")
+        return keep_or_change(logits, previous, token_target, keep_threshold)
     if token_target == "bits":
         if temperature <= 0:
             return bits_to_tokens(logits > 0)

@@ -68,6 +68,21 @@ def test_actions_are_validated_and_out_of_range_ones_clipped_and_counted():
         Rollout(wm, tok).step(torch.zeros(3, 7))
 
 
+def test_keep_or_change_decoding_moves_only_where_greedy_kept_a_token_against_the_odds():
+    wm, tok = models(token_target="bits")
+    greedy, koc = Rollout(wm, tok), Rollout(wm, tok, keep_threshold=0.5)
+    first = greedy.reset(frames())
+    koc.reset(frames())
+    actions = torch.zeros(3, 7)
+    a, b = greedy.step(actions), koc.step(actions)
+    expected = predict_tokens(a.logits, "bits", previous=first.flatten(1), keep_threshold=0.5)
+    assert torch.equal(b.tokens, expected.view(3, 4, 4))
+    changed = b.tokens != a.tokens
+    assert (a.tokens == first)[changed].all()  # it differs from greedy only where greedy kept the token
+    with pytest.raises(ValueError, match="keep_threshold"):
+        Rollout(wm, tok, keep_threshold=1.0)
+
+
 def test_sampling_is_seeded():
     wm, tok = models()
     runs = []

@@ -9,6 +9,7 @@ from roboscape.models.world_model import (
     WorldModel,
     WorldModelConfig,
     bits_to_tokens,
+    keep_or_change,
     predict_tokens,
     token_bits,
     token_nll,
@@ -134,6 +135,34 @@ def test_bit_targets_score_codes_by_a_normalised_factorised_distribution():
     sampled = predict_tokens(logits[:1].expand(20000, -1), "bits", 1.0, torch.Generator().manual_seed(1))
     frequency = torch.bincount(sampled, minlength=32).float() / 20000
     assert torch.allclose(frequency, torch.exp(-nll[0]), atol=0.02)
+
+
+@pytest.mark.parametrize("token_target", ["codes", "bits"])
+@pytest.mark.parametrize("threshold", [0.25, 0.5])
+def test_keep_or_change_keeps_what_greedy_keeps_at_odds_of_threshold_else_takes_the_likeliest_other(
+    token_target, threshold
+):
+    g = torch.Generator().manual_seed(0)
+    n = 16  # codes
+    logits = torch.randn(200, 4 if token_target == "bits" else n, generator=g) * 2
+    previous = torch.randint(0, n, (200,), generator=g)
+    chosen = keep_or_change(logits, previous, token_target, threshold)
+    codes = torch.arange(n)
+    log_p = -token_nll(logits[:, None].expand(-1, n, -1), codes.expand(200, -1), token_target)  # (200, n)
+    greedy = predict_tokens(logits, token_target)
+    keep = (greedy == previous) & (log_p.gather(-1, previous[:, None]).squeeze(-1).exp() >= threshold)
+    other = log_p.scatter(-1, previous[:, None], -torch.inf).argmax(-1)
+    assert torch.equal(chosen, torch.where(keep, previous, other))
+    assert 0 < keep.float().mean() < (greedy == previous).float().mean()  # it moves some of what greedy keeps
+    assert torch.equal(predict_tokens(logits, token_target, previous=previous, keep_threshold=threshold), chosen)
+    assert torch.equal(predict_tokens(logits, token_target, previous=previous), greedy)  # threshold 0: greedy
+
+
+def test_keep_or_change_moves_a_token_every_bit_favours_but_their_product_does_not():
+    logits = torch.full((1, 4), -0.4).index_fill(1, torch.tensor([2]), -0.1)  # each bit 0.52-0.6 for code 0
+    assert predict_tokens(logits, "bits") == 0
+    assert keep_or_change(logits, torch.tensor([0]), "bits", 0.5) == 4  # the least certain bit flipped
+    assert keep_or_change(logits, torch.tensor([0]), "bits", 0.1) == 0  # 0.6**3 * 0.52 = 0.11 >= 0.1
 
 
 def test_config_round_trip(tmp_path):
