@@ -32,10 +32,9 @@ def _command(name: str, args: dict, result: str) -> str:
         if key in ("json", "image_size", "frame_skip") or value is None or value is False:
             continue
         flag = "--" + key.replace("_", "-")
-        parts.append(
-            flag if value is True else f"{flag} {' '.join(map(str, value)) if isinstance(value, list) else value}"
-        )
-    return " ".join(parts + ["--json" if result == name else f"--json bench/results/{result}.json"]).replace("  ", " ")
+        values = value if isinstance(value, list) else [] if value is True else [value]
+        parts.append(" ".join([flag, *map(str, values)]))
+    return " ".join(parts + ["--json" if result == name else f"--json bench/results/{result}.json"])
 
 
 def _range(f: dict, fmt: str = "{:.1f}") -> str:
@@ -194,13 +193,13 @@ def markdown(results_dir: Path = RESULTS) -> str:
         "",
     ]
     for name, (title, table) in TABLES.items():
+        doc = (REPO / "bench" / f"{name}.py").read_text().split('"""')[1].strip().split("\n\n")[0]
         extra = sorted(p for p in results_dir.glob(f"{name}_*.json") if p.stem.removeprefix(name + "_") not in TABLES)
         for path in [p for p in [results_dir / f"{name}.json", *extra] if p.exists()]:
             result, record = path.stem, json.loads(path.read_text())
             gpu = record["machine"].get("gpu")
             heading = f"{title}, {path.stem.removeprefix(name + '_').replace('_', ' ')}" if result != name else title
             heading += f" (on {gpu})" if gpu else ""
-            doc = (REPO / "bench" / f"{name}.py").read_text().split('"""')[1].strip().split("\n\n")[0]
             lines += [
                 f"## {heading}",
                 "",
