@@ -79,8 +79,11 @@ def fake_clip_index(tmp_path: Path, size: int = 32) -> Path:
     return tmp_path / "index.csv"
 
 
-def models(control: str = "action", token_target: str = "codes") -> tuple[WorldModel, Tokenizer]:
-    """A tiny world model and tokenizer of 16 px frames (random weights, seeded)."""
+def models(
+    control: str = "action", token_target: str = "codes", action_dropout: float = 0.0
+) -> tuple[WorldModel, Tokenizer]:
+    """A tiny world model and tokenizer of 16 px frames (random weights, seeded); with
+    ``action_dropout``, its null action is random too, so that guidance changes something."""
     torch.manual_seed(0)
     tok = Tokenizer(TokenizerConfig(image_size=16, downsample_factor=4, base_channels=16, codebook_bits=6)).eval()
     wm = WorldModel(
@@ -94,8 +97,11 @@ def models(control: str = "action", token_target: str = "codes") -> tuple[WorldM
             control=control,
             text_dim=24,
             token_target=token_target,
+            action_dropout=action_dropout,
         )
     ).eval()
+    if wm.null_control is not None:
+        torch.nn.init.normal_(wm.null_control)
     return wm, tok
 
 

@@ -74,6 +74,7 @@ class ControllabilityConfig:
     seed: int = 0  # seed of the random sequences and of the world model's sampling
     temperature: float = 0.0  # the world model's sampling temperature (0: greedy, as RL w. World Model's default)
     keep_threshold: float = 0.0  # at temperature 0: 0 greedy, above 0 keep-or-change (roboscape.models.world_model)
+    guidance: float = 1.0  # classifier-free guidance scale of the world model's rollouts (roboscape.models.rollout)
 
     def __post_init__(self):
         if self.temperature < 0:
@@ -271,7 +272,12 @@ def measure(
     Returns the result (``controllability.json``) and, per subset and sequence, the simulator's and
     the world model's uint8 frames (N, T+1, H, W, 3), the first frame included."""
     rollout = Rollout(
-        wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed, keep_threshold=cfg.keep_threshold
+        wm,
+        tokenizer,
+        temperature=cfg.temperature,
+        seed=cfg.seed,
+        keep_threshold=cfg.keep_threshold,
+        guidance=cfg.guidance,
     )  # clips actions to the trained range
     low, high = (
         np.broadcast_to(b.cpu().numpy(), (wm.cfg.action_dim,)).astype(np.float32) for b in (rollout.low, rollout.high)

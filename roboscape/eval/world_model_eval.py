@@ -56,6 +56,7 @@ class EvalConfig:
     windows: int = 64  # teacher-forced windows per subset
     done_threshold: float = 0.5
     temperature: float = 0.0  # 0: greedy
+    guidance: float = 1.0  # action WM: classifier-free guidance scale of its rollouts (roboscape.models.rollout)
     batch_size: int = 8
     seed: int = 0
 
@@ -123,7 +124,7 @@ def open_loop(
     chosen = evenly_spaced(len(windows.index), cfg.clips)
     curves: dict[str, dict[str, list[torch.Tensor]]] = {}
     media: dict[str, list[np.ndarray]] = {"truth": [], "model": []}
-    rollout = Rollout(wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)
+    rollout = Rollout(wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed, guidance=cfg.guidance)
     for start in range(0, len(chosen), cfg.batch_size):
         batch = chosen[start : start + cfg.batch_size]
         # frames 0, k, .., Hk: (B, H+1, h, w, 3)
@@ -192,7 +193,8 @@ def open_loop(
         "horizon": horizon,
         "frame_skip": skip,
         "samples_per_clip": 1,
-        "sampling": "greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}",
+        "sampling": ("greedy" if cfg.temperature <= 0 else f"temperature {cfg.temperature}")
+        + (f", guidance {cfg.guidance:g}" if cfg.guidance != 1 else ""),
         "mean": mean,
         "per_step": per_step,
         "margin_over_floor": margin,  # positive: the model is better than the floor
@@ -212,7 +214,7 @@ def clip_rows(clips: ClipDataset, windows: TokenWindowDataset, chosen: list[int]
 
 @torch.no_grad()
 def controllability(
-    wm: WorldModel, tokenizer: Tokenizer, first_frames: torch.Tensor, horizon: int
+    wm: WorldModel, tokenizer: Tokenizer, first_frames: torch.Tensor, horizon: int, guidance: float = 1.0
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Rollouts of the action WM from the same start frames under hand-made action sequences
     (the paper's Fig. 9): each translation axis held at the trained extreme in both directions,
@@ -238,7 +240,7 @@ def controllability(
     sequences["uniform random in range"] = low + (high - low) * torch.rand(
         horizon, cfg.action_dim, generator=generator
     ).to(device)
-    rollout = Rollout(wm, tokenizer)
+    rollout = Rollout(wm, tokenizer, guidance=guidance)
     frames: dict[str, np.ndarray] = {}
     finals: dict[str, torch.Tensor] = {}
     for name, seq in sequences.items():
@@ -315,5 +317,7 @@ def evaluate_world_model(
     if control == "action":
         rows = clip_rows(clips, subsets["heldout"], evenly_spaced(len(subsets["heldout"].index), 2))
         first = torch.stack([to_model_range(torch.from_numpy(clips.frame(r, 0, view))) for r in rows])
-        result["controllability"], media["controllability"] = controllability(wm, tokenizer, first, cfg.horizon)
+        result["controllability"], media["controllability"] = controllability(
+            wm, tokenizer, first, cfg.horizon, cfg.guidance
+        )
     return result, media

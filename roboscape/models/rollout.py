@@ -11,6 +11,10 @@ outside the trained range are clipped and counted. A tokenizer whose decoder tak
 context frame (``decoder_context``) decodes every step with the real frame the rollout started from.
 The decoder can be made faster (:mod:`roboscape.models.inference_decoder`: fused upsampling,
 compiled, bf16, a few frames per call): the tokens stay the same, the frames move by rounding.
+An action world model trained with action dropout can be guided by its actions (``guidance``,
+classifier-free guidance): each step runs the batch twice in one forward pass, with the actions and
+with the null action (each with its own cached frames), and decodes ``u + s * (c - u)`` of their
+logits; the done signal and the features are the conditional pass's.
 """
 
 from __future__ import annotations
@@ -46,14 +50,24 @@ class Rollout:
         seed: int = 0,
         decoder: DecoderOptions | None = None,
         keep_threshold: float = 0.0,
+        guidance: float = 1.0,
     ):
         """Actions are clipped to [action_low, action_high]: by default the range the world model
         was trained on (its config), or [-1, 1] (the controller's range) if it has none.
         ``decoder``: see :class:`DecoderOptions` (by default, it decodes exactly as
         :meth:`Tokenizer.decode_tokens`). ``keep_threshold`` at temperature 0: 0 decodes greedily (the
-        most likely token; per bit for a ``bits`` target), above 0 by :func:`keep_or_change`."""
+        most likely token; per bit for a ``bits`` target), above 0 by :func:`keep_or_change`.
+        ``guidance``: the scale s of classifier-free guidance by the action (1: none, the
+        conditional model alone; 0: the unconditional one); other than 1 it needs an action world
+        model trained with action dropout."""
         if not 0 <= keep_threshold < 1:
             raise ValueError(f"keep_threshold must be in [0, 1), got {keep_threshold}")
+        if guidance < 0:
+            raise ValueError(f"guidance must be >= 0, got {guidance}")
+        if guidance != 1 and not world_model.guidable:
+            raise ValueError(
+                "guidance needs an action world model trained with action dropout (world_model.guidance.action_dropout)"
+            )
         if (
             world_model.cfg.codebook_size != tokenizer.cfg.codebook_size
             or world_model.cfg.tokens_hw != tokenizer.cfg.tokens_hw
@@ -69,7 +83,7 @@ class Rollout:
             action_high = 1.0 if cfg.action_high is None else cfg.action_high
         self.low = torch.as_tensor(action_low, dtype=torch.float32, device=self.device)
         self.high = torch.as_tensor(action_high, dtype=torch.float32, device=self.device)
-        self.temperature, self.keep_threshold = temperature, keep_threshold
+        self.temperature, self.keep_threshold, self.guidance = temperature, keep_threshold, guidance
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.clipped_actions = 0
         self._cache = None
@@ -149,6 +163,8 @@ class Rollout:
                 mine[envs] = new
         if self._cache is not None:
             n = self.wm.cfg.tokens_per_frame
+            if self.guidance != 1:  # the unconditional pass's rows follow the conditional ones
+                envs = torch.cat([envs, envs + self.num_envs])
             rows = (envs[:, None] * n + torch.arange(n, device=self.device)).flatten()
             for layer in self._cache:
                 layer.restart(rows)
@@ -165,8 +181,18 @@ class Rollout:
             control, mask = self._check_actions(actions), None
         else:
             control, mask = self._text
-        out, self._cache = self.wm.step(self._tokens, control, self._cache, control_mask=mask)
-        logits = out.logits[:, 0]
+        if self.guidance == 1:
+            out, self._cache = self.wm.step(self._tokens, control, self._cache, control_mask=mask)
+            logits = out.logits[:, 0]
+        else:
+            n = self.num_envs
+            unconditional = torch.arange(2 * n, device=self.device) >= n
+            both, self._cache = self.wm.step(
+                self._tokens.repeat(2, 1), control.repeat(2, 1), self._cache, unconditional=unconditional
+            )
+            cond, uncond = both.logits[:n, 0], both.logits[n:, 0]
+            logits = uncond + self.guidance * (cond - uncond)
+            out = both._replace(done=both.done[:n], features=both.features[:n])
         self._tokens = predict_tokens(
             logits, self.wm.cfg.token_target, self.temperature, self.generator, self._tokens, self.keep_threshold
         )

@@ -35,6 +35,14 @@ the two compare directly.
 Frame skip (``frame_skip``): one step of the model spans k recorded frames (control steps); its
 action is their summed end-effector delta (:func:`roboscape.data.token_windows.skip_actions`).
 
+Action dropout (``action_dropout``, action WM): in training, each sequence's actions are replaced
+by a learned null action with this probability, so that the same network also predicts the next
+frame without knowing the action. A rollout can then guide by the action (classifier-free
+guidance, :class:`roboscape.models.rollout.Rollout`'s ``guidance``): the next frame's logits
+``u + s * (c - u)`` from the conditional ``c`` and the unconditional ``u``, which at ``s > 1``
+amplifies what the action changes against what any action would -- a lever for actions whose
+effect the greedy per-position mode averages away (docs/controllability-history.md).
+
 Copy prior (``copy_prior``): most of a frame's tokens persist into the next one (the static
 scene), so each position's logits get a learned bonus for the token it
 holds now, ``logits[n, x_t[n]] += c`` with c initialised to ``log(codebook_size)``. At
@@ -78,6 +86,7 @@ class WorldModelConfig(JsonConfig):
     copy_prior: bool = False  # learned logit bonus for keeping each position's current token
     token_target: str = "bits"  # bits: one binary distribution per LFQ bit; codes: a softmax over the codebook
     frame_skip: int = 4  # recorded frames (control steps) per world-model step; its action is their summed delta
+    action_dropout: float = 0.0  # action WM: share of training sequences given the null action instead of theirs
     # Action WM: statistics of the training actions (per dimension). Actions are standardised
     # with mean/std before the encoder; the rollout clips actions to [low, high], the trained range.
     action_mean: list[float] | None = None
@@ -99,6 +108,10 @@ class WorldModelConfig(JsonConfig):
                 )
             if self.copy_prior:
                 raise ValueError("copy_prior works on code logits: it needs token_target 'codes'")
+        if not 0 <= self.action_dropout < 1:
+            raise ValueError(f"action_dropout must be in [0, 1), got {self.action_dropout}")
+        if self.action_dropout and self.control != "action":
+            raise ValueError("action_dropout is for an action world model")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even width")
         for name in ("action_mean", "action_std", "action_low", "action_high"):
@@ -347,7 +360,10 @@ class WorldModel(nn.Module, Pretrained):
                 nn.SiLU(),
                 nn.Linear(d, cfg.control_tokens * d),
             )
+            # the control tokens of "no action given" (action dropout, guidance)
+            self.null_control = nn.Parameter(torch.zeros(cfg.control_tokens, d)) if cfg.action_dropout else None
         else:
+            self.null_control = None
             self.control_encoder = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
         self.blocks = nn.ModuleList(STBlock(cfg) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(d)
@@ -365,8 +381,14 @@ class WorldModel(nn.Module, Pretrained):
         if tokens.min() < 0 or tokens.max() >= self.cfg.codebook_size:
             raise ValueError(f"token ids must be in [0, {self.cfg.codebook_size})")
 
-    def encode_control(self, control: torch.Tensor, T: int) -> torch.Tensor:
-        """(B, T, action_dim) actions or (B, L, text_dim) text states -> (B, T, C, D)."""
+    @property
+    def guidable(self) -> bool:
+        """Whether the model also predicts without the action (trained with action dropout)."""
+        return self.null_control is not None
+
+    def encode_control(self, control: torch.Tensor, T: int, unconditional: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, action_dim) actions or (B, L, text_dim) text states -> (B, T, C, D);
+        ``unconditional`` (B,) bool: the sequences given the null action instead of theirs."""
         cfg = self.cfg
         if not torch.isfinite(control).all():
             raise ValueError("control has NaN or infinite values")
@@ -374,9 +396,16 @@ class WorldModel(nn.Module, Pretrained):
             if control.dim() != 3 or control.shape[1:] != (T, cfg.action_dim):
                 raise ValueError(f"expected actions (B, {T}, {cfg.action_dim}), got {tuple(control.shape)}")
             control = (control - self.action_mean) / self.action_std
-            return self.control_encoder(control).view(control.shape[0], T, cfg.control_tokens, cfg.dim)
+            tokens = self.control_encoder(control).view(control.shape[0], T, cfg.control_tokens, cfg.dim)
+            if unconditional is None:
+                return tokens
+            if self.null_control is None:
+                raise ValueError("this world model was trained without action dropout: it has no null action")
+            return torch.where(unconditional[:, None, None, None], self.null_control.to(tokens.dtype), tokens)
         if control.dim() != 3 or control.shape[2] != cfg.text_dim:
             raise ValueError(f"expected text states (B, L, {cfg.text_dim}), got {tuple(control.shape)}")
+        if unconditional is not None:
+            raise ValueError("a text world model has no null action")
         return self.control_encoder(control)[:, None].expand(-1, T, -1, -1)
 
     # ------------------------------------------------------------------ forward
@@ -387,7 +416,10 @@ class WorldModel(nn.Module, Pretrained):
         ``window - 1`` frames (sliding-window attention), exactly what a KV-cached rollout sees."""
         self._check_tokens(tokens)
         B, T, _ = tokens.shape
-        ctrl = self.encode_control(control, T)
+        dropped = None
+        if self.training and self.cfg.action_dropout:
+            dropped = torch.rand(B, device=tokens.device) < self.cfg.action_dropout
+        ctrl = self.encode_control(control, T, dropped)
         mask = None if control_mask is None else control_mask[:, None].expand(-1, T, -1)
         x = self._embed(tokens)
         positions = torch.arange(T, device=tokens.device)
@@ -416,13 +448,16 @@ class WorldModel(nn.Module, Pretrained):
         control_t: torch.Tensor,
         cache: list[KVRing] | None,
         control_mask: torch.Tensor | None = None,
+        unconditional: torch.Tensor | None = None,
     ) -> tuple[WorldModelOutput, list[KVRing]]:
         """One frame with a KV cache of earlier frames: ``tokens_t`` (B, N), ``control_t``
         (B, action_dim) or (B, L, text_dim); ``cache``: None at the first frame, then what the
         previous step returned (it is updated in place, and its frame count is this frame's
-        position). Returns the outputs for this frame (T = 1) and the cache including it."""
+        position). ``unconditional`` (B,) bool: rows given the null action (their cached frames
+        must be such rows' too). Returns the outputs for this frame (T = 1) and the cache including it."""
         self._check_tokens(tokens_t[:, None])
-        ctrl = self.encode_control(control_t[:, None] if self.cfg.control == "action" else control_t, 1)
+        action = self.cfg.control == "action"
+        ctrl = self.encode_control(control_t[:, None] if action else control_t, 1, unconditional)
         mask = None if control_mask is None else control_mask[:, None]
         x = self._embed(tokens_t[:, None])
         if cache is None:

@@ -91,6 +91,8 @@ class WMEnvConfig:
     """the rollout's decoder (roboscape.models.inference_decoder: exact, or e.g. fused-auto-by4)"""
     temperature: float = 0.0
     """sampling temperature of the world model's tokens (0: greedy)"""
+    guidance: float = 1.0
+    """classifier-free guidance scale by the action (roboscape.models.rollout; 1: none)"""
 
 
 @dataclass
@@ -247,6 +249,7 @@ class WorldModelEnv:
             tokenizer,
             temperature=cfg.temperature,
             seed=seed,
+            guidance=cfg.guidance,
             decoder=None if cfg.decoder == "exact" else DecoderOptions.from_name(cfg.decoder),
         )
         self.num_envs = cfg.num_envs

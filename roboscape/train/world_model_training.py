@@ -81,7 +81,7 @@ def prepare(
 
 # Parameters whose shapes must agree for a warm start, and those a warm start leaves initialised.
 WARM_START_FIELDS = ("codebook_size", "tokens_hw", "dim", "depth", "heads", "mlp_ratio", "token_target", "copy_prior")
-WARM_START_SKIPPED = ("control_encoder.",)
+WARM_START_SKIPPED = ("control_encoder.", "null_control")  # the control and the null action are the model's own
 
 
 def warm_start(model: WorldModel, source_dir: str | Path) -> list[str]:

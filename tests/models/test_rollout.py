@@ -109,17 +109,53 @@ def test_imagine_goal_stops_at_the_first_done_frame():
         Rollout(wm, tok).reset(frames(2))
 
 
-@pytest.mark.parametrize("decoder_context", [False, True])
-def test_resetting_one_environment_leaves_the_others_bit_identical(decoder_context):
+def test_guidance_decodes_the_unconditional_logits_moved_by_the_action_s_difference():
+    """Classifier-free guidance: u + s (c - u), with c and u from two rollouts of their own cached
+    frames that both take the guided tokens."""
+    wm, tok = models(token_target="bits", action_dropout=0.2)
+    actions = torch.rand(wm.cfg.window + 2, 3, 7, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    guided = Rollout(wm, tok, guidance=3.0)
+    tokens = guided.reset(frames()).flatten(1)
+    caches = {True: None, False: None}
+    unconditional = {u: torch.full((3,), u) for u in caches}
+    with torch.no_grad():
+        for a in actions:
+            step = guided.step(a)
+            outs = {}
+            for u in caches:
+                outs[u], caches[u] = wm.step(tokens, a, caches[u], unconditional=unconditional[u])
+            cond, uncond = outs[False].logits[:, 0], outs[True].logits[:, 0]
+            assert not torch.allclose(cond, uncond, atol=1e-3)  # the action matters
+            assert torch.allclose(step.logits, uncond + 3.0 * (cond - uncond), atol=1e-4)
+            assert torch.allclose(step.done, outs[False].done[:, 0], atol=1e-5)  # the conditional pass's
+            tokens = step.tokens.flatten(1)
+    # guidance 1 is the conditional model alone
+    plain, one = Rollout(wm, tok), Rollout(wm, tok, guidance=1.0)
+    assert torch.equal(plain.reset(frames()), one.reset(frames()))
+    for a in actions:
+        assert torch.equal(plain.step(a).tokens, one.step(a).tokens)
+
+
+def test_guidance_needs_a_model_trained_with_action_dropout():
+    wm, tok = models()
+    with pytest.raises(ValueError, match="trained with action dropout"):
+        Rollout(wm, tok, guidance=2.0)
+    with pytest.raises(ValueError, match="guidance must be >= 0"):
+        Rollout(*models(action_dropout=0.1), guidance=-1.0)
+    Rollout(wm, tok, guidance=1.0)  # no guidance: any model
+
+
+@pytest.mark.parametrize(("decoder_context", "guidance"), [(False, 1.0), (True, 1.0), (True, 2.0)])
+def test_resetting_one_environment_leaves_the_others_bit_identical(decoder_context, guidance):
     """Auto-reset in the world-model environment: one rollout starts afresh while the others go on."""
-    wm, tok = models(token_target="bits")
+    wm, tok = models(token_target="bits", action_dropout=0.1 if guidance != 1 else 0.0)
     if decoder_context:
         tok = with_context_decoder(tok).eval()
     start, fresh = frames(3), frames(1)
     actions = [torch.randn(3, 7) * 0.5 for _ in range(wm.cfg.window + 3)]
 
     def run(reset_at: int | None):
-        rollout = Rollout(wm, tok, temperature=0.0)
+        rollout = Rollout(wm, tok, temperature=0.0, guidance=guidance)
         rollout.reset(start)
         steps = []
         for t, a in enumerate(actions):
@@ -134,7 +170,7 @@ def test_resetting_one_environment_leaves_the_others_bit_identical(decoder_conte
             assert torch.equal(plain[t].frames[env], reset[t].frames[env]), (t, env)
             assert torch.equal(plain[t].tokens[env], reset[t].tokens[env])
     # the reset environment continues as a rollout started from the fresh frame would (up to rounding)
-    alone = Rollout(wm, tok, temperature=0.0)
+    alone = Rollout(wm, tok, temperature=0.0, guidance=guidance)
     alone.reset(torch.cat([start[:1], fresh, start[2:]]))
     for t, a in enumerate(actions[2:]):
         step = alone.step(a)

@@ -165,6 +165,34 @@ def test_keep_or_change_moves_a_token_every_bit_favours_but_their_product_does_n
     assert keep_or_change(logits, torch.tensor([0]), "bits", 0.1) == 0  # 0.6**3 * 0.52 = 0.11 >= 0.1
 
 
+def test_action_dropout_gives_training_sequences_the_null_action_and_leaves_evaluation_alone():
+    model = small(action_dropout=0.5).train()
+    with torch.no_grad():
+        model.null_control.normal_()
+    tokens, ctrl = inputs(model, B=6)
+    other = ctrl + 1.0  # every action differs
+
+    def logits(control, seed=0):
+        torch.manual_seed(seed)
+        return model(tokens, control).logits
+
+    torch.manual_seed(0)
+    dropped = torch.rand(6) < 0.5
+    assert dropped.any() and (~dropped).any()
+    same = (logits(ctrl) - logits(other)).abs().amax(dim=(1, 2, 3)) < 1e-6
+    assert torch.equal(same, dropped)  # a dropped sequence's prediction does not see its actions
+    with torch.no_grad():  # the null action is the unconditional prediction guidance uses
+        unconditional = model.eval().encode_control(ctrl, 5, torch.ones(6, dtype=torch.bool))
+        assert torch.equal(unconditional, model.null_control.expand(6, 5, -1, -1))
+        assert not torch.equal(model(tokens, ctrl).logits, model(tokens, other).logits)  # evaluation: no dropout
+    with pytest.raises(ValueError, match="no null action"):
+        small().encode_control(ctrl, 5, torch.ones(6, dtype=torch.bool))
+    with pytest.raises(ValueError, match="action_dropout must be in"):
+        WorldModelConfig(action_dropout=1.0)
+    with pytest.raises(ValueError, match="for an action world model"):
+        WorldModelConfig(control="text", action_dropout=0.1)
+
+
 def test_config_round_trip(tmp_path):
     cfg = WorldModelConfig(
         codebook_size=1000, tokens_hw=8, window=12, control="text", text_dim=384, token_target="codes"

@@ -16,7 +16,7 @@ from roboscape.utils.io import read_json
 TINY = {"window": 4, "dim": 32, "depth": 1, "heads": 2, "frame_skip": 1, "control": "action"}
 
 
-def small(control: str, dim: int = 32) -> WorldModel:
+def small(control: str, dim: int = 32, action_dropout: float = 0.0) -> WorldModel:
     torch.manual_seed(0)
     return WorldModel(
         WorldModelConfig(
@@ -29,6 +29,7 @@ def small(control: str, dim: int = 32) -> WorldModel:
             control=control,
             text_dim=24,
             token_target="codes",
+            action_dropout=action_dropout,
         )
     ).eval()
 
@@ -46,6 +47,9 @@ def test_warm_start_copies_all_but_the_control_encoder_and_refuses_another_archi
     torch.testing.assert_close(fresh.control_encoder.state_dict(), fresh_encoder, rtol=0, atol=0)
     with pytest.raises(ValueError, match="dim"):
         warm_start(small("text", dim=16), tmp_path / "action")
+    # a guidable action model's null action is its own control too: a text model leaves it behind
+    small("action", action_dropout=0.1).save_pretrained(tmp_path / "guidable")
+    assert warm_start(WorldModel(small("text").cfg), tmp_path / "guidable") == skipped
 
 
 @pytest.mark.slow

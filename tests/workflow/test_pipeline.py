@@ -637,6 +637,11 @@ CONFIG_EDITS = [
     # the tiny tier's text WM warm-starts from the action WM: a new action WM retrains it too
     ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**WM_JOBS, **FINAL}),
     (
+        "world_model.guidance",
+        lambda c: c["world_model"]["guidance"].update(action_dropout=0.1, scale=2.0),
+        {**WM_JOBS, **FINAL},
+    ),
+    (
         "world_model.text.init_from",
         lambda c: c["world_model"]["text"].update(init_from=None),
         {**TEXT_WM_JOBS, **FINAL},

@@ -96,6 +96,11 @@ for _control in ("action", "text"):
                          "from the other")
 
 
+if WM["guidance"]["scale"] != 1 and not WM["guidance"]["action_dropout"]:
+    raise ValueError("config fails validation: world_model.guidance.scale: guidance needs a world model trained with "
+                     "world_model.guidance.action_dropout above 0")
+
+
 def wm_training_inputs(control):
     inputs = {"lib": library("train_world_model.py"), "index": f"{OUT}/tokens/index.csv", "tokens": shard_files("tokens")}
     if control == "text":

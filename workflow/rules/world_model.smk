@@ -54,6 +54,7 @@ for _control in ("action", "text"):
             data=wm_data(_control),
             train=WM[_control]["train"],
             changed_token_weight=WM[_control]["changed_token_weight"],
+            action_dropout=WM["guidance"]["action_dropout"] if _control == "action" else 0.0,
         log:
             f"{OUT}/logs/train_wm_{_control}.log",
         benchmark:
@@ -85,7 +86,7 @@ for _control in ("action", "text"):
             **eval_wm_figures(_control),
         params:
             data=wm_data(_control),
-            eval=WM["eval"],
+            eval={**WM["eval"], "guidance": WM["guidance"]["scale"] if _control == "action" else 1.0},
             view=TOKENIZER["run"]["view"],
             perceptual_backend=TOKENIZER["run"]["perceptual_backend"],
         log:
