@@ -81,16 +81,19 @@ def tokenizer_or_random(path: str, tier: str | None = None):
     return rollout_tokenizer(load_config(tier)) if path == "-" else Tokenizer.from_pretrained(path)
 
 
-def action_world_model(cfg: dict, tokenizer):
-    """An action world model of the config's architecture for ``tokenizer``'s tokens, random weights."""
+def action_world_model(cfg: dict, tokenizer, guidable: bool = False):
+    """An action world model of the config's architecture for ``tokenizer``'s tokens, random weights;
+    ``guidable``: with a null action (trained with action dropout) even where the config has none."""
     from roboscape.models.world_model import WorldModel, WorldModelConfig
 
+    dropout = cfg["world_model"]["guidance"]["action_dropout"] or (0.1 if guidable else 0.0)
     return WorldModel(
         WorldModelConfig(
             **cfg["world_model"]["arch"],
             codebook_size=tokenizer.cfg.codebook_size,
             tokens_hw=tokenizer.cfg.tokens_hw,
             control="action",
+            action_dropout=dropout,
         )
     ).eval()
 

@@ -7,7 +7,9 @@
   environments in one batch of the action world model on ``--wm-device`` (the config's architecture, the general
   reward with cached goal features, the ``rl.world_model.decoder``, or each of ``--wm-decoder``, and
   the reward's ``rl.world_model.reward.precision`` and ``image_size``, or each of
-  ``--wm-reward-precision`` and ``--wm-reward-size``).
+  ``--wm-reward-precision`` and ``--wm-reward-size``, and the action's guidance scale
+  ``world_model.guidance.scale``, or each of ``--wm-guidance``: other than 1, every step runs the
+  world model twice).
   Setting up the environments is timed apart. For the world model, where the time goes: PPO's own
   share (policy inference and updates), and of an environment step, the decoder's, the reward's
   and the rest's (the world model's forward pass).
@@ -20,7 +22,7 @@ states and goals are random frames.
 
 Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
            [--wm-decoder exact fused-auto-by4] [--wm-reward-precision fp32 auto] [--wm-reward-size 128 64]
-           [--wm-device cuda] [--updates 3] [--eval-episodes 4] [--json [PATH]]
+           [--wm-guidance 1 2] [--wm-device cuda] [--updates 3] [--eval-episodes 4] [--json [PATH]]
 """
 
 from __future__ import annotations
@@ -152,6 +154,7 @@ def world_model_ppo_steps(
     reward_precision: str | None,
     reward_size: int | None = None,
     device: str = "cpu",
+    guidance: float | None = None,
 ) -> dict:
     """PPO's env steps/s in the world model with ``num_envs`` environments (run in a fresh process);
     the world model, the reward and the policy on ``device``."""
@@ -165,7 +168,8 @@ def world_model_ppo_steps(
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     tokenizer = rollout_tokenizer(cfg).to(device)
-    wm = action_world_model(cfg, tokenizer).to(device)
+    guidance = cfg["world_model"]["guidance"]["scale"] if guidance is None else guidance
+    wm = action_world_model(cfg, tokenizer, guidable=guidance != 1).to(device)
     rng = np.random.default_rng(0)
     size = tokenizer.cfg.image_size
     text = rng.standard_normal((8, 384))
@@ -177,7 +181,10 @@ def world_model_ppo_steps(
     )
     rl = cfg["rl"]["world_model"]
     wm_env = WMEnvConfig(
-        num_envs=num_envs, episode_steps=cfg["policy"]["episode_steps"], decoder=decoder or rl["decoder"]
+        num_envs=num_envs,
+        episode_steps=cfg["policy"]["episode_steps"],
+        decoder=decoder or rl["decoder"],
+        guidance=guidance,
     )
     chosen = {"precision": reward_precision, "image_size": reward_size}
     reward = RewardConfig(**{**rl["reward"], **{k: v for k, v in chosen.items() if v is not None}})
@@ -194,6 +201,7 @@ def world_model_ppo_steps(
         "decoder": wm_env.decoder,
         "reward_precision": reward.precision,
         "reward_image_size": reward.image_size,  # None: the frames' own
+        "guidance": guidance,
         **shares,
         "ppo_share": 1 - rate / shares["env_only_steps_per_s"],  # policy inference and updates
     }
@@ -255,6 +263,12 @@ def main() -> None:
         help="the sides in pixels the general reward resizes frames to, each run in turn (default: the config's)",
     )
     ap.add_argument(
+        "--wm-guidance",
+        type=float,
+        nargs="+",
+        help="the action's guidance scales, each run in turn (default: the config's world_model.guidance.scale)",
+    )
+    ap.add_argument(
         "--wm-device",
         default="cpu",
         help="where the world model, its reward and the policy run (e.g. cuda; PPO's buffer stays on the CPU)",
@@ -276,10 +290,14 @@ def main() -> None:
         )
     fastest = max((r["env_steps_per_s"] for r in results["ppo"].values()), default=None)
     runs = itertools.product(
-        args.wm_decoder or [None], args.wm_reward_precision or [None], args.wm_reward_size or [None], args.wm_envs
+        args.wm_decoder or [None],
+        args.wm_reward_precision or [None],
+        args.wm_reward_size or [None],
+        args.wm_guidance or [None],
+        args.wm_envs,
     )
-    for decoder, precision, size, n in runs:
-        fn_args = (args.config, n, args.updates, decoder, precision, size, args.wm_device)
+    for decoder, precision, size, guidance, n in runs:
+        fn_args = (args.config, n, args.updates, decoder, precision, size, args.wm_device, guidance)
         r = in_fresh_process(world_model_ppo_steps, *fn_args, threads=2)[0]
         r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest if fastest else None
         setting = f"{r['decoder']} decoder, reward in {r['reward_precision']}"
@@ -287,6 +305,8 @@ def main() -> None:
             setting += f", on {r['device']}"
         if r["reward_image_size"]:
             setting += f" at {r['reward_image_size']} px"
+        if r["guidance"] != 1:
+            setting += f", guidance {r['guidance']:g}"
         results["ppo"][f"the world model, {n} environments, {setting}"] = r
         print(
             f"PPO in the world model, {n} environments ({setting}): "

@@ -114,9 +114,10 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def env_world(frame_skip: int = 2) -> tuple[WorldModel, Tokenizer, InitialStates]:
-    """A tiny action world model (32 px frames, seeded random weights), its tokenizer and a pool of 5
-    random initial states: what the world-model environment needs."""
+def env_world(frame_skip: int = 2, action_dropout: float = 0.0) -> tuple[WorldModel, Tokenizer, InitialStates]:
+    """A tiny action world model (32 px frames, seeded random weights; with ``action_dropout``, a
+    random null action), its tokenizer and a pool of 5 random initial states: what the world-model
+    environment needs."""
     torch.manual_seed(0)
     tok = Tokenizer(TokenizerConfig(image_size=32, downsample_factor=8, base_channels=16, codebook_bits=6)).eval()
     wm = WorldModel(
@@ -130,8 +131,11 @@ def env_world(frame_skip: int = 2) -> tuple[WorldModel, Tokenizer, InitialStates
             frame_skip=frame_skip,
             action_low=[-1.0] * 7,
             action_high=[1.0] * 7,
+            action_dropout=action_dropout,
         )
     ).eval()
+    if wm.null_control is not None:
+        torch.nn.init.normal_(wm.null_control)
     rng = np.random.default_rng(0)
     states = InitialStates(
         frames=rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),
