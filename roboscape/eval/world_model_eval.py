@@ -21,7 +21,8 @@ simulator, and leaving them out keeps these scores comparable with and without t
   error (paired: each clip's model and floor scores over the horizon) clustered by episode --
   clips of one episode overlap and share its scene and motion, so they are not independent
   samples -- next to the naive one over clips, and the fraction of clips on which the model is
-  better.
+  better. Each clip's scores are kept too, so that two models evaluated on the same clips compare
+  paired (:mod:`roboscape.eval.paired`).
 """
 
 from __future__ import annotations
@@ -202,6 +203,14 @@ def open_loop(
         "margin_standard_error_over_clips": margin_se(list(range(len(chosen)))),  # paired, as if clips were independent
         "fraction_of_clips_better": clips_better,
         "beats_floor": {floor: {m: v > 0 for m, v in ms.items()} for floor, ms in margin.items()},
+        # each clip's mean over the horizon, so that two models on the same clips compare paired
+        # (roboscape.eval.paired)
+        "per_clip": {
+            "clip": [int(c) for c in chosen],
+            "scene_id": [str(e[0]) for e in episodes],
+            "episode_seed": [int(e[1]) for e in episodes],
+            "model": {m: per_clip["model"][m].mean(1).tolist() for m in HIGHER_IS_BETTER},
+        },
     }
     return metrics, {k: np.concatenate(v) for k, v in media.items()}
 

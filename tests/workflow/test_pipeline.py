@@ -19,6 +19,7 @@ import torch
 
 from roboscape.data.clips import clip_starts
 from roboscape.data.frames import to_model_range
+from roboscape.eval.paired import paired_difference
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
 from roboscape.sim.catalogue import SceneSpec, TaskParams
@@ -219,6 +220,12 @@ def test_world_model_evaluation(tiny_run, control, subset):
         ol["mean"]["copy_last_frame"]["perceptual"] - ol["mean"]["model"]["perceptual"]
     )
     assert 1 <= ol["episodes"] <= ol["clips"]
+    # each clip's own scores, kept for paired comparisons; their mean is the model's mean
+    per_clip = ol["per_clip"]
+    assert len(per_clip["clip"]) == len(per_clip["scene_id"]) == ol["clips"]
+    assert len({(s, e) for s, e in zip(per_clip["scene_id"], per_clip["episode_seed"], strict=True)}) == ol["episodes"]
+    assert sum(per_clip["model"]["psnr"]) / ol["clips"] == pytest.approx(ol["mean"]["model"]["psnr"])
+    assert paired_difference(ol, ol, "psnr")["difference"] == 0
     gif = imageio.mimread(tiny_run.out / "world_model" / control / "eval" / f"{subset}_rollouts.gif")
     assert len(gif) == ol["horizon"]
 
