@@ -79,6 +79,15 @@ def fake_clip_index(tmp_path: Path, size: int = 32) -> Path:
     return tmp_path / "index.csv"
 
 
+def _random_null_action(wm: WorldModel) -> WorldModel:
+    """``wm`` with its null action (if it has one) drawn at random instead of zero, so that guidance
+    and dropout change what a test model predicts."""
+    if wm.null_control is not None:
+        with torch.no_grad():
+            torch.nn.init.normal_(wm.null_control)
+    return wm
+
+
 def models(
     control: str = "action", token_target: str = "codes", action_dropout: float = 0.0
 ) -> tuple[WorldModel, Tokenizer]:
@@ -100,9 +109,7 @@ def models(
             action_dropout=action_dropout,
         )
     ).eval()
-    if wm.null_control is not None:
-        torch.nn.init.normal_(wm.null_control)
-    return wm, tok
+    return _random_null_action(wm), tok
 
 
 def frames(n: int = 3) -> torch.Tensor:
@@ -134,8 +141,7 @@ def env_world(frame_skip: int = 2, action_dropout: float = 0.0) -> tuple[WorldMo
             action_dropout=action_dropout,
         )
     ).eval()
-    if wm.null_control is not None:
-        torch.nn.init.normal_(wm.null_control)
+    _random_null_action(wm)
     rng = np.random.default_rng(0)
     states = InitialStates(
         frames=rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),

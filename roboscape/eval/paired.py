@@ -18,10 +18,9 @@ import json
 
 import numpy as np
 
+from roboscape.data.heldout_episodes import SUBSETS
 from roboscape.eval.world_model_eval import HIGHER_IS_BETTER
 from roboscape.utils.stats import clustered_standard_error
-
-SUBSETS = ("heldout", "ood")
 
 
 def paired_difference(before: dict, after: dict, metric: str) -> dict:
