@@ -69,6 +69,7 @@ def rollout_tokenizer(cfg: dict):
             image_size=cfg["trajectories"]["generator"]["image_size"],
             **cfg["tokenizer"]["model"],
             decoder_context=cfg["tokenizer"]["decoder_context"],
+            decoder_channels=cfg["tokenizer"]["decoder_channels"],
         )
     ).eval()
 

@@ -9,7 +9,8 @@
   the reward's ``rl.world_model.reward.precision`` and ``image_size``, or each of
   ``--wm-reward-precision`` and ``--wm-reward-size``, and the action's guidance scale
   ``world_model.guidance.scale``, or each of ``--wm-guidance``: other than 1, every step runs the
-  world model twice).
+  world model twice; and stage two's decoder's width ``tokenizer.decoder_channels``, or each of
+  ``--wm-decoder-channels``).
   Setting up the environments is timed apart. For the world model, where the time goes: PPO's own
   share (policy inference and updates), and of an environment step, the decoder's, the reward's
   and the rest's (the world model's forward pass).
@@ -22,7 +23,8 @@ states and goals are random frames.
 
 Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
            [--wm-decoder exact fused-auto-by4] [--wm-reward-precision fp32 auto] [--wm-reward-size 128 64]
-           [--wm-guidance 1 2] [--wm-device cuda] [--updates 3] [--eval-episodes 4] [--json [PATH]]
+           [--wm-guidance 1 2] [--wm-decoder-channels 32 16] [--wm-device cuda] [--updates 3]
+           [--eval-episodes 4] [--json [PATH]]
 """
 
 from __future__ import annotations
@@ -155,15 +157,19 @@ def world_model_ppo_steps(
     reward_size: int | None = None,
     device: str = "cpu",
     guidance: float | None = None,
+    decoder_channels: int | None = None,
 ) -> dict:
     """PPO's env steps/s in the world model with ``num_envs`` environments (run in a fresh process);
-    the world model, the reward and the policy on ``device``."""
+    the world model, the reward and the policy on ``device``; ``decoder_channels``: stage two's
+    decoder's width (None: the config's)."""
     import numpy as np
     import torch
 
     from roboscape.rl.world_model_env import GeneralReward, InitialStates, RewardConfig, WMEnvConfig, WorldModelEnv
 
     cfg = load_config(tier)
+    if decoder_channels is not None:
+        cfg["tokenizer"]["decoder_channels"] = decoder_channels
     policy = _policy(cfg).to(device)
     torch.set_num_threads(2)
     t0 = time.perf_counter()
@@ -202,6 +208,7 @@ def world_model_ppo_steps(
         "reward_precision": reward.precision,
         "reward_image_size": reward.image_size,  # None: the frames' own
         "guidance": guidance,
+        "decoder_channels": tokenizer.decoder.conv_out.in_channels,
         **shares,
         "ppo_share": 1 - rate / shares["env_only_steps_per_s"],  # policy inference and updates
     }
@@ -269,6 +276,12 @@ def main() -> None:
         help="the action's guidance scales, each run in turn (default: the config's world_model.guidance.scale)",
     )
     ap.add_argument(
+        "--wm-decoder-channels",
+        type=int,
+        nargs="+",
+        help="widths of stage two's decoder, each run in turn (default: the config's tokenizer.decoder_channels)",
+    )
+    ap.add_argument(
         "--wm-device",
         default="cpu",
         help="where the world model, its reward and the policy run (e.g. cuda; PPO's buffer stays on the CPU)",
@@ -294,13 +307,14 @@ def main() -> None:
         args.wm_reward_precision or [None],
         args.wm_reward_size or [None],
         args.wm_guidance or [None],
+        args.wm_decoder_channels or [None],
         args.wm_envs,
     )
-    for decoder, precision, size, guidance, n in runs:
-        fn_args = (args.config, n, args.updates, decoder, precision, size, args.wm_device, guidance)
+    for decoder, precision, size, guidance, channels, n in runs:
+        fn_args = (args.config, n, args.updates, decoder, precision, size, args.wm_device, guidance, channels)
         r = in_fresh_process(world_model_ppo_steps, *fn_args, threads=2)[0]
         r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest if fastest else None
-        setting = f"{r['decoder']} decoder, reward in {r['reward_precision']}"
+        setting = f"{r['decoder']} decoder {r['decoder_channels']} channels wide, reward in {r['reward_precision']}"
         if r["device"] != "cpu":
             setting += f", on {r['device']}"
         if r["reward_image_size"]:

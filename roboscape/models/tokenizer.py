@@ -48,6 +48,9 @@ class TokenizerConfig(JsonConfig):
     commitment_loss_weight: float = 0.25
     diversity_gamma: float = 1.0
     decoder_context: bool = False  # the decoder also sees a real context frame (see the module doc)
+    # Channels of the decoder's last (full-resolution) level; None: base_channels, as the encoder's
+    # first. A narrower stage-two decoder decodes rollouts faster from the same tokens.
+    decoder_channels: int | None = None
 
     def __post_init__(self):
         self.fsq_levels = tuple(self.fsq_levels)
@@ -58,6 +61,8 @@ class TokenizerConfig(JsonConfig):
             raise ValueError(f"downsample_factor must be a power of two, got {f}")
         if self.image_size % f:
             raise ValueError(f"image_size {self.image_size} is not divisible by downsample_factor {f}")
+        if self.decoder_channels is not None and self.decoder_channels < 1:
+            raise ValueError(f"decoder_channels must be positive (or None: base_channels), got {self.decoder_channels}")
 
     @property
     def channel_mults(self) -> tuple[int, ...]:
@@ -124,7 +129,8 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, cfg: TokenizerConfig):
         super().__init__()
-        chans = [cfg.base_channels * m for m in cfg.channel_mults][::-1]
+        base = cfg.base_channels if cfg.decoder_channels is None else cfg.decoder_channels
+        chans = [base * m for m in cfg.channel_mults][::-1]
         c = chans[0]
         self.conv_in = nn.Conv2d(cfg.latent_dim, c, 3, padding=1)
         self.context = cfg.decoder_context

@@ -6,6 +6,9 @@ while the decoder, no longer chasing a moving latent, learns to render those tok
 With ``context`` (config ``tokenizer.decoder_context``) the new decoder also sees a real context
 frame (see :mod:`roboscape.models.tokenizer`): it trains on frames paired with an earlier frame of
 their clip, starting from stage one's decoder with its context inputs closed.
+With ``decoder_channels`` other than stage one's width (config ``tokenizer.decoder_channels``) the
+decoder is a narrower (or wider) one trained from scratch on the same tokens: rollouts decode
+faster, at a cost in fidelity that its eval.json measures against stage one's.
 Loss = L1 + ``perceptual_weight`` x perceptual distance, stage one's loss less the quantizer's. The
 result is a whole tokenizer, encoder and quantizer bit-identical to stage one's, that decodes the
 world models' rollouts; its eval.json has the held-out metrics before and after, on the same
@@ -68,6 +71,21 @@ def with_context_decoder(stage_one: Tokenizer) -> Tokenizer:
     return tokenizer
 
 
+def stage_two_tokenizer(stage_one: Tokenizer, context: bool, decoder_channels: int | None = None) -> Tokenizer:
+    """The tokenizer stage two starts from: stage one's encoder and quantizer, and its decoder
+    (with closed context inputs if ``context``) or, where ``decoder_channels`` gives the decoder
+    another width than stage one's, a freshly initialised decoder of that width."""
+    width = stage_one.cfg.decoder_channels or stage_one.cfg.base_channels
+    if decoder_channels is None or decoder_channels == width:
+        return with_context_decoder(stage_one) if context else copy.deepcopy(stage_one)
+    tokenizer = Tokenizer(replace(stage_one.cfg, decoder_context=context, decoder_channels=decoder_channels))
+    kept = {k: v for k, v in stage_one.state_dict().items() if not k.startswith("decoder.")}
+    missing, unexpected = tokenizer.load_state_dict(kept, strict=False)
+    if unexpected or not all(k.startswith("decoder.") for k in missing):
+        raise RuntimeError(f"stage one's encoder does not fit: missing {missing}, unexpected {unexpected}")
+    return tokenizer
+
+
 def finetune_decoder(
     tokenizer_dir: str | Path,
     index_path: str | Path,
@@ -76,11 +94,13 @@ def finetune_decoder(
     run: TokenizerRun | None = None,
     code_digest: str | None = None,
     context: bool = False,
+    decoder_channels: int | None = None,
 ) -> dict:
     """Fine-tune the decoder of the tokenizer in ``tokenizer_dir`` (resuming from the last
     checkpoint of the same stage-one weights, configuration, data and code), save the whole
     tokenizer to ``out_dir/model`` and evaluate it against stage one on held-out frames. With
-    ``context``, the new decoder also sees a context frame."""
+    ``context``, the new decoder also sees a context frame; ``decoder_channels``: its width (None:
+    stage one's)."""
     out_dir, run = Path(out_dir), run or TokenizerRun()
     stage_one = Tokenizer.from_pretrained(tokenizer_dir)
     if stage_one.cfg.decoder_context:
@@ -90,12 +110,13 @@ def finetune_decoder(
     signature = {
         "stage_one": file_digest(Path(tokenizer_dir) / "model.safetensors"),
         "decoder_context": context,
+        "decoder_channels": decoder_channels,
         **run.signature(index_path, code_digest),
     }
 
     # the decoder below trains in place: stage one stays for the comparison
     def build() -> FrozenEncoderTokenizer:
-        return FrozenEncoderTokenizer(with_context_decoder(stage_one) if context else copy.deepcopy(stage_one))
+        return FrozenEncoderTokenizer(stage_two_tokenizer(stage_one, context, decoder_channels))
 
     trainer = Trainer(
         build, train_frames, tokenizer_loss(perceptual, run.perceptual_weight), train_cfg, out_dir, signature=signature
@@ -116,6 +137,7 @@ def finetune_decoder(
             "train": asdict(train_cfg),
             **asdict(run),
             "decoder_context": context,
+            "decoder_channels": decoder_channels,
         }
         write_json(out_dir / "eval.json", result)
     return result
@@ -124,7 +146,7 @@ def finetune_decoder(
 def run_job(spec: dict) -> dict:
     """A training job (:mod:`roboscape.train.launch`): ``{"tokenizer_dir": stage one's model,
     "index": the clip index, "run": TokenizerRun fields, "train": TrainConfig fields,
-    "decoder_context": bool, "out_dir": ..., "code_digest": ...}``."""
+    "decoder_context": bool, "decoder_channels": int or None, "out_dir": ..., "code_digest": ...}``."""
     return finetune_decoder(
         spec["tokenizer_dir"],
         spec["index"],
@@ -133,4 +155,5 @@ def run_job(spec: dict) -> dict:
         TokenizerRun(**spec.get("run", {})),
         code_digest=spec.get("code_digest"),
         context=spec.get("decoder_context", False),
+        decoder_channels=spec.get("decoder_channels"),
     )

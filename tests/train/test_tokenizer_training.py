@@ -84,6 +84,28 @@ def test_decoder_finetuning_changes_the_decoder_only(tmp_path, context):
         finetune_decoder(tmp_path / "wm", index, tmp_path / "bad", TrainConfig(steps=1))
 
 
+def test_a_narrower_stage_two_decoder_keeps_the_tokens_and_decodes_them(tmp_path):
+    index = fake_clip_index(tmp_path)
+    tok = TokenizerConfig(image_size=32, downsample_factor=4, base_channels=16, codebook_bits=6)
+    train_tokenizer(index, tmp_path / "stage_one", tok, TrainConfig(steps=2, batch_size=4, log_every=1), EVERY_FRAME)
+    cfg = TrainConfig(steps=2, batch_size=4, warmup_steps=1, log_every=1)
+    finetune_decoder(
+        tmp_path / "stage_one" / "model", index, tmp_path / "narrow", cfg, EVERY_FRAME, context=True, decoder_channels=8
+    )
+    before, after = (Tokenizer.from_pretrained(tmp_path / d / "model") for d in ("stage_one", "narrow"))
+    assert after.cfg == replace(before.cfg, decoder_context=True, decoder_channels=8)
+    assert after.decoder.conv_out.in_channels == 8 and before.decoder.conv_out.in_channels == 16
+    encoder = [n for n in before.state_dict() if not n.startswith("decoder.")]
+    assert encoder and all(torch.equal(before.state_dict()[n], after.state_dict()[n]) for n in encoder)
+    frames = torch.stack([FrameDataset(index, split="ood")[i] for i in range(4)])
+    tokens = after.encode(frames)
+    assert torch.equal(tokens, before.encode(frames))
+    decoded = after.decode_tokens(tokens, after.decoder_context(frames, tokens))
+    assert decoded.shape == frames.shape
+    ev = read_json(tmp_path / "narrow" / "eval.json")
+    assert ev["config"]["decoder_channels"] == 8 and ev["held_out_ood"]["finetuned"]["frames"] == 4 * 5
+
+
 def test_the_same_config_trains_the_same_tokenizer_and_decoder_whatever_ran_before(tmp_path):
     index = fake_clip_index(tmp_path)
     tok = TokenizerConfig(image_size=32, downsample_factor=4, base_channels=16, codebook_bits=6)

@@ -640,6 +640,11 @@ CONFIG_EDITS = [
         lambda c: c["tokenizer"].update(decoder_context=False),
         {**DECODER_JOBS, **FINAL},
     ),
+    (
+        "tokenizer.decoder_channels",
+        lambda c: c["tokenizer"].update(decoder_channels=8),
+        {**DECODER_JOBS, **FINAL},
+    ),
     ("world_model", lambda c: c["world_model"]["arch"].update(dim=48), {**WM_JOBS, **FINAL}),
     # the tiny tier's text WM warm-starts from the action WM: a new action WM retrains it too
     ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**WM_JOBS, **FINAL}),

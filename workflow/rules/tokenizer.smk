@@ -30,8 +30,8 @@ rule train_tokenizer:
 
 rule finetune_decoder:
     """Stage two: the tokenizer's decoder alone, on the frozen encoder's tokens (the token shards
-    and world models do not change), with `decoder_context` seeing a real context frame too; the
-    result decodes the world models' rollouts."""
+    and world models do not change), with `decoder_context` seeing a real context frame too, and
+    `decoder_channels` wide; the result decodes the world models' rollouts."""
     input:
         lib=library("finetune_decoder.py"),
         index=f"{OUT}/clips/index.csv",
@@ -48,6 +48,7 @@ rule finetune_decoder:
         run=TOKENIZER["run"],
         train=TOKENIZER["decoder_train"],
         decoder_context=TOKENIZER["decoder_context"],
+        decoder_channels=TOKENIZER["decoder_channels"],
     log:
         f"{OUT}/logs/finetune_decoder.log",
     benchmark:

@@ -24,6 +24,7 @@ with job_log(snakemake.log[0]) as log:
     spec = {
         "tokenizer_dir": str(Path(i.weights).parent),
         "decoder_context": p.decoder_context,
+        "decoder_channels": p.decoder_channels,
         "index": i.index,
         "run": asdict(run),
         "train": dict(p.train),
