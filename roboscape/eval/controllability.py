@@ -28,8 +28,11 @@ frame, and copying its tokenized reconstruction -- what the world model shows if
 first frame's tokens again, decoded as its own frames are; a still scene is all a world model can
 get right there, so the decoder's cost is not counted against it. The margin over each floor
 (positive: the world model is better) per start state, averaged over the horizon, with its
-standard error clustered by scene; and how far apart each axis's opposite extremes leave the final
-frame (mean absolute pixel difference, in [0, 1] units) in the world model against the simulator.
+standard error clustered by scene, and the verdict it allows (:func:`versus_floor`: above, level
+with or below the floor at 95%); per subset, which sequences fall in each (``beats_floor`` and
+``beats_floor_on_every_sequence`` go by the point estimate alone); and how far apart each axis's
+opposite extremes leave the final frame (mean absolute pixel difference, in [0, 1] units) in the
+world model against the simulator.
 
 **Token motion** (:func:`token_dynamics`), per sequence and step: the share of token positions
 whose token changes in the world model's rollout and in the simulator's frames tokenized; the
@@ -226,6 +229,17 @@ def score_sequence(
     return out
 
 
+Z95 = 1.959964  # the normal quantile of a two-sided 95% interval
+
+
+def versus_floor(margin: float, standard_error: float | None) -> str:
+    """``above`` where the margin's 95% interval lies above zero, ``below`` where it lies below, and
+    ``level`` otherwise; without a standard error (a single scene) the point estimate decides, so a
+    margin of exactly zero (a sequence the simulator leaves still, copied perfectly) is ``level``."""
+    half = Z95 * (standard_error or 0.0)
+    return "above" if margin - half > 0 else "below" if margin + half < 0 else "level"
+
+
 def summarise(scores: dict[str, dict[str, np.ndarray]], scenes: Sequence[str]) -> dict:
     """Per-step means, the margin over each floor per start state (positive: the model is better)
     with its standard error clustered by scene, and whether the model beats the floor."""
@@ -235,14 +249,16 @@ def summarise(scores: dict[str, dict[str, np.ndarray]], scenes: Sequence[str]) -
         }
         for floor in FLOORS
     }
+    errors = {f: {m: clustered_standard_error(v, list(scenes)) for m, v in ms.items()} for f, ms in margins.items()}
     return {
         "per_step": {name: {m: v.mean(0).tolist() for m, v in ms.items()} for name, ms in scores.items()},
         "mean": {name: {m: float(v.mean()) for m, v in ms.items()} for name, ms in scores.items()},
         "margin_over_floor": {f: {m: float(v.mean()) for m, v in ms.items()} for f, ms in margins.items()},
-        "margin_standard_error": {
-            f: {m: clustered_standard_error(v, list(scenes)) for m, v in ms.items()} for f, ms in margins.items()
-        },
+        "margin_standard_error": errors,
         "beats_floor": {f: {m: bool(v.mean() > 0) for m, v in ms.items()} for f, ms in margins.items()},
+        "versus_floor_95": {
+            f: {m: versus_floor(float(v.mean()), errors[f][m]) for m, v in ms.items()} for f, ms in margins.items()
+        },
     }
 
 
@@ -326,6 +342,14 @@ def measure(
         block["opposite_extremes"] = separation
         block["beats_floor_on_every_sequence"] = {
             floor: all(s["beats_floor"][floor]["perceptual"] for s in block["sequences"].values()) for floor in FLOORS
+        }
+        verdicts = {n: s["versus_floor_95"] for n, s in block["sequences"].items()}
+        block["perceptual_versus_floor_95"] = {
+            floor: {
+                verdict: [n for n, v in verdicts.items() if v[floor]["perceptual"] == verdict]
+                for verdict in ("above", "level", "below")
+            }
+            for floor in FLOORS
         }
         result["subsets"][subset] = block
     return result, media

@@ -21,6 +21,7 @@ from roboscape.eval.controllability import (
     summarise,
     token_dynamics,
     tokenize_frames,
+    versus_floor,
 )
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
@@ -86,9 +87,18 @@ def test_margins_and_their_clustered_errors_on_known_scores():
     assert token["perceptual"] == pytest.approx((-0.05 + 3 * 0.15) / 4)
     assert out["beats_floor"]["copy_first_frame"] == {"psnr": True, "ssim": False, "perceptual": True}
     assert out["beats_floor"]["copy_first_frame_tokenized"] == {"psnr": True, "ssim": True, "perceptual": True}
+    # PSNR and SSIM differ alike at every start state (no error); one start state worse than copying
+    # leaves the perceptual margin's interval (scenes a, b, c) across zero
+    assert out["versus_floor_95"]["copy_first_frame"] == {"psnr": "above", "ssim": "below", "perceptual": "level"}
     assert out["margin_standard_error"]["copy_first_frame"]["psnr"] == pytest.approx(0.0)
     assert out["margin_standard_error"]["copy_first_frame"]["perceptual"] > 0
     assert out["per_step"]["model"]["psnr"] == [22.0] * 3
+
+
+def test_the_verdict_against_a_floor_is_its_95_percent_interval():
+    assert versus_floor(0.05, 0.02) == "above" and versus_floor(0.05, 0.03) == "level"
+    assert versus_floor(-0.05, 0.02) == "below" and versus_floor(0.0, 0.0) == "level"
+    assert versus_floor(0.01, None) == "above"  # a single scene: the point estimate decides
 
 
 @pytest.mark.parametrize("token_target", ["codes", "bits"])

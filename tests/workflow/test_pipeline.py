@@ -270,6 +270,8 @@ def test_the_world_model_is_measured_against_the_simulator(tiny_run):
             assert len(seq["per_step"]["model"]["perceptual"]) == seq["steps"]
             for floor in ("copy_first_frame", "copy_first_frame_tokenized"):
                 assert seq["beats_floor"][floor]["perceptual"] == (seq["margin_over_floor"][floor]["perceptual"] > 0)
+                verdict = seq["versus_floor_95"][floor]["perceptual"]
+                assert name in block["perceptual_versus_floor_95"][floor][verdict]
             motion = seq["tokens"]["per_step"]
             assert len(motion["hidden_motion"]) == seq["steps"]
             assert all(0 <= v <= 1 for k in ("model_changed", "simulator_changed", "hidden_motion") for v in motion[k])
