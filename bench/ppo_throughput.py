@@ -208,7 +208,7 @@ def world_model_ppo_steps(
         "reward_precision": reward.precision,
         "reward_image_size": reward.image_size,  # None: the frames' own
         "guidance": guidance,
-        "decoder_channels": tokenizer.decoder.conv_out.in_channels,
+        "decoder_channels": tokenizer.cfg.decoder_width,
         **shares,
         "ppo_share": 1 - rate / shares["env_only_steps_per_s"],  # policy inference and updates
     }

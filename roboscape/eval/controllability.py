@@ -63,7 +63,7 @@ from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, token_nll
 from roboscape.sim.policy_env import PolicyEnv
 from roboscape.sim.policy_io import GRIPPER
-from roboscape.utils.stats import clustered_standard_error
+from roboscape.utils.stats import Z95, clustered_standard_error
 
 RECORDED = "recorded suboptimal actions"
 AXES = "xyz"
@@ -227,9 +227,6 @@ def score_sequence(
             for metric, values in frame_metrics(frames(pred), truth, perceptual).items():
                 out[name].setdefault(metric, np.zeros((n, horizon)))[:, t] = values.numpy()
     return out
-
-
-Z95 = 1.959964  # the normal quantile of a two-sided 95% interval
 
 
 def versus_floor(margin: float, standard_error: float | None) -> str:

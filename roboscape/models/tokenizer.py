@@ -70,6 +70,11 @@ class TokenizerConfig(JsonConfig):
         return tuple(min(2**i, self.max_channel_mult) for i in range(levels))
 
     @property
+    def decoder_width(self) -> int:
+        """Channels of the decoder's full-resolution level (``decoder_channels`` or ``base_channels``)."""
+        return self.base_channels if self.decoder_channels is None else self.decoder_channels
+
+    @property
     def latent_dim(self) -> int:
         return self.codebook_bits if self.quantizer == "lfq" else len(self.fsq_levels)
 
@@ -129,8 +134,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, cfg: TokenizerConfig):
         super().__init__()
-        base = cfg.base_channels if cfg.decoder_channels is None else cfg.decoder_channels
-        chans = [base * m for m in cfg.channel_mults][::-1]
+        chans = [cfg.decoder_width * m for m in cfg.channel_mults][::-1]
         c = chans[0]
         self.conv_in = nn.Conv2d(cfg.latent_dim, c, 3, padding=1)
         self.context = cfg.decoder_context

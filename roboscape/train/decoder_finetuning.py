@@ -75,8 +75,7 @@ def stage_two_tokenizer(stage_one: Tokenizer, context: bool, decoder_channels: i
     """The tokenizer stage two starts from: stage one's encoder and quantizer, and its decoder
     (with closed context inputs if ``context``) or, where ``decoder_channels`` gives the decoder
     another width than stage one's, a freshly initialised decoder of that width."""
-    width = stage_one.cfg.decoder_channels or stage_one.cfg.base_channels
-    if decoder_channels is None or decoder_channels == width:
+    if decoder_channels is None or decoder_channels == stage_one.cfg.decoder_width:
         return with_context_decoder(stage_one) if context else copy.deepcopy(stage_one)
     tokenizer = Tokenizer(replace(stage_one.cfg, decoder_context=context, decoder_channels=decoder_channels))
     kept = {k: v for k, v in stage_one.state_dict().items() if not k.startswith("decoder.")}

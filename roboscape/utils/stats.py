@@ -11,6 +11,8 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+Z95 = 1.959964  # the standard normal's quantile of a two-sided 95% interval
+
 
 def clustered_standard_error(values: np.ndarray | torch.Tensor, clusters: list) -> float | None:
     """Standard error of the mean of ``values`` when samples of one cluster are correlated
@@ -28,7 +30,7 @@ def clustered_standard_error(values: np.ndarray | torch.Tensor, clusters: list) 
     return float(np.sqrt(len(groups) / (len(groups) - 1) * (summed**2).sum()) / len(values))
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     """The 95% Wilson score interval of a success rate (a proportion of ``n`` trials)."""
     if n == 0:
         return (0.0, 1.0)
