@@ -58,6 +58,7 @@ class EvalConfig:
     done_threshold: float = 0.5
     temperature: float = 0.0  # 0: greedy
     guidance: float = 1.0  # action WM: classifier-free guidance scale of its rollouts (roboscape.models.rollout)
+    guidance_positions: str = "all"  # action WM: where guidance applies, all positions or hidden motion only
     batch_size: int = 8
     seed: int = 0
 
@@ -125,7 +126,14 @@ def open_loop(
     chosen = evenly_spaced(len(windows.index), cfg.clips)
     curves: dict[str, dict[str, list[torch.Tensor]]] = {}
     media: dict[str, list[np.ndarray]] = {"truth": [], "model": []}
-    rollout = Rollout(wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed, guidance=cfg.guidance)
+    rollout = Rollout(
+        wm,
+        tokenizer,
+        temperature=cfg.temperature,
+        seed=cfg.seed,
+        guidance=cfg.guidance,
+        guidance_positions=cfg.guidance_positions,
+    )
     for start in range(0, len(chosen), cfg.batch_size):
         batch = chosen[start : start + cfg.batch_size]
         # frames 0, k, .., Hk: (B, H+1, h, w, 3)
@@ -223,7 +231,12 @@ def clip_rows(clips: ClipDataset, windows: TokenWindowDataset, chosen: list[int]
 
 @torch.no_grad()
 def controllability(
-    wm: WorldModel, tokenizer: Tokenizer, first_frames: torch.Tensor, horizon: int, guidance: float = 1.0
+    wm: WorldModel,
+    tokenizer: Tokenizer,
+    first_frames: torch.Tensor,
+    horizon: int,
+    guidance: float = 1.0,
+    guidance_positions: str = "all",
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Rollouts of the action WM from the same start frames under hand-made action sequences
     (the paper's Fig. 9): each translation axis held at the trained extreme in both directions,
@@ -249,7 +262,7 @@ def controllability(
     sequences["uniform random in range"] = low + (high - low) * torch.rand(
         horizon, cfg.action_dim, generator=generator
     ).to(device)
-    rollout = Rollout(wm, tokenizer, guidance=guidance)
+    rollout = Rollout(wm, tokenizer, guidance=guidance, guidance_positions=guidance_positions)
     frames: dict[str, np.ndarray] = {}
     finals: dict[str, torch.Tensor] = {}
     for name, seq in sequences.items():
@@ -327,6 +340,6 @@ def evaluate_world_model(
         rows = clip_rows(clips, subsets["heldout"], evenly_spaced(len(subsets["heldout"].index), 2))
         first = torch.stack([to_model_range(torch.from_numpy(clips.frame(r, 0, view))) for r in rows])
         result["controllability"], media["controllability"] = controllability(
-            wm, tokenizer, first, cfg.horizon, cfg.guidance
+            wm, tokenizer, first, cfg.horizon, cfg.guidance, cfg.guidance_positions
         )
     return result, media

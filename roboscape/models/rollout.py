@@ -14,7 +14,8 @@ compiled, bf16, a few frames per call): the tokens stay the same, the frames mov
 An action world model trained with action dropout can be guided by its actions (``guidance``,
 classifier-free guidance): each step runs the batch twice in one forward pass, with the actions and
 with the null action (each with its own cached frames), and decodes ``u + s * (c - u)`` of their
-logits; the done signal and the features are the conditional pass's.
+logits; the done signal and the features are the conditional pass's. Guidance can be confined to
+the positions where the conditional model hides motion (``guidance_positions="hidden"``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import torch
 
 from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
 from roboscape.models.tokenizer import Tokenizer
-from roboscape.models.world_model import WorldModel, predict_tokens
+from roboscape.models.world_model import WorldModel, hidden_motion, predict_tokens
+
+GUIDANCE_POSITIONS = ("all", "hidden")
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Rollout:
         decoder: DecoderOptions | None = None,
         keep_threshold: float = 0.0,
         guidance: float = 1.0,
+        guidance_positions: str = "all",
     ):
         """Actions are clipped to [action_low, action_high]: by default the range the world model
         was trained on (its config), or [-1, 1] (the controller's range) if it has none.
@@ -59,7 +63,14 @@ class Rollout:
         most likely token; per bit for a ``bits`` target), above 0 by :func:`keep_or_change`.
         ``guidance``: the scale s of classifier-free guidance by the action (1: none, the
         conditional model alone; 0: the unconditional one); other than 1 it needs an action world
-        model trained with action dropout."""
+        model trained with action dropout. ``guidance_positions``: ``all`` decodes every position
+        from the guided logits; ``hidden`` only the positions where the conditional model hides
+        motion (:func:`~roboscape.models.world_model.hidden_motion`: its greedy decoding keeps a
+        token it gives less than even odds of staying), the others from the conditional logits
+        alone, so that guidance pushes what greedy decoding would hold still and leaves what already
+        moves as the model has it."""
+        if guidance_positions not in GUIDANCE_POSITIONS:
+            raise ValueError(f"guidance_positions must be one of {GUIDANCE_POSITIONS}, got {guidance_positions!r}")
         if not 0 <= keep_threshold < 1:
             raise ValueError(f"keep_threshold must be in [0, 1), got {keep_threshold}")
         if guidance < 0:
@@ -84,6 +95,7 @@ class Rollout:
         self.low = torch.as_tensor(action_low, dtype=torch.float32, device=self.device)
         self.high = torch.as_tensor(action_high, dtype=torch.float32, device=self.device)
         self.temperature, self.keep_threshold, self.guidance = temperature, keep_threshold, guidance
+        self.guidance_positions = guidance_positions
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.clipped_actions = 0
         self._cache = None
@@ -192,6 +204,9 @@ class Rollout:
             )
             cond, uncond = both.logits[:n, 0], both.logits[n:, 0]
             logits = uncond + self.guidance * (cond - uncond)
+            if self.guidance_positions == "hidden":
+                hidden = hidden_motion(cond, self._tokens, self.wm.cfg.token_target)
+                logits = torch.where(hidden[..., None], logits, cond)
             out = both._replace(done=both.done[:n], features=both.features[:n])
         self._tokens = predict_tokens(
             logits, self.wm.cfg.token_target, self.temperature, self.generator, self._tokens, self.keep_threshold

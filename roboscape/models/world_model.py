@@ -41,7 +41,9 @@ frame without knowing the action. A rollout can then guide by the action (classi
 guidance, :class:`roboscape.models.rollout.Rollout`'s ``guidance``): the next frame's logits
 ``u + s * (c - u)`` from the conditional ``c`` and the unconditional ``u``, which at ``s > 1``
 amplifies what the action changes against what any action would -- a lever for actions whose
-effect the greedy per-position mode averages away (docs/controllability-history.md).
+effect the greedy per-position mode averages away (docs/controllability-history.md). Guidance can
+also be confined to the positions where that happens (:func:`hidden_motion`), leaving the positions
+the conditional model already moves, or surely keeps, as it decodes them.
 
 Copy prior (``copy_prior``): most of a frame's tokens persist into the next one (the static
 scene), so each position's logits get a learned bonus for the token it
@@ -154,6 +156,18 @@ def token_nll(logits: torch.Tensor, target: torch.Tensor, token_target: str) -> 
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1).long(), reduction="none").view(
         target.shape
     )
+
+
+def hidden_motion(logits: torch.Tensor, previous: torch.Tensor, token_target: str) -> torch.Tensor:
+    """Where greedy decoding keeps the ``previous`` token (N, L) although the model gives keeping it
+    probability below one half (N, L booleans): a position likely to change whose destination is
+    spread over many codes, so that no single new code (or, under ``bits``, no single bit) outweighs
+    the old one."""
+    if token_target == "bits":
+        greedy_keeps = ((logits > 0) == token_bits(previous, logits.shape[-1])).all(-1)
+    else:
+        greedy_keeps = logits.argmax(-1) == previous.long()
+    return greedy_keeps & (token_nll(logits, previous, token_target) > math.log(2))
 
 
 def keep_or_change(logits: torch.Tensor, previous: torch.Tensor, token_target: str, threshold: float) -> torch.Tensor:

@@ -93,6 +93,8 @@ class WMEnvConfig:
     """sampling temperature of the world model's tokens (0: greedy)"""
     guidance: float = 1.0
     """classifier-free guidance scale by the action (roboscape.models.rollout; 1: none)"""
+    guidance_positions: str = "all"
+    """where guidance applies: every token position, or ``hidden`` motion only (roboscape.models.rollout)"""
 
 
 @dataclass
@@ -250,6 +252,7 @@ class WorldModelEnv:
             temperature=cfg.temperature,
             seed=seed,
             guidance=cfg.guidance,
+            guidance_positions=cfg.guidance_positions,
             decoder=None if cfg.decoder == "exact" else DecoderOptions.from_name(cfg.decoder),
         )
         self.num_envs = cfg.num_envs

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from roboscape.models.rollout import Rollout
-from roboscape.models.world_model import predict_tokens
+from roboscape.models.world_model import hidden_motion, predict_tokens
 from roboscape.train.decoder_finetuning import with_context_decoder
 
 from fakes import frames, models
@@ -135,6 +135,31 @@ def test_guidance_decodes_the_unconditional_logits_moved_by_the_action_s_differe
     one.step(actions[0])
     rows = 3 * wm.cfg.tokens_per_frame
     assert one._cache[0].k.shape[0] == rows and guided._cache[0].k.shape[0] == 2 * rows
+
+
+def test_guidance_at_hidden_positions_guides_only_where_the_conditional_model_hides_motion():
+    wm, tok = models(token_target="bits", action_dropout=0.2)
+    actions = torch.rand(4, 3, 7, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    guided = Rollout(wm, tok, guidance=3.0, guidance_positions="hidden")
+    tokens = guided.reset(frames()).flatten(1)
+    caches = {True: None, False: None}
+    unconditional = {u: torch.full((3,), u) for u in caches}
+    counts = torch.zeros(2)
+    with torch.no_grad():
+        for a in actions:
+            step = guided.step(a)
+            outs = {}
+            for u in caches:
+                outs[u], caches[u] = wm.step(tokens, a, caches[u], unconditional=unconditional[u])
+            cond, uncond = outs[False].logits[:, 0], outs[True].logits[:, 0]
+            hidden = hidden_motion(cond, tokens, "bits")
+            expected = torch.where(hidden[..., None], uncond + 3.0 * (cond - uncond), cond)
+            assert torch.allclose(step.logits, expected, atol=1e-4)
+            counts += torch.stack([hidden.sum(), (~hidden).sum()])
+            tokens = step.tokens.flatten(1)
+    assert (counts > 0).all(), counts  # some positions guided, others left to the conditional model
+    with pytest.raises(ValueError, match="guidance_positions"):
+        Rollout(wm, tok, guidance=2.0, guidance_positions="moving")
 
 
 def test_guidance_needs_a_model_trained_with_action_dropout():

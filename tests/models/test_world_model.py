@@ -9,6 +9,7 @@ from roboscape.models.world_model import (
     WorldModel,
     WorldModelConfig,
     bits_to_tokens,
+    hidden_motion,
     keep_or_change,
     predict_tokens,
     token_bits,
@@ -163,6 +164,23 @@ def test_keep_or_change_moves_a_token_every_bit_favours_but_their_product_does_n
     assert predict_tokens(logits, "bits") == 0
     assert keep_or_change(logits, torch.tensor([0]), "bits", 0.5) == 4  # the least certain bit flipped
     assert keep_or_change(logits, torch.tensor([0]), "bits", 0.1) == 0  # 0.6**3 * 0.52 = 0.11 >= 0.1
+
+
+@pytest.mark.parametrize("token_target", ["codes", "bits"])
+def test_hidden_motion_is_where_greedy_keeps_a_token_at_less_than_even_odds(token_target):
+    g = torch.Generator().manual_seed(1)
+    n = 16  # codes
+    logits = torch.randn(300, 4 if token_target == "bits" else n, generator=g) * 2
+    previous = torch.randint(0, n, (300,), generator=g)
+    p_keep = torch.exp(-token_nll(logits, previous, token_target))
+    expected = (predict_tokens(logits, token_target) == previous) & (p_keep < 0.5)
+    hidden = hidden_motion(logits, previous, token_target)
+    assert torch.equal(hidden, expected)
+    assert hidden.any() and not hidden.all()
+    # every bit favours code 0, their product does not
+    one = torch.full((1, 4), -0.4).index_fill(1, torch.tensor([2]), -0.1)
+    assert hidden_motion(one, torch.tensor([0]), "bits").item()
+    assert not hidden_motion(torch.full((1, 4), -3.0), torch.tensor([0]), "bits").item()  # a sure keep
 
 
 def test_action_dropout_gives_training_sequences_the_null_action_and_leaves_evaluation_alone():

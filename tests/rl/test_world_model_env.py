@@ -62,16 +62,19 @@ def test_auto_reset_per_environment_keeps_the_final_observation():
 def test_a_guided_environment_steps_through_its_auto_resets_with_the_guided_rollout():
     wm, tok, states = env_world(action_dropout=0.1)
     frames = {}
-    for guidance in (1.0, 3.0):
-        env = WorldModelEnv(wm, tok, states, WMEnvConfig(num_envs=3, episode_steps=2, guidance=guidance), StepReward())
-        assert env.rollout.guidance == guidance
+    for guidance, positions in ((1.0, "all"), (3.0, "all"), (3.0, "hidden")):
+        cfg = WMEnvConfig(num_envs=3, episode_steps=2, guidance=guidance, guidance_positions=positions)
+        env = WorldModelEnv(wm, tok, states, cfg, StepReward())
+        assert (env.rollout.guidance, env.rollout.guidance_positions) == (guidance, positions)
         obs, _ = env.reset(seed=0)
         steps = [env.step(torch.full((3, 7), 0.5)) for _ in range(3)]  # an auto-reset after the second
         assert steps[1][4]["_final_info"].all() and not steps[2][3].any()
-        frames[guidance] = torch.stack(
+        frames[guidance, positions] = torch.stack(
             [steps[0][0]["rgb"], steps[1][4]["final_observation"]["rgb"], steps[2][0]["rgb"]]
         )
-    assert not torch.equal(frames[1.0], frames[3.0])  # guidance changes what the environment shows
+    # guidance changes what the environment shows, and guiding only hidden motion is not guiding everywhere
+    assert not torch.equal(frames[1.0, "all"], frames[3.0, "all"])
+    assert not torch.equal(frames[3.0, "hidden"], frames[3.0, "all"])
 
 
 def test_the_same_seed_gives_the_same_episodes():

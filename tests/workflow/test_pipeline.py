@@ -655,6 +655,12 @@ CONFIG_EDITS = [
         lambda c: c["world_model"]["guidance"].update(action_dropout=0.1, scale=2.0),
         {**WM_JOBS, **FINAL},
     ),
+    # where guidance applies changes every rollout of the action WM, not the model
+    (
+        "world_model.guidance.positions",
+        lambda c: c["world_model"]["guidance"].update(positions="hidden"),
+        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **FINAL},
+    ),
     (
         "world_model.text.init_from",
         lambda c: c["world_model"]["text"].update(init_from=None),
