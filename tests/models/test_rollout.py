@@ -109,12 +109,10 @@ def test_imagine_goal_stops_at_the_first_done_frame():
         Rollout(wm, tok).reset(frames(2))
 
 
-def test_guidance_decodes_the_unconditional_logits_moved_by_the_action_s_difference():
-    """Classifier-free guidance: u + s (c - u), with c and u from two rollouts of their own cached
-    frames that both take the guided tokens."""
-    wm, tok = models(token_target="bits", action_dropout=0.2)
-    actions = torch.rand(wm.cfg.window + 2, 3, 7, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    guided = Rollout(wm, tok, guidance=3.0)
+def guided_steps(wm, guided: Rollout, actions: torch.Tensor):
+    """Steps ``guided`` under ``actions`` and, beside it, the world model's conditional and
+    unconditional passes, each with its own cached frames, both fed the guided rollout's tokens.
+    Yields (the rollout's step, the conditional pass, the unconditional pass, the tokens both read)."""
     tokens = guided.reset(frames()).flatten(1)
     caches = {True: None, False: None}
     unconditional = {u: torch.full((3,), u) for u in caches}
@@ -124,11 +122,21 @@ def test_guidance_decodes_the_unconditional_logits_moved_by_the_action_s_differe
             outs = {}
             for u in caches:
                 outs[u], caches[u] = wm.step(tokens, a, caches[u], unconditional=unconditional[u])
-            cond, uncond = outs[False].logits[:, 0], outs[True].logits[:, 0]
-            assert not torch.allclose(cond, uncond, atol=1e-3)  # the action matters
-            assert torch.allclose(step.logits, uncond + 3.0 * (cond - uncond), atol=1e-4)
-            assert torch.allclose(step.done, outs[False].done[:, 0], atol=1e-5)  # the conditional pass's
+            yield step, outs[False], outs[True], tokens
             tokens = step.tokens.flatten(1)
+
+
+def test_guidance_decodes_the_unconditional_logits_moved_by_the_action_s_difference():
+    """Classifier-free guidance: u + s (c - u), with c and u from two rollouts of their own cached
+    frames that both take the guided tokens."""
+    wm, tok = models(token_target="bits", action_dropout=0.2)
+    actions = torch.rand(wm.cfg.window + 2, 3, 7, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    guided = Rollout(wm, tok, guidance=3.0)
+    for step, cond, uncond, _ in guided_steps(wm, guided, actions):
+        c, u = cond.logits[:, 0], uncond.logits[:, 0]
+        assert not torch.allclose(c, u, atol=1e-3)  # the action matters
+        assert torch.allclose(step.logits, u + 3.0 * (c - u), atol=1e-4)
+        assert torch.allclose(step.done, cond.done[:, 0], atol=1e-5)  # the conditional pass's
     # guidance 1 is the conditional model alone, one pass: the cache holds the batch's rows once, not twice
     one = Rollout(wm, tok, guidance=1.0)
     one.reset(frames())
@@ -141,22 +149,12 @@ def test_guidance_at_hidden_positions_guides_only_where_the_conditional_model_hi
     wm, tok = models(token_target="bits", action_dropout=0.2)
     actions = torch.rand(4, 3, 7, generator=torch.Generator().manual_seed(3)) * 2 - 1
     guided = Rollout(wm, tok, guidance=3.0, guidance_positions="hidden")
-    tokens = guided.reset(frames()).flatten(1)
-    caches = {True: None, False: None}
-    unconditional = {u: torch.full((3,), u) for u in caches}
     counts = torch.zeros(2)
-    with torch.no_grad():
-        for a in actions:
-            step = guided.step(a)
-            outs = {}
-            for u in caches:
-                outs[u], caches[u] = wm.step(tokens, a, caches[u], unconditional=unconditional[u])
-            cond, uncond = outs[False].logits[:, 0], outs[True].logits[:, 0]
-            hidden = hidden_motion(cond, tokens, "bits")
-            expected = torch.where(hidden[..., None], uncond + 3.0 * (cond - uncond), cond)
-            assert torch.allclose(step.logits, expected, atol=1e-4)
-            counts += torch.stack([hidden.sum(), (~hidden).sum()])
-            tokens = step.tokens.flatten(1)
+    for step, cond, uncond, tokens in guided_steps(wm, guided, actions):
+        c, u = cond.logits[:, 0], uncond.logits[:, 0]
+        hidden = hidden_motion(c, tokens, "bits")
+        assert torch.allclose(step.logits, torch.where(hidden[..., None], u + 3.0 * (c - u), c), atol=1e-4)
+        counts += torch.stack([hidden.sum(), (~hidden).sum()])
     assert (counts > 0).all(), counts  # some positions guided, others left to the conditional model
     with pytest.raises(ValueError, match="guidance_positions"):
         Rollout(wm, tok, guidance=2.0, guidance_positions="moving")
