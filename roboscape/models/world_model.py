@@ -158,16 +158,20 @@ def token_nll(logits: torch.Tensor, target: torch.Tensor, token_target: str) -> 
     )
 
 
-def hidden_motion(logits: torch.Tensor, previous: torch.Tensor, token_target: str) -> torch.Tensor:
+def hidden_motion(
+    logits: torch.Tensor, previous: torch.Tensor, token_target: str, threshold: float = 0.5
+) -> torch.Tensor:
     """Where greedy decoding keeps the ``previous`` token (N, L) although the model gives keeping it
-    probability below one half (N, L booleans): a position likely to change whose destination is
-    spread over many codes, so that no single new code (or, under ``bits``, no single bit) outweighs
-    the old one."""
+    probability below ``threshold`` (N, L booleans); at one half, a position likely to change whose
+    destination is spread over many codes, so that no single new code (or, under ``bits``, no single
+    bit) outweighs the old one. ``threshold`` 0: nowhere."""
+    if threshold <= 0:
+        return torch.zeros(previous.shape, dtype=torch.bool, device=previous.device)
     if token_target == "bits":
         greedy_keeps = ((logits > 0) == token_bits(previous, logits.shape[-1])).all(-1)
     else:
         greedy_keeps = logits.argmax(-1) == previous.long()
-    return greedy_keeps & (token_nll(logits, previous, token_target) > math.log(2))
+    return greedy_keeps & (token_nll(logits, previous, token_target) > -math.log(threshold))
 
 
 def keep_or_change(logits: torch.Tensor, previous: torch.Tensor, token_target: str, threshold: float) -> torch.Tensor:
@@ -175,23 +179,15 @@ def keep_or_change(logits: torch.Tensor, previous: torch.Tensor, token_target: s
     it keeps it where greedy decoding would and the model gives it probability >= ``threshold``,
     else takes the most likely *other* token. Greedy decoding can keep a token the model believes
     in less than even (every bit of a ``bits`` target may favour the old token while their product
-    does not); there this rule moves, to the old token with its least certain bit flipped.
-    ``threshold`` 0 is greedy decoding; 1/2 moves wherever keeping is less likely than not."""
+    does not: :func:`hidden_motion`); there this rule moves, to the old token with its least certain
+    bit flipped. ``threshold`` 0 is greedy decoding; 1/2 moves wherever keeping is less likely than not."""
+    moves = hidden_motion(logits, previous, token_target, threshold)
     if token_target == "bits":
-        old = token_bits(previous, logits.shape[-1])
-        greedy = logits > 0
-        greedy_keeps = (greedy == old).all(-1)
         flip = F.one_hot(logits.abs().argmin(-1), logits.shape[-1]).bool()
-        other = torch.where(greedy_keeps[..., None], old ^ flip, greedy)
-        log_keep = F.logsigmoid(torch.where(old, logits, -logits)).sum(-1)
-        keep = greedy_keeps & (log_keep >= (math.log(threshold) if threshold > 0 else -math.inf))
-        return bits_to_tokens(torch.where(keep[..., None], old, other))
-    probs = torch.softmax(logits.float(), dim=-1)
-    previous = previous.long()
-    p_keep = probs.gather(-1, previous[..., None]).squeeze(-1)
-    keep = (probs.argmax(-1) == previous) & (p_keep >= threshold)
-    other = probs.scatter(-1, previous[..., None], -1.0).argmax(-1)
-    return torch.where(keep, previous, other)
+        other = bits_to_tokens(token_bits(previous, logits.shape[-1]) ^ flip)
+        return torch.where(moves, other, bits_to_tokens(logits > 0))
+    other = logits.scatter(-1, previous.long()[..., None], -torch.inf).argmax(-1)
+    return torch.where(moves, other, logits.argmax(-1))
 
 
 def predict_tokens(
