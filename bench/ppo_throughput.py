@@ -10,7 +10,8 @@
   ``--wm-reward-precision`` and ``--wm-reward-size``, and the action's guidance scale
   ``world_model.guidance.scale``, or each of ``--wm-guidance``: other than 1, every step runs the
   world model twice; and stage two's decoder's width ``tokenizer.decoder_channels``, or each of
-  ``--wm-decoder-channels``).
+  ``--wm-decoder-channels``; and the world model's own arithmetic ``world_model.rollout_precision``, or
+  each of ``--wm-precision``).
   Setting up the environments is timed apart. For the world model, where the time goes: PPO's own
   share (policy inference and updates), and of an environment step, the decoder's, the reward's
   and the rest's (the world model's forward pass).
@@ -23,7 +24,7 @@ states and goals are random frames.
 
 Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
            [--wm-decoder exact fused-auto-by4] [--wm-reward-precision fp32 auto] [--wm-reward-size 128 64]
-           [--wm-guidance 1 2] [--wm-decoder-channels 32 16] [--wm-device cuda] [--updates 3]
+           [--wm-guidance 1 2] [--wm-decoder-channels 32 16] [--wm-precision fp32 auto] [--wm-device cuda] [--updates 3]
            [--eval-episodes 4] [--json [PATH]]
 """
 
@@ -158,10 +159,11 @@ def world_model_ppo_steps(
     device: str = "cpu",
     guidance: float | None = None,
     decoder_channels: int | None = None,
+    wm_precision: str | None = None,
 ) -> dict:
     """PPO's env steps/s in the world model with ``num_envs`` environments (run in a fresh process);
     the world model, the reward and the policy on ``device``; ``decoder_channels``: stage two's
-    decoder's width (None: the config's)."""
+    decoder's width, ``wm_precision`` the world model's forward pass (None: the config's)."""
     import numpy as np
     import torch
 
@@ -191,6 +193,7 @@ def world_model_ppo_steps(
         episode_steps=cfg["policy"]["episode_steps"],
         decoder=decoder or rl["decoder"],
         guidance=guidance,
+        precision=wm_precision or cfg["world_model"]["rollout_precision"],
     )
     chosen = {"precision": reward_precision, "image_size": reward_size}
     reward = RewardConfig(**{**rl["reward"], **{k: v for k, v in chosen.items() if v is not None}})
@@ -209,6 +212,7 @@ def world_model_ppo_steps(
         "reward_image_size": reward.image_size,  # None: the frames' own
         "guidance": guidance,
         "decoder_channels": tokenizer.cfg.decoder_width,
+        "world_model_precision": envs.rollout.precision,  # as resolved for the device
         **shares,
         "ppo_share": 1 - rate / shares["env_only_steps_per_s"],  # policy inference and updates
     }
@@ -282,6 +286,13 @@ def main() -> None:
         help="widths of stage two's decoder, each run in turn (default: the config's tokenizer.decoder_channels)",
     )
     ap.add_argument(
+        "--wm-precision",
+        nargs="+",
+        choices=["fp32", "bf16", "auto"],
+        help="the world model's forward-pass precisions, each run in turn "
+        "(default: the config's world_model.rollout_precision)",
+    )
+    ap.add_argument(
         "--wm-device",
         default="cpu",
         help="where the world model, its reward and the policy run (e.g. cuda; PPO's buffer stays on the CPU)",
@@ -308,10 +319,22 @@ def main() -> None:
         args.wm_reward_size or [None],
         args.wm_guidance or [None],
         args.wm_decoder_channels or [None],
+        args.wm_precision or [None],
         args.wm_envs,
     )
-    for decoder, precision, size, guidance, channels, n in runs:
-        fn_args = (args.config, n, args.updates, decoder, precision, size, args.wm_device, guidance, channels)
+    for decoder, precision, size, guidance, channels, wm_precision, n in runs:
+        fn_args = (
+            args.config,
+            n,
+            args.updates,
+            decoder,
+            precision,
+            size,
+            args.wm_device,
+            guidance,
+            channels,
+            wm_precision,
+        )
         r = in_fresh_process(world_model_ppo_steps, *fn_args, threads=2)[0]
         r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest if fastest else None
         setting = f"{r['decoder']} decoder {r['decoder_channels']} channels wide, reward in {r['reward_precision']}"
@@ -321,6 +344,8 @@ def main() -> None:
             setting += f" at {r['reward_image_size']} px"
         if r["guidance"] != 1:
             setting += f", guidance {r['guidance']:g}"
+        if r["world_model_precision"] != "fp32":
+            setting += f", world model in {r['world_model_precision']}"
         results["ppo"][f"the world model, {n} environments, {setting}"] = r
         print(
             f"PPO in the world model, {n} environments ({setting}): "

@@ -79,6 +79,7 @@ class ControllabilityConfig:
     keep_threshold: float = 0.0  # at temperature 0: 0 greedy, above 0 keep-or-change (roboscape.models.world_model)
     guidance: float = 1.0  # classifier-free guidance scale of the world model's rollouts (roboscape.models.rollout)
     guidance_positions: str = "all"  # where guidance applies: all positions, or hidden motion only
+    precision: str = "fp32"  # the world model's forward pass: fp32, bf16 or auto (roboscape.models.rollout)
 
     def __post_init__(self):
         if self.temperature < 0:
@@ -293,6 +294,7 @@ def measure(
         keep_threshold=cfg.keep_threshold,
         guidance=cfg.guidance,
         guidance_positions=cfg.guidance_positions,
+        precision=cfg.precision,
     )  # clips actions to the trained range
     low, high = (
         np.broadcast_to(b.cpu().numpy(), (wm.cfg.action_dim,)).astype(np.float32) for b in (rollout.low, rollout.high)

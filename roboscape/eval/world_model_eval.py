@@ -39,6 +39,7 @@ from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.data.token_windows import TokenWindowDataset, WorldModelData
 from roboscape.models.control import TextControl, control_inputs
 from roboscape.models.image_metrics import psnr, ssim
+from roboscape.models.inference_decoder import resolve_precision
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
 from roboscape.models.text_encoder import load_instruction_cache
@@ -59,6 +60,7 @@ class EvalConfig:
     temperature: float = 0.0  # 0: greedy
     guidance: float = 1.0  # action WM: classifier-free guidance scale of its rollouts (roboscape.models.rollout)
     guidance_positions: str = "all"  # action WM: where guidance applies, all positions or hidden motion only
+    precision: str = "fp32"  # the world model's forward pass in rollouts: fp32, bf16 or auto (roboscape.models.rollout)
     batch_size: int = 8
     seed: int = 0
 
@@ -83,16 +85,18 @@ def teacher_forced(wm: WorldModel, windows: TokenWindowDataset, text: TextContro
     picked = Subset(windows, evenly_spaced(len(windows), cfg.windows))
     ce_sum = correct = copy_correct = n_tokens = 0.0
     done_p, done_y = [], []
+    bf16 = resolve_precision(cfg.precision, device.type) == "bf16"  # as the rollouts compute
     for batch in DataLoader(picked, batch_size=cfg.batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
         tokens = batch["tokens"]
-        out = wm(tokens, *control_inputs(batch, text))
-        logits, target = out.logits[:, :-1], tokens[:, 1:]
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            out = wm(tokens, *control_inputs(batch, text))
+        logits, target = out.logits[:, :-1].float(), tokens[:, 1:]
         ce_sum += float(token_nll(logits, target, wm.cfg.token_target).sum())
         correct += float((predict_tokens(logits, wm.cfg.token_target) == target).sum())
         copy_correct += float((tokens[:, :-1] == target).sum())
         n_tokens += target.numel()
-        done_p.append(out.done[:, :-1].flatten().cpu())
+        done_p.append(out.done[:, :-1].flatten().float().cpu())
         done_y.append(batch["done"][:, 1:].flatten().cpu())
     p, y = torch.cat(done_p), torch.cat(done_y)
     return {
@@ -133,6 +137,7 @@ def open_loop(
         seed=cfg.seed,
         guidance=cfg.guidance,
         guidance_positions=cfg.guidance_positions,
+        precision=cfg.precision,
     )
     for start in range(0, len(chosen), cfg.batch_size):
         batch = chosen[start : start + cfg.batch_size]

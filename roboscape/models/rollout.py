@@ -24,7 +24,13 @@ from dataclasses import dataclass
 
 import torch
 
-from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
+from roboscape.models.inference_decoder import (
+    PRECISIONS,
+    DecoderOptions,
+    DecoderPrecision,
+    InferenceDecoder,
+    resolve_precision,
+)
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, hidden_motion, predict_tokens
 
@@ -55,6 +61,7 @@ class Rollout:
         keep_threshold: float = 0.0,
         guidance: float = 1.0,
         guidance_positions: str = "all",
+        precision: DecoderPrecision = "fp32",
     ):
         """Actions are clipped to [action_low, action_high]: by default the range the world model
         was trained on (its config), or [-1, 1] (the controller's range) if it has none.
@@ -68,7 +75,12 @@ class Rollout:
         motion (:func:`~roboscape.models.world_model.hidden_motion`: its greedy decoding keeps a
         token it gives less than even odds of staying), the others from the conditional logits
         alone, so that guidance pushes what greedy decoding would hold still and leaves what already
-        moves as the model has it."""
+        moves as the model has it. ``precision``: the arithmetic of the world model's forward pass,
+        ``fp32``, ``bf16`` (autocast: its matrix products in bf16, so greedy decoding may pick other
+        tokens where two are nearly tied) or ``auto`` (bf16 where the hardware computes in it); the
+        logits and everything after them stay fp32."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if guidance_positions not in GUIDANCE_POSITIONS:
             raise ValueError(f"guidance_positions must be one of {GUIDANCE_POSITIONS}, got {guidance_positions!r}")
         if not 0 <= keep_threshold < 1:
@@ -87,6 +99,7 @@ class Rollout:
         self.wm, self.tokenizer = world_model.eval(), tokenizer.eval()
         self.decode = InferenceDecoder(tokenizer, decoder)
         self.device = next(world_model.parameters()).device
+        self.precision = resolve_precision(precision, self.device.type)
         cfg = world_model.cfg
         if action_low is None:
             action_low = -1.0 if cfg.action_low is None else cfg.action_low
@@ -193,16 +206,19 @@ class Rollout:
             control, mask = self._check_actions(actions), None
         else:
             control, mask = self._text
+        autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16")
         if self.guidance == 1:
-            out, self._cache = self.wm.step(self._tokens, control, self._cache, control_mask=mask)
-            logits = out.logits[:, 0]
+            with autocast:
+                out, self._cache = self.wm.step(self._tokens, control, self._cache, control_mask=mask)
+            logits = out.logits[:, 0].float()
         else:
             n = self.num_envs
             unconditional = torch.arange(2 * n, device=self.device) >= n
-            both, self._cache = self.wm.step(
-                self._tokens.repeat(2, 1), control.repeat(2, 1), self._cache, unconditional=unconditional
-            )
-            cond, uncond = both.logits[:n, 0], both.logits[n:, 0]
+            with autocast:
+                both, self._cache = self.wm.step(
+                    self._tokens.repeat(2, 1), control.repeat(2, 1), self._cache, unconditional=unconditional
+                )
+            cond, uncond = both.logits[:n, 0].float(), both.logits[n:, 0].float()
             logits = uncond + self.guidance * (cond - uncond)
             if self.guidance_positions == "hidden":
                 hidden = hidden_motion(cond, self._tokens, self.wm.cfg.token_target)
@@ -214,7 +230,7 @@ class Rollout:
         hw = self.wm.cfg.tokens_hw
         tokens = self._tokens.view(-1, hw, hw)
         frames = self.decode(tokens, self._decoder_context)
-        return RolloutStep(tokens, frames, out.done[:, 0], out.features[:, 0], logits)
+        return RolloutStep(tokens, frames, out.done[:, 0].float(), out.features[:, 0].float(), logits)
 
     @torch.no_grad()
     def imagine_goal(

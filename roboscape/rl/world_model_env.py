@@ -95,6 +95,9 @@ class WMEnvConfig:
     """classifier-free guidance scale by the action (roboscape.models.rollout; 1: none)"""
     guidance_positions: str = "all"
     """where guidance applies: every token position, or ``hidden`` motion only (roboscape.models.rollout)"""
+    precision: str = "fp32"
+    """the world model's forward pass: fp32, bf16 (autocast) or auto (bf16 where the hardware computes
+    in it; roboscape.models.rollout)"""
 
 
 @dataclass
@@ -253,6 +256,7 @@ class WorldModelEnv:
             seed=seed,
             guidance=cfg.guidance,
             guidance_positions=cfg.guidance_positions,
+            precision=cfg.precision,
             decoder=None if cfg.decoder == "exact" else DecoderOptions.from_name(cfg.decoder),
         )
         self.num_envs = cfg.num_envs

@@ -169,6 +169,27 @@ def test_guidance_needs_a_model_trained_with_action_dropout():
     Rollout(wm, tok, guidance=1.0)  # no guidance: any model
 
 
+@pytest.mark.parametrize("guidance", [1.0, 2.0])
+def test_a_bf16_rollout_computes_the_world_model_in_bf16_and_hands_back_fp32(guidance):
+    wm, tok = models(action_dropout=0.1)
+    actions = torch.rand(3, 7, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    first = {}
+    for precision in ("fp32", "bf16"):
+        roll = Rollout(wm, tok, precision=precision, guidance=guidance)
+        roll.reset(frames())
+        first[precision] = roll.step(actions)  # the same tokens in: the first step compares like with like
+    exact, bf16 = first["fp32"], first["bf16"]
+    for name in ("logits", "done", "features", "frames"):
+        assert getattr(bf16, name).dtype == torch.float32, name
+    assert not torch.equal(exact.logits, bf16.logits)  # it did compute in bf16
+    scale = exact.logits.abs().max()
+    assert (exact.logits - bf16.logits).abs().max() < 0.05 * scale
+    assert torch.allclose(exact.done, bf16.done, atol=0.02)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Rollout(wm, tok, precision="fp16")
+    assert Rollout(wm, tok, precision="auto").precision in ("fp32", "bf16")
+
+
 @pytest.mark.parametrize(("decoder_context", "guidance"), [(False, 1.0), (True, 1.0), (True, 2.0)])
 def test_resetting_one_environment_leaves_the_others_bit_identical(decoder_context, guidance):
     """Auto-reset in the world-model environment: one rollout starts afresh while the others go on."""

@@ -63,9 +63,12 @@ def test_a_guided_environment_steps_through_its_auto_resets_with_the_guided_roll
     wm, tok, states = env_world(action_dropout=0.1)
     frames = {}
     for guidance, positions in ((1.0, "all"), (3.0, "all"), (3.0, "hidden")):
-        cfg = WMEnvConfig(num_envs=3, episode_steps=2, guidance=guidance, guidance_positions=positions)
+        cfg = WMEnvConfig(
+            num_envs=3, episode_steps=2, guidance=guidance, guidance_positions=positions, precision="bf16"
+        )
         env = WorldModelEnv(wm, tok, states, cfg, StepReward())
         assert (env.rollout.guidance, env.rollout.guidance_positions) == (guidance, positions)
+        assert env.rollout.precision == "bf16"
         obs, _ = env.reset(seed=0)
         steps = [env.step(torch.full((3, 7), 0.5)) for _ in range(3)]  # an auto-reset after the second
         assert steps[1][4]["_final_info"].all() and not steps[2][3].any()

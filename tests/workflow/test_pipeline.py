@@ -662,6 +662,11 @@ CONFIG_EDITS = [
         {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **FINAL},
     ),
     (
+        "world_model.rollout_precision",
+        lambda c: c["world_model"].update(rollout_precision="bf16"),
+        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **FINAL},
+    ),
+    (
         "world_model.text.init_from",
         lambda c: c["world_model"]["text"].update(init_from=None),
         {**TEXT_WM_JOBS, **FINAL},

@@ -28,7 +28,7 @@ rule controllability:
         result=f"{OUT}/world_model/action/controllability/controllability.json",
         **controllability_figures(),
     params:
-        cfg={**{k: v for k, v in WM["controllability"].items() if k != "resources"}, **GUIDANCE},
+        cfg={**{k: v for k, v in WM["controllability"].items() if k != "resources"}, **ROLLOUT},
         env={k: v for k, v in sim_env().items() if k != "episode_steps"},  # an episode: the sequence
         heldout_every=WM["data"]["heldout_every"],
         view=TOKENIZER["run"]["view"],

@@ -322,7 +322,7 @@ rule rl_world_model:
         train_scenes=POLICY["train_scenes"],
         reset_scenes=RLWM["reset_scenes"],
         env={"num_envs": RLWM["num_envs"], "episode_steps": POLICY["episode_steps"], "done_threshold": RLWM["done_threshold"],
-             "terminate_on_done": RLWM["terminate_on_done"], "decoder": RLWM["decoder"], **GUIDANCE},
+             "terminate_on_done": RLWM["terminate_on_done"], "decoder": RLWM["decoder"], **ROLLOUT},
         # a learned reward reads none of the general reward's settings: editing them reruns only its policies
         reward=lambda wc: {"kind": "general", **RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]}
         if RLWM_METHODS[wc.method] == "general" else {"kind": RLWM_METHODS[wc.method]},

@@ -86,7 +86,7 @@ for _control in ("action", "text"):
             **eval_wm_figures(_control),
         params:
             data=wm_data(_control),
-            eval={**WM["eval"], **(GUIDANCE if _control == "action" else {})},
+            eval={**WM["eval"], **(ROLLOUT if _control == "action" else {})},
             view=TOKENIZER["run"]["view"],
             perceptual_backend=TOKENIZER["run"]["perceptual_backend"],
         log:
