@@ -156,6 +156,19 @@ def reward_trunk(r: dict) -> list[str]:
     return lines
 
 
+def temporal_attention(r: dict) -> list[str]:
+    lines = _header(
+        "| precision | scaled_dot_product_attention (ms/step), median (min-max) | one-query form (ms/step) | speedup "
+        "| largest logit difference |"
+    )
+    for precision, f in r.items():
+        lines.append(
+            f"| {precision} | {_range(f['scaled_dot_product_attention'])} | {_range(f['one query'])} | "
+            f"{_range(f['speedup'], '{:.2f}x')} | {f['max_logit_difference']:.1e} |"
+        )
+    return lines
+
+
 def tokenize(r: dict) -> list[str]:
     lines = _header("| encoding | seconds per shard, median (min-max) | frames encoded |")
     for mode in ("clip by clip", "each frame once"):
@@ -179,6 +192,10 @@ TABLES: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "env_startup": ("A rendering process's first environment: SAPIEN's BRDF table against the stand-in", env_startup),
     "reward_trunk": ("The general reward's step: the perceptual trunk as shipped against the fast one", reward_trunk),
     "tokenize_throughput": ("Tokenizing a clip shard: each frame once against clip by clip", tokenize),
+    "temporal_attention": (
+        "A world-model step's temporal attention: torch's kernel against the one-query form",
+        temporal_attention,
+    ),
 }
 # Further runs of a benchmark (on a lent GPU, say) write bench/results/<benchmark>_<what>.json: each
 # gets its own section under the benchmark's.

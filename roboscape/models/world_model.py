@@ -269,6 +269,27 @@ class KVRing:
             self.valid[rows] = False
 
 
+# the dtypes in which a one-query attention (a rollout step's temporal attention) is computed by
+# one_query_attention rather than F.scaled_dot_product_attention: where that is faster on a CPU
+# (bench/temporal_attention.py); fp32 keeps torch's kernel, as fast there and bit for bit as before
+ONE_QUERY_DTYPES: tuple[torch.dtype, ...] = (torch.bfloat16, torch.float16)
+
+
+def one_query_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Scaled dot-product attention of one query (..., 1, d) over keys and values (..., T, d), with an
+    optional boolean ``mask`` (broadcastable to (..., 1, T); True: attend), written elementwise.
+    This is a rollout step's temporal attention: each spatial position's new frame over the few
+    frames of its window, thousands of tiny problems, on which the CPU kernel of
+    ``F.scaled_dot_product_attention`` in bf16 spends its time per problem rather than on
+    arithmetic (bench/temporal_attention.py). The same values up to rounding (tested)."""
+    scores = (q * k).sum(-1, keepdim=True) * q.shape[-1] ** -0.5  # (..., T, 1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask.transpose(-1, -2), float("-inf"))
+    return (scores.softmax(-2) * v).sum(-2, keepdim=True)
+
+
 class Attention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float, kv_dim: int | None = None):
         super().__init__()
@@ -307,7 +328,11 @@ class Attention(nn.Module):
         if key_mask is not None:
             km = key_mask[:, None, None, :]
             mask = km if mask is None else mask & km
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        dropout = self.dropout if self.training else 0.0
+        if q.shape[2] == 1 and q.dtype in ONE_QUERY_DTYPES and not dropout:  # a bf16 rollout step's temporal attention
+            out = one_query_attention(q, k, v, mask)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
         return self.out(out)
 

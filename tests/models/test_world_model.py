@@ -11,11 +11,29 @@ from roboscape.models.world_model import (
     bits_to_tokens,
     hidden_motion,
     keep_or_change,
+    one_query_attention,
     predict_tokens,
     token_bits,
     token_nll,
     world_model_loss,
 )
+
+
+def test_one_query_attention_is_scaled_dot_product_attention():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (
+        torch.randn(50, 4, 1, 8, generator=g),
+        torch.randn(50, 4, 6, 8, generator=g),
+        torch.randn(50, 4, 6, 8, generator=g),
+    )
+    mask = torch.rand(50, 1, 1, 6, generator=g) > 0.5
+    mask[:, ..., 3] = True  # every query keeps a key
+    for m in (None, mask):
+        expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
+        assert torch.allclose(one_query_attention(q, k, v, m), expected, atol=1e-6)
+    # masked keys are ignored, whatever they hold
+    k2 = torch.where(mask.transpose(-1, -2), k, 1e4)
+    assert torch.allclose(one_query_attention(q, k2, v, mask), one_query_attention(q, k, v, mask), atol=1e-6)
 
 
 def small(control: str = "action", **kw) -> WorldModel:
