@@ -12,7 +12,10 @@
   world model twice; and stage two's decoder's width ``tokenizer.decoder_channels``, or each of
   ``--wm-decoder-channels``; and the world model's own arithmetic ``world_model.rollout_precision``, or
   each of ``--wm-precision``).
-  Setting up the environments is timed apart. For the world model, where the time goes: PPO's own
+  Setting up the environments is timed apart. ``--rounds`` runs the whole set that many times,
+  ManiSkill's and the world model's runs alternating, each ratio taken within its round, and gives
+  each figure's median over the rounds with its range: a single run's ratio can drift by a fifth on
+  a shared 2-core host. For the world model, where the time goes: PPO's own
   share (policy inference and updates), and of an environment step, the decoder's, the reward's
   and the rest's (the world model's forward pass).
 - Evaluation: closed-loop episodes per minute of one evaluation job (one environment, the policy's
@@ -25,17 +28,18 @@ states and goals are random frames.
 Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
            [--wm-decoder exact fused-auto-by4] [--wm-reward-precision fp32 auto] [--wm-reward-size 128 64]
            [--wm-guidance 1 2] [--wm-decoder-channels 32 16] [--wm-precision fp32 auto] [--wm-device cuda] [--updates 3]
-           [--eval-episodes 4] [--json [PATH]]
+           [--rounds 3] [--eval-episodes 4] [--json [PATH]]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import tempfile
 import time
 
-from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save
+from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save, spread
 
 
 def _policy(cfg: dict):
@@ -248,6 +252,73 @@ def eval_episodes(tier: str | None, task: str, episodes: int) -> dict:
     }
 
 
+def ppo_round(args: argparse.Namespace, index: int) -> dict:
+    """One round: PPO in ManiSkill with each of ``--envs``, then in the world model with each of its
+    configurations, each in a fresh process; the world model's ratio to this round's fastest ManiSkill."""
+    label = f"round {index + 1}: " if args.rounds > 1 else ""
+    results = {}
+    for n in args.envs:
+        r = in_fresh_process(ppo_steps, args.config, args.task, n, args.updates, threads=1)[0]
+        results[f"ManiSkill, {n} environment processes"] = r
+        print(
+            f"{label}PPO in ManiSkill, {n} environment process(es): {r['env_steps_per_s']:.1f} env steps/s "
+            f"(updates included; creating the environments took {r['env_setup_s']:.1f} s)",
+            flush=True,
+        )
+    fastest = max((r["env_steps_per_s"] for r in results.values()), default=None)
+    runs = itertools.product(
+        args.wm_decoder or [None],
+        args.wm_reward_precision or [None],
+        args.wm_reward_size or [None],
+        args.wm_guidance or [None],
+        args.wm_decoder_channels or [None],
+        args.wm_precision or [None],
+        args.wm_envs,
+    )
+    for decoder, precision, size, guidance, channels, wm_precision, n in runs:
+        fn_args = (args.config, n, args.updates, decoder, precision, size, args.wm_device, guidance, channels)
+        r = in_fresh_process(world_model_ppo_steps, *fn_args, wm_precision, threads=2)[0]
+        r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest if fastest else None
+        setting = f"{r['decoder']} decoder {r['decoder_channels']} channels wide, reward in {r['reward_precision']}"
+        if r["device"] != "cpu":
+            setting += f", on {r['device']}"
+        if r["reward_image_size"]:
+            setting += f" at {r['reward_image_size']} px"
+        if r["guidance"] != 1:
+            setting += f", guidance {r['guidance']:g}"
+        if r["world_model_precision"] != "fp32":
+            setting += f", world model in {r['world_model_precision']}"
+        results[f"the world model, {n} environments, {setting}"] = r
+        print(
+            f"{label}PPO in the world model, {n} environments ({setting}): "
+            f"{r['env_steps_per_s']:.1f} env steps/s"
+            + (f" = {r['speedup_over_fastest_maniskill']:.2f}x the fastest PPO in ManiSkill" if fastest else "")
+            + "; of its time, PPO "
+            f"(policy and updates) {r['ppo_share']:.0%}, and of an environment step's: decoder "
+            f"{r['decoder_share']:.0%}, reward {r['reward_share']:.0%}, world model and the rest "
+            f"{r['world_model_and_rest_share']:.0%}",
+            flush=True,
+        )
+    return results
+
+
+def medians(rounds: list[dict]) -> dict:
+    """Each configuration's figures over the rounds: every number its median, with the spread (median,
+    min, max) of its env steps/s and of its ratio to ManiSkill, which each round takes within itself."""
+    out = {}
+    for name, first in rounds[0].items():
+        per = [r[name] for r in rounds]
+        f = {
+            k: statistics.median(x[k] for x in per) if isinstance(v, int | float) and v is not None else v
+            for k, v in first.items()
+        }
+        f["spread"] = {"env_steps_per_s": spread([x["env_steps_per_s"] for x in per])}
+        if first.get("speedup_over_fastest_maniskill") is not None:
+            f["spread"]["speedup_over_fastest_maniskill"] = spread([x["speedup_over_fastest_maniskill"] for x in per])
+        out[name] = f
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", help="a tier's overlay on config.yaml (e.g. config/tiny.yaml); default: config.yaml")
@@ -298,65 +369,25 @@ def main() -> None:
         help="where the world model, its reward and the policy run (e.g. cuda; PPO's buffer stays on the CPU)",
     )
     ap.add_argument("--updates", type=int, default=3, help="timed PPO updates per number of environments")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="times every PPO configuration runs, ManiSkill's and the world model's alternating; each figure is "
+        "then the median over the rounds, each ratio taken within its round",
+    )
     ap.add_argument("--eval-episodes", type=int, default=4, help="0: skip the evaluation")
     ap.add_argument(
         "--json", nargs="?", const="", help="write the figures (default: bench/results/ppo_throughput.json)"
     )
     args = ap.parse_args()
-    results = {"ppo": {}, "evaluation": {}}
-    for n in args.envs:
-        r = in_fresh_process(ppo_steps, args.config, args.task, n, args.updates, threads=1)[0]
-        results["ppo"][f"ManiSkill, {n} environment processes"] = r
-        print(
-            f"PPO in ManiSkill, {n} environment process(es): {r['env_steps_per_s']:.1f} env steps/s "
-            f"(updates included; creating the environments took {r['env_setup_s']:.1f} s)",
-            flush=True,
-        )
-    fastest = max((r["env_steps_per_s"] for r in results["ppo"].values()), default=None)
-    runs = itertools.product(
-        args.wm_decoder or [None],
-        args.wm_reward_precision or [None],
-        args.wm_reward_size or [None],
-        args.wm_guidance or [None],
-        args.wm_decoder_channels or [None],
-        args.wm_precision or [None],
-        args.wm_envs,
-    )
-    for decoder, precision, size, guidance, channels, wm_precision, n in runs:
-        fn_args = (
-            args.config,
-            n,
-            args.updates,
-            decoder,
-            precision,
-            size,
-            args.wm_device,
-            guidance,
-            channels,
-            wm_precision,
-        )
-        r = in_fresh_process(world_model_ppo_steps, *fn_args, threads=2)[0]
-        r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest if fastest else None
-        setting = f"{r['decoder']} decoder {r['decoder_channels']} channels wide, reward in {r['reward_precision']}"
-        if r["device"] != "cpu":
-            setting += f", on {r['device']}"
-        if r["reward_image_size"]:
-            setting += f" at {r['reward_image_size']} px"
-        if r["guidance"] != 1:
-            setting += f", guidance {r['guidance']:g}"
-        if r["world_model_precision"] != "fp32":
-            setting += f", world model in {r['world_model_precision']}"
-        results["ppo"][f"the world model, {n} environments, {setting}"] = r
-        print(
-            f"PPO in the world model, {n} environments ({setting}): "
-            f"{r['env_steps_per_s']:.1f} env steps/s"
-            + (f" = {r['speedup_over_fastest_maniskill']:.2f}x the fastest PPO in ManiSkill" if fastest else "")
-            + "; of its time, PPO "
-            f"(policy and updates) {r['ppo_share']:.0%}, and of an environment step's: decoder "
-            f"{r['decoder_share']:.0%}, reward {r['reward_share']:.0%}, world model and the rest "
-            f"{r['world_model_and_rest_share']:.0%}",
-            flush=True,
-        )
+    rounds = [ppo_round(args, i) for i in range(args.rounds)]
+    results = {"ppo": rounds[0] if args.rounds == 1 else medians(rounds), "evaluation": {}}
+    if args.rounds > 1:
+        results["rounds"] = rounds
+        for name, f in results["ppo"].items():
+            ratio = f" = {f['speedup_over_fastest_maniskill']:.2f}x" if f.get("speedup_over_fastest_maniskill") else ""
+            print(f"median over {args.rounds} rounds, PPO in {name}: {f['env_steps_per_s']:.1f} env steps/s{ratio}")
     if args.eval_episodes:
         r = in_fresh_process(eval_episodes, args.config, args.task, args.eval_episodes, threads=1)[0]
         results["evaluation"]["1 environment"] = r

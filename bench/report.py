@@ -103,9 +103,15 @@ def ppo(r: dict) -> list[str]:
             if "ppo_share" in f
             else ""
         )
+        rounds = ""
+        if "spread" in f:  # --rounds: medians over the rounds
+            s = f["spread"]
+            rounds = f"; medians of {len(r['rounds'])} rounds, env steps/s {_range(s['env_steps_per_s'])}"
+            if "speedup_over_fastest_maniskill" in s:
+                rounds += f", ratio {_range(s['speedup_over_fastest_maniskill'], '{:.2f}x')}"
         lines.append(
             f"| PPO in {name} | {f['env_steps_per_s']:.1f} env steps/s{ratio} (updates included; "
-            f"environments set up in {f['env_setup_s']:.1f} s{shares}) |"
+            f"environments set up in {f['env_setup_s']:.1f} s{shares}{rounds}) |"
         )
     for name, f in r["evaluation"].items():
         lines.append(
