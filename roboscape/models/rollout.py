@@ -16,6 +16,8 @@ classifier-free guidance): each step runs the batch twice in one forward pass, w
 with the null action (each with its own cached frames), and decodes ``u + s * (c - u)`` of their
 logits; the done signal and the features are the conditional pass's. Guidance can be confined to
 the positions where the conditional model hides motion (``guidance_positions="hidden"``).
+The world model itself can run in bf16 (``precision``): unlike the decoder's, that may change which
+tokens greedy decoding picks, so it is another environment, set for every rollout by one config key.
 """
 
 from __future__ import annotations
