@@ -156,6 +156,19 @@ def spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def side_by_side(ms: dict[str, list[float]], base: str, other: str) -> dict:
+    """Variants timed in interleaved rounds (milliseconds per round): each one's spread, and the
+    spread of the per-round speedup of ``other`` over ``base`` (``speedup``)."""
+    ratios = [a / b for a, b in zip(ms[base], ms[other], strict=True)]
+    return {**{name: spread(values) for name, values in ms.items()}, "speedup": spread(ratios)}
+
+
+def over_rounds(per_round: list[dict], keys: tuple[str, ...]) -> dict:
+    """One configuration's figures from each round: the spread (median, min, max) over the rounds of
+    each of ``keys`` that it has (a key missing or None in the first round is left out)."""
+    return {key: spread([f[key] for f in per_round]) for key in keys if per_round[0].get(key) is not None}
+
+
 def save(name: str, args: dict, results: dict, threads: int | None = None, path: str | Path | None = None) -> Path:
     """Write a benchmark's figures with what ran them, to ``path`` or ``bench/results/<name>.json``."""
     path = Path(path) if path else RESULTS / f"{name}.json"

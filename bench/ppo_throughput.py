@@ -39,7 +39,7 @@ import statistics
 import tempfile
 import time
 
-from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save, spread
+from common import action_world_model, in_fresh_process, load_config, over_rounds, rollout_tokenizer, save
 
 
 def _policy(cfg: dict):
@@ -312,9 +312,7 @@ def medians(rounds: list[dict]) -> dict:
             k: statistics.median(x[k] for x in per) if isinstance(v, int | float) and v is not None else v
             for k, v in first.items()
         }
-        f["spread"] = {"env_steps_per_s": spread([x["env_steps_per_s"] for x in per])}
-        if first.get("speedup_over_fastest_maniskill") is not None:
-            f["spread"]["speedup_over_fastest_maniskill"] = spread([x["speedup_over_fastest_maniskill"] for x in per])
+        f["spread"] = over_rounds(per, ("env_steps_per_s", "speedup_over_fastest_maniskill"))
         out[name] = f
     return out
 

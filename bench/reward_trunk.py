@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import save, spread
+from common import save, side_by_side
 
 TRUNKS = ("as shipped", "fast")
 
@@ -32,7 +32,7 @@ def main() -> None:
 
     import torch
 
-    from roboscape.models.inference_decoder import has_fast_bf16
+    from roboscape.models.precision import has_fast_bf16
     from roboscape.rl.world_model_env import GeneralReward, RewardConfig
 
     torch.set_num_threads(args.threads)
@@ -58,8 +58,7 @@ def main() -> None:
                 ms[trunk].append((time.perf_counter() - t0) * 1000)
         values = {trunk: rewards[trunk](frames, done, None) for trunk in TRUNKS}
         results[precision] = {
-            **{trunk: spread(ms[trunk]) for trunk in TRUNKS},
-            "speedup": spread([a / b for a, b in zip(ms["as shipped"], ms["fast"], strict=True)]),
+            **side_by_side(ms, "as shipped", "fast"),
             "max_reward_difference": float((values["fast"] - values["as shipped"]).abs().max()),
         }
         r = results[precision]

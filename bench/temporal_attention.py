@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import action_world_model, load_config, rollout_tokenizer, save, spread
+from common import action_world_model, load_config, rollout_tokenizer, save, side_by_side
 
 FORMS = ("scaled_dot_product_attention", "one query")
 
@@ -37,7 +37,7 @@ def main() -> None:
     import torch
 
     import roboscape.models.world_model as world_model
-    from roboscape.models.inference_decoder import has_fast_bf16
+    from roboscape.models.precision import has_fast_bf16
 
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
@@ -78,8 +78,7 @@ def main() -> None:
                         logits[form] = out.logits.float()
             a, b = FORMS
             results[precision] = {
-                **{form: spread(ms[form]) for form in FORMS},
-                "speedup": spread([x / y for x, y in zip(ms[a], ms[b], strict=True)]),
+                **side_by_side(ms, a, b),
                 "max_logit_difference": float((logits[a] - logits[b]).abs().max()),
             }
             r = results[precision]

@@ -38,7 +38,7 @@ import argparse
 import math
 import time
 
-from common import action_world_model, in_fresh_process, load_config, rollout_tokenizer, save, spread
+from common import action_world_model, in_fresh_process, load_config, over_rounds, rollout_tokenizer, save
 
 from roboscape.models.inference_decoder import DecoderOptions
 
@@ -172,14 +172,12 @@ def summarise(rounds: list[dict]) -> dict:
     """Per ManiSkill env and WM configuration: the median, min and max over rounds of its steps/s
     and (WM) of its speedup over the same round's ManiSkill as shipped."""
     summary: dict = {}
-    for group, key in (
-        ("maniskill", "steps_per_s"),
-        ("world_model", "env_steps_per_s"),
-        ("world_model", "speedup_over_maniskill_as_shipped"),
+    for group, keys in (
+        ("maniskill", ("steps_per_s",)),
+        ("world_model", ("env_steps_per_s", "speedup_over_maniskill_as_shipped")),
     ):
         for name in rounds[0][group]:
-            values = [r[group][name][key] for r in rounds]
-            summary.setdefault(name, {})[key] = spread(values)
+            summary.setdefault(name, {}).update(over_rounds([r[group][name] for r in rounds], keys))
     return summary
 
 

@@ -39,8 +39,8 @@ from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.data.token_windows import TokenWindowDataset, WorldModelData
 from roboscape.models.control import TextControl, control_inputs
 from roboscape.models.image_metrics import psnr, ssim
-from roboscape.models.inference_decoder import resolve_precision
 from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.precision import precision_autocast
 from roboscape.models.rollout import Rollout
 from roboscape.models.text_encoder import load_instruction_cache
 from roboscape.models.tokenizer import Tokenizer
@@ -85,11 +85,10 @@ def teacher_forced(wm: WorldModel, windows: TokenWindowDataset, text: TextContro
     picked = Subset(windows, evenly_spaced(len(windows), cfg.windows))
     ce_sum = correct = copy_correct = n_tokens = 0.0
     done_p, done_y = [], []
-    bf16 = resolve_precision(cfg.precision, device.type) == "bf16"  # as the rollouts compute
     for batch in DataLoader(picked, batch_size=cfg.batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
         tokens = batch["tokens"]
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+        with precision_autocast(cfg.precision, device.type):  # as the rollouts compute
             out = wm(tokens, *control_inputs(batch, text))
         logits, target = out.logits[:, :-1].float(), tokens[:, 1:]
         ce_sum += float(token_nll(logits, target, wm.cfg.token_target).sum())

@@ -32,15 +32,12 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import torch
 from torch import nn
 
+from roboscape.models.precision import PRECISIONS, Precision, has_fast_bf16, precision_autocast, resolve_precision
 from roboscape.models.tokenizer import Decoder, DecoderContext, Tokenizer
-
-DecoderPrecision = Literal["fp32", "bf16", "auto"]
-PRECISIONS = ("fp32", "bf16", "auto")
 
 # Rows (and columns) of the transposed 4x4 kernel as sums of the 3x3 kernel's: output row 2m
 # takes input row m - 1 through kernel row 3 (3x3 row 0) and row m through kernel row 1 (rows
@@ -51,7 +48,7 @@ _TRANSPOSED_ROWS = torch.tensor([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]], dt
 
 @dataclass(frozen=True)
 class DecoderOptions:
-    precision: DecoderPrecision = "fp32"
+    precision: Precision = "fp32"
     compile: bool = False
     fuse_upsampling: bool = False
     frames_per_call: int | None = None  # None: the whole batch in one call
@@ -87,23 +84,6 @@ class DecoderOptions:
             fuse_upsampling="fused" in flags,  # type: ignore[arg-type]
             frames_per_call=frames_per_call,
         )
-
-
-def resolve_precision(precision: DecoderPrecision, device_type: str) -> DecoderPrecision:
-    """``precision`` made concrete for ``device_type``: ``auto`` is bf16 where the hardware computes
-    in it, fp32 elsewhere; fp32 and bf16 stay as they are."""
-    if precision != "auto":
-        return precision
-    return "bf16" if has_fast_bf16(device_type) else "fp32"
-
-
-def has_fast_bf16(device_type: str) -> bool:
-    """Whether ``device_type``'s hardware computes in bf16 (rather than emulating it)."""
-    if device_type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device_type == "cpu":
-        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return False
 
 
 def upsampling_as_transposed_conv(upsample: nn.Upsample, conv: nn.Conv2d) -> nn.ConvTranspose2d:
@@ -183,7 +163,7 @@ class InferenceDecoder:
         codes = self.tokenizer.token_codes(tokens)
         step = self.options.frames_per_call or max(len(codes), 1)
         chunks = []
-        with torch.autocast(self.device_type, torch.bfloat16, enabled=self.options.precision == "bf16"):
+        with precision_autocast(self.options.precision, self.device_type):
             for i in range(0, len(codes), step):
                 chunk_context = None if context is None else (context[0][i : i + step], context[1][i : i + step])
                 chunks.append(self._decoder(codes[i : i + step], chunk_context))

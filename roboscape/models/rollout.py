@@ -26,13 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
-from roboscape.models.inference_decoder import (
-    PRECISIONS,
-    DecoderOptions,
-    DecoderPrecision,
-    InferenceDecoder,
-    resolve_precision,
-)
+from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
+from roboscape.models.precision import PRECISIONS, Precision, precision_autocast, resolve_precision
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, hidden_motion, predict_tokens
 
@@ -63,7 +58,7 @@ class Rollout:
         keep_threshold: float = 0.0,
         guidance: float = 1.0,
         guidance_positions: str = "all",
-        precision: DecoderPrecision = "fp32",
+        precision: Precision = "fp32",
     ):
         """Actions are clipped to [action_low, action_high]: by default the range the world model
         was trained on (its config), or [-1, 1] (the controller's range) if it has none.
@@ -208,7 +203,7 @@ class Rollout:
             control, mask = self._check_actions(actions), None
         else:
             control, mask = self._text
-        autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16")
+        autocast = precision_autocast(self.precision, self.device.type)
         if self.guidance == 1:
             with autocast:
                 out, self._cache = self.wm.step(self._tokens, control, self._cache, control_mask=mask)

@@ -40,8 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from roboscape.data.frames import to_model_range, to_uint8
-from roboscape.models.inference_decoder import PRECISIONS, DecoderOptions, resolve_precision
+from roboscape.models.inference_decoder import DecoderOptions
 from roboscape.models.perceptual import PerceptualDistance, fast_trunk
+from roboscape.models.precision import PRECISIONS, resolve_precision
 from roboscape.models.reward_models import KINDS, RewardModel
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer

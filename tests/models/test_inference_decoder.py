@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from roboscape.models import inference_decoder
+from roboscape.models import inference_decoder, precision
 from roboscape.models.inference_decoder import (
     DecoderOptions,
     InferenceDecoder,
@@ -103,7 +103,8 @@ def test_a_fused_decoder_leaves_the_tokenizers_own_alone():
 
 @pytest.mark.parametrize("bf16_hardware", [True, False])
 def test_auto_precision_is_bf16_only_where_the_hardware_computes_in_it(bf16_hardware, monkeypatch):
-    monkeypatch.setattr(inference_decoder, "has_fast_bf16", lambda device_type: bf16_hardware)
+    for module in (precision, inference_decoder):  # where `auto` resolves, and where the decoder warns
+        monkeypatch.setattr(module, "has_fast_bf16", lambda device_type: bf16_hardware)
     _, tok = context_models()
     decoder = InferenceDecoder(tok, DecoderOptions.from_name("fused-auto"))
     assert decoder.options == DecoderOptions("bf16" if bf16_hardware else "fp32", fuse_upsampling=True)

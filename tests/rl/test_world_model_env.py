@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium.utils.env_checker import check_env
 
-from roboscape.models.inference_decoder import has_fast_bf16
+from roboscape.models.precision import has_fast_bf16
 from roboscape.models.reward_models import RewardModel, RewardModelConfig
 from roboscape.models.rollout import Rollout
 from roboscape.rl.world_model_env import (
