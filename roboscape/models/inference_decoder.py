@@ -30,13 +30,19 @@ changing the tokenizer's.
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from roboscape.models.precision import PRECISIONS, Precision, has_fast_bf16, precision_autocast, resolve_precision
+from roboscape.models.precision import (
+    PRECISIONS,
+    Precision,
+    check_precision,
+    precision_autocast,
+    resolve_precision,
+    warn_if_emulated,
+)
 from roboscape.models.tokenizer import Decoder, DecoderContext, Tokenizer
 
 # Rows (and columns) of the transposed 4x4 kernel as sums of the 3x3 kernel's: output row 2m
@@ -54,8 +60,7 @@ class DecoderOptions:
     frames_per_call: int | None = None  # None: the whole batch in one call
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"decoder precision must be 'fp32', 'bf16' or 'auto', got {self.precision!r}")
+        check_precision(self.precision, "decoder")
         if self.frames_per_call is not None and self.frames_per_call < 1:
             raise ValueError(f"frames_per_call must be >= 1 (or None: all at once), got {self.frames_per_call}")
 
@@ -137,17 +142,7 @@ class InferenceDecoder:
     def __init__(self, tokenizer: Tokenizer, options: DecoderOptions | None = None):
         self.device_type = next(tokenizer.parameters()).device.type
         options = (options or DecoderOptions()).resolved(self.device_type)
-        if options.precision == "bf16" and not has_fast_bf16(self.device_type):
-            hardware = (
-                "this CPU has neither AVX512-BF16 nor AMX"
-                if self.device_type == "cpu"
-                else f"this {self.device_type} device has no bf16 arithmetic"
-            )
-            warnings.warn(
-                f"{hardware}: a bf16 decoder is emulated there, several times slower than an fp32 one; "
-                "precision 'auto' picks the faster",
-                stacklevel=2,
-            )
+        warn_if_emulated(options.precision, self.device_type, "decoder")
         self.tokenizer, self.options = tokenizer.eval(), options
         decoder = tokenizer.decoder
         if options.fuse_upsampling:

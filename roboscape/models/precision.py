@@ -8,12 +8,35 @@ arithmetic), fp32 elsewhere, where bf16 would be emulated and several times slow
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import torch
 
 Precision = Literal["fp32", "bf16", "auto"]
 PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def check_precision(precision: str, what: str) -> None:
+    """Raise a ``ValueError`` naming ``what`` (e.g. "decoder") unless ``precision`` is one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"{what} precision must be one of {PRECISIONS}, got {precision!r}")
+
+
+def warn_if_emulated(precision: Precision, device_type: str, what: str) -> None:
+    """Warn where ``precision`` asks for bf16 on hardware that would emulate it: a model computed
+    so is several times slower than in fp32, which ``auto`` would have picked."""
+    if resolve_precision(precision, device_type) == "bf16" and not has_fast_bf16(device_type):
+        hardware = (
+            "this CPU has neither AVX512-BF16 nor AMX"
+            if device_type == "cpu"
+            else f"this {device_type} device has no bf16 arithmetic"
+        )
+        warnings.warn(
+            f"{hardware}: a bf16 {what} is emulated there, several times slower than in fp32; "
+            "precision 'auto' picks the faster",
+            stacklevel=3,
+        )
 
 
 def resolve_precision(precision: Precision, device_type: str) -> Precision:

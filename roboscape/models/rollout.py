@@ -27,7 +27,13 @@ from dataclasses import dataclass
 import torch
 
 from roboscape.models.inference_decoder import DecoderOptions, InferenceDecoder
-from roboscape.models.precision import PRECISIONS, Precision, precision_autocast, resolve_precision
+from roboscape.models.precision import (
+    Precision,
+    check_precision,
+    precision_autocast,
+    resolve_precision,
+    warn_if_emulated,
+)
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, hidden_motion, predict_tokens
 
@@ -74,10 +80,9 @@ class Rollout:
         alone, so that guidance pushes what greedy decoding would hold still and leaves what already
         moves as the model has it. ``precision``: the arithmetic of the world model's forward pass,
         ``fp32``, ``bf16`` (autocast: its matrix products in bf16, so greedy decoding may pick other
-        tokens where two are nearly tied) or ``auto`` (bf16 where the hardware computes in it); the
-        logits and everything after them stay fp32."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        tokens where two are nearly tied; warns where the hardware would emulate it) or ``auto`` (bf16
+        where the hardware computes in it); the logits and everything after them stay fp32."""
+        check_precision(precision, "world model")
         if guidance_positions not in GUIDANCE_POSITIONS:
             raise ValueError(f"guidance_positions must be one of {GUIDANCE_POSITIONS}, got {guidance_positions!r}")
         if not 0 <= keep_threshold < 1:
@@ -96,6 +101,7 @@ class Rollout:
         self.wm, self.tokenizer = world_model.eval(), tokenizer.eval()
         self.decode = InferenceDecoder(tokenizer, decoder)
         self.device = next(world_model.parameters()).device
+        warn_if_emulated(precision, self.device.type, "world model")
         self.precision = resolve_precision(precision, self.device.type)
         cfg = world_model.cfg
         if action_low is None:

@@ -42,7 +42,7 @@ from torch import nn
 from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.models.inference_decoder import DecoderOptions
 from roboscape.models.perceptual import PerceptualDistance, fast_trunk
-from roboscape.models.precision import PRECISIONS, resolve_precision
+from roboscape.models.precision import check_precision, resolve_precision, warn_if_emulated
 from roboscape.models.reward_models import KINDS, RewardModel
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
@@ -71,8 +71,7 @@ class RewardConfig:
     reward sees less detail"""
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"reward precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision, "reward")
         if self.image_size is not None and self.image_size < 16:
             raise ValueError(f"the reward's image_size must be at least 16 pixels, got {self.image_size}")
 
@@ -151,6 +150,7 @@ class GeneralReward:
         self.perceptual = PerceptualDistance(cfg.perceptual_backend).to(device)
         self.trunk = fast_trunk(self.perceptual.model).to(memory_format=torch.channels_last)
         self.device_type = torch.device(device).type
+        warn_if_emulated(cfg.precision, self.device_type, "reward trunk")
         self.bf16 = resolve_precision(cfg.precision, self.device_type) == "bf16"
         self._heads = [_head_weights(lin) for lin in self.perceptual.model.lins]
         self._goal_features: list[torch.Tensor] | None = None

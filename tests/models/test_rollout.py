@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from roboscape.models import precision as precision_module
 from roboscape.models.precision import resolve_precision
 from roboscape.models.rollout import Rollout
 from roboscape.models.world_model import hidden_motion, predict_tokens
@@ -189,6 +190,14 @@ def test_a_bf16_rollout_computes_the_world_model_in_bf16_and_hands_back_fp32(gui
     with pytest.raises(ValueError, match="precision must be one of"):
         Rollout(wm, tok, precision="fp16")
     assert Rollout(wm, tok, precision="auto").precision == resolve_precision("auto", "cpu")
+
+
+def test_a_bf16_rollout_warns_where_bf16_would_be_emulated(monkeypatch):
+    monkeypatch.setattr(precision_module, "has_fast_bf16", lambda device_type: False)
+    wm, tok = models()
+    with pytest.warns(UserWarning, match="a bf16 world model is emulated"):
+        Rollout(wm, tok, precision="bf16")
+    assert Rollout(wm, tok, precision="auto").precision == "fp32"
 
 
 @pytest.mark.parametrize(("decoder_context", "guidance"), [(False, 1.0), (True, 1.0), (True, 2.0)])

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium.utils.env_checker import check_env
 
+from roboscape.models import precision as precision_module
 from roboscape.models.precision import has_fast_bf16
 from roboscape.models.reward_models import RewardModel, RewardModelConfig
 from roboscape.models.rollout import Rollout
@@ -138,8 +139,15 @@ def test_the_general_reward_in_bf16_is_within_rounding_of_fp32():
     torch.testing.assert_close(rewards["bf16"], rewards["fp32"], atol=2e-3, rtol=0)
     assert not torch.equal(rewards["bf16"], rewards["fp32"])  # the trunk did compute in bf16
     assert GeneralReward(RewardConfig(precision="auto"), 1).bf16 == has_fast_bf16("cpu")
-    with pytest.raises(ValueError, match="precision"):
+    with pytest.raises(ValueError, match="reward precision must be one of"):
         RewardConfig(precision="fp16")
+
+
+def test_a_bf16_reward_warns_where_bf16_would_be_emulated(monkeypatch):
+    monkeypatch.setattr(precision_module, "has_fast_bf16", lambda device_type: False)
+    with pytest.warns(UserWarning, match="a bf16 reward trunk is emulated"):
+        GeneralReward(RewardConfig(precision="bf16"), num_envs=1)
+    assert not GeneralReward(RewardConfig(precision="auto"), num_envs=1).bf16
 
 
 def test_the_general_reward_at_a_smaller_size_is_the_distance_of_the_resized_frames():
