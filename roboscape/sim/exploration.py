@@ -20,9 +20,19 @@ Bounds are in the controller's normalised units per control step: translation ``
 controller's own bound, 0.1 m per control step), rotation ``rotation_bound``. Gripper commands are
 held through ``extreme``, ``walk`` and ``still`` segments and flipped between segments with probability
 ``GRIPPER_FLIP``.
+
+An axis held at the bound soon pushes the arm into the edge of its reach or onto the table, and the
+segment then goes on holding it there: most such actions in the data move nothing, and a world model
+learns "at the bound, nothing moves" (docs/controllability-history.md). :func:`explore` can end an
+extreme segment at the first action that moves the arm less than a threshold along its axis
+(``stall``), and goes on with the next segment: the arm's answer at the edge is still recorded,
+once per segment.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,6 +67,59 @@ def prefix_length(waypoints: int, rng: np.random.Generator, from_rest: float, se
     return drawn
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One segment of exploratory actions: its kind, its actions (length, 7), and for an extreme
+    segment the translation axis held at the bound and its sign (None and 0 otherwise)."""
+
+    kind: str
+    actions: np.ndarray
+    axis: int | None = None
+    sign: float = 0.0
+
+
+def exploratory_segments(
+    n: int,
+    bound: float,
+    rotation_bound: float,
+    gripper: float,
+    rng: np.random.Generator,
+    segment_length: tuple[int, int] = SEGMENT_LENGTH,
+    open_extreme: bool = False,
+) -> Iterator[Segment]:
+    """The segments of :func:`exploratory_actions`, drawn one at a time from ``rng`` as they are
+    asked for, ``n`` actions in all (the last segment cut at ``n``)."""
+    low, high_length = check_segment_length(segment_length)
+    high = np.array([bound] * 3 + [rotation_bound] * 3, dtype=np.float32)
+    arm = np.zeros(6, np.float32)
+    drawn = 0
+    while drawn < n:
+        kind = SEGMENTS[rng.integers(len(SEGMENTS))]
+        if open_extreme and not drawn:
+            kind = "extreme"
+        length = int(rng.integers(low, high_length + 1))
+        if rng.random() < GRIPPER_FLIP:
+            gripper = -gripper
+        if kind in ("extreme", "still"):
+            arm = np.zeros(6, np.float32)
+        axis, sign = None, 0.0
+        if kind == "extreme":
+            sign = float(rng.choice([-1.0, 1.0]))  # before the axis: the draws of earlier recordings
+            axis = int(rng.integers(3))
+            arm[axis] = bound * sign
+        actions = []
+        for _ in range(min(length, n - drawn)):
+            grip = gripper
+            if kind == "uniform":
+                arm = rng.uniform(-high, high).astype(np.float32)
+                grip = float(rng.uniform(-1.0, 1.0))
+            elif kind == "walk":
+                arm = np.clip(arm + rng.normal(0.0, WALK_SIGMA, 6) * high, -high, high).astype(np.float32)
+            actions.append(np.concatenate([arm, [grip]]).astype(np.float32))
+        drawn += len(actions)
+        yield Segment(kind, np.stack(actions), axis, sign)
+
+
 def exploratory_actions(
     n: int,
     bound: float,
@@ -74,29 +137,28 @@ def exploratory_actions(
     segment is an extreme one (its axis, sign and length drawn as usual). Only a trajectory's first
     segment starts where the trajectory does; from the initial pose, an axis at the bound moves the
     arm, where from a later segment's start it is often already at the edge of its reach."""
-    low, high_length = check_segment_length(segment_length)
-    high = np.array([bound] * 3 + [rotation_bound] * 3, dtype=np.float32)
-    actions: list[np.ndarray] = []
-    kinds: list[str] = []
-    arm = np.zeros(6, np.float32)
-    while len(actions) < n:
-        kind = SEGMENTS[rng.integers(len(SEGMENTS))]
-        if open_extreme and not actions:
-            kind = "extreme"
-        length = int(rng.integers(low, high_length + 1))
-        if rng.random() < GRIPPER_FLIP:
-            gripper = -gripper
-        if kind in ("extreme", "still"):
-            arm = np.zeros(6, np.float32)
-        if kind == "extreme":
-            arm[rng.integers(3)] = bound * rng.choice([-1.0, 1.0])
-        for _ in range(min(length, n - len(actions))):
-            grip = gripper
-            if kind == "uniform":
-                arm = rng.uniform(-high, high).astype(np.float32)
-                grip = float(rng.uniform(-1.0, 1.0))
-            elif kind == "walk":
-                arm = np.clip(arm + rng.normal(0.0, WALK_SIGMA, 6) * high, -high, high).astype(np.float32)
-            actions.append(np.concatenate([arm, [grip]]).astype(np.float32))
-            kinds.append(kind)
-    return np.stack(actions), kinds
+    segments = list(exploratory_segments(n, bound, rotation_bound, gripper, rng, segment_length, open_extreme))
+    return np.concatenate([s.actions for s in segments]), [s.kind for s in segments for _ in s.actions]
+
+
+def explore(
+    segments: Iterator[Segment], n: int, act: Callable[[np.ndarray], np.ndarray], stall: float = 0.0
+) -> list[int]:
+    """Send ``n`` actions of ``segments`` to ``act``, which holds one on the arm and returns how far
+    the TCP moved (3,) in metres, along the controller's translation axes; returns the index of the
+    segment each action came from. ``stall`` > 0: an extreme segment ends after the first action
+    that moves the TCP less than ``stall`` along its axis, in the commanded direction, and the next
+    segment starts; ``segments`` must then hold enough of them (at least ``n``). 0: every segment
+    runs its length."""
+    sent: list[int] = []
+    for index, segment in enumerate(segments):
+        for action in segment.actions:
+            if len(sent) == n:
+                return sent
+            moved = act(action)
+            sent.append(index)
+            if stall > 0 and segment.axis is not None and moved[segment.axis] * segment.sign < stall:
+                break
+    if len(sent) < n:
+        raise ValueError(f"the segments held {len(sent)} actions, {n} were asked for")
+    return sent

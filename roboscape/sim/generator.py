@@ -28,7 +28,13 @@ import torch
 
 from roboscape.sim.catalogue import Catalogue, SceneSpec, instruction
 from roboscape.sim.env import CONTROL_MODE, make_env
-from roboscape.sim.exploration import SEGMENT_LENGTH, check_segment_length, exploratory_actions, prefix_length
+from roboscape.sim.exploration import (
+    SEGMENT_LENGTH,
+    check_segment_length,
+    exploratory_segments,
+    explore,
+    prefix_length,
+)
 from roboscape.sim.planner import GRIPPER_OPEN, MotionPlanner, PlanningError, pose_in_base
 from roboscape.sim.tasks import CAMERA_NAMES
 from roboscape.sim.trajectory_io import VIEWS, Episode
@@ -56,6 +62,7 @@ class GeneratorConfig:
     explore_segment_length: tuple[int, int] = SEGMENT_LENGTH  # exploratory actions per segment (min, max)
     explore_from_rest: float = 0.0  # probability an exploratory trajectory skips the plan's prefix
     explore_rest_extreme: bool = False  # one exploring from the initial pose opens with an extreme segment
+    explore_stall_mm: float = 0.0  # an extreme segment ends at an action moving the TCP less along its axis; 0: off
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100
@@ -84,6 +91,8 @@ class GeneratorConfig:
         self.explore_segment_length = check_segment_length(self.explore_segment_length)
         if not 0 <= self.explore_from_rest <= 1:
             raise ValueError(f"explore_from_rest is a probability, got {self.explore_from_rest}")
+        if self.explore_stall_mm < 0:
+            raise ValueError(f"explore_stall_mm must be >= 0 (0: off), got {self.explore_stall_mm}")
         self.suboptimal_methods = tuple(self.suboptimal_methods)
         unknown = set(self.suboptimal_methods) - set(SUBOPTIMAL_METHODS)
         if unknown:
@@ -214,8 +223,11 @@ class TrajectoryGenerator:
 
     def _explore(self, roll: _Rollout, gripper: float, rng: np.random.Generator, at_rest: bool) -> None:
         cfg = self.cfg
-        actions, _ = exploratory_actions(
-            cfg.explore_actions,
+        stall = cfg.explore_stall_mm / 1000
+        # Segments cut short are replaced by later ones: enough of them that every one can be.
+        longest = cfg.explore_segment_length[1]
+        segments = exploratory_segments(
+            cfg.explore_actions * (longest if stall > 0 else 1),
             cfg.explore_bound,
             cfg.explore_rotation_bound,
             gripper,
@@ -223,9 +235,14 @@ class TrajectoryGenerator:
             cfg.explore_segment_length,
             open_extreme=cfg.explore_rest_extreme and at_rest,
         )
-        for action in actions:
+
+        def act(action: np.ndarray) -> np.ndarray:
+            before = roll.tcp_base[-1][:3]
             for _ in range(cfg.explore_hold):
                 self._step(roll, action)
+            return roll.tcp_base[-1][:3] - before
+
+        explore(segments, cfg.explore_actions, act, stall)
 
     # ------------------------------------------------------------------ episodes
     def set_scene(self, scene: SceneSpec, seed: int) -> None:

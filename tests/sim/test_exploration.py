@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from roboscape.sim.catalogue import build_catalogue
-from roboscape.sim.exploration import SEGMENTS, exploratory_actions, prefix_length
+from roboscape.sim.exploration import SEGMENTS, exploratory_actions, exploratory_segments, explore, prefix_length
 from roboscape.sim.generator import GeneratorConfig
 from roboscape.sim.policy_io import GRIPPER
 
@@ -94,6 +94,100 @@ def test_a_trajectory_exploring_from_rest_opens_at_the_bound_when_asked(tmp_path
         first = shard.group(0)["actions"][0]
     assert meta["explore_from"] == 0  # the initial pose
     assert np.count_nonzero(first[:6]) == 1 and np.isclose(np.abs(first[:3]).max(), cfg.explore_bound)
+
+
+@pytest.mark.slow
+def test_a_trajectory_with_stalled_segments_ended_is_recorded_and_replays_exactly(tmp_path):
+    from roboscape.sim.replay import replay_shard
+    from roboscape.sim.shard import generate_shard
+    from roboscape.sim.trajectory_io import TrajectoryShard
+
+    catalogue = build_catalogue(0, ["push"], 1, 0)
+    explored = {}
+    for stall in (0.0, 1000.0):  # no held action moves the arm a metre: every extreme segment ends after one
+        cfg = GeneratorConfig(
+            n_optimal=0, n_suboptimal=0, n_exploratory=1, explore_actions=4, image_size=32,
+            explore_from_rest=1.0, explore_rest_extreme=True, explore_stall_mm=stall,
+        )  # fmt: skip
+        paths = [tmp_path / f"{stall}{name}" for name in ("s.h5", "s.json", "s.summary.json")]
+        generate_shard(catalogue, "push", 0, 1, cfg, *paths, progress=False)
+        with TrajectoryShard(paths[0]) as shard:
+            (meta,) = shard.episodes
+            explored[stall] = shard.group(0)["actions"][()]
+        assert meta["explore_from"] == 0 and len(explored[stall]) == cfg.explore_actions * cfg.explore_hold
+        (replayed,) = replay_shard(paths[0], labels=("exploratory",))
+        assert replayed["object_position_error_m"] == 0.0
+    cut, whole = explored[1000.0][:: cfg.explore_hold], explored[0.0][:: cfg.explore_hold]
+    assert np.array_equal(cut[0], whole[0]) and np.count_nonzero(cut[0, :6]) == 1  # the same opening at the bound
+    assert not np.array_equal(cut, whole)  # the opening segment (2-6 actions long) ended after one action
+
+
+def test_segments_one_at_a_time_are_the_exploratory_actions():
+    for seed, open_extreme in itertools.product(range(20), (False, True)):
+        args = (37, 0.8, 0.2, -1.0)
+        actions, kinds = exploratory_actions(*args, np.random.default_rng(seed), open_extreme=open_extreme)
+        segments = list(exploratory_segments(*args, np.random.default_rng(seed), open_extreme=open_extreme))
+        assert np.array_equal(np.concatenate([s.actions for s in segments]), actions)
+        assert [s.kind for s in segments for _ in s.actions] == kinds
+        for s in segments:
+            if s.kind == "extreme":  # the axis and sign it names are the ones at the bound
+                assert np.all(s.actions[:, s.axis] == 0.8 * s.sign) and s.sign in (-1.0, 1.0)
+            else:
+                assert s.axis is None
+
+
+class ReachLimitedArm:
+    """A fake arm for :func:`explore`: the TCP moves 0.1 m per unit of action along each axis, within
+    a box of +-0.15 m around where it starts; it records what it was sent and how far it moved."""
+
+    def __init__(self):
+        self.position, self.sent, self.moves = np.zeros(3), [], []
+
+    def __call__(self, action: np.ndarray) -> np.ndarray:
+        before = self.position.copy()
+        self.position = np.clip(self.position + 0.1 * action[:3], -0.15, 0.15)
+        self.sent.append(action)
+        self.moves.append(self.position - before)
+        return self.moves[-1]
+
+
+def drawn(seed: int, n: int, into: list):
+    """The segments of one seed, each kept in ``into`` as :func:`explore` draws it."""
+    for segment in exploratory_segments(n, 1.0, 0.25, 1.0, np.random.default_rng(seed), (3, 6)):
+        into.append(segment)
+        yield segment
+
+
+def test_explore_ends_an_extreme_segment_at_its_first_stalled_action():
+    pushing_at_the_edge = {0.0: 0, 0.001: 0}  # extreme actions that moved the arm less than 1 mm
+    for seed in range(30):
+        arm, kept = ReachLimitedArm(), []  # stall 0: every segment runs its length, as exploratory_actions has it
+        explore(drawn(seed, 40, kept), 40, arm)
+        actions, _ = exploratory_actions(40, 1.0, 0.25, 1.0, np.random.default_rng(seed), (3, 6))
+        assert np.array_equal(np.stack(arm.sent), actions)
+        for stall in pushing_at_the_edge:
+            arm, kept = ReachLimitedArm(), []
+            index = explore(drawn(seed, 40 * 6, kept), 40, arm, stall=stall)
+            assert len(index) == len(arm.sent) == 40 and index == sorted(index)
+            for j, segment in enumerate(kept[: index[-1] + 1]):
+                sent = [i for i, k in enumerate(index) if k == j]
+                assert np.array_equal(np.stack([arm.sent[i] for i in sent]), segment.actions[: len(sent)])
+                if segment.kind != "extreme":
+                    assert len(sent) == len(segment.actions) or j == index[-1]
+                    continue
+                moved = [arm.moves[i][segment.axis] * segment.sign for i in sent]
+                pushing_at_the_edge[stall] += sum(m < 0.001 for m in moved)
+                if stall:  # it ran while the arm moved, and ended at its first stalled action
+                    assert all(m >= stall for m in moved[:-1])
+                    assert len(sent) == len(segment.actions) or moved[-1] < stall or j == index[-1]
+    assert pushing_at_the_edge[0.001] < pushing_at_the_edge[0.0] / 2
+
+
+def test_explore_asks_for_enough_segments():
+    with pytest.raises(ValueError, match="held 3 actions, 5 were asked for"):
+        explore(drawn(0, 3, []), 5, ReachLimitedArm())
+    with pytest.raises(ValueError, match="explore_stall_mm"):
+        GeneratorConfig(explore_stall_mm=-1.0)
 
 
 def test_segments_are_as_long_as_the_config_says():
