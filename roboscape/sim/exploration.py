@@ -22,7 +22,7 @@ held through ``extreme``, ``walk`` and ``still`` segments and flipped between se
 ``GRIPPER_FLIP``.
 
 An axis held at the bound soon pushes the arm into the edge of its reach or onto the table, and the
-segment then goes on holding it there: most such actions in the data move nothing, and a world model
+segment then goes on holding it there: many such actions in the data move nothing, and a world model
 learns "at the bound, nothing moves" (docs/controllability-history.md). :func:`explore` can end an
 extreme segment at the first action that moves the arm less than a threshold along its axis
 (``stall``), and goes on with the next segment: the arm's answer at the edge is still recorded,
