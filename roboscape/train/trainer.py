@@ -127,6 +127,7 @@ class Trainer:
             shutil.rmtree(tmp)
         acc.wait_for_everyone()
         acc.save_state(str(tmp))
+        acc.wait_for_everyone()  # every rank has written its state files into tmp before it is renamed
         if acc.is_main_process:
             (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "signature": self.signature}))
             tmp.rename(final)  # a checkpoint exists only once complete

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -75,6 +76,21 @@ def test_checkpoints_of_another_configuration_are_not_resumed(tmp_path):
     fresh.train(stop_after=1)
     assert fresh.step == 1  # started afresh, not at step 4
     assert list(tmp_path.glob("checkpoints.stale-*"))
+
+
+def test_a_checkpoint_is_renamed_only_after_every_rank_has_saved_its_state(tmp_path, monkeypatch):
+    """With several processes a slower rank may still be writing its state files into the
+    temporary folder when the main process finishes: the rename must wait at a barrier."""
+    trainer = Trainer(make_model(0), Pairs(), mse, CFG, tmp_path)
+    acc = trainer.accelerator
+    events: list[str] = []
+    save_state, barrier, rename = acc.save_state, acc.wait_for_everyone, Path.rename
+    monkeypatch.setattr(acc, "save_state", lambda d: (events.append("save_state"), save_state(d))[1])
+    monkeypatch.setattr(acc, "wait_for_everyone", lambda: (events.append("barrier"), barrier())[1])
+    monkeypatch.setattr(Path, "rename", lambda p, t: (events.append("rename"), rename(p, t))[1])
+    trainer.save_checkpoint()
+    assert events.index("barrier", events.index("save_state")) < events.index("rename")
+    assert (tmp_path / "checkpoints" / "step_00000000").is_dir()
 
 
 def test_training_reduces_the_loss(tmp_path):
