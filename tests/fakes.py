@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from roboscape.data.clips import ClipConfig, cut_clips, merge_indices
+from roboscape.data.heldout_episodes import Trajectory
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
 from roboscape.models.world_model import WorldModel, WorldModelConfig
 from roboscape.policy.mlp import ActOutput
@@ -191,3 +192,30 @@ class ConstantPolicy:
 
 
 TINY_VLA = REDUCED  # a tiny random OpenVLA of OpenVLA-7B's architecture
+
+
+def episode(subset: str, label: str, seed: int, frame: np.ndarray, steps: int = 4) -> Trajectory:
+    """A recorded episode of a push scene (two scenes by the seed's parity) starting from ``frame``,
+    with seeded random actions."""
+    rng = np.random.default_rng(seed)
+    return Trajectory(
+        subset, f"push/s{seed % 2}", seed, label, True, frame[None], rng.uniform(-1, 1, (steps, 7)), np.zeros(steps)
+    )
+
+
+class FakeSim:
+    """The simulator's contract for :func:`roboscape.eval.controllability.simulate`: resets to a
+    recorded first frame by scene and
+    seed, and shifts the frame by each action's first dimension (a world that answers its actions)."""
+
+    def __init__(self, frames: dict[int, np.ndarray]):
+        self.frames, self.received = frames, []
+
+    def reset(self, options):
+        self.frame = self.frames[options["episode_seed"]].copy()
+        return {"rgb": self.frame}, {}
+
+    def step(self, action):
+        self.received.append(np.asarray(action))
+        self.frame = np.roll(self.frame, int(np.sign(action[0])), axis=1)
+        return {"rgb": self.frame}, 0.0, False, False, {"success": False}

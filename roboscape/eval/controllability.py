@@ -126,14 +126,16 @@ def action_sequences(low: np.ndarray, high: np.ndarray, horizon: int, seed: int)
     return sequences
 
 
-def simulate(env: PolicyEnv, episode: Trajectory, actions: np.ndarray) -> np.ndarray:
-    """The simulator's frames (T+1, H, W, 3) from the episode's start state under ``actions`` (T, 7)."""
+def simulate(env: PolicyEnv, episode: Trajectory, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The simulator's frames (T+1, H, W, 3) from the episode's start state under ``actions`` (T, 7),
+    and whether the task is solved after each action (T,)."""
     obs, _ = env.reset(options={"scene": episode.scene_id, "episode_seed": episode.episode_seed})
-    frames = [obs["rgb"]]
+    frames, success = [obs["rgb"]], []
     for a in actions:
-        obs, *_ = env.step(a)
+        obs, _, _, _, info = env.step(a)
         frames.append(obs["rgb"])
-    return np.stack(frames)
+        success.append(bool(info["success"]))
+    return np.stack(frames), np.array(success, dtype=bool)
 
 
 class Imagined(NamedTuple):
@@ -152,13 +154,26 @@ def keep_probability(logits: torch.Tensor, previous: torch.Tensor, token_target:
     return torch.exp(-token_nll(logits, previous, token_target))
 
 
+def as_uint8(frames: torch.Tensor) -> np.ndarray:
+    """Model-range frames (..., 3, H, W) as uint8 images (..., H, W, 3) on the CPU."""
+    return to_uint8(frames.clamp(-1, 1)).cpu().numpy()
+
+
 @torch.no_grad()
-def imagine(rollout: Rollout, first: np.ndarray, actions: np.ndarray) -> Imagined:
-    """The world model's rollouts from first frames (N, H, W, 3) under actions (N, T, 7)."""
+def start_rollout(rollout: Rollout, first: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """Start ``rollout`` from first frames (N, H, W, 3) uint8; returns their tokens (N, h, w) and
+    their tokenization decoded (N, H, W, 3) uint8 -- the tokenized copy floor."""
     start = to_model_range(torch.from_numpy(first))
     tokens = rollout.reset(start)
     tokenizer = rollout.tokenizer
-    tokenized = tokenizer.decode_tokens(tokens, tokenizer.decoder_context(start.to(rollout.device), tokens))
+    context = tokenizer.decoder_context(start.to(rollout.device), tokens)
+    return tokens, as_uint8(tokenizer.decode_tokens(tokens, context))
+
+
+@torch.no_grad()
+def imagine(rollout: Rollout, first: np.ndarray, actions: np.ndarray) -> Imagined:
+    """The world model's rollouts from first frames (N, H, W, 3) under actions (N, T, 7)."""
+    tokens, tokenized = start_rollout(rollout, first)
     frames, sequence, keep = [], [tokens], []
     for t in range(actions.shape[1]):
         step = rollout.step(torch.from_numpy(actions[:, t]))
@@ -166,10 +181,9 @@ def imagine(rollout: Rollout, first: np.ndarray, actions: np.ndarray) -> Imagine
         keep.append(keep_probability(step.logits, previous.flatten(1), rollout.wm.cfg.token_target).view_as(previous))
         frames.append(step.frames)
         sequence.append(step.tokens)
-    as_uint8 = lambda x: to_uint8(x.clamp(-1, 1)).cpu().numpy()  # noqa: E731
     return Imagined(
         as_uint8(torch.stack(frames, dim=1)),
-        as_uint8(tokenized),
+        tokenized,
         torch.stack(sequence, dim=1).cpu(),
         torch.stack(keep, dim=1).cpu(),
     )
@@ -321,7 +335,7 @@ def measure(
         media[subset] = {}
         first_gap = 0
         for name, actions in sequences.items():
-            sim = np.stack([simulate(env, e, a) for e, a in zip(episodes, actions, strict=True)])
+            sim = np.stack([simulate(env, e, a)[0] for e, a in zip(episodes, actions, strict=True)])
             first_gap = max(first_gap, int(np.abs(sim[:, 0].astype(np.int16) - first).max()))
             imagined = imagine(rollout, first, actions)
             model = imagined.frames

@@ -1,7 +1,8 @@
 """Figures of a world model's held-out evaluation (rule ``eval_wm_<control>``): ground truth against
 open-loop rollouts, error against the horizon, and the action WM under extreme and
-out-of-distribution action sequences (the paper's Fig. 9), and the same sequences against the
-simulator (rule ``controllability``)."""
+out-of-distribution action sequences (the paper's Fig. 9), the same sequences against the
+simulator (rule ``controllability``), and a policy's episodes against the simulator (rule
+``policy_drift``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from roboscape.report.rollout_figures import grid_gif, horizon_curves, save_figure, strip
 
@@ -63,15 +65,40 @@ def simulator_comparison(
         for name, pair in media[subset].items()
         for world, frames in zip(("sim", "WM"), pair, strict=True)
     }
+    pairs = [np.concatenate([sim[0], model[0]], axis=2) for sim, model in media[subset].values()]
+    pair_figures(rows, pairs, f"{subset}: {start['scene_id']} ({start['episode_seed']})", png, gif)
+
+
+def pair_figures(
+    rows: dict[str, np.ndarray], pairs: list[np.ndarray], title: str, png: str | Path, gif: str | Path
+) -> None:
+    """A strip of ``rows`` (T+1, H, W, 3) at six evenly spaced steps, and a GIF of the simulator |
+    world model ``pairs`` (T+1, H, 2W, 3), three to a row."""
     steps = min(len(v) for v in rows.values())
     strip(
         rows,
         png,
-        f"{subset}: {start['scene_id']} ({start['episode_seed']})",
+        title,
         n_cols=6,
         col_titles=[f"t={t}" for t in np.linspace(0, steps - 1, min(6, steps)).round().astype(int)],
     )
-    gif_in_rows([np.concatenate([sim[0], model[0]], axis=2) for sim, model in media[subset].values()], gif)
+    gif_in_rows(pairs, gif)
+
+
+def drift_comparison(
+    result: dict, media: dict[str, tuple[np.ndarray, np.ndarray]], subset: str, png: str | Path, gif: str | Path
+) -> None:
+    """One subset of rule ``policy_drift``: a strip of its first three start states' episodes (the
+    simulator's row over the world model's) and a GIF of every start state's simulator | world model pair."""
+    sim, model = media[subset]
+    starts = result["subsets"][subset]["start_states"]
+    rows = {
+        f"{starts[i]['scene_id']} ({starts[i]['episode_seed']}): {world}": frames[i]
+        for i in range(min(3, len(sim)))
+        for world, frames in (("sim", sim), ("WM", model))
+    }
+    pairs = [np.concatenate([s, m], axis=2) for s, m in zip(sim, model, strict=True)]
+    pair_figures(rows, pairs, f"{subset}: the policy's episodes, simulator over world model", png, gif)
 
 
 def margin_bars(result: dict, png: str | Path, metric: str = "perceptual") -> None:
@@ -95,5 +122,41 @@ def margin_bars(result: dict, png: str | Path, metric: str = "perceptual") -> No
     axes[0].set_yticks(y + height * (len(subsets) - 1) / 2, names, fontsize=7)
     axes[0].invert_yaxis()
     axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, png)
+
+
+def drift_figure(result: dict, png: str | Path, title: str) -> None:
+    """Per subset, along the policy's episodes (rule ``policy_drift``): the world model's perceptual
+    distance to the simulator's frame under the same actions per step, next to copying the first
+    frame and its tokenization; and the share of episodes the world model's done signal calls
+    solved against the share the simulator does."""
+    subsets = list(result["subsets"])
+    fig, axes = plt.subplots(2, len(subsets), figsize=(4.5 * len(subsets), 6), squeeze=False)
+    for col, subset in enumerate(subsets):
+        block = result["subsets"][subset]
+        per_step = block["frames"]["per_step"]
+        steps = np.arange(1, len(per_step["model"]["perceptual"]) + 1)
+        ax = axes[0, col]
+        for name, label in (
+            ("model", "world model"),
+            ("copy_first_frame", "copying the first frame"),
+            ("copy_first_frame_tokenized", "copying its tokenization"),
+        ):
+            ax.plot(steps, per_step[name]["perceptual"], label=label)
+        ax.set_title(f"{subset} ({len(block['start_states'])} start states)", fontsize=9)
+        ax.set_ylabel("perceptual distance to the simulator", fontsize=8)
+        ax.legend(fontsize=7)
+        done = block["done_against_success"]
+        ax = axes[1, col]
+        ax.plot(steps, done["per_step"]["world_model_done"], label="world model: done")
+        ax.plot(steps, done["per_step"]["simulator_success"], label="simulator: solved")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("policy step", fontsize=8)
+        for a in axes[:, col]:
+            a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("share of episodes", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, png)

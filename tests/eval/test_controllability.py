@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from roboscape.data.frames import to_model_range, to_uint8
-from roboscape.data.heldout_episodes import Trajectory
 from roboscape.eval.controllability import (
     RECORDED,
     ControllabilityConfig,
@@ -28,7 +27,7 @@ from roboscape.models.rollout import Rollout
 from roboscape.models.world_model import token_bits
 from roboscape.sim.policy_io import GRIPPER
 
-from fakes import env_world, frames, models
+from fakes import FakeSim, env_world, episode, frames, models
 
 LOW = np.array([-0.4, -0.5, -0.6, -0.1, -0.2, -0.3, -1.0], np.float32)
 HIGH = np.array([0.3, 0.7, 0.5, 0.1, 0.2, 0.3, 1.0], np.float32)
@@ -52,13 +51,6 @@ def test_the_sequences_are_what_they_claim():
     centre, half = (LOW + HIGH) / 2, (HIGH - LOW) / 2
     assert (np.abs(twice - centre) <= 2 * half + 1e-6).all() and ((twice < LOW) | (twice > HIGH)).any()
     assert np.array_equal(action_sequences(LOW, HIGH, 6, 0)["uniform random in range"], inside)  # seeded
-
-
-def episode(subset: str, label: str, seed: int, frame: np.ndarray, steps: int = 4) -> Trajectory:
-    rng = np.random.default_rng(seed)
-    return Trajectory(
-        subset, f"push/s{seed % 2}", seed, label, True, frame[None], rng.uniform(-1, 1, (steps, 7)), np.zeros(steps)
-    )
 
 
 def test_start_states_are_spread_over_the_suboptimal_recordings():
@@ -143,23 +135,6 @@ def test_opposite_extremes_are_measured_in_pixel_units():
     finals = {f"{s}{a} at trained extreme": black for a in "xyz" for s in "+-"}
     finals["+y at trained extreme"] = white
     assert opposite_extremes(finals) == {"x": 0.0, "y": 1.0, "z": 0.0}
-
-
-class FakeSim:
-    """The simulator's contract for :func:`simulate`: resets to a recorded first frame by scene and
-    seed, and shifts the frame by each action's first dimension (a world that answers its actions)."""
-
-    def __init__(self, frames: dict[int, np.ndarray]):
-        self.frames, self.received = frames, []
-
-    def reset(self, options):
-        self.frame = self.frames[options["episode_seed"]].copy()
-        return {"rgb": self.frame}, {}
-
-    def step(self, action):
-        self.received.append(np.asarray(action))
-        self.frame = np.roll(self.frame, int(np.sign(action[0])), axis=1)
-        return {"rgb": self.frame}, 0.0, False, False, {}
 
 
 def test_both_worlds_start_from_the_recorded_first_frame_and_every_sequence_is_scored():

@@ -13,6 +13,7 @@ import yaml
 
 from roboscape.data.clips import ClipConfig
 from roboscape.data.token_windows import WorldModelData
+from roboscape.eval.policy_drift import DriftConfig
 from roboscape.eval.world_model_eval import EvalConfig
 from roboscape.models.reward_models import RewardModelConfig
 from roboscape.models.tokenizer import TokenizerConfig
@@ -104,6 +105,7 @@ def _section(path: str) -> dict:
         (GoalConfig, "rl.world_model.goals"),
         (RewardModelConfig, "rl.reward_models"),
         (RewardData, "world_model.data"),
+        (DriftConfig, "evaluation.drift"),
     ],
     ids=lambda v: v if isinstance(v, str) else v.__name__,
 )

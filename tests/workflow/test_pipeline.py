@@ -286,6 +286,30 @@ def test_the_world_model_is_measured_against_the_simulator(tiny_run):
     assert "## Controllability against the simulator" in page and "| first step | heldout: tokens moved" in page
 
 
+@pytest.mark.parametrize("method", ["sft", "rl_world_model"])
+def test_a_policys_episodes_in_the_world_model_are_replayed_in_the_simulator(tiny_run, method):
+    """Rule policy_drift: the policy acts in the world model for an episode, the simulator replays
+    its actions from the same first frame; frames are scored per step and the done signal counted
+    against the simulator's success."""
+    out = tiny_run.out / "world_model" / "action" / "drift" / method
+    result = read_json(out / "pick_place.json")
+    steps = tiny_run.config["policy"]["episode_steps"]
+    assert result["config"]["horizon"] == steps and (result["method"], result["task"]) == (method, "pick_place")
+    for subset in ("heldout", "ood"):
+        block = result["subsets"][subset]
+        assert block["first_frame_max_abs_difference"] == 0
+        assert len(block["start_states"]) == tiny_run.config["evaluation"]["drift"]["start_states"]
+        assert all(s["scene_id"].startswith("pick_place/") for s in block["start_states"])
+        assert len(block["frames"]["per_step"]["model"]["perceptual"]) == steps
+        done = block["done_against_success"]
+        assert done["both"] + done["world_model_only"] + done["simulator_only"] + done["neither"] == done["episodes"]
+        assert len(done["per_step"]["simulator_success"]) == steps
+        gif = imageio.mimread(out / f"pick_place_{subset}.gif")
+        assert len(gif) == steps + 1 and gif[0].shape[1] == 3 * 2 * 64
+        assert (out / f"pick_place_{subset}.png").stat().st_size > 5_000
+    assert (out / "pick_place.png").stat().st_size > 10_000
+
+
 def test_table1_is_built_from_every_methods_episodes(tiny_run):
     tables = tiny_run.out / "tables"
     table = pd.read_csv(tables / "table1.csv")
@@ -571,7 +595,10 @@ IN_TABLE2 = {"eval_policy": 4 + 1, "table2": 1}  # a method of Table 2: its mult
 CURVES = {"eval_curve": 4, "figure_learning_curves": 1}
 CURVE_ONE_METHOD = {"eval_curve": 1, "figure_learning_curves": 1}
 RL_JOBS = {"rl_maniskill": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD}
-RLWM_GENERAL_JOBS = {"rl_world_model": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD}
+# rule policy_drift: the tiny tier's drift task (pick_place) under evaluation.drift.methods (sft, rl_world_model)
+DRIFT = {"policy_drift": 2}
+DRIFT_RLWM = {"policy_drift": 1}
+RLWM_GENERAL_JOBS = {"rl_world_model": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD, **DRIFT_RLWM}
 RLWM_JOBS = {
     "rl_world_model": 4 + 2 + 1,
     "eval_policy": 4 + 2 + 1,
@@ -582,17 +609,27 @@ RLWM_JOBS = {
     **FIGURES,
     "eval_curve": 3,
     "figure_learning_curves": 1,
+    **DRIFT_RLWM,
 }  # all three rewards
 # the text WM imagines the goals; resets draw from their file, and the general reward's validity is scored with them
 GOAL_JOBS = {"imagine_goals": 4, **RLWM_JOBS, "reward_validity": 4}
 CONTROL_JOBS = {"controllability": 1, "summary": 1}  # the action WM against the simulator
-DECODER_JOBS = {"finetune_decoder": 1, **EVAL_JOBS, **GOAL_JOBS, **CONTROL_JOBS}  # the rollouts decode with stage two
+# the rollouts decode with stage two
+DECODER_JOBS = {"finetune_decoder": 1, **EVAL_JOBS, **GOAL_JOBS, **CONTROL_JOBS, **DRIFT}
 TEXT_WM_JOBS = {"train_wm_text": 1, "eval_wm_text": 1, **GOAL_JOBS}
 # the embedding reward reads the action WM's hidden states
-WM_JOBS = {"train_wm_action": 1, "train_wm_text": 1, **EVAL_JOBS, **GOAL_JOBS, "train_reward": 1, **CONTROL_JOBS}
+WM_JOBS = {
+    "train_wm_action": 1,
+    "train_wm_text": 1,
+    **EVAL_JOBS,
+    **GOAL_JOBS,
+    "train_reward": 1,
+    **CONTROL_JOBS,
+    **DRIFT,
+}
 TOKENIZER_JOBS = {"train_tokenizer": 1, "tokenize": N, "token_index": 1, **DECODER_JOBS, **WM_JOBS}
 CLIP_JOBS = {"clips": N, "clip_index": 1, "encode_instructions": 1, **TOKENIZER_JOBS, "train_reward": 2}
-SFT_JOBS = {"sft": 4 + 1, "rl_maniskill": 4 + 1, "rl_world_model": 4 + 2 + 1, **EVAL_POLICY, **CURVES}
+SFT_JOBS = {"sft": 4 + 1, "rl_maniskill": 4 + 1, "rl_world_model": 4 + 2 + 1, **EVAL_POLICY, **CURVES, **DRIFT}
 TRAJECTORY_JOBS = {
     "trajectories": N,
     "trajectory_summary": 1,
@@ -659,12 +696,12 @@ CONFIG_EDITS = [
     (
         "world_model.guidance.positions",
         lambda c: c["world_model"]["guidance"].update(positions="hidden"),
-        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **FINAL},
+        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **DRIFT, **FINAL},
     ),
     (
         "world_model.rollout_precision",
         lambda c: c["world_model"].update(rollout_precision="bf16"),
-        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **FINAL},
+        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **DRIFT, **FINAL},
     ),
     (
         "world_model.text.init_from",
@@ -736,6 +773,7 @@ CONFIG_EDITS = [
         lambda c: c["world_model"]["controllability"].update(horizon=2),
         {**CONTROL_JOBS, **FINAL},
     ),
+    ("evaluation.drift", lambda c: c["evaluation"]["drift"].update(start_states=2), {**DRIFT, **FINAL}),
     ("seed", lambda c: c.update(seed=1), {**TRAJECTORY_JOBS, **FINAL}),
     # What a job is given (cpus, memory, time, GPUs) is not what it computes: no rerun.
     ("tokenizer.resources", lambda c: c["tokenizer"]["resources"].update(mem_mb=5000, runtime=30), {}),
@@ -773,16 +811,17 @@ def test_config_edit_plans_exactly_the_dependent_jobs(config_edit_plans, name, e
         ("roboscape/data/tokens.py", {"tokenize": N, "token_index": 1, **WM_JOBS, **FINAL}),
         ("roboscape/sim/replay.py", {"replay": 1, "replay_policy_rate": 1, **SUMMARY, **FINAL}),
         ("roboscape/models/world_model.py", {**WM_JOBS, "train_reward": 2, **FINAL}),
-        ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, **CONTROL_JOBS, **FINAL}),  # its frame metrics
+        ("roboscape/eval/world_model_eval.py", {**EVAL_JOBS, **CONTROL_JOBS, **DRIFT, **FINAL}),  # its frame metrics
         (
             "roboscape/models/text_encoder.py",
             {"encode_instructions": 1, **WM_JOBS, "policy_instructions": 1, **SFT_JOBS, **FINAL},
         ),
         ("roboscape/report/previews.py", {"previews": 4, **FINAL}),
         ("roboscape/train/launch.py", {**TOKENIZER_JOBS, **SFT_JOBS, "train_reward": 2, **FINAL}),
-        ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, **CONTROL_JOBS, **FINAL}),
-        ("roboscape/eval/controllability.py", {**CONTROL_JOBS, **FINAL}),
-        ("roboscape/data/heldout_episodes.py", {"reward_validity": 4, **CONTROL_JOBS, **FINAL}),
+        ("roboscape/report/world_model_figures.py", {**EVAL_JOBS, **CONTROL_JOBS, **DRIFT, **FINAL}),
+        ("roboscape/eval/controllability.py", {**CONTROL_JOBS, **DRIFT, **FINAL}),
+        ("roboscape/eval/policy_drift.py", {**DRIFT, **FINAL}),
+        ("roboscape/data/heldout_episodes.py", {"reward_validity": 4, **CONTROL_JOBS, **DRIFT, **FINAL}),
         ("roboscape/report/summary.py", {**SUMMARY, **FINAL}),
         (
             "roboscape/report/tables.py",

@@ -46,3 +46,68 @@ rule controllability:
         "../../envs/roboscape.yaml"
     script:
         "../scripts/controllability.py"
+
+
+DRIFT = EVAL["drift"]
+
+
+def drift_targets():
+    """policy_drift's results: every configured method's policy of every configured task it trains."""
+    return [f"{OUT}/world_model/action/drift/{method}/{task}.json"
+            for method in DRIFT["methods"] for task in DRIFT["tasks"] if task in method_tasks(method)]
+
+
+if unknown := {m for m in DRIFT["methods"] if m not in METHODS}:
+    raise ValueError(f"config fails validation: evaluation.drift.methods: {sorted(unknown)} are not trained (an RL w. "
+                     f"World Model method needs its reward in rl.world_model.rewards)")
+
+
+rule policy_drift:
+    """A policy's episodes in the action world model as RL w. World Model runs them, replayed in
+    ManiSkill from the same held-out start states: how far the frames drift from the simulator's
+    over an episode, and whether the world model's done signal fires where the simulator counts
+    the task solved."""
+    input:
+        lib=library("policy_drift.py"),
+        scenes=f"{OUT}/scenes/scenes.json",
+        instructions=f"{OUT}/policy/instructions.safetensors",
+        token_index=f"{OUT}/tokens/index.csv",
+        h5=lambda wc: group_trajectories(wc.task, "h5"),
+        world_model=f"{OUT}/world_model/action/model/model.safetensors",
+        tokenizer=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
+        policy=f"{OUT}/policy/{{method}}/{{task}}/model/model.safetensors",
+    output:
+        result=f"{OUT}/world_model/action/drift/{{method}}/{{task}}.json",
+        curves=report(f"{OUT}/world_model/action/drift/{{method}}/{{task}}.png", caption=caption("policy_drift"),
+                      category="3. World models", subcategory="drift along the policy's episodes",
+                      labels={"method": "{method}", "task": "{task}", "figure": "per step"}),
+        **{f"{subset}_{ext}": report(f"{OUT}/world_model/action/drift/{{method}}/{{task}}_{subset}.{ext}",
+                                     caption=caption("policy_drift_strips"), category="3. World models",
+                                     subcategory="drift along the policy's episodes",
+                                     labels={"method": "{method}", "task": "{task}", "figure": f"{subset} {ext}"})
+           for subset in ("heldout", "ood") for ext in ("png", "gif")},
+    params:
+        # the world model as RL w. World Model's environment runs it (greedy, its decoder and rollout settings)
+        cfg={"start_states": DRIFT["start_states"], "horizon": POLICY["episode_steps"],
+             "done_threshold": RLWM["done_threshold"], "decoder": RLWM["decoder"], **ROLLOUT},
+        env={k: v for k, v in sim_env().items() if k != "episode_steps"},
+        heldout_every=WM["data"]["heldout_every"],
+        view=TOKENIZER["run"]["view"],
+        perceptual_backend=TOKENIZER["run"]["perceptual_backend"],
+        device="cuda" if DRIFT["resources"]["gpus"] else "cpu",  # the policy and the world model
+    log:
+        f"{OUT}/logs/policy_drift/{{method}}_{{task}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/policy_drift/{{method}}_{{task}}.tsv"
+    threads: DRIFT["resources"]["cpus"]
+    resources:
+        mem_mb=DRIFT["resources"]["mem_mb"],
+        runtime=DRIFT["resources"]["runtime"],
+        gpu=DRIFT["resources"]["gpus"],
+    wildcard_constraints:
+        method="|".join(METHODS),
+        task="|".join(TASKS),
+    conda:
+        "../../envs/roboscape.yaml"
+    script:
+        "../scripts/policy_drift.py"
