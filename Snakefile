@@ -40,7 +40,7 @@ TARGETS = [
     f"{OUT}/tables/table2.md",
     *expand(f"{OUT}/figures/rollouts_{{domain}}.{{ext}}", domain=["ind", "ood"], ext=["png", "pdf", "gif"]),
     *CURVE_FIGURE,
-    *drift_targets(),
+    *drift_results().values(),
 ]
 
 

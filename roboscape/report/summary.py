@@ -227,16 +227,44 @@ def token_motion_table(result: dict) -> list[str]:
     return lines
 
 
+def drift_table(drift: dict[str, dict]) -> list[str]:
+    """Per policy, task and subset, along the policy's own episodes in the action world model
+    (roboscape.eval.policy_drift): the perceptual margin over copying the first frame over the whole
+    episode and over each half, and the episodes the world model's done signal and the simulator
+    count solved."""
+    lines = [
+        "| policy | task | subset | margin over copying the first frame | first half | second half "
+        "| solved: world model / simulator / both (of n) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in drift.values():
+        for subset, block in result["subsets"].items():
+            floor = "copy_first_frame"
+            margins = [block["frames"], block["halves"]["first"], block["halves"]["second"]]
+            d = block["done_against_success"]
+            cells = [
+                _pm(m["margin_over_floor"][floor]["perceptual"], m["margin_standard_error"][floor]["perceptual"], 3)
+                for m in margins
+            ]
+            method = METHOD_TITLES.get(result["method"], result["method"])
+            solved = f"{d['world_model_success_once']} / {d['simulator_success_once']} / {d['both']} ({d['episodes']})"
+            row = [method, TASK_TITLES[result["task"]], subset, *cells, solved]
+            lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
 def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
     """The page; ``paths`` names the JSON files: trajectories, replay, clips, tokenizer,
     tokenizer_finetuned, wm_action, wm_text, controllability, replay_policy_rate, policy_<method> (each evaluated
     method's summary), goals_<task> (each task's goal fidelity), reward_<kind>_<task> (each learned
-    reward's held-out metrics) and validity_<task> (each task's reward validity)."""
+    reward's held-out metrics), validity_<task> (each task's reward validity) and drift_<method>_<task>
+    (each measured policy's drift in the action world model)."""
     j = {name: read_json(path) for name, path in paths.items()}
     policies = {name.removeprefix("policy_"): v for name, v in j.items() if name.startswith("policy_")}
     goals = {name.removeprefix("goals_"): v for name, v in j.items() if name.startswith("goals_")}
     rewards = {name: v for name, v in j.items() if name.startswith("reward_")}
     validity = {name.removeprefix("validity_"): v for name, v in j.items() if name.startswith("validity_")}
+    drift = {name: v for name, v in j.items() if name.startswith("drift_")}
     horizon = j["wm_action"]["heldout"]["open_loop"]["horizon"]
     return "\n".join(
         [
@@ -272,6 +300,15 @@ def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
             "kept though the model gave keeping them less than even odds).",
             "",
             *controllability_table(j["controllability"]),
+            "",
+            "## Drift along the policy's own episodes",
+            "",
+            "Each policy acts in the action world model for an episode as RL w. World Model runs it, and its actions",
+            "are replayed in ManiSkill from the same held-out start states: the world model's perceptual margin over",
+            "copying the first frame, against the simulator's frames (± one standard error clustered by scene), and",
+            "the episodes its done signal calls solved against those the simulator does.",
+            "",
+            *(drift_table(drift) if drift else ["None configured (evaluation.drift)."]),
             "",
             "## Imagined goals",
             "",

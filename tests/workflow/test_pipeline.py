@@ -308,6 +308,10 @@ def test_a_policys_episodes_in_the_world_model_are_replayed_in_the_simulator(tin
         assert len(gif) == steps + 1 and gif[0].shape[1] == 3 * 2 * 64
         assert (out / f"pick_place_{subset}.png").stat().st_size > 5_000
     assert (out / "pick_place.png").stat().st_size > 10_000
+    d = result["subsets"]["ood"]["done_against_success"]
+    solved = f"{d['world_model_success_once']} / {d['simulator_success_once']} / {d['both']} ({d['episodes']})"
+    page = (tiny_run.out / "summary.md").read_text().splitlines()
+    assert any("| Pick and Place | ood | " in row and row.endswith(f"| {solved} |") for row in page)
 
 
 def test_table1_is_built_from_every_methods_episodes(tiny_run):
@@ -596,8 +600,8 @@ CURVES = {"eval_curve": 4, "figure_learning_curves": 1}
 CURVE_ONE_METHOD = {"eval_curve": 1, "figure_learning_curves": 1}
 RL_JOBS = {"rl_maniskill": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD}
 # rule policy_drift: the tiny tier's drift task (pick_place) under evaluation.drift.methods (sft, rl_world_model)
-DRIFT = {"policy_drift": 2}
-DRIFT_RLWM = {"policy_drift": 1}
+DRIFT = {"policy_drift": 2, "summary": 1}
+DRIFT_RLWM = {"policy_drift": 1, "summary": 1}
 RLWM_GENERAL_JOBS = {"rl_world_model": 4 + 1, **EVAL_ONE_METHOD, **IN_TABLE2, **CURVE_ONE_METHOD, **DRIFT_RLWM}
 RLWM_JOBS = {
     "rl_world_model": 4 + 2 + 1,

@@ -51,10 +51,11 @@ rule controllability:
 DRIFT = EVAL["drift"]
 
 
-def drift_targets():
-    """policy_drift's results: every configured method's policy of every configured task it trains."""
-    return [f"{OUT}/world_model/action/drift/{method}/{task}.json"
-            for method in DRIFT["methods"] for task in DRIFT["tasks"] if task in method_tasks(method)]
+def drift_results():
+    """policy_drift's results, by name (drift_<method>_<task>): every configured method's policy of
+    every configured task it trains."""
+    return {f"drift_{method}_{task}": f"{OUT}/world_model/action/drift/{method}/{task}.json"
+            for method in DRIFT["methods"] for task in DRIFT["tasks"] if task in method_tasks(method)}
 
 
 if unknown := {m for m in DRIFT["methods"] if m not in METHODS}:

@@ -13,6 +13,7 @@ SUMMARY_INPUTS = {
     **{f"reward_{kind}_{task}": f"{OUT}/rl/rewards/{kind}/{task}/metrics.json"
        for kind in RLWM["rewards"] if kind != "general" for task in LEARNED_REWARD_TASKS},
     **{f"validity_{task}": f"{OUT}/rl/rewards/validity/{task}.json" for task in TASKS},
+    **drift_results(),
 }
 
 
