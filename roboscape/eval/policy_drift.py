@@ -18,6 +18,10 @@ margins over them per start state, averaged over the whole episode and over its 
 half (does the world model drift as the episode goes on?), with standard errors clustered by scene
 (:func:`roboscape.eval.controllability.summarise`).
 
+Each subset also records the policy's mean absolute action per dimension, and how many of its
+actions fall outside the range the world model was trained on (the world model clips them; the
+simulator takes them up to the policy's bounds).
+
 **Done against success** (:func:`done_against_success`): per step, the share of episodes in which
 the world model's done probability passes ``done_threshold`` and the share the simulator counts
 solved; per episode, solved at any step by each, and how many by both, by the world model alone
@@ -146,7 +150,7 @@ def measure_drift(
 ) -> tuple[dict, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """The policy's episodes from every start state of each subset, in the world model and replayed
     in the simulator; ``instructions`` maps each start state's scene to its instruction's
-    embedding. Returns the result (``drift.json``) and, per subset, the simulator's and the world
+    embedding. Returns the result (the rule's JSON) and, per subset, the simulator's and the world
     model's uint8 frames (N, T+1, H, W, 3), the first frame included."""
     result: dict = {"config": asdict(cfg), "subsets": {}}
     media = {}
@@ -180,6 +184,10 @@ def measure_drift(
             },
             "done_against_success": done_against_success(imagined.done, success, cfg.done_threshold),
             "action_mean_abs": np.abs(imagined.actions).mean((0, 1)).tolist(),
+            # actions outside the world model's trained range, which it clips (the simulator takes them
+            # up to the policy's bounds)
+            "world_model_clipped_actions": rollout.clipped_actions,
+            "actions": int(np.prod(imagined.actions.shape[:2])),
         }
         media[subset] = (sim, np.concatenate([first[:, None], imagined.frames], axis=1))
     return result, media

@@ -115,6 +115,9 @@ def test_the_simulator_replays_the_policys_actions_from_the_same_first_frame():
         assert set(held["halves"][part]["margin_over_floor"]) == {"copy_first_frame", "copy_first_frame_tokenized"}
     assert len(held["frames"]["per_step"]["model"]["perceptual"]) == 5
     assert result["config"]["horizon"] == 5
+    # the policy sends 1 + 0.25 * instruction or -1 + ... along x: outside the fake's [-1, 1] in one direction
+    x = np.stack([a.numpy() for a in policy.sent[:5]])[:, :, 0]
+    assert held["world_model_clipped_actions"] == int((np.abs(x) > 1).sum()) and held["actions"] == 10
 
 
 def test_a_bad_drift_config_is_refused():
