@@ -254,8 +254,8 @@ def versus_floor(margin: float, standard_error: float | None) -> str:
 
 
 def summarise(scores: dict[str, dict[str, np.ndarray]], scenes: Sequence[str]) -> dict:
-    """Per-step means, the margin over each floor per start state (positive: the model is better)
-    with its standard error clustered by scene, and whether the model beats the floor."""
+    """Per-step means, the margin over each floor per start state (positive: the model is better),
+    their mean with its standard error clustered by scene, and whether the model beats the floor."""
     margins = {
         floor: {
             m: (scores["model"][m] - scores[floor][m]).mean(1) * (1 if up else -1) for m, up in HIGHER_IS_BETTER.items()
@@ -268,6 +268,9 @@ def summarise(scores: dict[str, dict[str, np.ndarray]], scenes: Sequence[str]) -
         "mean": {name: {m: float(v.mean()) for m, v in ms.items()} for name, ms in scores.items()},
         "margin_over_floor": {f: {m: float(v.mean()) for m, v in ms.items()} for f, ms in margins.items()},
         "margin_standard_error": errors,
+        # per start state, in the order of the subset's start_states: two runs from the same start
+        # states compare paired (roboscape.eval.paired)
+        "margin_per_start_state": {f: {m: v.tolist() for m, v in ms.items()} for f, ms in margins.items()},
         "beats_floor": {f: {m: bool(v.mean() > 0) for m, v in ms.items()} for f, ms in margins.items()},
         "versus_floor_95": {
             f: {m: versus_floor(float(v.mean()), errors[f][m]) for m, v in ms.items()} for f, ms in margins.items()

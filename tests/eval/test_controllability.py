@@ -85,6 +85,9 @@ def test_margins_and_their_clustered_errors_on_known_scores():
     assert out["margin_standard_error"]["copy_first_frame"]["psnr"] == pytest.approx(0.0)
     assert out["margin_standard_error"]["copy_first_frame"]["perceptual"] > 0
     assert out["per_step"]["model"]["psnr"] == [22.0] * 3
+    per_state = out["margin_per_start_state"]["copy_first_frame"]["perceptual"]
+    assert per_state == pytest.approx([-0.1, 0.1, 0.1, 0.1])
+    assert np.mean(per_state) == pytest.approx(pixel["perceptual"])
 
 
 def test_the_verdict_against_a_floor_is_its_95_percent_interval():

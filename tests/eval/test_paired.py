@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from roboscape.eval.paired import compare, paired_difference
+from roboscape.eval.paired import compare, compare_controllability, paired_difference
 
 
 def block(psnr, perceptual, clips=(0, 1, 2, 3), scenes=("a", "a", "b", "b"), seeds=(1, 1, 2, 2)) -> dict:
@@ -57,3 +57,43 @@ def test_the_command_prints_every_subset_and_metric(tmp_path):
     ).stdout
     assert "| heldout | psnr | +0.2500" in out and "| ood | perceptual | +0.0000" in out
     assert compare(*(json.loads(f.read_text()) for f in files))["ood"]["psnr"]["difference"] == pytest.approx(0.25)
+
+
+def controllability(perceptual: list[float], starts=(("a", 1), ("a", 2), ("b", 3)), per_state: bool = True) -> dict:
+    """A controllability.json with one subset and one sequence, with only what a paired comparison reads."""
+    margins = {m: list(perceptual) for m in ("psnr", "ssim", "perceptual")}
+    seq = {"margin_per_start_state": {"copy_first_frame": margins, "copy_first_frame_tokenized": margins}}
+    return {
+        "sequences": ["+x at trained extreme"],
+        "subsets": {
+            "ood": {
+                "start_states": [{"scene_id": s, "episode_seed": e} for s, e in starts],
+                "sequences": {"+x at trained extreme": seq if per_state else {}},
+            }
+        },
+    }
+
+
+def test_two_controllability_runs_compare_per_start_state_clustered_by_scene():
+    before, after = controllability([0.01, 0.03, -0.02]), controllability([0.02, 0.05, 0.00])
+    r = compare_controllability(before, after)["ood"]["+x at trained extreme"]["perceptual"]
+    assert r["difference"] == pytest.approx((0.01 + 0.02 + 0.02) / 3) and r["fraction_better"] == 1.0
+    assert (r["start_states"], r["scenes"]) == (3, 2)
+    # clustered by scene: each scene's summed deviation from the mean difference counts once (G = 2)
+    d = np.array([0.01, 0.02, 0.02]) - 0.05 / 3
+    sums = np.array([d[0] + d[1], d[2]])
+    assert r["standard_error"] == pytest.approx(np.sqrt(2 / 1 * (sums**2).sum()) / 3)
+    with pytest.raises(ValueError, match="different start states"):
+        compare_controllability(before, controllability([0.0] * 3, starts=(("a", 1), ("a", 2), ("c", 3))))
+    with pytest.raises(ValueError, match="without per-start-state margins"):
+        compare_controllability(controllability([0.0] * 3, per_state=False), after)
+
+
+def test_the_command_compares_two_controllability_runs(tmp_path):
+    files = [tmp_path / "before.json", tmp_path / "after.json"]
+    files[0].write_text(json.dumps(controllability([0.01, 0.03, -0.02])))
+    files[1].write_text(json.dumps(controllability([0.02, 0.05, 0.00])))
+    out = subprocess.run(
+        [sys.executable, "-m", "roboscape.eval.paired", *map(str, files)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "| ood | +x at trained extreme | perceptual | +0.0167 ± " in out and "3 (2 scenes)" in out

@@ -270,6 +270,7 @@ def test_the_world_model_is_measured_against_the_simulator(tiny_run):
             assert len(seq["per_step"]["model"]["perceptual"]) == seq["steps"]
             for floor in ("copy_first_frame", "copy_first_frame_tokenized"):
                 assert seq["beats_floor"][floor]["perceptual"] == (seq["margin_over_floor"][floor]["perceptual"] > 0)
+                assert len(seq["margin_per_start_state"][floor]["perceptual"]) == cfg["start_states"]
                 verdict = seq["versus_floor_95"][floor]["perceptual"]
                 assert name in block["perceptual_versus_floor_95"][floor][verdict]
             motion = seq["tokens"]["per_step"]
