@@ -154,23 +154,24 @@ def measure_drift(
     model's uint8 frames (N, T+1, H, W, 3), the first frame included."""
     result: dict = {"config": asdict(cfg), "subsets": {}}
     media = {}
+    rollout = Rollout(  # one engine (and decoder) for every subset: each subset resets it
+        wm,
+        tokenizer,
+        temperature=cfg.temperature,
+        seed=cfg.seed,
+        guidance=cfg.guidance,
+        guidance_positions=cfg.guidance_positions,
+        precision=cfg.precision,
+        decoder=None if cfg.decoder == "exact" else DecoderOptions.from_name(cfg.decoder),
+    )
     for subset, episodes in starts.items():
-        rollout = Rollout(
-            wm,
-            tokenizer,
-            temperature=cfg.temperature,
-            seed=cfg.seed,
-            guidance=cfg.guidance,
-            guidance_positions=cfg.guidance_positions,
-            precision=cfg.precision,
-            decoder=None if cfg.decoder == "exact" else DecoderOptions.from_name(cfg.decoder),
-        )
+        clipped_before = rollout.clipped_actions
         first = np.stack([e.frames[0] for e in episodes])
         imagined = imagine_policy(
             policy, rollout, first, np.stack([instructions[e.scene_id] for e in episodes]), cfg.horizon
         )
         replayed = [simulate(env, e, a) for e, a in zip(episodes, imagined.actions, strict=True)]
-        sim, success = np.stack([r[0] for r in replayed]), np.stack([r[1] for r in replayed])
+        sim, success = map(np.stack, zip(*replayed, strict=True))
         scenes = [e.scene_id for e in episodes]
         scores = score_sequence(imagined.frames, sim, imagined.tokenized, perceptual)
         half = cfg.horizon // 2
@@ -186,7 +187,7 @@ def measure_drift(
             "action_mean_abs": np.abs(imagined.actions).mean((0, 1)).tolist(),
             # actions outside the world model's trained range, which it clips (the simulator takes them
             # up to the policy's bounds)
-            "world_model_clipped_actions": rollout.clipped_actions,
+            "world_model_clipped_actions": rollout.clipped_actions - clipped_before,
             "actions": int(np.prod(imagined.actions.shape[:2])),
         }
         media[subset] = (sim, np.concatenate([first[:, None], imagined.frames], axis=1))
