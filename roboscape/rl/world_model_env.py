@@ -65,10 +65,11 @@ class RewardConfig:
     precision: str = "auto"
     """the perceptual trunk's arithmetic: fp32, bf16 (autocast; distances within rounding of fp32's,
     faster only where the hardware computes in bf16) or auto (bf16 there, fp32 elsewhere)"""
-    image_size: int | None = None
+    image_size: int | None = 96
     """side in pixels the frame and the goal are resized to (antialiased) before the perceptual
     trunk; None: the world model's own frames. The trunk's cost falls with the pixel count, and the
-    reward sees less detail"""
+    reward sees less detail (at the default tier's 128 px frames, 96 px keeps the reward's order of
+    frames: docs/rl-history.md)"""
 
     def __post_init__(self):
         check_precision(self.precision, "reward")

@@ -58,7 +58,7 @@ def test_a_trajectory_is_scored_by_every_reward_frame_by_frame():
     )  # fmt: skip
     torch.manual_seed(0)
     head = RewardModel(RewardModelConfig(kind="embedding", feature_dim=wm.cfg.dim, hidden_dim=8))
-    general = GeneralReward(RewardConfig(alpha=0.0, beta=1.0), num_envs=1)
+    general = GeneralReward(RewardConfig(alpha=0.0, beta=1.0, image_size=None), num_envs=1)
     goal = traj.frames[2]  # the goal is frame 2 itself: its dense reward is 1
     rewards = Rewards(wm, tok, general=general, goals={("push/s0", traj.frames[0].tobytes()): goal}, embedding=head)
     scores = score(traj, rewards)

@@ -106,7 +106,9 @@ def test_bad_actions_are_refused_and_out_of_range_ones_clipped_and_counted():
 
 
 def test_the_general_reward_on_known_frames():
-    reward = GeneralReward(RewardConfig(alpha=0.3, beta=0.7, sparse_threshold=0.6, precision="fp32"), num_envs=3)
+    reward = GeneralReward(
+        RewardConfig(alpha=0.3, beta=0.7, sparse_threshold=0.6, precision="fp32", image_size=None), num_envs=3
+    )
     torch.manual_seed(0)
     frames = torch.rand(3, 3, 32, 32) * 2 - 1
     other = torch.rand(3, 3, 32, 32) * 2 - 1
@@ -132,7 +134,7 @@ def test_the_general_reward_in_bf16_is_within_rounding_of_fp32():
     done = torch.tensor([0.9, 0.1, 0.6, 0.2])
     rewards = {}
     for precision in ("fp32", "bf16"):
-        reward = GeneralReward(RewardConfig(precision=precision), num_envs=4)
+        reward = GeneralReward(RewardConfig(precision=precision, image_size=None), num_envs=4)
         reward.reset(torch.arange(4), goals)
         rewards[precision] = reward(frames, done, None)
     assert rewards["bf16"].dtype == torch.float32
