@@ -21,10 +21,12 @@ def data_table(trajectories: dict, replay: dict, clips: dict) -> list[str]:
     kept = trajectories["kept"]
     return [
         f"| trajectories kept ({' / '.join(LABELS)}) | solved | failed attempts (retried) "
+        "| kept with a sampled plan (may differ run to run) "
         "| optimal replayed to success | clips (in-domain / OOD) |",
-        "| --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- |",
         f"| {' / '.join(str(kept.get(k, 0)) for k in LABELS)} of {sum(trajectories['requested'].values())} "
         f"| {trajectories['kept_successful']} | {sum(trajectories['failed_attempts_by_cause'].values())} "
+        f"| {trajectories['kept_with_sampled_plans']} "
         f"| {replay['overall']['replay_success_rate']:.0%} of {replay['overall']['episodes']} "
         f"| {clips['by_split'].get('ind', 0)} / {clips['by_split'].get('ood', 0)} |",
     ]

@@ -285,6 +285,7 @@ class TrajectoryGenerator:
             method = cfg.suboptimal_methods[index % len(cfg.suboptimal_methods)]
         for attempt in range(cfg.max_attempts):
             seed = episode_seed(cfg.seed, scene.scene_id, label, index, attempt)
+            sampled = self.planner.sampled_plans
             t0 = time.perf_counter()
             try:
                 roll, initial_success, explore_from = self.attempt(scene, seed, label, method)
@@ -321,6 +322,7 @@ class TrajectoryGenerator:
                 suboptimal_method=method,
                 explore_from=explore_from if label == "exploratory" else None,
                 attempts=attempt + 1,
+                sampled_plans=self.planner.sampled_plans - sampled,  # RRTConnect's: may differ in another run
             )
             return Episode(
                 actions=np.stack(roll.actions),

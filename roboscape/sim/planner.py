@@ -1,7 +1,11 @@
 """MPLib planning and end-effector-delta execution.
 
 MPLib plans joint-space paths to TCP poses (a straight screw motion first, RRTConnect as a
-fallback), time-parameterised at the control rate. The path is executed in the *recorded*
+fallback), time-parameterised at the control rate. The screw motion is a function of the start
+configuration and the pose; RRTConnect samples from OMPL's random generator, which MPLib does not
+let us seed, for a wall-clock budget, so a path it gives may differ between runs and with the
+machine's load. The planner counts the paths it gave that way (``sampled_plans``); the data stage
+records them per trajectory and per shard. The path is executed in the *recorded*
 action space, ``pd_ee_delta_pose``: each control step commands the delta from the current TCP
 pose to the planned TCP pose of the next path point (forward kinematics), clipped to the
 controller's bounds. Because the commands that move the robot are exactly the recorded
@@ -97,6 +101,7 @@ class MotionPlanner:
         self.time_step = base_env.control_timestep
         self.scale = ActionScale.from_env(env)
         self._ee_index = self.planner.link_name_2_idx[self.MOVE_GROUP]
+        self.sampled_plans = 0  # paths RRTConnect gave: not reproducible run to run (module docstring)
         self.sync_base()
 
     def sync_base(self) -> None:
@@ -116,6 +121,7 @@ class MotionPlanner:
             result = self.planner.plan_qpos_to_pose(
                 goal, q, time_step=self.time_step, planning_time=1.0, wrt_world=True
             )
+            self.sampled_plans += result["status"] == "Success"
         if result["status"] != "Success":
             raise PlanningError("plan_failed", str(result["status"]))
         return np.asarray(result["position"])

@@ -96,6 +96,7 @@ def generate_shard(
         "requested": {label: cfg.count(label) * len(scenes) for label in LABELS},
         "kept": dict(kept),
         "kept_successful": sum(1 for e in episodes_meta if e["success"]),
+        "kept_with_sampled_plans": sum(1 for e in episodes_meta if e["sampled_plans"]),
         "failed_attempts_by_cause": dict(sorted(failures.items())),
         "frames": sum(e["elapsed_steps"] + 1 for e in episodes_meta),
         "seconds": round(elapsed, 2),

@@ -103,3 +103,19 @@ def test_generation_is_deterministic(catalogue):
     assert np.array_equal(a.actions, b.actions)
     assert np.array_equal(a.rgb["third_view"], b.rgb["third_view"])
     assert np.array_equal(a.rgb["wrist"], b.rgb["wrist"])
+
+
+def test_a_plan_from_the_sampling_fallback_is_counted_in_the_trajectory(catalogue):
+    """RRTConnect's paths are not reproducible (``roboscape.sim.planner``): each trajectory says how
+    many it took, and the screw motion's are not counted."""
+    scene = catalogue.scene(catalogue.selected["push"][0])
+    gen = TrajectoryGenerator(scene, GeneratorConfig(n_optimal=1, n_suboptimal=0, image_size=32))
+    try:
+        screwed = gen.episode(scene, "optimal", 0, Counter())
+        assert screwed.meta["sampled_plans"] == 0 == gen.planner.sampled_plans
+        gen.planner.planner.plan_screw = lambda *args, **kwargs: {"status": "screw failed"}
+        sampled = gen.episode(scene, "optimal", 0, Counter())
+        assert sampled is not None and sampled.meta["sampled_plans"] > 0
+        assert gen.planner.sampled_plans >= sampled.meta["sampled_plans"]  # failed attempts' plans too
+    finally:
+        gen.close()
