@@ -147,9 +147,11 @@ def explore(
     """Send ``n`` actions of ``segments`` to ``act``, which holds one on the arm and returns how far
     the TCP moved (3,) in metres, along the controller's translation axes; returns the index of the
     segment each action came from. ``stall`` > 0: an extreme segment ends after the first action
-    that moves the TCP less than ``stall`` along its axis, in the commanded direction, and the next
+    that moves the TCP less than ``stall`` in any direction (the arm has stopped), and the next
     segment starts; ``segments`` must then hold enough of them (at least ``n``). 0: every segment
-    runs its length."""
+    runs its length. The distance is the whole move, not the move along the held axis: an arm whose
+    commanded axis is blocked may still move, as one pressed down on the table swings out along it,
+    and that motion is what the segment is there to record."""
     sent: list[int] = []
     for index, segment in enumerate(segments):
         for action in segment.actions:
@@ -157,7 +159,7 @@ def explore(
                 return sent
             moved = act(action)
             sent.append(index)
-            if stall > 0 and segment.axis is not None and moved[segment.axis] * segment.sign < stall:
+            if stall > 0 and segment.axis is not None and np.linalg.norm(moved) < stall:
                 break
     if len(sent) < n:
         raise ValueError(f"the segments held {len(sent)} actions, {n} were asked for")

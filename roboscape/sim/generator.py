@@ -62,7 +62,7 @@ class GeneratorConfig:
     explore_segment_length: tuple[int, int] = SEGMENT_LENGTH  # exploratory actions per segment (min, max)
     explore_from_rest: float = 0.0  # probability an exploratory trajectory skips the plan's prefix
     explore_rest_extreme: bool = False  # one exploring from the initial pose opens with an extreme segment
-    explore_stall_mm: float = 0.0  # an extreme segment ends at an action moving the TCP less along its axis; 0: off
+    explore_stall_mm: float = 0.0  # an extreme segment ends at an action moving the TCP less than this; 0: off
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from roboscape.sim.catalogue import build_catalogue
-from roboscape.sim.exploration import SEGMENTS, exploratory_actions, exploratory_segments, explore, prefix_length
+from roboscape.sim.exploration import (
+    SEGMENTS,
+    Segment,
+    exploratory_actions,
+    exploratory_segments,
+    explore,
+    prefix_length,
+)
 from roboscape.sim.generator import GeneratorConfig
 from roboscape.sim.policy_io import GRIPPER
 
@@ -175,12 +182,34 @@ def test_explore_ends_an_extreme_segment_at_its_first_stalled_action():
                 if segment.kind != "extreme":
                     assert len(sent) == len(segment.actions) or j == index[-1]
                     continue
-                moved = [arm.moves[i][segment.axis] * segment.sign for i in sent]
+                moved = [np.linalg.norm(arm.moves[i]) for i in sent]
                 pushing_at_the_edge[stall] += sum(m < 0.001 for m in moved)
                 if stall:  # it ran while the arm moved, and ended at its first stalled action
                     assert all(m >= stall for m in moved[:-1])
                     assert len(sent) == len(segment.actions) or moved[-1] < stall or j == index[-1]
     assert pushing_at_the_edge[0.001] < pushing_at_the_edge[0.0] / 2
+
+
+class TableArm(ReachLimitedArm):
+    """A :class:`ReachLimitedArm` over a table: pressed down on it (z at the box's floor), it swings
+    out along it, 2 cm in x per held action, as the Panda does under a held -z."""
+
+    def __call__(self, action: np.ndarray) -> np.ndarray:
+        moved = super().__call__(action)
+        if action[2] < 0 and self.position[2] == -0.15 and moved[2] == 0:
+            self.position[0] += 0.02
+            moved = self.moves[-1] = moved + np.array([0.02, 0.0, 0.0])
+        return moved
+
+
+def test_an_arm_the_held_axis_still_moves_has_not_stalled():
+    down = Segment("extreme", np.tile(np.array([0, 0, -1.0, 0, 0, 0, 1.0]), (6, 1)), axis=2, sign=-1.0)
+    still = Segment("still", np.tile(np.array([0, 0, 0, 0, 0, 0, 1.0]), (6, 1)))
+    arm = TableArm()  # down 0.1, down 0.05 to the table, then swinging out along it
+    assert explore(iter([down, still]), 6, arm, stall=0.001) == [0] * 6  # it never stopped: -z held throughout
+    assert [round(m[0], 3) for m in arm.moves] == [0.0, 0.0, 0.02, 0.02, 0.02, 0.02]
+    arm = ReachLimitedArm()  # no table: at the box's floor it stops, and the segment ends there
+    assert explore(iter([down, still]), 6, arm, stall=0.001) == [0, 0, 0, 1, 1, 1]
 
 
 def test_explore_asks_for_enough_segments():
