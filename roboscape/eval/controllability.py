@@ -303,16 +303,7 @@ def measure(
     """Every sequence from every start state of each subset, in the simulator and the world model.
     Returns the result (``controllability.json``) and, per subset and sequence, the simulator's and
     the world model's uint8 frames (N, T+1, H, W, 3), the first frame included."""
-    rollout = Rollout(
-        wm,
-        tokenizer,
-        temperature=cfg.temperature,
-        seed=cfg.seed,
-        keep_threshold=cfg.keep_threshold,
-        guidance=cfg.guidance,
-        guidance_positions=cfg.guidance_positions,
-        precision=cfg.precision,
-    )  # clips actions to the trained range
+    rollout = Rollout.from_settings(wm, tokenizer, cfg)  # clips actions to the trained range
     low, high = (
         np.broadcast_to(b.cpu().numpy(), (wm.cfg.action_dim,)).astype(np.float32) for b in (rollout.low, rollout.high)
     )

@@ -39,7 +39,6 @@ import torch
 
 from roboscape.data.heldout_episodes import Trajectory
 from roboscape.eval.controllability import as_uint8, score_sequence, simulate, start_rollout, summarise
-from roboscape.models.inference_decoder import DecoderOptions
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
@@ -154,16 +153,8 @@ def measure_drift(
     model's uint8 frames (N, T+1, H, W, 3), the first frame included."""
     result: dict = {"config": asdict(cfg), "subsets": {}}
     media = {}
-    rollout = Rollout(  # one engine (and decoder) for every subset: each subset resets it
-        wm,
-        tokenizer,
-        temperature=cfg.temperature,
-        seed=cfg.seed,
-        guidance=cfg.guidance,
-        guidance_positions=cfg.guidance_positions,
-        precision=cfg.precision,
-        decoder=None if cfg.decoder == "exact" else DecoderOptions.from_name(cfg.decoder),
-    )
+    # one engine (and decoder) for every subset: each subset resets it
+    rollout = Rollout.from_settings(wm, tokenizer, cfg)
     for subset, episodes in starts.items():
         clipped_before = rollout.clipped_actions
         first = np.stack([e.frames[0] for e in episodes])

@@ -129,15 +129,7 @@ def open_loop(
     chosen = evenly_spaced(len(windows.index), cfg.clips)
     curves: dict[str, dict[str, list[torch.Tensor]]] = {}
     media: dict[str, list[np.ndarray]] = {"truth": [], "model": []}
-    rollout = Rollout(
-        wm,
-        tokenizer,
-        temperature=cfg.temperature,
-        seed=cfg.seed,
-        guidance=cfg.guidance,
-        guidance_positions=cfg.guidance_positions,
-        precision=cfg.precision,
-    )
+    rollout = Rollout.from_settings(wm, tokenizer, cfg)
     for start in range(0, len(chosen), cfg.batch_size):
         batch = chosen[start : start + cfg.batch_size]
         # frames 0, k, .., Hk: (B, H+1, h, w, 3)

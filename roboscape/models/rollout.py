@@ -23,6 +23,7 @@ tokens greedy decoding picks, so it is another environment, set for every rollou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 
@@ -47,6 +48,18 @@ class RolloutStep:
     done: torch.Tensor  # (N,) probability that the new frame is done
     features: torch.Tensor  # (N, D) the world model's pooled hidden states that predicted the new frame
     logits: torch.Tensor  # (N, h*w, K) the world model's next-token logits the tokens were decoded from
+
+
+class RolloutSettings(Protocol):
+    """The rollout settings every stage's config carries (the eval, drift and controllability configs,
+    the RL environment's), so that each builds its rollouts one way: :meth:`Rollout.from_settings`.
+    A config may also carry ``seed``, ``keep_threshold`` and ``decoder`` (a
+    :meth:`DecoderOptions.from_name` name, or ``exact``)."""
+
+    temperature: float
+    guidance: float
+    guidance_positions: str
+    precision: str
 
 
 class Rollout:
@@ -118,6 +131,20 @@ class Rollout:
         self._tokens: torch.Tensor | None = None
         self._text: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._decoder_context = None
+
+    @classmethod
+    def from_settings(
+        cls, world_model: WorldModel, tokenizer: Tokenizer, settings: RolloutSettings, **overrides: Any
+    ) -> Rollout:
+        """A rollout as a stage's config sets it: its temperature, seed, guidance and precision, and its
+        seed, decoder and keep threshold where it has them (else 0, exact decoding, greedy); ``overrides``
+        replace any of the constructor's arguments (e.g. a per-environment ``seed``)."""
+        optional = {"seed": 0, "keep_threshold": 0.0, "decoder": "exact"}
+        required = ("temperature", "guidance", "guidance_positions", "precision")
+        kwargs = {name: getattr(settings, name) for name in required}
+        kwargs |= {name: getattr(settings, name, default) for name, default in optional.items()}
+        kwargs["decoder"] = None if kwargs["decoder"] == "exact" else DecoderOptions.from_name(kwargs["decoder"])
+        return cls(world_model, tokenizer, **(kwargs | overrides))
 
     @property
     def num_envs(self) -> int:

@@ -40,7 +40,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from roboscape.data.frames import to_model_range, to_uint8
-from roboscape.models.inference_decoder import DecoderOptions
 from roboscape.models.perceptual import PerceptualDistance, fast_trunk
 from roboscape.models.precision import check_precision, resolve_precision, warn_if_emulated
 from roboscape.models.reward_models import KINDS, RewardModel
@@ -251,16 +250,7 @@ class WorldModelEnv:
         if world_model.cfg.control != "action":
             raise ValueError("the environment steps the action world model")
         self.cfg, self.states, self.reward = cfg, states, reward
-        self.rollout = Rollout(
-            world_model,
-            tokenizer,
-            temperature=cfg.temperature,
-            seed=seed,
-            guidance=cfg.guidance,
-            guidance_positions=cfg.guidance_positions,
-            precision=cfg.precision,
-            decoder=None if cfg.decoder == "exact" else DecoderOptions.from_name(cfg.decoder),
-        )
+        self.rollout = Rollout.from_settings(world_model, tokenizer, cfg, seed=seed)
         self.num_envs = cfg.num_envs
         size = states.frames.shape[1]
         if size != tokenizer.cfg.image_size:

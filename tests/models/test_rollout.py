@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from roboscape.eval.controllability import ControllabilityConfig
+from roboscape.eval.policy_drift import DriftConfig
 from roboscape.models import precision as precision_module
 from roboscape.models.precision import resolve_precision
 from roboscape.models.rollout import Rollout
 from roboscape.models.world_model import hidden_motion, predict_tokens
+from roboscape.rl.world_model_env import WMEnvConfig
 from roboscape.train.decoder_finetuning import with_context_decoder
 
 from fakes import frames, models
@@ -93,6 +96,22 @@ def test_sampling_is_seeded():
         roll.reset(frames())
         runs.append(torch.stack([roll.step(torch.zeros(3, 7)).tokens for _ in range(3)]))
     assert torch.equal(runs[0], runs[1])
+
+
+def test_every_stage_config_builds_its_rollout_with_all_its_settings():
+    """The eval, drift and controllability configs and the RL environment's build their rollouts one
+    way: a setting a config carries reaches the rollout, one it lacks takes the constructor's default."""
+    wm, tok = models()
+    drift = DriftConfig(temperature=0.5, seed=5, precision="bf16", decoder="fused-fp32-by2")
+    roll = Rollout.from_settings(wm, tok, drift)
+    assert (roll.temperature, roll.generator.initial_seed(), roll.keep_threshold) == (0.5, 5, 0.0)
+    assert roll.precision == resolve_precision("bf16", "cpu")
+    assert roll.decode.options.fuse_upsampling and roll.decode.options.frames_per_call == 2
+    roll = Rollout.from_settings(wm, tok, ControllabilityConfig(keep_threshold=0.3, guidance_positions="hidden"))
+    assert (roll.keep_threshold, roll.guidance_positions) == (0.3, "hidden")
+    assert not roll.decode.options.fuse_upsampling  # no decoder setting: exact
+    roll = Rollout.from_settings(wm, tok, WMEnvConfig(decoder="exact"), seed=9)  # no seed of its own
+    assert roll.generator.initial_seed() == 9 and not roll.decode.options.fuse_upsampling
 
 
 def test_imagine_goal_stops_at_the_first_done_frame():
