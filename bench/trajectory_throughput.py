@@ -37,6 +37,7 @@ def roboscape_trajectories(n: int, size: int, detail: str, shader: str, out: str
     cfg = GeneratorConfig(
         n_optimal=n // 4,
         n_suboptimal=n // 4,
+        n_exploratory=0,
         image_size=size,
         robot_visual_detail=None if detail == "full" else float(detail),
         shader=shader,

@@ -54,15 +54,15 @@ class GeneratorConfig:
 
     n_optimal: int = 4
     n_suboptimal: int = 4
-    n_exploratory: int = 0
+    n_exploratory: int = 2
     explore_actions: int = 16  # exploratory actions after the planner's prefix
     explore_hold: int = 4  # control steps each exploratory action is held: the policy's rate
     explore_bound: float = 1.0  # translation bound, normalised controller units per control step
     explore_rotation_bound: float = 0.25  # rotation bound, same units
     explore_segment_length: tuple[int, int] = SEGMENT_LENGTH  # exploratory actions per segment (min, max)
-    explore_from_rest: float = 0.0  # probability an exploratory trajectory skips the plan's prefix
-    explore_rest_extreme: bool = False  # one exploring from the initial pose opens with an extreme segment
-    explore_stall_mm: float = 0.0  # an extreme segment ends at an action moving the TCP less than this; 0: off
+    explore_from_rest: float = 0.5  # probability an exploratory trajectory skips the plan's prefix
+    explore_rest_extreme: bool = True  # one exploring from the initial pose opens with an extreme segment
+    explore_stall_mm: float = 5.0  # an extreme segment ends at an action moving the TCP less than this; 0: off
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100

@@ -90,7 +90,7 @@ def test_an_environment_opened_after_another_closed_renders_the_same_images(cata
 def test_generation_is_deterministic(catalogue):
     """Same config, same seed: the same actions and the same pixels, from fresh processes' state."""
     scene = catalogue.scene(catalogue.selected["pick_place"][0])
-    cfg = GeneratorConfig(n_optimal=0, n_suboptimal=1, image_size=32)
+    cfg = GeneratorConfig(n_optimal=0, n_suboptimal=1, n_exploratory=0, image_size=32)
     episodes = []
     for _ in range(2):
         gen = TrajectoryGenerator(scene, cfg)
@@ -109,7 +109,7 @@ def test_a_plan_from_the_sampling_fallback_is_counted_in_the_trajectory(catalogu
     """RRTConnect's paths are not reproducible (``roboscape.sim.planner``): each trajectory says how
     many it took, and the screw motion's are not counted."""
     scene = catalogue.scene(catalogue.selected["push"][0])
-    gen = TrajectoryGenerator(scene, GeneratorConfig(n_optimal=1, n_suboptimal=0, image_size=32))
+    gen = TrajectoryGenerator(scene, GeneratorConfig(n_optimal=1, n_suboptimal=0, n_exploratory=0, image_size=32))
     try:
         screwed = gen.episode(scene, "optimal", 0, Counter())
         assert screwed.meta["sampled_plans"] == 0 == gen.planner.sampled_plans

@@ -137,7 +137,7 @@ def test_every_tier_validates_and_plans(tmp_path, tier):
         (lambda c: c.update(colour="red"), "colour"),
         (lambda c: c["world_model"]["text"].update(trajectory_labels=["golden"]), "golden"),
         (lambda c: c["world_model"]["text"].update(init_from="text"), "init_from"),
-        (lambda c: c["world_model"]["guidance"].update(scale=2.0), "world_model.guidance.scale"),
+        (lambda c: c["world_model"]["guidance"].update(action_dropout=0.0, scale=2.0), "world_model.guidance.scale"),
         (lambda c: c["scenes"].update(split_seed=3), "scenes.multitask"),  # the green bell pepper is then unseen
         (lambda c: c["scenes"]["multitask"].update(objects=["pepper"]), "pepper"),
         (lambda c: c["scenes"].update(n_ind=1), "n_ind must be at least 2"),

@@ -694,7 +694,7 @@ CONFIG_EDITS = [
     ("world_model.action", lambda c: c["world_model"]["action"]["train"].update(steps=5), {**WM_JOBS, **FINAL}),
     (
         "world_model.guidance",
-        lambda c: c["world_model"]["guidance"].update(action_dropout=0.1, scale=2.0),
+        lambda c: c["world_model"]["guidance"].update(action_dropout=0.2, scale=2.0),
         {**WM_JOBS, **FINAL},
     ),
     # where guidance applies changes every rollout of the action WM, not the model
