@@ -136,8 +136,8 @@ class Rollout:
     def from_settings(
         cls, world_model: WorldModel, tokenizer: Tokenizer, settings: RolloutSettings, **overrides: Any
     ) -> Rollout:
-        """A rollout as a stage's config sets it: its temperature, seed, guidance and precision, and its
-        seed, decoder and keep threshold where it has them (else 0, exact decoding, greedy); ``overrides``
+        """A rollout as a stage's config sets it: its temperature, guidance and precision, and its seed,
+        decoder and keep threshold where it has them (else 0, exact decoding, greedy); ``overrides``
         replace any of the constructor's arguments (e.g. a per-environment ``seed``)."""
         optional = {"seed": 0, "keep_threshold": 0.0, "decoder": "exact"}
         required = ("temperature", "guidance", "guidance_positions", "precision")
