@@ -41,7 +41,7 @@ from roboscape.models.control import TextControl, control_inputs
 from roboscape.models.image_metrics import psnr, ssim
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.precision import precision_autocast
-from roboscape.models.rollout import Rollout
+from roboscape.models.rollout import Rollout, RolloutSettings
 from roboscape.models.text_encoder import load_instruction_cache
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel, predict_tokens, token_nll
@@ -231,13 +231,13 @@ def controllability(
     tokenizer: Tokenizer,
     first_frames: torch.Tensor,
     horizon: int,
-    guidance: float = 1.0,
-    guidance_positions: str = "all",
+    settings: RolloutSettings,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Rollouts of the action WM from the same start frames under hand-made action sequences
     (the paper's Fig. 9): each translation axis held at the trained extreme in both directions,
     no motion, twice the trained range (out of distribution: clipped and counted) and uniform
-    random actions in range. Returns (summary, sequence name -> uint8 frames (N, T, H, W, 3))."""
+    random actions in range, ``horizon`` steps, with the rollout settings of the open-loop
+    evaluation beside it. Returns (summary, sequence name -> uint8 frames (N, T, H, W, 3))."""
     cfg = wm.cfg
     device = first_frames.device
     low = torch.tensor(cfg.action_low or [-1.0] * cfg.action_dim, device=device)
@@ -258,7 +258,7 @@ def controllability(
     sequences["uniform random in range"] = low + (high - low) * torch.rand(
         horizon, cfg.action_dim, generator=generator
     ).to(device)
-    rollout = Rollout(wm, tokenizer, guidance=guidance, guidance_positions=guidance_positions)
+    rollout = Rollout.from_settings(wm, tokenizer, settings)
     frames: dict[str, np.ndarray] = {}
     finals: dict[str, torch.Tensor] = {}
     for name, seq in sequences.items():
@@ -335,7 +335,5 @@ def evaluate_world_model(
     if control == "action":
         rows = clip_rows(clips, subsets["heldout"], evenly_spaced(len(subsets["heldout"].index), 2))
         first = torch.stack([to_model_range(torch.from_numpy(clips.frame(r, 0, view))) for r in rows])
-        result["controllability"], media["controllability"] = controllability(
-            wm, tokenizer, first, cfg.horizon, cfg.guidance, cfg.guidance_positions
-        )
+        result["controllability"], media["controllability"] = controllability(wm, tokenizer, first, cfg.horizon, cfg)
     return result, media
