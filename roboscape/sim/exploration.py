@@ -86,9 +86,12 @@ def exploratory_segments(
     rng: np.random.Generator,
     segment_length: tuple[int, int] = SEGMENT_LENGTH,
     open_extreme: bool = False,
+    open_length: int | None = None,
 ) -> Iterator[Segment]:
     """The segments of :func:`exploratory_actions`, drawn one at a time from ``rng`` as they are
-    asked for, ``n`` actions in all (the last segment cut at ``n``)."""
+    asked for, ``n`` actions in all (the last segment cut at ``n``). ``open_length``: with
+    ``open_extreme``, the opening segment's length instead of the drawn one (which is still drawn,
+    so the segments after it are those of the drawn length's stream)."""
     low, high_length = check_segment_length(segment_length)
     high = np.array([bound] * 3 + [rotation_bound] * 3, dtype=np.float32)
     arm = np.zeros(6, np.float32)
@@ -98,6 +101,8 @@ def exploratory_segments(
         if open_extreme and not drawn:
             kind = "extreme"
         length = int(rng.integers(low, high_length + 1))
+        if open_extreme and not drawn and open_length is not None:
+            length = open_length
         if rng.random() < GRIPPER_FLIP:
             gripper = -gripper
         if kind in ("extreme", "still"):
@@ -159,7 +164,7 @@ def explore(
                 return sent
             moved = act(action)
             sent.append(index)
-            if stall > 0 and segment.axis is not None and np.linalg.norm(moved) < stall:
+            if stall > 0 and segment.kind == "extreme" and np.linalg.norm(moved) < stall:
                 break
     if len(sent) < n:
         raise ValueError(f"the segments held {len(sent)} actions, {n} were asked for")

@@ -63,6 +63,7 @@ class GeneratorConfig:
     explore_from_rest: float = 0.5  # probability an exploratory trajectory skips the plan's prefix
     explore_rest_extreme: bool = True  # one exploring from the initial pose opens with an extreme segment
     explore_stall_mm: float = 5.0  # an extreme segment ends at an action moving the TCP less than this; 0: off
+    explore_rest_hold: bool = False  # the opening extreme segment from rest holds its axis until the arm stalls
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100
@@ -234,6 +235,7 @@ class TrajectoryGenerator:
             rng,
             cfg.explore_segment_length,
             open_extreme=cfg.explore_rest_extreme and at_rest,
+            open_length=cfg.explore_actions if cfg.explore_rest_hold else None,
         )
 
         def act(action: np.ndarray) -> np.ndarray:

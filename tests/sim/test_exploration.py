@@ -90,17 +90,24 @@ def test_a_trajectory_exploring_from_rest_opens_at_the_bound_when_asked(tmp_path
     from roboscape.sim.trajectory_io import TrajectoryShard
 
     catalogue = build_catalogue(0, ["push"], 1, 0)
-    cfg = GeneratorConfig(
-        n_optimal=0, n_suboptimal=0, n_exploratory=1, explore_actions=3, image_size=32,
-        explore_from_rest=1.0, explore_rest_extreme=True,
-    )  # fmt: skip
-    paths = [tmp_path / name for name in ("s.h5", "s.json", "s.summary.json")]
-    generate_shard(catalogue, "push", 0, 1, cfg, *paths, progress=False)
-    with TrajectoryShard(paths[0]) as shard:
-        (meta,) = shard.episodes
-        first = shard.group(0)["actions"][0]
-    assert meta["explore_from"] == 0  # the initial pose
-    assert np.count_nonzero(first[:6]) == 1 and np.isclose(np.abs(first[:3]).max(), cfg.explore_bound)
+    opening, whole = {}, {}
+    for hold in (False, True):
+        cfg = GeneratorConfig(
+            n_optimal=0, n_suboptimal=0, n_exploratory=1, explore_actions=16, image_size=32,
+            explore_from_rest=1.0, explore_rest_extreme=True, explore_stall_mm=0.0, explore_rest_hold=hold,
+        )  # fmt: skip
+        paths = [tmp_path / f"{hold}{name}" for name in ("s.h5", "s.json", "s.summary.json")]
+        generate_shard(catalogue, "push", 0, 1, cfg, *paths, progress=False)
+        with TrajectoryShard(paths[0]) as shard:
+            (meta,) = shard.episodes
+            actions = shard.group(0)["actions"][:: cfg.explore_hold]
+        assert meta["explore_from"] == 0  # the initial pose
+        first = opening[hold] = actions[0]
+        assert np.count_nonzero(first[:6]) == 1 and np.isclose(np.abs(first[:3]).max(), cfg.explore_bound)
+        whole[hold] = bool(np.all(actions == first))
+    # held (no stall rule here): every exploratory action is the opening one, the axis and sign as drawn;
+    # drawn, the opening is 2-6 actions and other segments follow
+    assert np.array_equal(opening[True], opening[False]) and whole == {True: True, False: False}
 
 
 @pytest.mark.slow
@@ -127,6 +134,17 @@ def test_a_trajectory_with_stalled_segments_ended_is_recorded_and_replays_exactl
     cut, whole = explored[1000.0][:: cfg.explore_hold], explored[0.0][:: cfg.explore_hold]
     assert np.array_equal(cut[0], whole[0]) and np.count_nonzero(cut[0, :6]) == 1  # the same opening at the bound
     assert not np.array_equal(cut, whole)  # the opening segment (2-6 actions long) ended after one action
+
+
+def test_an_opening_of_a_given_length_leaves_the_segments_after_it_as_drawn():
+    for seed in range(20):
+        args = (40, 1.0, 0.25, 1.0)
+        drawn = list(exploratory_segments(*args, np.random.default_rng(seed), open_extreme=True))
+        held = list(exploratory_segments(*args, np.random.default_rng(seed), open_extreme=True, open_length=16))
+        assert held[0].kind == "extreme" and len(held[0].actions) == 16
+        assert (held[0].axis, held[0].sign) == (drawn[0].axis, drawn[0].sign)
+        assert np.array_equal(held[0].actions[0], drawn[0].actions[0])
+        assert np.array_equal(held[1].actions[: len(drawn[1].actions)], drawn[1].actions[: len(held[1].actions)])
 
 
 def test_segments_one_at_a_time_are_the_exploratory_actions():
