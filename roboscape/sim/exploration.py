@@ -98,10 +98,11 @@ def exploratory_segments(
     drawn = 0
     while drawn < n:
         kind = SEGMENTS[rng.integers(len(SEGMENTS))]
-        if open_extreme and not drawn:
+        opening = open_extreme and not drawn
+        if opening:
             kind = "extreme"
         length = int(rng.integers(low, high_length + 1))
-        if open_extreme and not drawn and open_length is not None:
+        if opening and open_length is not None:
             length = open_length
         if rng.random() < GRIPPER_FLIP:
             gripper = -gripper
