@@ -130,25 +130,40 @@ def _result(queue, proc) -> Any:
                 ) from None
 
 
-def in_fresh_process(fn: Callable[..., Any], *args: Any, threads: int = 1) -> tuple[Any, float, float]:
-    """``fn(*args)`` in a new Python process (spawned: nothing inherited but the environment) with
-    ``threads`` torch/OpenMP/llvmpipe threads; returns (its result, wall seconds, CPU seconds of the
-    whole process, start-up included)."""
+def in_fresh_processes(
+    fn: Callable[..., Any], arg_lists: list[tuple], threads: int = 1
+) -> tuple[list[Any], float, float]:
+    """``fn(*args)`` for each of ``arg_lists``, each in its own new Python process (spawned: nothing
+    inherited but the environment), all started together and running side by side, each with
+    ``threads`` torch/OpenMP/llvmpipe threads; returns (their results in order, wall seconds until
+    the last ended, CPU seconds of all of them, start-up included)."""
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
     n = str(threads)
     with environ(OMP_NUM_THREADS=n, LP_NUM_THREADS=n, MS_SKIP_ASSET_DOWNLOAD_PROMPT="1"):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        proc = ctx.Process(target=_child, args=(queue, fn, args))
-        proc.start()
-        result = _result(queue, proc)
-        proc.join()
+        children = []
+        for args in arg_lists:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_child, args=(queue, fn, args))
+            proc.start()
+            children.append((queue, proc))
+        results = [_result(queue, proc) for queue, proc in children]
+        for _, proc in children:
+            proc.join()
         wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.exitcode:
-        raise RuntimeError(f"{fn.__name__} failed in its process (exit code {proc.exitcode})")
-    return result, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    for _, proc in children:
+        if proc.exitcode:
+            raise RuntimeError(f"{fn.__name__} failed in its process (exit code {proc.exitcode})")
+    return results, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any, threads: int = 1) -> tuple[Any, float, float]:
+    """``fn(*args)`` in a new Python process with ``threads`` threads (``in_fresh_processes`` with one);
+    returns (its result, wall seconds, CPU seconds of the whole process, start-up included)."""
+    results, wall, cpu = in_fresh_processes(fn, [args], threads)
+    return results[0], wall, cpu
 
 
 def spread(values: list[float]) -> dict:

@@ -11,7 +11,9 @@
   ``world_model.guidance.scale``, or each of ``--wm-guidance``: other than 1, every step runs the
   world model twice; and stage two's decoder's width ``tokenizer.decoder_channels``, or each of
   ``--wm-decoder-channels``; and the world model's own arithmetic ``world_model.rollout_precision``, or
-  each of ``--wm-precision``).
+  each of ``--wm-precision``). ``--wm-side-by-side 1 2`` also runs two such jobs at once, each with
+  one of the two cores' threads, as Snakemake would with ``rl.world_model.resources.cpus: 1``:
+  whether the cores serve two single-threaded jobs better than one job's two threads.
   Setting up the environments is timed apart. ``--rounds`` runs the whole set that many times,
   ManiSkill's and the world model's runs alternating, each ratio taken within its round, and gives
   each figure's median over the rounds with its range: a single run's ratio can drift by a fifth on
@@ -27,8 +29,8 @@ states and goals are random frames.
 
 Usage: .venv/bin/python bench/ppo_throughput.py [--config config/tiny.yaml] [--task push] [--envs 1 2] [--wm-envs 16 64]
            [--wm-decoder exact fused-auto-by4] [--wm-reward-precision fp32 auto] [--wm-reward-size 128 64]
-           [--wm-guidance 1 2] [--wm-decoder-channels 32 16] [--wm-precision fp32 auto] [--wm-device cuda] [--updates 3]
-           [--rounds 3] [--eval-episodes 4] [--json [PATH]]
+           [--wm-guidance 1 2] [--wm-decoder-channels 32 16] [--wm-precision fp32 auto] [--wm-device cuda]
+           [--wm-side-by-side 1 2] [--updates 3] [--rounds 3] [--eval-episodes 4] [--json [PATH]]
 """
 
 from __future__ import annotations
@@ -39,7 +41,15 @@ import statistics
 import tempfile
 import time
 
-from common import action_world_model, in_fresh_process, load_config, over_rounds, rollout_tokenizer, save
+from common import (
+    action_world_model,
+    in_fresh_process,
+    in_fresh_processes,
+    load_config,
+    over_rounds,
+    rollout_tokenizer,
+    save,
+)
 
 
 def _policy(cfg: dict):
@@ -164,10 +174,12 @@ def world_model_ppo_steps(
     guidance: float | None = None,
     decoder_channels: int | None = None,
     wm_precision: str | None = None,
+    threads: int = 2,
 ) -> dict:
     """PPO's env steps/s in the world model with ``num_envs`` environments (run in a fresh process);
     the world model, the reward and the policy on ``device``; ``decoder_channels``: stage two's
-    decoder's width, ``wm_precision`` the world model's forward pass (None: the config's)."""
+    decoder's width, ``wm_precision`` the world model's forward pass (None: the config's);
+    ``threads``: torch's threads, as the pipeline sets them from ``rl.world_model.resources.cpus``."""
     import numpy as np
     import torch
 
@@ -177,7 +189,7 @@ def world_model_ppo_steps(
     if decoder_channels is not None:
         cfg["tokenizer"]["decoder_channels"] = decoder_channels
     policy = _policy(cfg).to(device)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     t0 = time.perf_counter()
     tokenizer = rollout_tokenizer(cfg).to(device)
     guidance = cfg["world_model"]["guidance"]["scale"] if guidance is None else guidance
@@ -252,6 +264,22 @@ def eval_episodes(tier: str | None, task: str, episodes: int) -> dict:
     }
 
 
+def side_by_side_jobs(per_job: list[dict]) -> dict:
+    """The figures of RL w. World Model jobs run side by side: the first job's, with the env steps/s
+    (PPO's and the environment's alone) of all of them together, PPO's share from those, and each
+    job's PPO env steps/s."""
+    if len(per_job) == 1:
+        return per_job[0]
+    total = {k: sum(r[k] for r in per_job) for k in ("env_steps_per_s", "env_only_steps_per_s")}
+    return {
+        **per_job[0],
+        **total,
+        "ppo_share": 1 - total["env_steps_per_s"] / total["env_only_steps_per_s"],
+        "jobs": len(per_job),
+        "per_job_env_steps_per_s": [r["env_steps_per_s"] for r in per_job],
+    }
+
+
 def ppo_round(args: argparse.Namespace, index: int) -> dict:
     """One round: PPO in ManiSkill with each of ``--envs``, then in the world model with each of its
     configurations, each in a fresh process; the world model's ratio to this round's fastest ManiSkill."""
@@ -274,10 +302,15 @@ def ppo_round(args: argparse.Namespace, index: int) -> dict:
         args.wm_decoder_channels or [None],
         args.wm_precision or [None],
         args.wm_envs,
+        args.wm_side_by_side,
     )
-    for decoder, precision, size, guidance, channels, wm_precision, n in runs:
+    one_job = {}  # each setting's env steps/s as one job, for the side-by-side jobs' ratio to it
+    for decoder, precision, size, guidance, channels, wm_precision, n, jobs in runs:
+        threads = max(1, args.wm_cores // jobs)
         fn_args = (args.config, n, args.updates, decoder, precision, size, args.wm_device, guidance, channels)
-        r = in_fresh_process(world_model_ppo_steps, *fn_args, wm_precision, threads=2)[0]
+        r = side_by_side_jobs(
+            in_fresh_processes(world_model_ppo_steps, [(*fn_args, wm_precision, threads)] * jobs, threads)[0]
+        )
         r["speedup_over_fastest_maniskill"] = r["env_steps_per_s"] / fastest if fastest else None
         setting = f"{r['decoder']} decoder {r['decoder_channels']} channels wide, reward in {r['reward_precision']}"
         if r["device"] != "cpu":
@@ -288,11 +321,18 @@ def ppo_round(args: argparse.Namespace, index: int) -> dict:
             setting += f", guidance {r['guidance']:g}"
         if r["world_model_precision"] != "fp32":
             setting += f", world model in {r['world_model_precision']}"
+        key = (n, setting)
+        if jobs == 1:
+            one_job[key] = r["env_steps_per_s"]
+        else:
+            r["speedup_over_one_job"] = r["env_steps_per_s"] / one_job[key] if key in one_job else None
+            setting += f", {jobs} jobs side by side with {threads} thread(s) each (env steps/s: all of them)"
         results[f"the world model, {n} environments, {setting}"] = r
         print(
             f"{label}PPO in the world model, {n} environments ({setting}): "
             f"{r['env_steps_per_s']:.1f} env steps/s"
             + (f" = {r['speedup_over_fastest_maniskill']:.2f}x the fastest PPO in ManiSkill" if fastest else "")
+            + (f" = {r['speedup_over_one_job']:.2f}x one job's" if r.get("speedup_over_one_job") else "")
             + "; of its time, PPO "
             f"(policy and updates) {r['ppo_share']:.0%}, and of an environment step's: decoder "
             f"{r['decoder_share']:.0%}, reward {r['reward_share']:.0%}, world model and the rest "
@@ -312,7 +352,7 @@ def medians(rounds: list[dict]) -> dict:
             k: statistics.median(x[k] for x in per) if isinstance(v, int | float) and v is not None else v
             for k, v in first.items()
         }
-        f["spread"] = over_rounds(per, ("env_steps_per_s", "speedup_over_fastest_maniskill"))
+        f["spread"] = over_rounds(per, ("env_steps_per_s", "speedup_over_fastest_maniskill", "speedup_over_one_job"))
         out[name] = f
     return out
 
@@ -361,6 +401,15 @@ def main() -> None:
         help="the world model's forward-pass precisions, each run in turn "
         "(default: the config's world_model.rollout_precision)",
     )
+    ap.add_argument(
+        "--wm-side-by-side",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="RL w. World Model jobs run at once, each counted in turn: N jobs in N processes side by side, "
+        "each with --wm-cores // N threads (rl.world_model.resources.cpus), their env steps/s added up",
+    )
+    ap.add_argument("--wm-cores", type=int, default=2, help="the cores the side-by-side jobs share")
     ap.add_argument(
         "--wm-device",
         default="cpu",

@@ -103,12 +103,17 @@ def ppo(r: dict) -> list[str]:
             if "ppo_share" in f
             else ""
         )
+        if "per_job_env_steps_per_s" in f:  # --wm-side-by-side: the figure is all the jobs' together
+            shares += "; each job " + ", ".join(f"{x:.1f}" for x in f["per_job_env_steps_per_s"])
+            if f.get("speedup_over_one_job") is not None:
+                ratio = f" = {f['speedup_over_one_job']:.2f}x one job with all the threads"
         rounds = ""
         if "spread" in f:  # --rounds: medians over the rounds
             s = f["spread"]
             rounds = f"; medians of {len(r['rounds'])} rounds, env steps/s {_range(s['env_steps_per_s'])}"
-            if "speedup_over_fastest_maniskill" in s:
-                rounds += f", ratio {_range(s['speedup_over_fastest_maniskill'], '{:.2f}x')}"
+            for key in ("speedup_over_fastest_maniskill", "speedup_over_one_job"):
+                if key in s:
+                    rounds += f", ratio {_range(s[key], '{:.2f}x')}"
         lines.append(
             f"| PPO in {name} | {f['env_steps_per_s']:.1f} env steps/s{ratio} (updates included; "
             f"environments set up in {f['env_setup_s']:.1f} s{shares}{rounds}) |"
