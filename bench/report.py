@@ -106,7 +106,7 @@ def ppo(r: dict) -> list[str]:
         if "per_job_env_steps_per_s" in f:  # --wm-side-by-side: the figure is all the jobs' together
             shares += "; each job " + ", ".join(f"{x:.1f}" for x in f["per_job_env_steps_per_s"])
             if f.get("speedup_over_one_job") is not None:
-                ratio = f" = {f['speedup_over_one_job']:.2f}x one job with all the threads"
+                ratio += f" = {f['speedup_over_one_job']:.2f}x one job with all the threads"
         rounds = ""
         if "spread" in f:  # --rounds: medians over the rounds
             s = f["spread"]
