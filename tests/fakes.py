@@ -90,10 +90,11 @@ def _random_null_action(wm: WorldModel) -> WorldModel:
 
 
 def models(
-    control: str = "action", token_target: str = "codes", action_dropout: float = 0.0
+    control: str = "action", token_target: str = "codes", action_dropout: float = 0.0, episode_clock: int = 0
 ) -> tuple[WorldModel, Tokenizer]:
     """A tiny world model and tokenizer of 16 px frames (random weights, seeded); with
-    ``action_dropout``, its null action is random too, so that guidance changes something."""
+    ``action_dropout``, its null action is random too, so that guidance changes something; with an
+    ``episode_clock``, so is its embedding."""
     torch.manual_seed(0)
     tok = Tokenizer(TokenizerConfig(image_size=16, downsample_factor=4, base_channels=16, codebook_bits=6)).eval()
     wm = WorldModel(
@@ -108,8 +109,12 @@ def models(
             text_dim=24,
             token_target=token_target,
             action_dropout=action_dropout,
+            episode_clock=episode_clock,
         )
     ).eval()
+    if episode_clock:
+        with torch.no_grad():
+            wm.clock_emb.weight.normal_(generator=torch.Generator().manual_seed(4))
     return _random_null_action(wm), tok
 
 

@@ -11,6 +11,9 @@ uninterrupted one would. Items::
                                      gripper command (the last frame's action is zero when the
                                      clip ends there: it predicts nothing)
     done          (T,)      float32  done labels of those frames
+    clock         (T,)      int64    each frame's world-model step in its episode, (e + s) // k + i for
+                                     the clip's start e in the episode (what a model with an
+                                     ``episode_clock`` is told)
     rewards       (T-1,)    float32  rule-based reward on reaching frames 1..T-1 of the window (the
                                      recorded reward of the last control step before each)
     instruction   int64              row of the clip's instruction in the instruction cache
@@ -138,6 +141,7 @@ class TokenWindowDataset(Dataset):
         self.starts = np.arange(0, self.clip_length - span + 1, start_stride)
         self._shards = self.index["shard"].to_numpy()
         self._rows = self.index["row"].to_numpy()
+        self._clip_starts = self.index["start"].to_numpy()  # each clip's first frame in its episode
         if instructions is None:
             self.instruction_rows = np.full(len(self.index), -1)
         else:
@@ -156,13 +160,20 @@ class TokenWindowDataset(Dataset):
 
     def clip_steps(self, clip: int) -> dict[str, torch.Tensor]:
         """The clip ``clip`` in world-model steps from its first frame: tokens (S+1, h*w) of frames
-        0, k, .., Sk, actions (S, 7) per step (see :func:`skip_actions`), done (S+1,)."""
+        0, k, .., Sk, actions (S, 7) per step (see :func:`skip_actions`), done (S+1,), clock (S+1,)."""
         c, k = self.clip(clip), self.frame_skip
         return {
             "tokens": c["tokens"][::k][: self.steps_per_clip + 1],
             "actions": skip_actions(c["actions"], k),
             "done": c["done"][::k][: self.steps_per_clip + 1],
+            "clock": self.clock(clip, 0, self.steps_per_clip + 1),
         }
+
+    def clock(self, clip: int, start: int, frames: int) -> torch.Tensor:
+        """World-model steps in their episode of ``frames`` frames ``frame_skip`` apart from frame
+        ``start`` of clip ``clip`` (the episode's recorded frame e counts as step e // frame_skip)."""
+        first = (int(self._clip_starts[clip]) + start) // self.frame_skip
+        return torch.arange(first, first + frames)
 
     def clip(self, clip: int) -> dict[str, torch.Tensor]:
         """The whole clip ``clip`` (row of the index) as recorded: tokens (L, h*w), actions (L-1, 7),
@@ -190,6 +201,7 @@ class TokenWindowDataset(Dataset):
             "tokens": c["tokens"][frames],
             "actions": actions,
             "done": c["done"][frames],
+            "clock": self.clock(clip, s, T),
             "rewards": c["rewards"][s + skip - 1 : s + (T - 1) * skip : skip],
             "instruction": torch.tensor(int(self.instruction_rows[clip])),
         }

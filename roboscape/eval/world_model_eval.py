@@ -89,7 +89,7 @@ def teacher_forced(wm: WorldModel, windows: TokenWindowDataset, text: TextContro
         batch = {k: v.to(device) for k, v in batch.items()}
         tokens = batch["tokens"]
         with precision_autocast(cfg.precision, device.type):  # as the rollouts compute
-            out = wm(tokens, *control_inputs(batch, text))
+            out = wm(tokens, *control_inputs(batch, text), clock=batch["clock"])
         logits, target = out.logits[:, :-1].float(), tokens[:, 1:]
         ce_sum += float(token_nll(logits, target, wm.cfg.token_target).sum())
         correct += float((predict_tokens(logits, wm.cfg.token_target) == target).sum())
@@ -138,11 +138,13 @@ def open_loop(
         )
         truth = to_model_range(truth.flatten(0, 1)).view(len(batch), horizon + 1, 3, *truth.shape[2:4]).to(device)
         first = truth[:, 0]
+        clock = torch.stack([windows.clock(c, 0, 1)[0] for c in batch])
         if text is None:
             actions = torch.stack([windows.clip_steps(c)["actions"][:horizon] for c in batch]).to(device)
-            first_tokens = rollout.reset(first)
+            first_tokens = rollout.reset(first, clock=clock)
         else:
-            first_tokens = rollout.reset(first, *text(torch.as_tensor(windows.instruction_rows[batch], device=device)))
+            rows = torch.as_tensor(windows.instruction_rows[batch], device=device)
+            first_tokens = rollout.reset(first, *text(rows), clock=clock)
         context = tokenizer.decoder_context(first, first_tokens)  # None for a per-frame decoder
         first_recon = tokenizer.decode_tokens(first_tokens, context)
         predicted = []

@@ -129,6 +129,7 @@ class Rollout:
         self.clipped_actions = 0
         self._cache = None
         self._tokens: torch.Tensor | None = None
+        self._clock: torch.Tensor | None = None  # (N,) each rollout's step in its episode
         self._text: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._decoder_context = None
 
@@ -172,9 +173,15 @@ class Rollout:
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def reset(
-        self, frames: torch.Tensor, text_states: torch.Tensor | None = None, text_mask: torch.Tensor | None = None
+        self,
+        frames: torch.Tensor,
+        text_states: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        clock: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Start N rollouts from real first frames; returns their tokens (N, h, w)."""
+        """Start N rollouts from real frames; returns their tokens (N, h, w). ``clock`` (N,): each
+        frame's world-model step in its episode (default 0: the episode's first frame); each
+        generated frame is one step later (what a world model with an ``episode_clock`` is told)."""
         self._check_frames(frames)
         if (self.wm.cfg.control == "text") != (text_states is not None):
             raise ValueError(
@@ -186,6 +193,13 @@ class Rollout:
         # its own copy: reset_envs replaces rows of it in place
         self._decoder_context = None if context is None else tuple(t.clone() for t in context)
         self._tokens = tokens.flatten(1)
+        n = frames.shape[0]
+        self._clock = torch.zeros(n, dtype=torch.long, device=self.device)
+        if clock is not None:
+            clock = torch.as_tensor(clock, dtype=torch.long, device=self.device)
+            if clock.shape != (n,) or clock.min() < 0:
+                raise ValueError(f"clock must be {n} episode steps >= 0, got {clock.tolist()}")
+            self._clock = clock.clone()
         self._text = (
             None
             if text_states is None
@@ -197,8 +211,8 @@ class Rollout:
     @torch.no_grad()
     def reset_envs(self, envs: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Start the rollouts ``envs`` (indices) afresh from real first frames (len(envs), 3, H, W)
-        while the others go on: their tokens, decoder context and cached frames are replaced, and
-        nothing of the others changes. Returns their tokens (len(envs), h, w)."""
+        while the others go on: their tokens, decoder context, cached frames and episode clock are
+        replaced, and nothing of the others changes. Returns their tokens (len(envs), h, w)."""
         if self._tokens is None:
             raise RuntimeError("call reset() before reset_envs()")
         envs = torch.as_tensor(envs, dtype=torch.long, device=self.device).flatten()
@@ -212,6 +226,7 @@ class Rollout:
         frames = frames.to(self.device)
         tokens = self.tokenizer.encode(frames)
         self._tokens[envs] = tokens.flatten(1)
+        self._clock[envs] = 0
         context = self.tokenizer.decoder_context(frames, tokens)
         if context is not None:
             for mine, new in zip(self._decoder_context, context, strict=True):
@@ -239,14 +254,20 @@ class Rollout:
         autocast = precision_autocast(self.precision, self.device.type)
         if self.guidance == 1:
             with autocast:
-                out, self._cache = self.wm.step(self._tokens, control, self._cache, control_mask=mask)
+                out, self._cache = self.wm.step(
+                    self._tokens, control, self._cache, control_mask=mask, clock_t=self._clock
+                )
             logits = out.logits[:, 0].float()
         else:
             n = self.num_envs
             unconditional = torch.arange(2 * n, device=self.device) >= n
             with autocast:
                 both, self._cache = self.wm.step(
-                    self._tokens.repeat(2, 1), control.repeat(2, 1), self._cache, unconditional=unconditional
+                    self._tokens.repeat(2, 1),
+                    control.repeat(2, 1),
+                    self._cache,
+                    unconditional=unconditional,
+                    clock_t=self._clock.repeat(2),
                 )
             cond, uncond = both.logits[:n, 0].float(), both.logits[n:, 0].float()
             logits = uncond + self.guidance * (cond - uncond)
@@ -257,6 +278,7 @@ class Rollout:
         self._tokens = predict_tokens(
             logits, self.wm.cfg.token_target, self.temperature, self.generator, self._tokens, self.keep_threshold
         )
+        self._clock = self._clock + 1
         hw = self.wm.cfg.tokens_hw
         tokens = self._tokens.view(-1, hw, hw)
         frames = self.decode(tokens, self._decoder_context)

@@ -45,6 +45,14 @@ effect the greedy per-position mode averages away (docs/controllability-history.
 also be confined to the positions where that happens (:func:`hidden_motion`), leaving the positions
 the conditional model already moves, or surely keeps, as it decodes them.
 
+Episode clock (``episode_clock``): each frame's world-model step since its episode began, as a
+learned embedding added to all its tokens (steps at or past ``episode_clock - 1`` share the last
+one), so that a model whose window holds the last few frames still knows how far into the
+episode it is. For the text WM, which imagines a whole episode from its first frame (Eq. 6), a
+window of 6 frames cannot tell the reach at the start from the same motion later, nor when the
+task is usually done (docs/rl-history.md). Initialised to zero, so a warm start begins as the
+model it starts from; 0 (the default) tells the model nothing.
+
 Copy prior (``copy_prior``): most of a frame's tokens persist into the next one (the static
 scene), so each position's logits get a learned bonus for the token it
 holds now, ``logits[n, x_t[n]] += c`` with c initialised to ``log(codebook_size)``. At
@@ -89,6 +97,7 @@ class WorldModelConfig(JsonConfig):
     token_target: str = "bits"  # bits: one binary distribution per LFQ bit; codes: a softmax over the codebook
     frame_skip: int = 4  # recorded frames (control steps) per world-model step; its action is their summed delta
     action_dropout: float = 0.0  # action WM: share of training sequences given the null action instead of theirs
+    episode_clock: int = 0  # episode steps told apart by a learned embedding (0: none; see the module docstring)
     # Action WM: statistics of the training actions (per dimension). Actions are standardised
     # with mean/std before the encoder; the rollout clips actions to [low, high], the trained range.
     action_mean: list[float] | None = None
@@ -114,6 +123,8 @@ class WorldModelConfig(JsonConfig):
             raise ValueError(f"action_dropout must be in [0, 1), got {self.action_dropout}")
         if self.action_dropout and self.control != "action":
             raise ValueError("action_dropout is for an action world model")
+        if self.episode_clock < 0:
+            raise ValueError(f"episode_clock must be >= 0, got {self.episode_clock}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim {self.dim} must split into {self.heads} heads of even width")
         for name in ("action_mean", "action_std", "action_low", "action_high"):
@@ -405,6 +416,10 @@ class WorldModel(nn.Module, Pretrained):
         self.head = nn.Linear(d, cfg.logits_per_token)
         self.copy_logit = nn.Parameter(torch.tensor(math.log(cfg.codebook_size))) if cfg.copy_prior else None
         self.done_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        self.clock_emb = None
+        if cfg.episode_clock:
+            self.clock_emb = nn.Embedding(cfg.episode_clock, d)
+            nn.init.zeros_(self.clock_emb.weight)
 
     # ------------------------------------------------------------------ inputs
     def _check_tokens(self, tokens: torch.Tensor) -> None:
@@ -445,10 +460,16 @@ class WorldModel(nn.Module, Pretrained):
 
     # ------------------------------------------------------------------ forward
     def forward(
-        self, tokens: torch.Tensor, control: torch.Tensor, control_mask: torch.Tensor | None = None
+        self,
+        tokens: torch.Tensor,
+        control: torch.Tensor,
+        control_mask: torch.Tensor | None = None,
+        clock: torch.Tensor | None = None,
     ) -> WorldModelOutput:
         """Teacher-forced pass over frames 0..T-1. Temporal attention is causal and reaches back
-        ``window - 1`` frames (sliding-window attention), exactly what a KV-cached rollout sees."""
+        ``window - 1`` frames (sliding-window attention), exactly what a KV-cached rollout sees.
+        ``clock`` (B, T) ints: each frame's step in its episode (needed by a model with an
+        ``episode_clock``, ignored by one without)."""
         self._check_tokens(tokens)
         B, T, _ = tokens.shape
         dropped = None
@@ -456,16 +477,26 @@ class WorldModel(nn.Module, Pretrained):
             dropped = torch.rand(B, device=tokens.device) < self.cfg.action_dropout
         ctrl = self.encode_control(control, T, dropped)
         mask = None if control_mask is None else control_mask[:, None].expand(-1, T, -1)
-        x = self._embed(tokens)
+        x = self._embed(tokens, clock)
         positions = torch.arange(T, device=tokens.device)
         for block in self.blocks:
             x = block(x, ctrl, mask, positions)
         return self._heads(x, tokens)
 
-    def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
+    def _embed(self, tokens: torch.Tensor, clock: torch.Tensor | None) -> torch.Tensor:
         if self.cfg.token_target == "bits":
-            return self.token_emb(token_bits(tokens, self.cfg.code_bits).float() * 2 - 1) + self.spatial_pos
-        return self.token_emb(tokens) + self.spatial_pos
+            x = self.token_emb(token_bits(tokens, self.cfg.code_bits).float() * 2 - 1) + self.spatial_pos
+        else:
+            x = self.token_emb(tokens) + self.spatial_pos
+        if self.clock_emb is None:
+            return x
+        if clock is None:
+            raise ValueError("this world model is told each frame's step in its episode (episode_clock): pass clock")
+        if clock.shape != tokens.shape[:2]:
+            raise ValueError(f"expected clock {tuple(tokens.shape[:2])}, got {tuple(clock.shape)}")
+        if clock.min() < 0:
+            raise ValueError("episode steps (clock) must be >= 0")
+        return x + self.clock_emb(clock.long().clamp(max=self.cfg.episode_clock - 1))[:, :, None]
 
     def _heads(self, x: torch.Tensor, tokens: torch.Tensor) -> WorldModelOutput:
         h = self.norm_out(x)
@@ -484,17 +515,19 @@ class WorldModel(nn.Module, Pretrained):
         cache: list[KVRing] | None,
         control_mask: torch.Tensor | None = None,
         unconditional: torch.Tensor | None = None,
+        clock_t: torch.Tensor | None = None,
     ) -> tuple[WorldModelOutput, list[KVRing]]:
         """One frame with a KV cache of earlier frames: ``tokens_t`` (B, N), ``control_t``
         (B, action_dim) or (B, L, text_dim); ``cache``: None at the first frame, then what the
         previous step returned (it is updated in place, and its frame count is this frame's
         position). ``unconditional`` (B,) bool: rows given the null action (their cached frames
-        must be such rows' too). Returns the outputs for this frame (T = 1) and the cache including it."""
+        must be such rows' too). ``clock_t`` (B,): each row's step in its episode (see :meth:`forward`).
+        Returns the outputs for this frame (T = 1) and the cache including it."""
         self._check_tokens(tokens_t[:, None])
         action = self.cfg.control == "action"
         ctrl = self.encode_control(control_t[:, None] if action else control_t, 1, unconditional)
         mask = None if control_mask is None else control_mask[:, None]
-        x = self._embed(tokens_t[:, None])
+        x = self._embed(tokens_t[:, None], None if clock_t is None else clock_t[:, None])
         if cache is None:
             cache = [KVRing(self.cfg.window) for _ in self.blocks]
         position = torch.tensor([cache[0].frames], device=tokens_t.device)

@@ -68,7 +68,8 @@ def score(traj: Trajectory, rewards: Rewards) -> dict[str, np.ndarray]:
     actions = torch.cat(
         [torch.from_numpy(traj.actions), torch.zeros(1, traj.actions.shape[1])]
     )  # the last predicts nothing
-    predicted = rewards.world_model(tokens[None], actions[None].float())
+    clock = torch.arange(len(tokens))[None]  # the trajectory from its episode's first frame
+    predicted = rewards.world_model(tokens[None], actions[None].float(), clock=clock)
     done, features = predicted.done[0, :-1], predicted.features[0, :-1]
     if rewards.general is not None:
         key = (traj.scene_id, traj.frames[0].tobytes())

@@ -93,11 +93,13 @@ class RewardFrames(Dataset):
 
 
 def window_features(world_model: WorldModel, batch: dict) -> torch.Tensor:
-    """The frozen world model's hidden states that predicted frames 1..T-1 of each window: (B, T-1, D)."""
+    """The frozen world model's hidden states that predicted frames 1..T-1 of each window: (B, T-1, D);
+    the windows' episode steps (``clock``) where they have them (a world model with an
+    ``episode_clock`` needs them)."""
     tokens = batch["tokens"]
     world_model.to(tokens.device)
     with torch.no_grad():
-        return world_model(tokens, batch["actions"]).features[:, :-1]
+        return world_model(tokens, batch["actions"], clock=batch.get("clock")).features[:, :-1]
 
 
 class WindowFeatures(Dataset):

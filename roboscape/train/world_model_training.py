@@ -40,7 +40,7 @@ log = logging.getLogger("roboscape")
 def world_model_objective(text: TextControl | None, token_target: str, changed_token_weight: float = 1.0):
     def compute(model: WorldModel, batch: dict) -> dict[str, torch.Tensor]:
         tokens = batch["tokens"]
-        out = model(tokens, *control_inputs(batch, text))
+        out = model(tokens, *control_inputs(batch, text), clock=batch["clock"])
         losses = world_model_loss(out, tokens, batch["done"], token_target, changed_token_weight)
         with torch.no_grad():
             predicted = predict_tokens(out.logits[:, :-1], token_target)
@@ -81,12 +81,14 @@ def prepare(
 
 # Parameters whose shapes must agree for a warm start, and those a warm start leaves initialised.
 WARM_START_FIELDS = ("codebook_size", "tokens_hw", "dim", "depth", "heads", "mlp_ratio", "token_target", "copy_prior")
-WARM_START_SKIPPED = ("control_encoder.", "null_control")  # the control and the null action are the model's own
+# the control, the null action and the episode clock are the model's own
+WARM_START_SKIPPED = ("control_encoder.", "null_control", "clock_emb.")
 
 
 def warm_start(model: WorldModel, source_dir: str | Path) -> list[str]:
     """Copy the weights of the world model saved in ``source_dir`` into ``model``, all but the
-    control encoder's; returns the names of the parameters left as initialised."""
+    control encoder's (and the null action's and episode clock's); returns the names of the
+    parameters left as initialised."""
     source = WorldModel.from_pretrained(source_dir)
     mismatched = [
         f"{name}: {getattr(source.cfg, name)!r} there, {getattr(model.cfg, name)!r} here"

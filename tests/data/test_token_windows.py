@@ -3,6 +3,7 @@ trajectory, frame skip."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -87,6 +88,12 @@ def test_frame_skip_windows_take_every_kth_frame_and_sum_the_steps_between(tiny_
             assert torch.allclose(item["actions"][j, :6], raw[:, :6].sum(0)) and item["actions"][j, 6] == raw[-1, 6]
     steps = ds.clip_steps(0)
     assert torch.equal(steps["tokens"], clip["tokens"][: ds.steps_per_clip * k + 1 : k])
+    # the episode clock: each frame's step in its episode, from where its clip starts in it
+    later = int(np.flatnonzero(ds.index["start"].to_numpy() > 0)[0])
+    e, s = int(ds.index["start"].iloc[later]), int(ds.starts[-1])
+    item = ds[later * len(ds.starts) + len(ds.starts) - 1]
+    assert torch.equal(item["clock"], torch.arange(T) + (e + s) // k)
+    assert torch.equal(ds.clip_steps(later)["clock"], torch.arange(ds.steps_per_clip + 1) + e // k)
     assert steps["actions"].shape == (ds.steps_per_clip, 7)
     assert torch.equal(skip_actions(clip["actions"], 1), clip["actions"])  # one step per frame: unchanged
     with pytest.raises(ValueError, match="do not fit"):

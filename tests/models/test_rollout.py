@@ -37,6 +37,34 @@ def test_greedy_rollout_matches_the_uncached_model_beyond_the_window(token_targe
     assert torch.allclose(ref.done, torch.stack(dones, 1), atol=1e-5)
 
 
+def test_a_rollout_tells_an_episode_clock_model_each_frame_s_step_and_restarts_it_on_reset():
+    wm, tok = models("text", token_target="bits", episode_clock=8)
+    text = torch.randn(3, 5, 24)
+    roll = Rollout(wm, tok)
+    seq = [roll.reset(frames(), text, clock=torch.tensor([0, 3, 5])).flatten(1)]
+    dones = []
+    for _ in range(wm.cfg.window + 3):  # past the window
+        s = roll.step()
+        seq.append(s.tokens.flatten(1))
+        dones.append(s.done)
+    tokens = torch.stack(seq, 1)
+    clock = torch.arange(tokens.shape[1] - 1) + torch.tensor([[0], [3], [5]])
+    with torch.no_grad():
+        ref = wm(tokens[:, :-1], text, clock=clock)
+    assert torch.equal(predict_tokens(ref.logits, "bits"), tokens[:, 1:])
+    assert torch.allclose(ref.done, torch.stack(dones, 1), atol=1e-5)
+    # a rollout started afresh by reset_envs is at its episode's first step again
+    roll.reset(frames(), text)
+    roll.step()
+    roll.reset_envs(torch.tensor([1]), frames(1))
+    after = roll.step()
+    alone = Rollout(wm, tok)
+    alone.reset(frames(1), text[1:2])
+    assert (alone.step().tokens[0] == after.tokens[1]).float().mean() > 0.9
+    with pytest.raises(ValueError, match="clock must be 3 episode steps"):
+        roll.reset(frames(), text, clock=torch.tensor([0, -1, 2]))
+
+
 def test_a_context_decoder_decodes_every_step_with_the_frames_the_rollout_started_from():
     from roboscape.train.decoder_finetuning import with_context_decoder
 

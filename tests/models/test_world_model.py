@@ -72,21 +72,37 @@ def test_changing_frame_t_plus_1_never_changes_predictions_up_to_t(control, toke
         assert not torch.allclose(out.logits[:, t + 1 :], base.logits[:, t + 1 :], atol=1e-5)
 
 
+def with_random_clock(model: WorldModel) -> WorldModel:
+    """``model`` with its episode clock's embedding drawn at random (it starts at zero)."""
+    with torch.no_grad():
+        model.clock_emb.weight.normal_(generator=torch.Generator().manual_seed(3))
+    return model
+
+
 @pytest.mark.parametrize(
     ("control", "extra"),
-    [("action", {}), ("text", {}), ("action", {"copy_prior": True}), ("text", {"token_target": "bits"})],
+    [
+        ("action", {}),
+        ("text", {}),
+        ("action", {"copy_prior": True}),
+        ("text", {"token_target": "bits"}),
+        ("text", {"episode_clock": 6}),
+    ],
 )
 def test_kv_cached_rollout_equals_uncached(control, extra):
     model = small(control, **extra)
+    if model.cfg.episode_clock:
+        with_random_clock(model)
     W = model.cfg.window
     tokens, ctrl = inputs(model, T=W + 4)  # past the window: the cache slides
+    clock = torch.arange(tokens.shape[1]).expand(tokens.shape[0], -1) + torch.tensor([[0], [2]])
     cache, outs = None, []
     for t in range(tokens.shape[1]):
         c_t = ctrl[:, t] if control == "action" else ctrl
-        out, cache = model.step(tokens[:, t], c_t, cache)
+        out, cache = model.step(tokens[:, t], c_t, cache, clock_t=clock[:, t])
         outs.append(out)
         assert all(layer.k.shape[2] == W for layer in cache)  # preallocated for the window, never grows
-    ref = model(tokens, ctrl)  # uncached, one pass, sliding-window causal attention
+    ref = model(tokens, ctrl, clock=clock)  # uncached, one pass, sliding-window causal attention
     for t, out in enumerate(outs):
         assert torch.allclose(out.logits[:, 0], ref.logits[:, t], atol=1e-5), t
         assert torch.allclose(out.done[:, 0], ref.done[:, t], atol=1e-6), t
@@ -227,6 +243,30 @@ def test_action_dropout_gives_training_sequences_the_null_action_and_leaves_eval
         WorldModelConfig(action_dropout=1.0)
     with pytest.raises(ValueError, match="for an action world model"):
         WorldModelConfig(control="text", action_dropout=0.1)
+
+
+def test_the_episode_clock_starts_as_the_model_without_it_then_tells_episode_steps_apart():
+    plain, clocked = small("text"), small("text", episode_clock=4)
+    tokens, ctrl = inputs(clocked)
+    clock = torch.arange(5).expand(2, -1)
+    # initialised to zero: a warm start begins as the model it starts from
+    assert torch.equal(clocked(tokens, ctrl, clock=clock).logits, plain(tokens, ctrl).logits)
+    assert torch.equal(plain(tokens, ctrl, clock=clock).logits, plain(tokens, ctrl).logits)  # ignored without one
+    with_random_clock(clocked)
+    same_frames = tokens[:, :1].expand(-1, 5, -1)  # one frame repeated: only the clock tells them apart
+    out = clocked(same_frames, ctrl, clock=clock).logits
+    assert not torch.allclose(out[:, 0], out[:, 1], atol=1e-4)
+    # steps from episode_clock - 1 on share its embedding
+    late = clocked(same_frames, ctrl, clock=clock.clamp(min=3) + torch.tensor([0, 5, 9, 20, 40])).logits
+    assert torch.allclose(late[:, 4], clocked(same_frames, ctrl, clock=torch.full((2, 5), 3)).logits[:, 4], atol=1e-5)
+    with pytest.raises(ValueError, match="pass clock"):
+        clocked(tokens, ctrl)
+    with pytest.raises(ValueError, match="expected clock"):
+        clocked(tokens, ctrl, clock=clock[:, :3])
+    with pytest.raises(ValueError, match=">= 0"):
+        clocked(tokens, ctrl, clock=clock - 1)
+    with pytest.raises(ValueError, match="episode_clock must be >= 0"):
+        WorldModelConfig(episode_clock=-1)
 
 
 def test_config_round_trip(tmp_path):

@@ -16,7 +16,7 @@ from roboscape.utils.io import read_json
 TINY = {"window": 4, "dim": 32, "depth": 1, "heads": 2, "frame_skip": 1, "control": "action"}
 
 
-def small(control: str, dim: int = 32, action_dropout: float = 0.0) -> WorldModel:
+def small(control: str, dim: int = 32, action_dropout: float = 0.0, episode_clock: int = 0) -> WorldModel:
     torch.manual_seed(0)
     return WorldModel(
         WorldModelConfig(
@@ -30,6 +30,7 @@ def small(control: str, dim: int = 32, action_dropout: float = 0.0) -> WorldMode
             text_dim=24,
             token_target="codes",
             action_dropout=action_dropout,
+            episode_clock=episode_clock,
         )
     ).eval()
 
@@ -50,6 +51,13 @@ def test_warm_start_copies_all_but_the_control_encoder_and_refuses_another_archi
     # a guidable action model's null action is its own control too: a text model leaves it behind
     small("action", action_dropout=0.1).save_pretrained(tmp_path / "guidable")
     assert warm_start(WorldModel(small("text").cfg), tmp_path / "guidable") == skipped
+    # so is an episode clock: a text model with one starts it at zero, from a source with or without one
+    for source_clock in (0, 8):
+        small("action", episode_clock=source_clock).save_pretrained(tmp_path / f"clock{source_clock}")
+        clocked = WorldModel(small("text", episode_clock=4).cfg)
+        assert warm_start(clocked, tmp_path / f"clock{source_clock}") == [*skipped, "clock_emb.weight"]
+        assert not clocked.clock_emb.weight.any()
+    assert warm_start(WorldModel(small("text").cfg), tmp_path / "clock8") == skipped
 
 
 @pytest.mark.slow
