@@ -85,8 +85,8 @@ def shard_files(stage, ext="h5"):
 
 def wm_arch(control):
     """The world model ``control``'s architecture (WorldModelConfig's fields but its control's): the
-    shared one, and its episode clock where it has one (absent at 0, so that earlier runs' params
-    and checkpoints still stand)."""
+    shared one, and its episode clock where it has one (absent at 0, so that a world model without
+    one keeps the params of runs made before the option, and Snakemake does not retrain it for it)."""
     clock = WM[control]["episode_clock"]
     return {**WM["arch"], **({"episode_clock": clock} if clock else {})}
 
