@@ -113,9 +113,15 @@ def models(
         )
     ).eval()
     if episode_clock:
-        with torch.no_grad():
-            wm.clock_emb.weight.normal_(generator=torch.Generator().manual_seed(4))
+        with_random_clock(wm)
     return _random_null_action(wm), tok
+
+
+def with_random_clock(wm: WorldModel) -> WorldModel:
+    """``wm`` with its episode clock's embedding drawn at random, seeded (it starts at zero)."""
+    with torch.no_grad():
+        wm.clock_emb.weight.normal_(generator=torch.Generator().manual_seed(3))
+    return wm
 
 
 def frames(n: int = 3) -> torch.Tensor:

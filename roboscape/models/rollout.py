@@ -194,12 +194,10 @@ class Rollout:
         self._decoder_context = None if context is None else tuple(t.clone() for t in context)
         self._tokens = tokens.flatten(1)
         n = frames.shape[0]
-        self._clock = torch.zeros(n, dtype=torch.long, device=self.device)
-        if clock is not None:
-            clock = torch.as_tensor(clock, dtype=torch.long, device=self.device)
-            if clock.shape != (n,) or clock.min() < 0:
-                raise ValueError(f"clock must be {n} episode steps >= 0, got {clock.tolist()}")
-            self._clock = clock.clone()
+        clock = torch.zeros(n) if clock is None else torch.as_tensor(clock)
+        if clock.shape != (n,) or clock.min() < 0:
+            raise ValueError(f"clock must be {n} episode steps >= 0, got {clock.tolist()}")
+        self._clock = clock.to(self.device, torch.long, copy=True)
         self._text = (
             None
             if text_states is None

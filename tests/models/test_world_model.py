@@ -18,6 +18,8 @@ from roboscape.models.world_model import (
     world_model_loss,
 )
 
+from fakes import with_random_clock
+
 
 def test_one_query_attention_is_scaled_dot_product_attention():
     g = torch.Generator().manual_seed(0)
@@ -70,13 +72,6 @@ def test_changing_frame_t_plus_1_never_changes_predictions_up_to_t(control, toke
         assert torch.allclose(out.logits[:, : t + 1], base.logits[:, : t + 1], atol=1e-5)
         assert torch.allclose(out.done[:, : t + 1], base.done[:, : t + 1], atol=1e-6)
         assert not torch.allclose(out.logits[:, t + 1 :], base.logits[:, t + 1 :], atol=1e-5)
-
-
-def with_random_clock(model: WorldModel) -> WorldModel:
-    """``model`` with its episode clock's embedding drawn at random (it starts at zero)."""
-    with torch.no_grad():
-        model.clock_emb.weight.normal_(generator=torch.Generator().manual_seed(3))
-    return model
 
 
 @pytest.mark.parametrize(

@@ -83,14 +83,6 @@ def shard_files(stage, ext="h5"):
     return expand(f"{OUT}/{stage}/{{task}}/shard_{{shard}}.{ext}", task=TASKS, shard=SHARDS)
 
 
-def wm_arch(control):
-    """The world model ``control``'s architecture (WorldModelConfig's fields but its control's): the
-    shared one, and its episode clock where it has one (absent at 0, so that a world model without
-    one keeps the params of runs made before the option, and Snakemake does not retrain it for it)."""
-    clock = WM[control]["episode_clock"]
-    return {**WM["arch"], **({"episode_clock": clock} if clock else {})}
-
-
 def wm_data(control):
     """What the world model ``control`` reads of the token shards (WorldModelData's fields)."""
     return {**WM["data"], "trajectory_labels": WM[control]["trajectory_labels"]}

@@ -50,7 +50,7 @@ for _control in ("action", "text"):
             summary=f"{OUT}/world_model/{_control}/train.json",
         params:
             control=_control,
-            arch=wm_arch(_control),
+            arch={**WM["arch"], "episode_clock": WM[_control]["episode_clock"]},
             data=wm_data(_control),
             train=WM[_control]["train"],
             changed_token_weight=WM[_control]["changed_token_weight"],
