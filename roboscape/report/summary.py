@@ -176,6 +176,28 @@ def validity_table(validity: dict[str, dict]) -> list[str]:
     return lines
 
 
+def still_arm_table(validity: dict[str, dict]) -> list[str]:
+    """Per task and subset, the share of still-arm episodes in the action world model whose done
+    signal passes the sparse term's threshold (every one a false positive)."""
+    lines = [
+        "The general reward's sparse term with the arm held still (no motion, gripper open) for RL w. World",
+        "Model's episode, from the same start states in the action world model: an arm that does not move solves",
+        "no task, so every episode whose done signal passes the threshold is paid for nothing (95% Wilson interval).",
+        "",
+        "| task | subset | done passed (of start states) | share (95%) | first step, mean |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for task, v in validity.items():
+        for subset, r in v.get("still_arm", {}).get("subsets", {}).items():
+            low, high = r["share_95"]
+            first = "never" if r["first_step_mean"] is None else f"{r['first_step_mean']:.1f}"
+            lines.append(
+                f"| {TASK_TITLES[task]} | {subset} | {r['done_passed']} of {r['start_states']} "
+                f"| {r['share']:.2f} [{low:.2f}, {high:.2f}] | {first} |"
+            )
+    return lines
+
+
 def controllability_table(result: dict) -> list[str]:
     """Per action sequence, the action world model's perceptual margin over copying the first frame
     and over copying its tokenized reconstruction, against the simulator, in and out of domain; and
@@ -323,6 +345,8 @@ def summary_markdown(outdir: str, paths: dict[str, str | Path]) -> str:
             "## Reward validity",
             "",
             *validity_table(validity),
+            "",
+            *still_arm_table(validity),
             "",
             "## Policies in ManiSkill",
             "",

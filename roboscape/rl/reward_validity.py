@@ -24,6 +24,16 @@ Per reward and subset (:func:`validity`):
   averaged over trajectories, with a standard error clustered by scene;
 - **agreement with the rule**: Pearson and Spearman correlation with the rule-based reward over
   every frame of every trajectory (optimal and suboptimal).
+
+**The sparse term with the arm held still** (:func:`still_arm`): the general reward's sparse half
+pays where the action world model's done signal passes ``sparse_threshold``, whatever the policy
+did. From the trajectories' start states, the world model is rolled out for RL w. World Model's
+episode length as its environment runs it, with every action "no motion, gripper open": an arm
+that does not move moves no object, so it solves none of the tasks, and every episode in which the
+done signal passes the threshold is a false positive that PPO is paid for without acting. Per
+subset: the share of such episodes (95% Wilson interval), the first step it passes, and the mean
+done probability per step. A share near the one PPO logs (``success_once``) says the done signal
+does not tell the policy's actions apart from none.
 """
 
 from __future__ import annotations
@@ -38,12 +48,15 @@ import torch
 from roboscape.data.frames import to_model_range
 from roboscape.data.heldout_episodes import SUBSETS, Trajectory
 from roboscape.models.reward_models import RewardModel
+from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
-from roboscape.rl.world_model_env import GeneralReward
-from roboscape.utils.stats import clustered_standard_error
+from roboscape.rl.world_model_env import GeneralReward, WMEnvConfig
+from roboscape.sim.policy_io import GRIPPER
+from roboscape.utils.stats import clustered_standard_error, wilson_interval
 
 REAL_GOAL = "general_real_goal"
+STILL_ARM_STATES = 16  # start states per subset of the still-arm episodes (evenly spaced over the trajectories)
 
 
 @dataclass
@@ -135,3 +148,56 @@ def validity(frames: pd.DataFrame, names: Sequence[str]) -> dict:
             }
         result[subset] = {"episodes": int(part["episode"].nunique()), "rewards": block}
     return result
+
+
+def start_states(trajectories: Sequence[Trajectory], n: int) -> dict[str, list[Trajectory]]:
+    """Per subset, up to ``n`` of the trajectories with distinct start states (scene and seed),
+    evenly spaced in their order."""
+    out = {}
+    for subset in SUBSETS:
+        seen: dict[tuple[str, int], Trajectory] = {}
+        for t in trajectories:
+            if t.subset == subset:
+                seen.setdefault((t.scene_id, t.episode_seed), t)
+        pool = list(seen.values())
+        if pool:
+            spaced = np.linspace(0, len(pool) - 1, min(n, len(pool))).round().astype(int)
+            out[subset] = [pool[i] for i in np.unique(spaced)]
+    return out
+
+
+@torch.no_grad()
+def still_arm(
+    world_model: WorldModel,
+    tokenizer: Tokenizer,
+    starts: dict[str, list[Trajectory]],
+    env: WMEnvConfig,
+    threshold: float,
+) -> dict:
+    """The action world model's done signal from each subset's start states with the arm held
+    still (see the module docstring), ``env.num_envs`` episodes at a time, ``env.episode_steps``
+    steps each, with the environment's rollout settings; ``threshold``: the sparse term's."""
+    rollout = Rollout.from_settings(world_model, tokenizer, env)
+    rest = torch.zeros(world_model.cfg.action_dim)
+    rest[GRIPPER] = 1.0  # open, as at the start of every recording
+    result = {}
+    for subset, episodes in starts.items():
+        done = []
+        for chunk in range(0, len(episodes), env.num_envs):
+            batch = episodes[chunk : chunk + env.num_envs]
+            rollout.reset(to_model_range(torch.from_numpy(np.stack([e.frames[0] for e in batch]))))
+            steps = [rollout.step(rest.expand(len(batch), -1)).done.cpu() for _ in range(env.episode_steps)]
+            done.append(torch.stack(steps, 1))
+        done = torch.cat(done).double().numpy()
+        passed = done >= threshold
+        fired = passed.any(1)
+        low, high = wilson_interval(int(fired.sum()), len(fired))
+        result[subset] = {
+            "start_states": len(fired),
+            "done_passed": int(fired.sum()),
+            "share": float(fired.mean()),
+            "share_95": [low, high],
+            "first_step_mean": float(passed[fired].argmax(1).mean() + 1) if fired.any() else None,
+            "mean_done_per_step": done.mean(0).tolist(),
+        }
+    return {"steps": env.episode_steps, "threshold": threshold, "subsets": result}

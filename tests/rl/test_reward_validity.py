@@ -1,4 +1,5 @@
-"""Reward validity: value order and agreement with the rule on known rewards; scoring a trajectory."""
+"""Reward validity: value order and agreement with the rule on known rewards; scoring a trajectory;
+the sparse term with the arm held still."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import torch
 
 from roboscape.data.heldout_episodes import Trajectory
 from roboscape.models.reward_models import RewardModel, RewardModelConfig
-from roboscape.rl.reward_validity import Rewards, per_frame, score, validity
-from roboscape.rl.world_model_env import GeneralReward, RewardConfig
+from roboscape.models.rollout import Rollout
+from roboscape.rl.reward_validity import Rewards, per_frame, score, start_states, still_arm, validity
+from roboscape.rl.world_model_env import GeneralReward, RewardConfig, WMEnvConfig
+from roboscape.sim.policy_io import GRIPPER
 
 from fakes import env_world
 
@@ -74,3 +77,44 @@ def test_a_trajectory_is_scored_by_every_reward_frame_by_frame():
     assert list(frames["step"]) == [1, 2, 3, 4] and (frames["scene_id"] == "push/s0").all()
     with pytest.raises(ValueError, match="no imagined goal"):
         score(traj, Rewards(wm, tok, general=general, goals={}))
+
+
+def start(subset: str, scene: str, seed: int, first: np.ndarray) -> Trajectory:
+    """A trajectory of which only the first frame matters."""
+    return Trajectory(subset, scene, seed, "suboptimal", False, first[None], np.zeros((0, 7), np.float32), np.zeros(0))
+
+
+@pytest.mark.parametrize(("bias", "fired"), [(10.0, True), (-10.0, False)])
+def test_the_still_arm_counts_the_episodes_whose_done_signal_passes(monkeypatch, bias, fired):
+    wm, tok, states = env_world(frame_skip=2)
+    with torch.no_grad():  # a done head that always (never) passes, whatever it is shown
+        wm.done_head[-1].weight.zero_()
+        wm.done_head[-1].bias.fill_(bias)
+    frames = states.frames
+    trajectories = [
+        start("ood", "push/s0", 1, frames[0]),
+        start("ood", "push/s0", 1, frames[0]),  # the same start state, recorded twice: counted once
+        start("ood", "push/s1", 2, frames[1]),
+        start("ood", "push/s2", 3, frames[2]),
+        start("heldout", "push/s3", 4, frames[3]),
+    ]
+    starts = start_states(trajectories, 16)
+    assert [len(starts["ood"]), len(starts["heldout"])] == [3, 1]
+    assert len(start_states(trajectories, 2)["ood"]) == 2
+    actions = []
+    step = Rollout.step
+    monkeypatch.setattr(Rollout, "step", lambda self, a: actions.append(a.clone()) or step(self, a))
+    env = WMEnvConfig(num_envs=2, episode_steps=4, decoder="exact")
+    result = still_arm(wm, tok, starts, env, threshold=0.5)
+    ood = result["subsets"]["ood"]
+    assert result["steps"] == 4 and len(ood["mean_done_per_step"]) == 4
+    assert ood["start_states"] == 3 and result["subsets"]["heldout"]["start_states"] == 1
+    assert ood["done_passed"] == (3 if fired else 0) and ood["share"] == (1.0 if fired else 0.0)
+    assert ood["first_step_mean"] == (1.0 if fired else None)
+    low, high = ood["share_95"]
+    assert low - 1e-9 <= ood["share"] <= high + 1e-9 and (low > 0.3 if fired else high < 0.7)
+    # in batches of num_envs, every action "no motion, gripper open"
+    assert [len(a) for a in actions] == [1] * 4 + [2] * 4 + [1] * 4  # held out (1), then OOD (2 + 1)
+    rest = torch.zeros(7)
+    rest[GRIPPER] = 1.0
+    assert all(torch.equal(a, rest.expand_as(a)) for a in actions)

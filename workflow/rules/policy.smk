@@ -15,6 +15,9 @@ if unknown := set(RLWM["learned_reward_tasks"]) - set(TASKS):
     raise ValueError(f"config fails validation: rl.world_model.learned_reward_tasks: {sorted(unknown)} are not among "
                      f"scenes.tasks {TASKS}")
 LEARNED_REWARD_TASKS = [t for t in TASKS if t in RLWM["learned_reward_tasks"]]
+# RL w. World Model's environment (roboscape.rl.world_model_env.WMEnvConfig)
+RLWM_ENV = {"num_envs": RLWM["num_envs"], "episode_steps": POLICY["episode_steps"], "done_threshold": RLWM["done_threshold"],
+            "terminate_on_done": RLWM["terminate_on_done"], "decoder": RLWM["decoder"], **ROLLOUT}
 
 
 def method_tasks(method):
@@ -264,7 +267,8 @@ def validity_rewards(task):
 
 rule reward_validity:
     """Figure 3 as numbers: each reward along the task's held-out and out-of-domain planner
-    trajectories -- does it rise as the task progresses, does it agree with the simulator's?"""
+    trajectories -- does it rise as the task progresses, does it agree with the simulator's? --
+    and whether the sparse term pays when the arm is held still."""
     input:
         unpack(validity_inputs),
     output:
@@ -274,6 +278,7 @@ rule reward_validity:
                       subcategory="reward validity", labels={"task": "{task}", "figure": "rewards along a trajectory"}),
     params:
         rewards=lambda wc: validity_rewards(wc.task),
+        env=RLWM_ENV,  # the still-arm episodes run as RL w. World Model's environment runs them
         reward={**RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]},
         heldout_every=WM["data"]["heldout_every"],
         frame_skip=WM["arch"]["frame_skip"],
@@ -321,8 +326,7 @@ rule rl_world_model:
     params:
         train_scenes=POLICY["train_scenes"],
         reset_scenes=RLWM["reset_scenes"],
-        env={"num_envs": RLWM["num_envs"], "episode_steps": POLICY["episode_steps"], "done_threshold": RLWM["done_threshold"],
-             "terminate_on_done": RLWM["terminate_on_done"], "decoder": RLWM["decoder"], **ROLLOUT},
+        env=RLWM_ENV,
         # a learned reward reads none of the general reward's settings: editing them reruns only its policies
         reward=lambda wc: {"kind": "general", **RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]}
         if RLWM_METHODS[wc.method] == "general" else {"kind": RLWM_METHODS[wc.method]},

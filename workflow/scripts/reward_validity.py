@@ -1,6 +1,7 @@
 """Rule `reward_validity`: every reward RL in the world model can use, scored along a task's held-out
 in-domain and out-of-domain planner trajectories -- its value order and its agreement with the
-simulator's reward (the paper's Figure 3 as numbers), and the figure."""
+simulator's reward (the paper's Figure 3 as numbers), and the figure; and the general reward's
+sparse term from the same start states with the arm held still."""
 
 from pathlib import Path
 
@@ -13,8 +14,17 @@ from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
 from roboscape.report.reward_figures import reward_curves
 from roboscape.rl.goals import read_goals
-from roboscape.rl.reward_validity import REAL_GOAL, Rewards, per_frame, score, validity
-from roboscape.rl.world_model_env import GeneralReward, RewardConfig
+from roboscape.rl.reward_validity import (
+    REAL_GOAL,
+    STILL_ARM_STATES,
+    Rewards,
+    per_frame,
+    score,
+    start_states,
+    still_arm,
+    validity,
+)
+from roboscape.rl.world_model_env import GeneralReward, RewardConfig, WMEnvConfig
 from roboscape.utils.io import atomic_path, write_json
 from roboscape.utils.logs import job_log
 
@@ -39,6 +49,22 @@ with job_log(snakemake.log[0]) as log:
     with atomic_path(o.frames) as tmp:
         frames.to_csv(tmp, index=False)
     result = {"task": task, "frame_skip": p.frame_skip, "reward": p.reward, **validity(frames, names)}
+    result["still_arm"] = still_arm(
+        rewards.world_model,
+        rewards.tokenizer,
+        start_states(trajectories, STILL_ARM_STATES),
+        WMEnvConfig(**p.env),
+        p.reward["sparse_threshold"],
+    )
     write_json(o.validity, result)
     reward_curves(frames, names, o.figure, task)
     log.info("%s", result)
+    for subset, still in result["still_arm"]["subsets"].items():
+        log.info(
+            "%s: with the arm still, the done signal passed %.2f in %d of %d episodes (first at step %s)",
+            subset,
+            p.reward["sparse_threshold"],
+            still["done_passed"],
+            still["start_states"],
+            still["first_step_mean"],
+        )
