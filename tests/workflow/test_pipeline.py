@@ -697,16 +697,16 @@ CONFIG_EDITS = [
         lambda c: c["world_model"]["guidance"].update(action_dropout=0.2, scale=2.0),
         {**WM_JOBS, **FINAL},
     ),
-    # where guidance applies changes every rollout of the action WM, not the model
+    # where guidance applies changes every rollout of the action WM (reward validity's still arm too), not the model
     (
         "world_model.guidance.positions",
         lambda c: c["world_model"]["guidance"].update(positions="hidden"),
-        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **DRIFT, **FINAL},
+        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **DRIFT, "reward_validity": 4, **FINAL},
     ),
     (
         "world_model.rollout_precision",
         lambda c: c["world_model"].update(rollout_precision="bf16"),
-        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **DRIFT, **FINAL},
+        {"eval_wm_action": 1, **CONTROL_JOBS, **RLWM_JOBS, **DRIFT, "reward_validity": 4, **FINAL},
     ),
     (
         "world_model.text.init_from",
