@@ -25,20 +25,24 @@ Per reward and subset (:func:`validity`):
 - **agreement with the rule**: Pearson and Spearman correlation with the rule-based reward over
   every frame of every trajectory (optimal and suboptimal).
 
-**The sparse term with the arm held still** (:func:`still_arm`): the general reward's sparse half
-pays where the action world model's done signal passes ``sparse_threshold``, whatever the policy
-did. From the trajectories' start states, the world model is rolled out for RL w. World Model's
-episode length as its environment runs it, with every action "no motion, gripper open": an arm
-that does not move moves no object, so it solves none of the tasks, and every episode in which the
-done signal passes the threshold is a false positive that PPO is paid for without acting. Per
-subset: the share of such episodes (95% Wilson interval), the first step it passes, and the mean
-done probability per step. A share near the one PPO logs (``success_once``) says the done signal
-does not tell the policy's actions apart from none.
+**The sparse term with the arm held** (:func:`held_arm`): the general reward's sparse half pays
+where the action world model's done signal passes ``sparse_threshold``, whatever the policy did.
+From the trajectories' start states, the world model is rolled out for RL w. World Model's
+episode length as its environment runs it, the gripper open and the arm held where it is: still
+(no motion), or jittering (small Gaussian motions around no motion, of about the size of a fresh
+policy's exploration noise). The same actions run in the simulator from the same start states
+(where the job is given one): an arm held in place moves no object, so where the simulator solves
+none, every episode in which the done signal passes is a false positive that PPO is paid for
+without doing the task. Per kind and subset: the share of such episodes (95% Wilson interval), the
+first step it passes, the mean done probability per step, and the simulator's solved count. A
+share near the one PPO logs (``success_once``) says the done signal does not tell the policy's
+actions from a held arm; in the planner's data small motions around a held pose come just before
+release, so a done head that forecasts from the action can take them for success.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +60,10 @@ from roboscape.sim.policy_io import GRIPPER
 from roboscape.utils.stats import clustered_standard_error, wilson_interval
 
 REAL_GOAL = "general_real_goal"
-STILL_ARM_STATES = 16  # start states per subset of the still-arm episodes (evenly spaced over the trajectories)
+HELD_ARM = ("still", "jitter")  # the held-arm episodes' actions (held_arm_actions)
+HELD_ARM_STATES = 16  # start states per subset of the held-arm episodes (evenly spaced over the trajectories)
+JITTER_STD = 0.6  # jitter's std, a fraction of the recorded actions' std: about a fresh policy's
+# exploration noise (policy.arch.log_std_init -0.5 in standardised action units: 0.61)
 
 
 @dataclass
@@ -166,38 +173,63 @@ def start_states(trajectories: Sequence[Trajectory], n: int) -> dict[str, list[T
     return out
 
 
+def held_arm_actions(kind: str, n: int, steps: int, std: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Actions (n, steps, 7) that hold the arm where it is, the gripper open: ``still``, no motion;
+    ``jitter``, Gaussian end-effector noise around no motion with ``JITTER_STD`` of ``std``, the
+    recorded actions' per-dimension standard deviation."""
+    actions = np.zeros((n, steps, 7), np.float32)
+    actions[..., GRIPPER] = 1.0  # open, as at the start of every recording
+    if kind == "jitter":
+        actions[..., :GRIPPER] += rng.normal(size=(n, steps, GRIPPER)) * JITTER_STD * std[:GRIPPER]
+    elif kind != "still":
+        raise ValueError(f"unknown held-arm actions {kind!r}; choose one of {HELD_ARM}")
+    return actions
+
+
 @torch.no_grad()
-def still_arm(
+def held_arm(
     world_model: WorldModel,
     tokenizer: Tokenizer,
     starts: dict[str, list[Trajectory]],
     env: WMEnvConfig,
     threshold: float,
+    std: np.ndarray,
+    solved: Callable[[Trajectory, np.ndarray], bool] | None = None,
+    seed: int = 0,
 ) -> dict:
-    """The action world model's done signal from each subset's start states with the arm held
-    still (see the module docstring), ``env.num_envs`` episodes at a time, ``env.episode_steps``
-    steps each, with the environment's rollout settings; ``threshold``: the sparse term's."""
+    """The action world model's done signal from each subset's start states with the arm held (see
+    the module docstring): each of :data:`HELD_ARM`'s action kinds for ``env.episode_steps`` steps,
+    ``env.num_envs`` episodes at a time, with the environment's rollout settings; ``threshold``: the
+    sparse term's; ``std``: the recorded actions' per-dimension std (jitter's scale); ``solved``:
+    whether the simulator solves a start state's task under actions (T, 7), where it is given."""
     rollout = Rollout.from_settings(world_model, tokenizer, env)
-    rest = torch.zeros(world_model.cfg.action_dim)
-    rest[GRIPPER] = 1.0  # open, as at the start of every recording
-    result = {}
-    for subset, episodes in starts.items():
-        done = []
-        for chunk in range(0, len(episodes), env.num_envs):
-            batch = episodes[chunk : chunk + env.num_envs]
-            rollout.reset(to_model_range(torch.from_numpy(np.stack([e.frames[0] for e in batch]))))
-            steps = [rollout.step(rest.expand(len(batch), -1)).done.cpu() for _ in range(env.episode_steps)]
-            done.append(torch.stack(steps, 1))
-        done = torch.cat(done).double().numpy()
-        passed = done >= threshold
-        fired = passed.any(1)
-        low, high = wilson_interval(int(fired.sum()), len(fired))
-        result[subset] = {
-            "start_states": len(fired),
-            "done_passed": int(fired.sum()),
-            "share": float(fired.mean()),
-            "share_95": [low, high],
-            "first_step_mean": float(passed[fired].argmax(1).mean() + 1) if fired.any() else None,
-            "mean_done_per_step": done.mean(0).tolist(),
-        }
-    return {"steps": env.episode_steps, "threshold": threshold, "subsets": result}
+    rng = np.random.default_rng(seed)
+    result: dict = {kind: {} for kind in HELD_ARM}
+    for kind in HELD_ARM:
+        for subset, episodes in starts.items():
+            actions = held_arm_actions(kind, len(episodes), env.episode_steps, std, rng)
+            done = []
+            for chunk in range(0, len(episodes), env.num_envs):
+                batch = episodes[chunk : chunk + env.num_envs]
+                rollout.reset(to_model_range(torch.from_numpy(np.stack([e.frames[0] for e in batch]))))
+                steps = [
+                    rollout.step(torch.from_numpy(actions[chunk : chunk + len(batch), t])).done.cpu()
+                    for t in range(env.episode_steps)
+                ]
+                done.append(torch.stack(steps, 1))
+            done = torch.cat(done).double().numpy()
+            passed = done >= threshold
+            fired = passed.any(1)
+            low, high = wilson_interval(int(fired.sum()), len(fired))
+            result[kind][subset] = {
+                "start_states": len(fired),
+                "done_passed": int(fired.sum()),
+                "share": float(fired.mean()),
+                "share_95": [low, high],
+                "first_step_mean": float(passed[fired].argmax(1).mean() + 1) if fired.any() else None,
+                "mean_done_per_step": done.mean(0).tolist(),
+                "solved_in_simulator": None
+                if solved is None
+                else int(sum(solved(e, a) for e, a in zip(episodes, actions, strict=True))),
+            }
+    return {"steps": env.episode_steps, "threshold": threshold, "jitter_std": JITTER_STD, "kinds": result}

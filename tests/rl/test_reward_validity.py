@@ -1,5 +1,5 @@
 """Reward validity: value order and agreement with the rule on known rewards; scoring a trajectory;
-the sparse term with the arm held still."""
+the sparse term with the arm held."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ import torch
 from roboscape.data.heldout_episodes import Trajectory
 from roboscape.models.reward_models import RewardModel, RewardModelConfig
 from roboscape.models.rollout import Rollout
-from roboscape.rl.reward_validity import Rewards, per_frame, score, start_states, still_arm, validity
+from roboscape.rl.reward_validity import (
+    JITTER_STD,
+    Rewards,
+    held_arm,
+    held_arm_actions,
+    per_frame,
+    score,
+    start_states,
+    validity,
+)
 from roboscape.rl.world_model_env import GeneralReward, RewardConfig, WMEnvConfig
 from roboscape.sim.policy_io import GRIPPER
 
@@ -85,7 +94,7 @@ def start(subset: str, scene: str, seed: int, first: np.ndarray) -> Trajectory:
 
 
 @pytest.mark.parametrize(("bias", "fired"), [(10.0, True), (-10.0, False)])
-def test_the_still_arm_counts_the_episodes_whose_done_signal_passes(monkeypatch, bias, fired):
+def test_the_held_arm_counts_the_episodes_whose_done_signal_passes(monkeypatch, bias, fired):
     wm, tok, states = env_world(frame_skip=2)
     with torch.no_grad():  # a done head that always (never) passes, whatever it is shown
         wm.done_head[-1].weight.zero_()
@@ -105,16 +114,46 @@ def test_the_still_arm_counts_the_episodes_whose_done_signal_passes(monkeypatch,
     step = Rollout.step
     monkeypatch.setattr(Rollout, "step", lambda self, a: actions.append(a.clone()) or step(self, a))
     env = WMEnvConfig(num_envs=2, episode_steps=4, decoder="exact")
-    result = still_arm(wm, tok, starts, env, threshold=0.5)
-    ood = result["subsets"]["ood"]
-    assert result["steps"] == 4 and len(ood["mean_done_per_step"]) == 4
-    assert ood["start_states"] == 3 and result["subsets"]["heldout"]["start_states"] == 1
-    assert ood["done_passed"] == (3 if fired else 0) and ood["share"] == (1.0 if fired else 0.0)
-    assert ood["first_step_mean"] == (1.0 if fired else None)
-    low, high = ood["share_95"]
-    assert low - 1e-9 <= ood["share"] <= high + 1e-9 and (low > 0.3 if fired else high < 0.7)
-    # in batches of num_envs, every action "no motion, gripper open"
-    assert [len(a) for a in actions] == [1] * 4 + [2] * 4 + [1] * 4  # held out (1), then OOD (2 + 1)
+    simulated = []
+    std = np.full(7, 0.5)
+    # a simulator in which only push/s1's start state is solved
+    result = held_arm(
+        wm, tok, starts, env, 0.5, std, lambda e, a: simulated.append((e.scene_id, a)) or e.scene_id == "push/s1"
+    )
+    assert list(result["kinds"]) == ["still", "jitter"] and result["steps"] == 4
+    for kind in ("still", "jitter"):
+        ood = result["kinds"][kind]["ood"]
+        assert ood["start_states"] == 3 and result["kinds"][kind]["heldout"]["start_states"] == 1
+        assert len(ood["mean_done_per_step"]) == 4
+        assert ood["done_passed"] == (3 if fired else 0) and ood["share"] == (1.0 if fired else 0.0)
+        assert ood["first_step_mean"] == (1.0 if fired else None)
+        low, high = ood["share_95"]
+        assert low - 1e-9 <= ood["share"] <= high + 1e-9 and (low > 0.3 if fired else high < 0.7)
+        assert ood["solved_in_simulator"] == 1 and result["kinds"][kind]["heldout"]["solved_in_simulator"] == 0
+    # in batches of num_envs, held out (1) then OOD (2 + 1), still then jitter
+    assert [len(a) for a in actions] == ([1] * 4 + [2] * 4 + [1] * 4) * 2
     rest = torch.zeros(7)
     rest[GRIPPER] = 1.0
-    assert all(torch.equal(a, rest.expand_as(a)) for a in actions)
+    assert all(torch.equal(a, rest.expand_as(a)) for a in actions[:12])
+    jitter = torch.cat(actions[12:])
+    assert (jitter[:, GRIPPER] == 1).all() and (jitter[:, :GRIPPER] != 0).all()
+    assert jitter[:, :GRIPPER].std().item() == pytest.approx(0.6 * 0.5, rel=0.3)
+    # the simulator saw every episode's own actions, (T, 7) each
+    assert len(simulated) == 8 and all(a.shape == (4, 7) for _, a in simulated)
+    assert np.array_equal(simulated[0][1], actions_of(actions[:4], 0))
+
+
+def actions_of(steps: list[torch.Tensor], row: int) -> np.ndarray:
+    """One episode's actions (T, 7) from the rollout's per-step batches."""
+    return torch.stack([a[row] for a in steps]).numpy()
+
+
+def test_held_arm_actions_are_still_or_small_jitter_and_reject_other_kinds():
+    rng = np.random.default_rng(0)
+    std = np.arange(1, 8, dtype=np.float64)
+    still = held_arm_actions("still", 2, 3, std, rng)
+    assert still.shape == (2, 3, 7) and (still[..., :GRIPPER] == 0).all() and (still[..., GRIPPER] == 1).all()
+    jitter = held_arm_actions("jitter", 400, 50, std, rng)
+    assert jitter[..., :GRIPPER].std((0, 1)) == pytest.approx(JITTER_STD * std[:GRIPPER], rel=0.02)
+    with pytest.raises(ValueError, match="unknown held-arm"):
+        held_arm_actions("walk", 1, 1, std, rng)

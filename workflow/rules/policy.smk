@@ -253,7 +253,9 @@ def validity_inputs(wc):
               "h5": expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.h5", shard=SHARDS),
               "json": expand(f"{OUT}/trajectories/{wc.task}/shard_{{shard}}.json", shard=SHARDS),
               "world_model": f"{OUT}/world_model/action/model/model.safetensors",
-              "tokenizer": f"{OUT}/tokenizer/finetuned/model/model.safetensors", "goals": f"{OUT}/rl/goals/{wc.task}.h5"}
+              "tokenizer": f"{OUT}/tokenizer/finetuned/model/model.safetensors", "goals": f"{OUT}/rl/goals/{wc.task}.h5",
+              # the held-arm episodes in ManiSkill
+              "scenes": f"{OUT}/scenes/scenes.json", "instructions": f"{OUT}/policy/instructions.safetensors"}
     for kind in validity_rewards(wc.task):
         if kind != "general":
             inputs[kind] = f"{OUT}/rl/rewards/{kind}/{wc.task}/model/model.safetensors"
@@ -268,7 +270,7 @@ def validity_rewards(task):
 rule reward_validity:
     """Figure 3 as numbers: each reward along the task's held-out and out-of-domain planner
     trajectories -- does it rise as the task progresses, does it agree with the simulator's? --
-    and whether the sparse term pays when the arm is held still."""
+    and whether the sparse term pays when the arm is held where it is."""
     input:
         unpack(validity_inputs),
     output:
@@ -278,7 +280,8 @@ rule reward_validity:
                       subcategory="reward validity", labels={"task": "{task}", "figure": "rewards along a trajectory"}),
     params:
         rewards=lambda wc: validity_rewards(wc.task),
-        env=RLWM_ENV,  # the still-arm episodes run as RL w. World Model's environment runs them
+        env=RLWM_ENV,  # the held-arm episodes run as RL w. World Model's environment runs them
+        sim=sim_env(),  # and as the policies' ManiSkill environment runs them
         reward={**RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]},
         heldout_every=WM["data"]["heldout_every"],
         frame_skip=WM["arch"]["frame_skip"],
