@@ -193,10 +193,9 @@ def held_arm_table(validity: dict[str, dict]) -> list[str]:
             for subset, r in subsets.items():
                 low, high = r["share_95"]
                 first = "never" if r["first_step_mean"] is None else f"{r['first_step_mean']:.1f}"
-                sim = "not run" if r["solved_in_simulator"] is None else str(r["solved_in_simulator"])
                 lines.append(
                     f"| {TASK_TITLES[task]} | {subset} | {kind} | {r['done_passed']} of {r['start_states']} "
-                    f"| {r['share']:.2f} [{low:.2f}, {high:.2f}] | {first} | {sim} |"
+                    f"| {r['share']:.2f} [{low:.2f}, {high:.2f}] | {first} | {r['solved_in_simulator']} |"
                 )
     return lines
 

@@ -30,14 +30,14 @@ where the action world model's done signal passes ``sparse_threshold``, whatever
 From the trajectories' start states, the world model is rolled out for RL w. World Model's
 episode length as its environment runs it, the gripper open and the arm held where it is: still
 (no motion), or jittering (small Gaussian motions around no motion, of about the size of a fresh
-policy's exploration noise). The same actions run in the simulator from the same start states
-(where the job is given one): an arm held in place moves no object, so where the simulator solves
-none, every episode in which the done signal passes is a false positive that PPO is paid for
-without doing the task. Per kind and subset: the share of such episodes (95% Wilson interval), the
-first step it passes, the mean done probability per step, and the simulator's solved count. A
-share near the one PPO logs (``success_once``) says the done signal does not tell the policy's
-actions from a held arm; in the planner's data small motions around a held pose come just before
-release, so a done head that forecasts from the action can take them for success.
+policy's exploration noise). The same actions run in the simulator from the same start states:
+an arm held in place moves no object, so where the simulator solves none, every episode in which
+the done signal passes is a false positive that PPO is paid for without doing the task. Per kind
+and subset: the share of such episodes (95% Wilson interval), the first step it passes, the mean
+done probability per step, and the simulator's solved count. A share near the one PPO logs
+(``success_once``) says the done signal does not tell the policy's actions from a held arm; in the
+planner's data small motions around a held pose come just before release, so a done head that
+forecasts from the action can take them for success.
 """
 
 from __future__ import annotations
@@ -194,14 +194,14 @@ def held_arm(
     env: WMEnvConfig,
     threshold: float,
     std: np.ndarray,
-    solved: Callable[[Trajectory, np.ndarray], bool] | None = None,
+    solved: Callable[[Trajectory, np.ndarray], bool],
     seed: int = 0,
 ) -> dict:
     """The action world model's done signal from each subset's start states with the arm held (see
     the module docstring): each of :data:`HELD_ARM`'s action kinds for ``env.episode_steps`` steps,
     ``env.num_envs`` episodes at a time, with the environment's rollout settings; ``threshold``: the
     sparse term's; ``std``: the recorded actions' per-dimension std (jitter's scale); ``solved``:
-    whether the simulator solves a start state's task under actions (T, 7), where it is given."""
+    whether the simulator solves a start state's task under actions (T, 7)."""
     rollout = Rollout.from_settings(world_model, tokenizer, env)
     rng = np.random.default_rng(seed)
     result: dict = {kind: {} for kind in HELD_ARM}
@@ -228,8 +228,6 @@ def held_arm(
                 "share_95": [low, high],
                 "first_step_mean": float(passed[fired].argmax(1).mean() + 1) if fired.any() else None,
                 "mean_done_per_step": done.mean(0).tolist(),
-                "solved_in_simulator": None
-                if solved is None
-                else int(sum(solved(e, a) for e, a in zip(episodes, actions, strict=True))),
+                "solved_in_simulator": int(sum(solved(e, a) for e, a in zip(episodes, actions, strict=True))),
             }
     return {"steps": env.episode_steps, "threshold": threshold, "jitter_std": JITTER_STD, "kinds": result}
