@@ -7,18 +7,23 @@ An exploratory trajectory runs a random prefix of the task's optimal plan (so it
 states the planner reaches: above the object, holding it, pushing it; or, with the config's
 ``explore_from_rest`` probability, none: the initial pose, see ``prefix_length``) and then ``n`` exploratory
 actions, each held for ``hold`` control steps (the policy's and the world model's rate), made of
-segments of four kinds:
+segments of up to five kinds (the config's ``explore_segments``):
 
 - ``extreme``: one translation axis at the bound, either sign, the rest still (the controllability
   rule's "at trained extreme" sequences);
 - ``uniform``: independent uniform actions in the box, the gripper uniform in [-1, 1] too (its
   "uniform random in range");
 - ``walk``: a random walk, each action the previous plus Gaussian noise, clipped to the box;
-- ``still``: no motion (its "no motion" and gripper sequences: the arm must stay put).
+- ``still``: no motion (its "no motion" and gripper sequences: the arm must stay put);
+- ``jitter``: independent Gaussian actions around no motion, their std ``jitter`` of the bounds,
+  clipped to the box, the gripper held: the small motions about a
+  held pose that a policy's exploration noise makes. Without them, the done signal of a world model
+  trained on these recordings answered a trembling arm with "solved" (docs/rl-history.md, "What the
+  done signal answers").
 
 Bounds are in the controller's normalised units per control step: translation ``bound`` (1: the
 controller's own bound, 0.1 m per control step), rotation ``rotation_bound``. Gripper commands are
-held through ``extreme``, ``walk`` and ``still`` segments and flipped between segments with probability
+held through every segment but ``uniform`` ones and flipped between segments with probability
 ``GRIPPER_FLIP``.
 
 An axis held at the bound soon pushes the arm into the edge of its reach or onto the table, and the
@@ -36,11 +41,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SEGMENTS = ("extreme", "uniform", "walk", "still")
+SEGMENTS = ("extreme", "uniform", "walk", "still", "jitter")
 # exploratory actions per segment, inclusive: the default of the config's explore_segment_length
 SEGMENT_LENGTH = (2, 6)
 GRIPPER_FLIP = 0.3
 WALK_SIGMA = 0.25  # random-walk step, as a fraction of the bounds
+JITTER = 0.4  # jitter's std, as a fraction of the bounds: the default of the config's explore_jitter
+
+
+def check_kinds(kinds: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``kinds`` as a tuple; a ValueError unless it names at least one of :data:`SEGMENTS`, each once."""
+    kinds = tuple(kinds)
+    unknown = sorted(set(kinds) - set(SEGMENTS))
+    if not kinds or unknown or len(set(kinds)) < len(kinds):
+        raise ValueError(f"exploratory segments must be distinct kinds of {SEGMENTS}, got {list(kinds)}")
+    return kinds
 
 
 def check_segment_length(segment_length: tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -87,17 +102,21 @@ def exploratory_segments(
     segment_length: tuple[int, int] = SEGMENT_LENGTH,
     open_extreme: bool = False,
     open_length: int | None = None,
+    kinds: tuple[str, ...] = SEGMENTS,
+    jitter: float = JITTER,
 ) -> Iterator[Segment]:
     """The segments of :func:`exploratory_actions`, drawn one at a time from ``rng`` as they are
-    asked for, ``n`` actions in all (the last segment cut at ``n``). ``open_length``: with
-    ``open_extreme``, the opening segment's length instead of the drawn one (which is still drawn,
-    so the segments after it are those of the drawn length's stream)."""
+    asked for, ``n`` actions in all (the last segment cut at ``n``), each of a kind drawn uniformly
+    from ``kinds``. ``open_length``: with ``open_extreme``, the opening segment's length instead of
+    the drawn one (which is still drawn, so the segments after it are those of the drawn length's
+    stream)."""
     low, high_length = check_segment_length(segment_length)
+    kinds = check_kinds(kinds)
     high = np.array([bound] * 3 + [rotation_bound] * 3, dtype=np.float32)
     arm = np.zeros(6, np.float32)
     drawn = 0
     while drawn < n:
-        kind = SEGMENTS[rng.integers(len(SEGMENTS))]
+        kind = kinds[rng.integers(len(kinds))]
         opening = open_extreme and not drawn
         if opening:
             kind = "extreme"
@@ -121,6 +140,8 @@ def exploratory_segments(
                 grip = float(rng.uniform(-1.0, 1.0))
             elif kind == "walk":
                 arm = np.clip(arm + rng.normal(0.0, WALK_SIGMA, 6) * high, -high, high).astype(np.float32)
+            elif kind == "jitter":
+                arm = np.clip(rng.normal(0.0, jitter, 6) * high, -high, high).astype(np.float32)
             actions.append(np.concatenate([arm, [grip]]).astype(np.float32))
         drawn += len(actions)
         yield Segment(kind, np.stack(actions), axis, sign)
@@ -134,6 +155,8 @@ def exploratory_actions(
     rng: np.random.Generator,
     segment_length: tuple[int, int] = SEGMENT_LENGTH,
     open_extreme: bool = False,
+    kinds: tuple[str, ...] = SEGMENTS,
+    jitter: float = JITTER,
 ) -> tuple[np.ndarray, list[str]]:
     """``n`` exploratory actions (n, 7) in normalised controller units, and the segment kind of each.
 
@@ -143,7 +166,11 @@ def exploratory_actions(
     segment is an extreme one (its axis, sign and length drawn as usual). Only a trajectory's first
     segment starts where the trajectory does; from the initial pose, an axis at the bound moves the
     arm, where from a later segment's start it is often already at the edge of its reach."""
-    segments = list(exploratory_segments(n, bound, rotation_bound, gripper, rng, segment_length, open_extreme))
+    segments = list(
+        exploratory_segments(
+            n, bound, rotation_bound, gripper, rng, segment_length, open_extreme, kinds=kinds, jitter=jitter
+        )
+    )
     return np.concatenate([s.actions for s in segments]), [s.kind for s in segments for _ in s.actions]
 
 

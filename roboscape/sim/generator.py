@@ -29,7 +29,10 @@ import torch
 from roboscape.sim.catalogue import Catalogue, SceneSpec, instruction
 from roboscape.sim.env import CONTROL_MODE, make_env
 from roboscape.sim.exploration import (
+    JITTER,
     SEGMENT_LENGTH,
+    SEGMENTS,
+    check_kinds,
     check_segment_length,
     exploratory_segments,
     explore,
@@ -64,6 +67,8 @@ class GeneratorConfig:
     explore_rest_extreme: bool = True  # one exploring from the initial pose opens with an extreme segment
     explore_stall_mm: float = 5.0  # an extreme segment ends at an action moving the TCP less than this; 0: off
     explore_rest_hold: bool = False  # the opening extreme segment from rest holds its axis until the arm stalls
+    explore_segments: tuple[str, ...] = SEGMENTS  # the kinds of exploratory segment, drawn uniformly
+    explore_jitter: float = JITTER  # std of a jitter segment's arm actions, a fraction of the bounds
     image_size: int = 128
     control_freq: int = 25
     sim_freq: int = 100
@@ -90,6 +95,9 @@ class GeneratorConfig:
         if self.explore_hold < 1 or not 0 < self.explore_bound <= 1 or not 0 <= self.explore_rotation_bound <= 1:
             raise ValueError("explore_hold must be >= 1 and the exploration bounds within the controller's (0, 1]")
         self.explore_segment_length = check_segment_length(self.explore_segment_length)
+        self.explore_segments = check_kinds(self.explore_segments)
+        if not 0 < self.explore_jitter <= 1:
+            raise ValueError(f"explore_jitter is a fraction of the bounds, in (0, 1], got {self.explore_jitter}")
         if not 0 <= self.explore_from_rest <= 1:
             raise ValueError(f"explore_from_rest is a probability, got {self.explore_from_rest}")
         if self.explore_stall_mm < 0:
@@ -236,6 +244,8 @@ class TrajectoryGenerator:
             cfg.explore_segment_length,
             open_extreme=cfg.explore_rest_extreme and at_rest,
             open_length=cfg.explore_actions if cfg.explore_rest_hold else None,
+            kinds=cfg.explore_segments,
+            jitter=cfg.explore_jitter,
         )
 
         def act(action: np.ndarray) -> np.ndarray:

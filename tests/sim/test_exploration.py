@@ -33,9 +33,33 @@ def test_exploratory_actions_stay_in_their_bounds_and_cover_every_kind():
     assert np.all(np.count_nonzero(extreme[:, :6], axis=1) == 1)
     assert np.allclose(np.abs(extreme[:, :3]).max(1), 0.8)
     assert not actions[np.array(kinds) == "still", :6].any()
-    # the gripper is held through extreme, walk and still segments: only fully open or closed
-    held = actions[np.isin(kinds, ["extreme", "walk", "still"]), GRIPPER]
+    # the gripper is held through every segment but uniform ones: only fully open or closed
+    held = actions[np.array(kinds) != "uniform", GRIPPER]
     assert set(np.unique(held)) <= {-1.0, 1.0}
+
+
+def test_jitter_is_small_gaussian_motion_around_a_held_pose_with_the_configured_std():
+    actions, kinds = exploratory_actions(4000, 0.8, 0.2, 1.0, np.random.default_rng(1), kinds=("jitter",), jitter=0.3)
+    assert set(kinds) == {"jitter"}
+    arm = actions[:, :6]
+    # every arm dimension moves around no motion, with the configured share of its bound as std (a few
+    # actions clipped to the bounds: 0.3 is 3.3 stds inside them)
+    assert np.all(np.abs(arm.mean(0)) < 0.02 * np.array([0.8] * 3 + [0.2] * 3))
+    assert np.allclose(arm.std(0), 0.3 * np.array([0.8] * 3 + [0.2] * 3), rtol=0.05)
+    assert np.abs(arm[:, :3]).max() <= 0.8 + 1e-6 and np.abs(arm[:, 3:]).max() <= 0.2 + 1e-6
+    assert np.abs(np.corrcoef(arm[1:, 0], arm[:-1, 0])[0, 1]) < 0.05  # independent from action to action
+    assert set(np.unique(actions[:, GRIPPER])) <= {-1.0, 1.0}
+
+
+def test_only_the_configured_kinds_of_segment_are_drawn():
+    _, kinds = exploratory_actions(400, 1.0, 0.25, 1.0, np.random.default_rng(2), kinds=("still", "walk"))
+    assert set(kinds) == {"still", "walk"}
+    for bad in ((), ("still", "still"), ("shake",)):
+        with pytest.raises(ValueError, match="distinct kinds"):
+            GeneratorConfig(explore_segments=bad)
+    with pytest.raises(ValueError, match="explore_jitter"):
+        GeneratorConfig(explore_jitter=0.0)
+    assert GeneratorConfig(explore_segments=["jitter"]).explore_segments == ("jitter",)
 
 
 def test_exploratory_actions_are_seeded():
