@@ -31,10 +31,11 @@ def clustered_standard_error(values: np.ndarray | torch.Tensor, clusters: list) 
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The 95% Wilson score interval of a success rate (a proportion of ``n`` trials)."""
+    """The 95% Wilson score interval of a success rate (a proportion of ``n`` trials). Its bound at
+    no successes is 0 and at all successes 1, exactly (not a rounding error away)."""
     if n == 0:
         return (0.0, 1.0)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return (0.0 if successes == 0 else centre - half, 1.0 if successes == n else centre + half)

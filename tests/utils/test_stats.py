@@ -13,6 +13,9 @@ def test_wilson_interval_known_values():
     assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+    for n in range(1, 60):  # the bounds at none and all are exact, not a rounding error inside [0, 1]
+        assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
+        assert wilson_interval(1, n)[0] > 0.0 and wilson_interval(n - 1, n)[1] < 1.0
 
 
 def test_clustered_standard_error():
