@@ -82,7 +82,7 @@ with job_log(snakemake.log[0]) as log:
         env.close()
     write_json(o.validity, result)
     reward_curves(frames, names, o.figure, task)
-    log.info("%s", result)
+    log.info("%s", {k: v for k, v in result.items() if k != "held_arm"})  # held_arm: a line per kind below
     for kind, subsets in result["held_arm"]["kinds"].items():
         for subset, r in subsets.items():
             log.info(
