@@ -9,7 +9,8 @@ first:
 
 - ``rule``: the simulator's rule-based dense reward on reaching the frame (the reference);
 - ``general``: Eqs. 7-9 on the real frame, with the action world model's done probability
-  (teacher-forced on the episode's tokens and actions) and the episode's imagined goal;
+  (teacher-forced on the episode's tokens and actions; held for ``done_steps`` as the environment
+  holds it) and the episode's imagined goal;
 - ``general_real_goal``: the same reward with the frame the episode really ends in (its last at the
   policy's rate) as its goal, on solved episodes only (NaN elsewhere): what a perfect imagined goal
   would give, so that the general reward's shortfall splits into the goals' part (``general``
@@ -26,7 +27,8 @@ Per reward and subset (:func:`validity`):
   every frame of every trajectory (optimal and suboptimal).
 
 **The sparse term with the arm held** (:func:`held_arm`): the general reward's sparse half pays
-where the action world model's done signal passes ``sparse_threshold``, whatever the policy did.
+where the action world model's done signal (held for the environment's ``done_steps``) passes
+``sparse_threshold``, whatever the policy did.
 From the trajectories' start states, the world model is rolled out for RL w. World Model's
 episode length as its environment runs it, the gripper open and the arm held where it is: still
 (no motion), or jittering (small Gaussian motions around no motion, of about the size of a fresh
@@ -35,9 +37,7 @@ an arm held in place moves no object, so where the simulator solves none, every 
 the done signal passes is a false positive that PPO is paid for without doing the task. Per kind
 and subset: the share of such episodes (95% Wilson interval), the first step it passes, the mean
 done probability per step, and the simulator's solved count. A share near the one PPO logs
-(``success_once``) says the done signal does not tell the policy's actions from a held arm; in the
-planner's data small motions around a held pose come just before release, so a done head that
-forecasts from the action can take them for success.
+(``success_once``) says the done signal does not tell the policy's actions from a held arm.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from roboscape.models.reward_models import RewardModel
 from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer
 from roboscape.models.world_model import WorldModel
-from roboscape.rl.world_model_env import GeneralReward, WMEnvConfig
+from roboscape.rl.world_model_env import GeneralReward, WMEnvConfig, held_done
 from roboscape.sim.policy_io import GRIPPER
 from roboscape.utils.stats import clustered_standard_error, wilson_interval
 
@@ -77,6 +77,7 @@ class Rewards:
     goals: dict[tuple[str, bytes], np.ndarray] | None = None  # (scene, first frame bytes) -> imagined goal
     embedding: RewardModel | None = None
     proxy: RewardModel | None = None
+    done_steps: int = WMEnvConfig.done_steps  # the general reward's done signal held as the environment holds it
 
 
 @torch.no_grad()
@@ -90,7 +91,7 @@ def score(traj: Trajectory, rewards: Rewards) -> dict[str, np.ndarray]:
     )  # the last predicts nothing
     clock = torch.arange(len(tokens))[None]  # the trajectory from its episode's first frame
     predicted = rewards.world_model(tokens[None], actions[None].float(), clock=clock)
-    done, features = predicted.done[0, :-1], predicted.features[0, :-1]
+    done, features = held_done(predicted.done[:, :-1], rewards.done_steps)[0], predicted.features[0, :-1]
     if rewards.general is not None:
         key = (traj.scene_id, traj.frames[0].tobytes())
         if rewards.goals is None or key not in rewards.goals:
@@ -199,9 +200,10 @@ def held_arm(
 ) -> dict:
     """The action world model's done signal from each subset's start states with the arm held (see
     the module docstring): each of :data:`HELD_ARM`'s action kinds for ``env.episode_steps`` steps,
-    ``env.num_envs`` episodes at a time, with the environment's rollout settings; ``threshold``: the
-    sparse term's; ``std``: the recorded actions' per-dimension std (jitter's scale); ``solved``:
-    whether the simulator solves a start state's task under actions (T, 7)."""
+    ``env.num_envs`` episodes at a time, with the environment's rollout settings and its done signal
+    held for ``env.done_steps``; ``threshold``: the sparse term's; ``std``: the recorded actions'
+    per-dimension std (jitter's scale); ``solved``: whether the simulator solves a start state's task
+    under actions (T, 7)."""
     rollout = Rollout.from_settings(world_model, tokenizer, env)
     rng = np.random.default_rng(seed)
     result: dict = {kind: {} for kind in HELD_ARM}
@@ -217,8 +219,9 @@ def held_arm(
                     for t in range(env.episode_steps)
                 ]
                 done.append(torch.stack(steps, 1))
-            done = torch.cat(done).double().numpy()
-            passed = done >= threshold
+            done = torch.cat(done).double()
+            passed = (held_done(done, env.done_steps) >= threshold).numpy()
+            done = done.numpy()
             fired = passed.any(1)
             low, high = wilson_interval(int(fired.sum()), len(fired))
             result[kind][subset] = {
@@ -230,4 +233,10 @@ def held_arm(
                 "mean_done_per_step": done.mean(0).tolist(),
                 "solved_in_simulator": int(sum(solved(e, a) for e, a in zip(episodes, actions, strict=True))),
             }
-    return {"steps": env.episode_steps, "threshold": threshold, "jitter_std": JITTER_STD, "kinds": result}
+    return {
+        "steps": env.episode_steps,
+        "threshold": threshold,
+        "done_steps": env.done_steps,
+        "jitter_std": JITTER_STD,
+        "kinds": result,
+    }

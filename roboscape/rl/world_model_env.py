@@ -22,6 +22,14 @@ environments; or one of the learned-reward baselines (:class:`LearnedReward`). A
 ``terminated`` when the action world model's done signal reaches ``done_threshold`` (its
 ``success``), ``truncated`` after ``episode_steps``.
 
+**The done signal held** (``done_steps``; not in the paper). The done signal the reward and
+``success`` read is the least of the last ``done_steps`` steps' done probabilities in the episode
+(0 until it has had that many): it passes a threshold only when it has passed it that many steps in a
+row. Under a trembling arm, the world model's imagined frames leave its data, and its done head
+answers them with isolated spikes of "solved", each a step long; on its data's solved episodes it
+stays up for the rest of the episode (docs/rl-history.md, "What the done signal answers"). 1: each
+step's own probability, as Eq. 7.
+
 **Bad actions.** NaN or infinite actions are an error; actions outside the range the world model
 was trained on are clipped (the rollout engine) and counted per environment in
 ``info["action_clipped"]``.
@@ -87,6 +95,9 @@ class WMEnvConfig:
     terminate_on_done: bool = False
     """end (and reset) an episode once the done signal passes done_threshold (off: the general
     reward is positive every step, so ending on done would teach the policy to avoid it)"""
+    done_steps: int = 3
+    """steps in a row the done signal must pass a threshold for the reward's sparse term and for
+    ``success`` (the least of its last ``done_steps`` probabilities; 1: each step's own, Eq. 7)"""
     decoder: str = "fused-auto-by4"
     """the rollout's decoder (roboscape.models.inference_decoder: exact, or e.g. fused-auto-by4)"""
     temperature: float = 0.0
@@ -98,6 +109,18 @@ class WMEnvConfig:
     precision: str = "fp32"
     """the world model's forward pass: fp32, bf16 (autocast) or auto (bf16 where the hardware computes
     in it; roboscape.models.rollout)"""
+
+    def __post_init__(self):
+        if self.done_steps < 1:
+            raise ValueError(f"done_steps must be at least 1 (1: each step's own done signal), got {self.done_steps}")
+
+
+def held_done(done: torch.Tensor, steps: int) -> torch.Tensor:
+    """The done signal held for ``steps``: at each step of episodes' done probabilities (N, T), the
+    least of that step's and the ``steps - 1`` before it (0 before the episode has had ``steps``),
+    what the environment's reward and ``success`` read (:class:`WMEnvConfig`'s ``done_steps``)."""
+    padded = torch.cat([done.new_zeros(done.shape[0], steps - 1), done], 1)
+    return padded.unfold(1, steps, 1).min(-1).values
 
 
 @dataclass
@@ -265,6 +288,7 @@ class WorldModelEnv:
         self._t = torch.zeros(self.num_envs, dtype=torch.long)
         self._return = torch.zeros(self.num_envs)
         self._success_once = torch.zeros(self.num_envs, dtype=torch.bool)
+        self._recent_done = torch.zeros(self.num_envs, self.cfg.done_steps)  # the last done_steps probabilities
 
     # ------------------------------------------------------------------ helpers
     def _draw(self, n: int) -> torch.Tensor:
@@ -298,6 +322,7 @@ class WorldModelEnv:
         self._t.zero_()
         self._return.zero_()
         self._success_once.zero_()
+        self._recent_done.zero_()
         return self._obs(self._frame, self._frame), {
             "scene_id": [self.states.scene_ids[i] for i in self._state.tolist()]
         }
@@ -315,9 +340,11 @@ class WorldModelEnv:
         clipped = ((actions < self.rollout.low.cpu()) | (actions > self.rollout.high.cpu())).any(-1)
         out = self.rollout.step(actions)
         frames = out.frames.clamp(-1, 1)
-        reward = self.reward(frames, out.done, out.features).float().cpu()
+        self._recent_done = torch.cat([self._recent_done[:, 1:], out.done.float().cpu()[:, None]], 1)
+        held = self._recent_done.min(1).values  # the done signal held for done_steps
+        reward = self.reward(frames, held.to(out.done.device), out.features).float().cpu()
         done = out.done.float().cpu()
-        success = done >= self.cfg.done_threshold
+        success = held >= self.cfg.done_threshold
         prev, self._frame = self._frame, to_uint8(frames).cpu()
         self._t += 1
         self._return += reward
@@ -343,6 +370,7 @@ class WorldModelEnv:
         self.reward.reset(envs, self._goals(rows))
         self._frame[envs] = torch.from_numpy(self.states.frames[rows.numpy()].copy())
         self._t[envs], self._return[envs], self._success_once[envs] = 0, 0.0, False
+        self._recent_done[envs] = 0.0
         obs = self._obs(self._frame, torch.where(ended[:, None, None, None], self._frame, prev))
         info.update(final_observation=final_obs, _final_info=ended, final_info={"success": success, "episode": episode})
         return obs, reward, terminated, truncated, info

@@ -29,9 +29,9 @@ import torch
 from roboscape.sim.catalogue import Catalogue, SceneSpec, instruction
 from roboscape.sim.env import CONTROL_MODE, make_env
 from roboscape.sim.exploration import (
+    DEFAULT_SEGMENTS,
     JITTER,
     SEGMENT_LENGTH,
-    SEGMENTS,
     check_kinds,
     check_segment_length,
     exploratory_segments,
@@ -67,7 +67,7 @@ class GeneratorConfig:
     explore_rest_extreme: bool = True  # one exploring from the initial pose opens with an extreme segment
     explore_stall_mm: float = 5.0  # an extreme segment ends at an action moving the TCP less than this; 0: off
     explore_rest_hold: bool = False  # the opening extreme segment from rest holds its axis until the arm stalls
-    explore_segments: tuple[str, ...] = SEGMENTS  # the kinds of exploratory segment, drawn uniformly
+    explore_segments: tuple[str, ...] = DEFAULT_SEGMENTS  # the kinds of exploratory segment, drawn uniformly
     explore_jitter: float = JITTER  # std of a jitter segment's arm actions, a fraction of the bounds
     image_size: int = 128
     control_freq: int = 25

@@ -93,8 +93,8 @@ def start(subset: str, scene: str, seed: int, first: np.ndarray) -> Trajectory:
     return Trajectory(subset, scene, seed, "suboptimal", False, first[None], np.zeros((0, 7), np.float32), np.zeros(0))
 
 
-@pytest.mark.parametrize(("bias", "fired"), [(10.0, True), (-10.0, False)])
-def test_the_held_arm_counts_the_episodes_whose_done_signal_passes(monkeypatch, bias, fired):
+@pytest.mark.parametrize(("bias", "fired", "done_steps"), [(10.0, True, 1), (-10.0, False, 1), (10.0, True, 3)])
+def test_the_held_arm_counts_the_episodes_whose_done_signal_passes(monkeypatch, bias, fired, done_steps):
     wm, tok, states = env_world(frame_skip=2)
     with torch.no_grad():  # a done head that always (never) passes, whatever it is shown
         wm.done_head[-1].weight.zero_()
@@ -113,20 +113,20 @@ def test_the_held_arm_counts_the_episodes_whose_done_signal_passes(monkeypatch, 
     actions = []
     step = Rollout.step
     monkeypatch.setattr(Rollout, "step", lambda self, a: actions.append(a.clone()) or step(self, a))
-    env = WMEnvConfig(num_envs=2, episode_steps=4, decoder="exact")
+    env = WMEnvConfig(num_envs=2, episode_steps=4, decoder="exact", done_steps=done_steps)
     simulated = []
     std = np.full(7, 0.5)
     # a simulator in which only push/s1's start state is solved
     result = held_arm(
         wm, tok, starts, env, 0.5, std, lambda e, a: simulated.append((e.scene_id, a)) or e.scene_id == "push/s1"
     )
-    assert list(result["kinds"]) == ["still", "jitter"] and result["steps"] == 4
+    assert list(result["kinds"]) == ["still", "jitter"] and result["steps"] == 4 and result["done_steps"] == done_steps
     for kind in ("still", "jitter"):
         ood = result["kinds"][kind]["ood"]
         assert ood["start_states"] == 3 and result["kinds"][kind]["heldout"]["start_states"] == 1
         assert len(ood["mean_done_per_step"]) == 4
         assert ood["done_passed"] == (3 if fired else 0) and ood["share"] == (1.0 if fired else 0.0)
-        assert ood["first_step_mean"] == (1.0 if fired else None)
+        assert ood["first_step_mean"] == (float(done_steps) if fired else None)  # held from the first step
         low, high = ood["share_95"]
         assert low - 1e-9 <= ood["share"] <= high + 1e-9 and (low > 0.3 if fired else high < 0.7)
         assert ood["solved_in_simulator"] == 1 and result["kinds"][kind]["heldout"]["solved_in_simulator"] == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,6 +20,7 @@ from roboscape.rl.world_model_env import (
     SingleWorldModelEnv,
     WMEnvConfig,
     WorldModelEnv,
+    held_done,
     make_reward,
 )
 
@@ -79,6 +82,48 @@ def test_a_guided_environment_steps_through_its_auto_resets_with_the_guided_roll
     # guidance changes what the environment shows, and guiding only hidden motion is not guiding everywhere
     assert not torch.equal(frames[1.0, "all"], frames[3.0, "all"])
     assert not torch.equal(frames[3.0, "hidden"], frames[3.0, "all"])
+
+
+class DoneReward(StepReward):
+    """A stand-in reward that pays the done signal it is given."""
+
+    def __call__(self, frames, done, tokens):
+        return done.float().cpu()
+
+
+def test_the_done_signal_counts_once_held_for_done_steps(monkeypatch):
+    wm, tok, states = env_world()
+    # each step's done probabilities of two environments, over two 4-step episodes
+    script = [[0.9, 0.9], [0.1, 0.9], [0.9, 0.9], [0.9, 0.2], [0.9, 0.9], [0.9, 0.9]]
+    step = Rollout.step
+    for done_steps, success, paid in (
+        (1, [[1, 1], [0, 1], [1, 1], [1, 0], [1, 1], [1, 1]], script),
+        # held for 2: the least of the step's and the one before, 0 on an episode's first step
+        (2, [[0, 0], [0, 1], [0, 1], [1, 0], [0, 0], [1, 1]],
+         [[0, 0], [0.1, 0.9], [0.1, 0.9], [0.9, 0.2], [0, 0], [0.9, 0.9]]),
+    ):  # fmt: skip
+        steps = iter(script)
+
+        def scripted(self, a, steps=steps):
+            return dataclasses.replace(step(self, a), done=torch.tensor(next(steps)))
+
+        monkeypatch.setattr(Rollout, "step", scripted)
+        cfg = WMEnvConfig(num_envs=2, episode_steps=4, done_steps=done_steps)
+        env = WorldModelEnv(wm, tok, states, cfg, DoneReward())
+        env.reset(seed=0)
+        out = [env.step(torch.zeros(2, 7)) for _ in script]
+        assert [o[4]["success"].int().tolist() for o in out] == success
+        assert torch.allclose(torch.stack([o[1] for o in out]), torch.tensor(paid))  # the reward sees the held signal
+        assert torch.allclose(torch.stack([o[4]["done_prob"] for o in out]), torch.tensor(script))  # info: each step's
+        assert out[3][4]["final_info"]["episode"]["success_once"].tolist() == [True, True]
+    with pytest.raises(ValueError, match="done_steps"):
+        WMEnvConfig(done_steps=0)
+
+
+def test_held_done_is_the_least_of_the_last_steps():
+    done = torch.tensor([[0.9, 0.1, 0.8, 0.7, 0.6, 0.2]])
+    assert torch.equal(held_done(done, 1), done)
+    assert torch.equal(held_done(done, 3), torch.tensor([[0.0, 0.0, 0.1, 0.1, 0.6, 0.2]]))
 
 
 def test_the_same_seed_gives_the_same_episodes():

@@ -10,6 +10,7 @@ import pytest
 
 from roboscape.sim.catalogue import build_catalogue
 from roboscape.sim.exploration import (
+    DEFAULT_SEGMENTS,
     SEGMENTS,
     Segment,
     exploratory_actions,
@@ -22,7 +23,7 @@ from roboscape.sim.policy_io import GRIPPER
 
 
 def test_exploratory_actions_stay_in_their_bounds_and_cover_every_kind():
-    actions, kinds = exploratory_actions(400, 0.8, 0.2, 1.0, np.random.default_rng(0))
+    actions, kinds = exploratory_actions(400, 0.8, 0.2, 1.0, np.random.default_rng(0), kinds=SEGMENTS)
     assert actions.shape == (400, 7) and actions.dtype == np.float32 and len(kinds) == 400
     assert set(kinds) == set(SEGMENTS)
     assert np.abs(actions[:, :3]).max() <= 0.8 + 1e-6
@@ -79,7 +80,9 @@ def test_open_extreme_makes_the_first_segment_an_axis_at_the_bound_over_every_ax
         assert np.isclose(abs(actions[0, axis]), 0.8)
     assert len(openings) == 6  # each axis, both signs
     # without it, first segments are of every kind
-    assert {exploratory_actions(8, 0.8, 0.2, 1.0, np.random.default_rng(s))[1][0] for s in range(60)} == set(SEGMENTS)
+    assert {exploratory_actions(8, 0.8, 0.2, 1.0, np.random.default_rng(s))[1][0] for s in range(60)} == set(
+        DEFAULT_SEGMENTS
+    )
 
 
 @pytest.mark.slow

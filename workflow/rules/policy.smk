@@ -17,7 +17,8 @@ if unknown := set(RLWM["learned_reward_tasks"]) - set(TASKS):
 LEARNED_REWARD_TASKS = [t for t in TASKS if t in RLWM["learned_reward_tasks"]]
 # RL w. World Model's environment (roboscape.rl.world_model_env.WMEnvConfig)
 RLWM_ENV = {"num_envs": RLWM["num_envs"], "episode_steps": POLICY["episode_steps"], "done_threshold": RLWM["done_threshold"],
-            "terminate_on_done": RLWM["terminate_on_done"], "decoder": RLWM["decoder"], **ROLLOUT}
+            "terminate_on_done": RLWM["terminate_on_done"], "done_steps": RLWM["done_steps"], "decoder": RLWM["decoder"],
+            **ROLLOUT}
 
 
 def method_tasks(method):

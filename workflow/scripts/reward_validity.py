@@ -45,6 +45,7 @@ with job_log(snakemake.log[0]) as log:
         Tokenizer.from_pretrained(Path(i.tokenizer).parent),
         general=GeneralReward(RewardConfig(**p.reward), num_envs=1) if "general" in p.rewards else None,
         goals={(s, f.tobytes()): g for s, f, g in zip(goals["scene_id"], goals["initial"], goals["goal"], strict=True)},
+        done_steps=p.env["done_steps"],
         **learned,
     )
     scores = [score(t, rewards) for t in tqdm(trajectories, desc=f"reward validity {task}", mininterval=10)]
