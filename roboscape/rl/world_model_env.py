@@ -27,8 +27,8 @@ environments; or one of the learned-reward baselines (:class:`LearnedReward`). A
 (0 until it has had that many): it passes a threshold only when it has passed it that many steps in a
 row. Under a trembling arm, the world model's imagined frames leave its data, and its done head
 answers them with isolated spikes of "solved", each a step long; on its data's solved episodes it
-stays up for the rest of the episode (docs/rl-history.md, "What the done signal answers"). 1: each
-step's own probability, as Eq. 7.
+rises and stays up (docs/rl-history.md, "Jitter in the recordings, and the done signal held").
+1: each step's own probability, as Eq. 7.
 
 **Bad actions.** NaN or infinite actions are an error; actions outside the range the world model
 was trained on are clipped (the rollout engine) and counted per environment in

@@ -16,10 +16,10 @@ segments of these kinds (those the config's ``explore_segments`` names; by defau
 - ``walk``: a random walk, each action the previous plus Gaussian noise, clipped to the box;
 - ``still``: no motion (its "no motion" and gripper sequences: the arm must stay put);
 - ``jitter``: independent Gaussian actions around no motion, their std ``jitter`` of the bounds,
-  clipped to the box, the gripper held: the small motions about a
-  held pose that a policy's exploration noise makes. Made to teach the done signal that a trembling
-  arm solves nothing; in the world model's rollouts it made no difference, and it is off by default
-  (docs/rl-history.md, "Jitter in the recordings").
+  clipped to the box, the gripper held: the small motions about a held pose that a policy's
+  exploration noise makes. Made to teach the done signal that a trembling arm solves nothing; in
+  the world model's rollouts it made no difference, and it is off by default (docs/rl-history.md,
+  "Jitter in the recordings, and the done signal held").
 
 Bounds are in the controller's normalised units per control step: translation ``bound`` (1: the
 controller's own bound, 0.1 m per control step), rotation ``rotation_bound``. Gripper commands are
@@ -43,7 +43,7 @@ import numpy as np
 
 SEGMENTS = ("extreme", "uniform", "walk", "still", "jitter")
 # the kinds drawn by default (the config's explore_segments): jitter in the recordings was measured
-# and left out (docs/rl-history.md, "Jitter in the recordings")
+# and left out (docs/rl-history.md, "Jitter in the recordings, and the done signal held")
 DEFAULT_SEGMENTS = ("extreme", "uniform", "walk", "still")
 # exploratory actions per segment, inclusive: the default of the config's explore_segment_length
 SEGMENT_LENGTH = (2, 6)
