@@ -221,7 +221,6 @@ def held_arm(
                 done.append(torch.stack(steps, 1))
             done = torch.cat(done).double()
             passed = (held_done(done, env.done_steps) >= threshold).numpy()
-            done = done.numpy()
             fired = passed.any(1)
             low, high = wilson_interval(int(fired.sum()), len(fired))
             result[kind][subset] = {

@@ -340,10 +340,10 @@ class WorldModelEnv:
         clipped = ((actions < self.rollout.low.cpu()) | (actions > self.rollout.high.cpu())).any(-1)
         out = self.rollout.step(actions)
         frames = out.frames.clamp(-1, 1)
-        self._recent_done = torch.cat([self._recent_done[:, 1:], out.done.float().cpu()[:, None]], 1)
+        done = out.done.float().cpu()
+        self._recent_done = torch.cat([self._recent_done[:, 1:], done[:, None]], 1)
         held = self._recent_done.min(1).values  # the done signal held for done_steps
         reward = self.reward(frames, held.to(out.done.device), out.features).float().cpu()
-        done = out.done.float().cpu()
         success = held >= self.cfg.done_threshold
         prev, self._frame = self._frame, to_uint8(frames).cpu()
         self._t += 1
