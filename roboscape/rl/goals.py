@@ -10,6 +10,9 @@ layout). The goals file (``goals.h5``) holds, row for row::
     initial       (N, H, W, 3) uint8   the real first frame
     goal          (N, H, W, 3) uint8   the imagined goal
     final         (N, H, W, 3) uint8   the recorded episode's last frame (the planner's end state)
+    initial_decoded, final_decoded
+                  (N, H, W, 3) uint8   the first and the last frame through the tokenizer, decoded as
+                                       the rollout decodes (the first frame as the decoder's context)
     steps         (N,)  int            world-model steps to the goal (max_steps if never done)
     reached       (N,)  bool           whether the done signal reached the threshold
     solved        (N,)  bool           whether the recorded episode ended solved
@@ -17,7 +20,11 @@ layout). The goals file (``goals.h5``) holds, row for row::
 
 **Fidelity** (:func:`goal_fidelity`): on the states whose recorded episode ended solved, the
 perceptual distance from the imagined goal to the real final frame, against the distance from the
-initial frame to it -- the floor a useful goal must beat, as eval_wm's copy floor is.
+initial frame to it -- the floor a useful goal must beat, as eval_wm's copy floor is. Every goal is
+a decoded frame and pays what decoding costs, which the real initial frame does not; two decoded
+references separate that cost from the imagination's: the initial frame decoded (the goal of a
+model that imagines nothing, as controllability's tokenized copy floor) and the final frame decoded
+(a perfect imagination: the best a goal can score with this tokenizer).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from roboscape.utils.io import atomic_path
 from roboscape.utils.stats import clustered_standard_error
 
 STRINGS = ("scene_id", "split", "instruction", "label")
+FRAMES = ("initial", "goal", "final", "initial_decoded", "final_decoded")
 
 
 @dataclass
@@ -89,25 +97,41 @@ def imagine_goals(
     cfg: GoalConfig,
 ) -> dict:
     """Eq. 6 for every initial state: ``states`` from :func:`initial_states`; adds ``goal``,
-    ``steps`` and ``reached``."""
+    ``steps``, ``reached`` and the decoded references ``initial_decoded`` and ``final_decoded``."""
     if text_wm.cfg.control != "text":
         raise ValueError("goals are imagined by the text world model")
     rollout = Rollout(text_wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)
-    out: dict[str, list] = {"goal": [], "steps": [], "reached": []}
+    out: dict[str, list] = {k: [] for k in ("goal", "steps", "reached", "initial_decoded", "final_decoded")}
     for start in range(0, len(states["initial"]), cfg.batch_size):
-        frames = to_model_range(torch.from_numpy(states["initial"][start : start + cfg.batch_size]))
-        rows = torch.tensor([instruction_rows[t] for t in states["instruction"][start : start + cfg.batch_size]])
+        batch = slice(start, start + cfg.batch_size)
+        frames = to_model_range(torch.from_numpy(states["initial"][batch]))
+        rows = torch.tensor([instruction_rows[t] for t in states["instruction"][batch]])
         goal, steps, reached = rollout.imagine_goal(
             frames, *text(rows), threshold=cfg.threshold, max_steps=cfg.max_steps
         )
-        for key, value in (("goal", to_uint8(goal)), ("steps", steps), ("reached", reached)):
+        references = [decoded(tokenizer, states[k][batch], frames) for k in ("initial", "final")]
+        for key, value in zip(
+            ("goal", "steps", "reached", "initial_decoded", "final_decoded"),
+            (to_uint8(goal), steps, reached, *references),
+            strict=True,
+        ):
             out[key].append(value.cpu().numpy())
     return {**states, **{k: np.concatenate(v) for k, v in out.items()}}
 
 
+@torch.no_grad()
+def decoded(tokenizer: Tokenizer, frames: np.ndarray, context: torch.Tensor) -> torch.Tensor:
+    """Frames (N, H, W, 3) uint8 through the tokenizer, decoded with the model-range frames
+    ``context`` (N, 3, H, W) as the decoder's context, as a rollout started from them decodes:
+    (N, H, W, 3) uint8."""
+    device = next(tokenizer.parameters()).device
+    tokens = tokenizer.encode(to_model_range(torch.from_numpy(frames)).to(device))
+    return to_uint8(tokenizer.decode_tokens(tokens, tokenizer.decoder_context(context.to(device))))
+
+
 def write_goals(goals: dict, path: str | Path, cfg: GoalConfig) -> None:
     with atomic_path(path) as tmp, open_h5(tmp, "w") as f:
-        for key in ("initial", "goal", "final"):
+        for key in FRAMES:
             f.create_dataset(key, data=goals[key], chunks=(1, *goals[key].shape[1:]), compression="gzip")
         for key in ("steps", "reached", "solved"):
             f.create_dataset(key, data=goals[key])
@@ -117,7 +141,7 @@ def write_goals(goals: dict, path: str | Path, cfg: GoalConfig) -> None:
 
 def read_goals(path: str | Path) -> dict:
     with open_h5(path) as f:
-        goals = {k: f[k][()] for k in ("initial", "goal", "final", "steps", "reached", "solved")}
+        goals = {k: f[k][()] for k in (*FRAMES, "steps", "reached", "solved")}
         goals.update({k: json.loads(f.attrs[k]) for k in STRINGS})
     return goals
 
@@ -125,31 +149,42 @@ def read_goals(path: str | Path) -> dict:
 @torch.no_grad()
 def goal_fidelity(goals: dict, perceptual: PerceptualDistance, batch_size: int = 16) -> dict:
     """Per split: on the states whose recorded episode ended solved, the mean perceptual distance
-    from the imagined goal and from the initial frame to the real final frame, the margin (initial
-    minus goal: positive where the goal is closer) with its standard error clustered by scene, and
-    the fraction of states whose goal is closer; and how many goals were reached, in how many steps."""
-    d_goal, d_init = [], []
+    to the real final frame from the imagined goal, the initial frame and the two decoded references
+    (``*_to_final``); the margin (initial minus goal: positive where the goal is closer) with its
+    standard error clustered by scene and the fraction of states whose goal is closer; the margin over
+    the decoded initial frame, likewise; the margin a perfect imagination would have (initial minus
+    decoded final: where it is negative, decoding alone costs more than the task changes and no goal
+    can beat the floor); and how many goals were reached, in how many steps."""
+    keys = ("goal", "initial", "initial_decoded", "final_decoded")
+    dist: dict[str, list] = {k: [] for k in keys}
     for start in range(0, len(goals["goal"]), batch_size):
         final = to_model_range(torch.from_numpy(goals["final"][start : start + batch_size]))
-        for out, key in ((d_goal, "goal"), (d_init, "initial")):
-            out.append(perceptual(to_model_range(torch.from_numpy(goals[key][start : start + batch_size])), final))
-    d_goal, d_init = torch.cat(d_goal).double().numpy(), torch.cat(d_init).double().numpy()
+        for key in keys:
+            frames = to_model_range(torch.from_numpy(goals[key][start : start + batch_size]))
+            dist[key].append(perceptual(frames, final))
+    d = {k: torch.cat(v).double().numpy() for k, v in dist.items()}
     result = {}
     for split in sorted(set(goals["split"])):
-        mask = (np.array(goals["split"]) == split) & goals["solved"]
-        scenes = [s for s, m in zip(goals["scene_id"], mask, strict=True) if m]
-        margin = d_init[mask] - d_goal[mask]
         in_split = np.array(goals["split"]) == split
+        mask = in_split & goals["solved"]
+        scenes = [s for s, m in zip(goals["scene_id"], mask, strict=True) if m]
+        margins = {
+            "margin": d["initial"][mask] - d["goal"][mask],
+            "margin_over_decoded_initial": d["initial_decoded"][mask] - d["goal"][mask],
+            "perfect_goal_margin": d["initial"][mask] - d["final_decoded"][mask],
+        }
         result[split] = {
             "states": int(in_split.sum()),
             "solved_states": int(mask.sum()),
             "scenes": len(set(scenes)),
-            "goal_to_final": float(d_goal[mask].mean()) if mask.any() else None,
-            "initial_to_final": float(d_init[mask].mean()) if mask.any() else None,
-            "margin": float(margin.mean()) if mask.any() else None,
-            "margin_standard_error": clustered_standard_error(margin, scenes) if mask.any() else None,
-            "fraction_goal_closer": float((margin > 0).mean()) if mask.any() else None,
-            "beats_floor": bool(margin.mean() > 0) if mask.any() else None,
+            **{f"{k}_to_final": float(d[k][mask].mean()) if mask.any() else None for k in keys},
+            **{k: float(m.mean()) if mask.any() else None for k, m in margins.items()},
+            **{
+                f"{k}_standard_error": clustered_standard_error(m, scenes) if mask.any() else None
+                for k, m in margins.items()
+            },
+            "fraction_goal_closer": float((margins["margin"] > 0).mean()) if mask.any() else None,
+            "beats_floor": bool(margins["margin"].mean() > 0) if mask.any() else None,
             "reached": float(goals["reached"][in_split].mean()),
             "mean_steps": float(goals["steps"][in_split].mean()),
         }

@@ -6,11 +6,20 @@ import numpy as np
 import pytest
 import torch
 
+from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.models.control import TextControl
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
 from roboscape.models.world_model import WorldModel, WorldModelConfig
-from roboscape.rl.goals import GoalConfig, goal_fidelity, imagine_goals, initial_states, read_goals, write_goals
+from roboscape.rl.goals import (
+    GoalConfig,
+    decoded,
+    goal_fidelity,
+    imagine_goals,
+    initial_states,
+    read_goals,
+    write_goals,
+)
 from roboscape.sim.trajectory_io import TrajectoryShard
 
 from fakes import write_fake_shard
@@ -46,6 +55,7 @@ def test_goals_are_the_first_done_frames_of_every_recorded_initial_state(tmp_pat
     write_goals(goals, tmp_path / "goals.h5", GoalConfig())
     back = read_goals(tmp_path / "goals.h5")
     assert np.array_equal(back["goal"], goals["goal"]) and back["scene_id"] == goals["scene_id"]
+    assert np.array_equal(back["final_decoded"], goals["final_decoded"])
     with pytest.raises(ValueError, match="text world model"):
         imagine_goals(
             WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=4, dim=32, heads=4)),
@@ -72,13 +82,39 @@ def test_sampled_goals_are_seeded(tmp_path):
     assert not np.array_equal(sampled, greedy) and not np.array_equal(goals(temperature=1.0, seed=4), sampled)
 
 
+def test_the_decoded_references_are_the_frames_through_the_tokenizer_with_the_first_frame_as_context(tmp_path):
+    shard = write_fake_shard(tmp_path / "t.h5", [9, 7, 8], size=32)
+    states = initial_states([shard], ["push/obj0-plate-wood", "push/obj1-plate-wood"])
+    wm, tok, text = text_world()
+    goals = imagine_goals(wm, tok, text, {INSTRUCTION: 0}, states, GoalConfig(threshold=0.0, max_steps=1))
+    with torch.no_grad():
+        per_frame = tok(to_model_range(torch.from_numpy(states["final"]))).reconstruction.clamp(-1, 1)
+    assert np.array_equal(goals["final_decoded"], to_uint8(per_frame).numpy())
+    assert goals["initial_decoded"].shape == states["initial"].shape
+    assert not np.array_equal(goals["initial_decoded"], goals["final_decoded"])
+    # a decoder with a context frame decodes the final frame's tokens with the first frame's help
+    torch.manual_seed(1)
+    ctx = Tokenizer(
+        TokenizerConfig(image_size=32, downsample_factor=8, base_channels=16, codebook_bits=6, decoder_context=True)
+    ).eval()
+    first, last = (to_model_range(torch.from_numpy(states[k])) for k in ("initial", "final"))
+    with torch.no_grad():
+        expected = to_uint8(ctx(last, context_frames=first).reconstruction.clamp(-1, 1)).numpy()
+        swapped = to_uint8(ctx(last, context_frames=last).reconstruction.clamp(-1, 1)).numpy()
+    assert np.array_equal(decoded(ctx, states["final"], first).numpy(), expected)
+    assert not np.array_equal(expected, swapped)
+
+
 def test_fidelity_compares_the_goal_with_the_initial_frame_on_solved_states():
     rng = np.random.default_rng(0)
     final = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    initial = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     goals = {
         "final": final,
         "goal": final.copy(),
-        "initial": rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8),
+        "initial": initial,
+        "initial_decoded": initial.copy(),
+        "final_decoded": initial.copy(),  # decoding loses everything the task changes
         "solved": np.array([True, True, True, False]),
         "split": ["ind", "ind", "ood", "ood"],
         "scene_id": ["a", "b", "c", "c"],
@@ -93,3 +129,6 @@ def test_fidelity_compares_the_goal_with_the_initial_frame_on_solved_states():
     assert (
         ind["margin_standard_error"] is not None and ood["margin_standard_error"] is None
     )  # one scene: no clustered SE
+    assert ind["margin_over_decoded_initial"] == pytest.approx(ind["margin"])
+    assert ind["final_decoded_to_final"] == pytest.approx(ind["initial_to_final"])
+    assert ind["perfect_goal_margin"] == pytest.approx(0.0, abs=1e-6) and ind["perfect_goal_margin_standard_error"] >= 0

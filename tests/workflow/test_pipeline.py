@@ -522,7 +522,10 @@ def test_goals_are_imagined_for_every_recorded_initial_state(tiny_run, task):
         assert f["states"] == 2 * TINY["scenes"][f"n_{split}"] and 0 <= f["reached"] <= 1
         if f["solved_states"]:
             assert f["margin"] == pytest.approx(f["initial_to_final"] - f["goal_to_final"])
+            assert f["margin_over_decoded_initial"] == pytest.approx(f["initial_decoded_to_final"] - f["goal_to_final"])
+            assert f["perfect_goal_margin"] == pytest.approx(f["initial_to_final"] - f["final_decoded_to_final"])
     assert (tiny_run.out / "rl" / "goals" / f"{task}.png").stat().st_size > 10_000
+    assert "| margin over the decoded initial | a perfect goal's margin |" in (tiny_run.out / "summary.md").read_text()
 
 
 def test_the_policy_environment_sees_what_the_data_stage_recorded(tiny_run):
