@@ -110,8 +110,8 @@ def goal_table(fidelity: dict[str, dict]) -> list[str]:
         "Perceptual distance to the planner's final frame from the imagined goal and from the initial frame (the",
         "floor), on initial states whose recorded episode ended solved; the margin is positive where the goal is",
         "closer (± one standard error clustered by scene). A goal is a decoded frame: the margin over the initial",
-        "frame decoded leaves out what decoding costs, and a perfect goal (the final frame decoded) has the last",
-        "margin -- where it is negative, no goal this tokenizer decodes can beat the floor.",
+        "frame decoded leaves out what decoding costs, and a perfect goal (the frame of the episode's first success,",
+        "decoded) has the last margin -- where it is negative, no goal this tokenizer decodes can beat the floor.",
         "",
         "| task | split (scenes) | states | goal to final | initial to final | margin | goal closer "
         "| margin over the decoded initial | a perfect goal's margin | goals reached (mean steps) |",

@@ -10,9 +10,10 @@ layout). The goals file (``goals.h5``) holds, row for row::
     initial       (N, H, W, 3) uint8   the real first frame
     goal          (N, H, W, 3) uint8   the imagined goal
     final         (N, H, W, 3) uint8   the recorded episode's last frame (the planner's end state)
-    initial_decoded, final_decoded
-                  (N, H, W, 3) uint8   the first and the last frame through the tokenizer, decoded as
-                                       the rollout decodes (the first frame as the decoder's context)
+    initial_decoded, success_decoded
+                  (N, H, W, 3) uint8   the first frame, and the frame at the recorded episode's first
+                                       success, through the tokenizer, decoded as the rollout decodes
+                                       (the first frame as the decoder's context)
     steps         (N,)  int            world-model steps to the goal (max_steps if never done)
     reached       (N,)  bool           whether the done signal reached the threshold
     solved        (N,)  bool           whether the recorded episode ended solved
@@ -23,8 +24,9 @@ perceptual distance from the imagined goal to the real final frame, against the 
 initial frame to it -- the floor a useful goal must beat, as eval_wm's copy floor is. Every goal is
 a decoded frame and pays what decoding costs, which the real initial frame does not; two decoded
 references separate that cost from the imagination's: the initial frame decoded (the goal of a
-model that imagines nothing, as controllability's tokenized copy floor) and the final frame decoded
-(a perfect imagination: the best a goal can score with this tokenizer).
+model that imagines nothing, as controllability's tokenized copy floor) and the real frame at the
+recorded episode's first success decoded (a perfect Eq. 6 goal, the first done frame; the planner's
+episodes go on after it, letting go and withdrawing, so it is not the final frame).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from roboscape.utils.io import atomic_path
 from roboscape.utils.stats import clustered_standard_error
 
 STRINGS = ("scene_id", "split", "instruction", "label")
-FRAMES = ("initial", "goal", "final", "initial_decoded", "final_decoded")
+FRAMES = ("initial", "goal", "final", "initial_decoded", "success_decoded")
 
 
 @dataclass
@@ -67,24 +69,28 @@ class GoalConfig:
 
 
 def initial_states(shards: Sequence[str | Path], scene_ids: Sequence[str], view: str = "third_view") -> dict:
-    """The first and last frames of every recorded episode of ``scene_ids`` in ``shards``, with
-    their scene, split, instruction, label and whether they ended solved."""
+    """The first and last frames of every recorded episode of ``scene_ids`` in ``shards``, the
+    frame after the step the simulator first counted success (``success``; the last frame if it
+    never did: what a perfect Eq. 6 goal shows), with their scene, split, instruction, label and
+    whether they ended solved."""
     wanted = set(scene_ids)
-    out: dict[str, list] = {k: [] for k in ("initial", "final", "solved", *STRINGS)}
+    out: dict[str, list] = {k: [] for k in ("initial", "success", "final", "solved", *STRINGS)}
     for path in shards:
         with TrajectoryShard(path) as shard:
             for i, meta in enumerate(shard.episodes):
                 if meta["scene_id"] not in wanted or meta["label"] == EXPLORATORY:
                     continue
-                frames = shard.group(i)[f"obs/sensor_data/{view}/rgb"]
+                group = shard.group(i)
+                frames, success = group[f"obs/sensor_data/{view}/rgb"], group["success"][()]
                 out["initial"].append(frames[0])
+                out["success"].append(frames[int(np.argmax(success)) + 1] if success.any() else frames[-1])
                 out["final"].append(frames[-1])
                 out["solved"].append(bool(meta["success"]))
                 for key in STRINGS:
                     out[key].append(meta[key])
     if not out["initial"]:
         raise ValueError(f"no recorded episode of scenes {sorted(wanted)}")
-    return {k: np.stack(v) if k in ("initial", "final", "solved") else v for k, v in out.items()}
+    return {k: np.stack(v) if k in ("initial", "success", "final", "solved") else v for k, v in out.items()}
 
 
 @torch.no_grad()
@@ -97,11 +103,11 @@ def imagine_goals(
     cfg: GoalConfig,
 ) -> dict:
     """Eq. 6 for every initial state: ``states`` from :func:`initial_states`; adds ``goal``,
-    ``steps``, ``reached`` and the decoded references ``initial_decoded`` and ``final_decoded``."""
+    ``steps``, ``reached`` and the decoded references ``initial_decoded`` and ``success_decoded``."""
     if text_wm.cfg.control != "text":
         raise ValueError("goals are imagined by the text world model")
     rollout = Rollout(text_wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)
-    out: dict[str, list] = {k: [] for k in ("goal", "steps", "reached", "initial_decoded", "final_decoded")}
+    out: dict[str, list] = {k: [] for k in ("goal", "steps", "reached", "initial_decoded", "success_decoded")}
     for start in range(0, len(states["initial"]), cfg.batch_size):
         batch = slice(start, start + cfg.batch_size)
         frames = to_model_range(torch.from_numpy(states["initial"][batch]))
@@ -109,9 +115,9 @@ def imagine_goals(
         goal, steps, reached = rollout.imagine_goal(
             frames, *text(rows), threshold=cfg.threshold, max_steps=cfg.max_steps
         )
-        references = [decoded(tokenizer, states[k][batch], frames) for k in ("initial", "final")]
+        references = [decoded(tokenizer, states[k][batch], frames) for k in ("initial", "success")]
         for key, value in zip(
-            ("goal", "steps", "reached", "initial_decoded", "final_decoded"),
+            ("goal", "steps", "reached", "initial_decoded", "success_decoded"),
             (to_uint8(goal), steps, reached, *references),
             strict=True,
         ):
@@ -152,10 +158,10 @@ def goal_fidelity(goals: dict, perceptual: PerceptualDistance, batch_size: int =
     to the real final frame from the imagined goal, the initial frame and the two decoded references
     (``*_to_final``); the margin (initial minus goal: positive where the goal is closer) with its
     standard error clustered by scene and the fraction of states whose goal is closer; the margin over
-    the decoded initial frame, likewise; the margin a perfect imagination would have (initial minus
-    decoded final: where it is negative, decoding alone costs more than the task changes and no goal
-    can beat the floor); and how many goals were reached, in how many steps."""
-    keys = ("goal", "initial", "initial_decoded", "final_decoded")
+    the decoded initial frame, likewise; the margin a perfect goal would have (initial minus the
+    decoded first-success frame: where it is negative, no goal this tokenizer decodes can beat the
+    floor); and how many goals were reached, in how many steps."""
+    keys = ("goal", "initial", "initial_decoded", "success_decoded")
     dist: dict[str, list] = {k: [] for k in keys}
     for start in range(0, len(goals["goal"]), batch_size):
         final = to_model_range(torch.from_numpy(goals["final"][start : start + batch_size]))
@@ -171,7 +177,7 @@ def goal_fidelity(goals: dict, perceptual: PerceptualDistance, batch_size: int =
         margins = {
             "margin": d["initial"][mask] - d["goal"][mask],
             "margin_over_decoded_initial": d["initial_decoded"][mask] - d["goal"][mask],
-            "perfect_goal_margin": d["initial"][mask] - d["final_decoded"][mask],
+            "perfect_goal_margin": d["initial"][mask] - d["success_decoded"][mask],
         }
         result[split] = {
             "states": int(in_split.sum()),

@@ -45,6 +45,9 @@ def test_goals_are_the_first_done_frames_of_every_recorded_initial_state(tmp_pat
         states["initial"][0], first.rgb["third_view"][0]
     )
     assert np.array_equal(states["final"][0], first.rgb["third_view"][-1])
+    # the frame after the step the simulator first counted success (the fake succeeds from its third-last step)
+    assert np.array_equal(states["success"][0], first.rgb["third_view"][int(np.argmax(first.success)) + 1])
+    assert not np.array_equal(states["success"][0], states["final"][0])
     assert states["split"] == ["ood", "ind"] and states["solved"].tolist() == [True, True]
     wm, tok, text = text_world()
     # threshold 0: the first generated frame is done; threshold above 1: never done, the last frame after max_steps
@@ -55,7 +58,7 @@ def test_goals_are_the_first_done_frames_of_every_recorded_initial_state(tmp_pat
     write_goals(goals, tmp_path / "goals.h5", GoalConfig())
     back = read_goals(tmp_path / "goals.h5")
     assert np.array_equal(back["goal"], goals["goal"]) and back["scene_id"] == goals["scene_id"]
-    assert np.array_equal(back["final_decoded"], goals["final_decoded"])
+    assert np.array_equal(back["success_decoded"], goals["success_decoded"])
     with pytest.raises(ValueError, match="text world model"):
         imagine_goals(
             WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=4, dim=32, heads=4)),
@@ -88,11 +91,11 @@ def test_the_decoded_references_are_the_frames_through_the_tokenizer_with_the_fi
     wm, tok, text = text_world()
     goals = imagine_goals(wm, tok, text, {INSTRUCTION: 0}, states, GoalConfig(threshold=0.0, max_steps=1))
     with torch.no_grad():
-        per_frame = tok(to_model_range(torch.from_numpy(states["final"]))).reconstruction.clamp(-1, 1)
-    assert np.array_equal(goals["final_decoded"], to_uint8(per_frame).numpy())
+        per_frame = tok(to_model_range(torch.from_numpy(states["success"]))).reconstruction.clamp(-1, 1)
+    assert np.array_equal(goals["success_decoded"], to_uint8(per_frame).numpy())
     assert goals["initial_decoded"].shape == states["initial"].shape
-    assert not np.array_equal(goals["initial_decoded"], goals["final_decoded"])
-    # a decoder with a context frame decodes the final frame's tokens with the first frame's help
+    assert not np.array_equal(goals["initial_decoded"], goals["success_decoded"])
+    # a decoder with a context frame decodes a later frame's tokens with the first frame's help
     torch.manual_seed(1)
     ctx = Tokenizer(
         TokenizerConfig(image_size=32, downsample_factor=8, base_channels=16, codebook_bits=6, decoder_context=True)
@@ -114,7 +117,7 @@ def test_fidelity_compares_the_goal_with_the_initial_frame_on_solved_states():
         "goal": final.copy(),
         "initial": initial,
         "initial_decoded": initial.copy(),
-        "final_decoded": initial.copy(),  # decoding loses everything the task changes
+        "success_decoded": initial.copy(),  # decoding loses everything the task changes
         "solved": np.array([True, True, True, False]),
         "split": ["ind", "ind", "ood", "ood"],
         "scene_id": ["a", "b", "c", "c"],
@@ -130,5 +133,5 @@ def test_fidelity_compares_the_goal_with_the_initial_frame_on_solved_states():
         ind["margin_standard_error"] is not None and ood["margin_standard_error"] is None
     )  # one scene: no clustered SE
     assert ind["margin_over_decoded_initial"] == pytest.approx(ind["margin"])
-    assert ind["final_decoded_to_final"] == pytest.approx(ind["initial_to_final"])
+    assert ind["success_decoded_to_final"] == pytest.approx(ind["initial_to_final"])
     assert ind["perfect_goal_margin"] == pytest.approx(0.0, abs=1e-6) and ind["perfect_goal_margin_standard_error"] >= 0

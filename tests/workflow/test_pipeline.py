@@ -523,7 +523,7 @@ def test_goals_are_imagined_for_every_recorded_initial_state(tiny_run, task):
         if f["solved_states"]:
             assert f["margin"] == pytest.approx(f["initial_to_final"] - f["goal_to_final"])
             assert f["margin_over_decoded_initial"] == pytest.approx(f["initial_decoded_to_final"] - f["goal_to_final"])
-            assert f["perfect_goal_margin"] == pytest.approx(f["initial_to_final"] - f["final_decoded_to_final"])
+            assert f["perfect_goal_margin"] == pytest.approx(f["initial_to_final"] - f["success_decoded_to_final"])
     assert (tiny_run.out / "rl" / "goals" / f"{task}.png").stat().st_size > 10_000
     assert "| margin over the decoded initial | a perfect goal's margin |" in (tiny_run.out / "summary.md").read_text()
 
