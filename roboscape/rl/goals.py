@@ -43,7 +43,7 @@ from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.models.control import TextControl
 from roboscape.models.perceptual import PerceptualDistance
 from roboscape.models.rollout import Rollout
-from roboscape.models.tokenizer import Tokenizer
+from roboscape.models.tokenizer import DecoderContext, Tokenizer
 from roboscape.models.world_model import WorldModel
 from roboscape.sim.trajectory_io import EXPLORATORY, TrajectoryShard
 from roboscape.utils.h5 import open_h5
@@ -115,7 +115,14 @@ def imagine_goals(
         goal, steps, reached = rollout.imagine_goal(
             frames, *text(rows), threshold=cfg.threshold, max_steps=cfg.max_steps
         )
-        references = [decoded(tokenizer, states[k][batch], frames) for k in ("initial", "success")]
+        # the initial frames' tokens serve both as the decoder's context and as the first reference
+        device = next(tokenizer.parameters()).device
+        initial = tokenizer.encode(frames.to(device))
+        context = tokenizer.decoder_context(frames.to(device), initial)
+        references = (
+            to_uint8(tokenizer.decode_tokens(initial, context)),
+            decoded(tokenizer, states["success"][batch], context),
+        )
         for key, value in zip(
             ("goal", "steps", "reached", "initial_decoded", "success_decoded"),
             (to_uint8(goal), steps, reached, *references),
@@ -126,13 +133,13 @@ def imagine_goals(
 
 
 @torch.no_grad()
-def decoded(tokenizer: Tokenizer, frames: np.ndarray, context: torch.Tensor) -> torch.Tensor:
-    """Frames (N, H, W, 3) uint8 through the tokenizer, decoded with the model-range frames
-    ``context`` (N, 3, H, W) as the decoder's context, as a rollout started from them decodes:
-    (N, H, W, 3) uint8."""
+def decoded(tokenizer: Tokenizer, frames: np.ndarray, context: DecoderContext | None) -> torch.Tensor:
+    """Frames (N, H, W, 3) uint8 through the tokenizer, decoded with ``context`` (the
+    :meth:`~Tokenizer.decoder_context` of the frames a rollout starts from, as that rollout
+    decodes; None for a per-frame decoder): (N, H, W, 3) uint8."""
     device = next(tokenizer.parameters()).device
     tokens = tokenizer.encode(to_model_range(torch.from_numpy(frames)).to(device))
-    return to_uint8(tokenizer.decode_tokens(tokens, tokenizer.decoder_context(context.to(device))))
+    return to_uint8(tokenizer.decode_tokens(tokens, context))
 
 
 def write_goals(goals: dict, path: str | Path, cfg: GoalConfig) -> None:
