@@ -81,7 +81,7 @@ def fake_clip_index(tmp_path: Path, size: int = 32) -> Path:
 
 
 def _random_null_action(wm: WorldModel) -> WorldModel:
-    """``wm`` with its null action (if it has one) drawn at random instead of zero, so that guidance
+    """``wm`` with its null action or instruction (if it has one) drawn at random instead of zero, so that guidance
     and dropout change what a test model predicts."""
     if wm.null_control is not None:
         with torch.no_grad():
@@ -90,11 +90,15 @@ def _random_null_action(wm: WorldModel) -> WorldModel:
 
 
 def models(
-    control: str = "action", token_target: str = "codes", action_dropout: float = 0.0, episode_clock: int = 0
+    control: str = "action",
+    token_target: str = "codes",
+    action_dropout: float = 0.0,
+    episode_clock: int = 0,
+    text_dropout: float = 0.0,
 ) -> tuple[WorldModel, Tokenizer]:
     """A tiny world model and tokenizer of 16 px frames (random weights, seeded); with
-    ``action_dropout``, its null action is random too, so that guidance changes something; with an
-    ``episode_clock``, so is its embedding."""
+    ``action_dropout`` (``text_dropout``), its null action (instruction) is random too, so that
+    guidance changes something; with an ``episode_clock``, so is its embedding."""
     torch.manual_seed(0)
     tok = Tokenizer(TokenizerConfig(image_size=16, downsample_factor=4, base_channels=16, codebook_bits=6)).eval()
     wm = WorldModel(
@@ -109,6 +113,7 @@ def models(
             text_dim=24,
             token_target=token_target,
             action_dropout=action_dropout,
+            text_dropout=text_dropout,
             episode_clock=episode_clock,
         )
     ).eval()

@@ -11,10 +11,10 @@ outside the trained range are clipped and counted. A tokenizer whose decoder tak
 context frame (``decoder_context``) decodes every step with the real frame the rollout started from.
 The decoder can be made faster (:mod:`roboscape.models.inference_decoder`: fused upsampling,
 compiled, bf16, a few frames per call): the tokens stay the same, the frames move by rounding.
-An action world model trained with action dropout can be guided by its actions (``guidance``,
-classifier-free guidance): each step runs the batch twice in one forward pass, with the actions and
-with the null action (each with its own cached frames), and decodes ``u + s * (c - u)`` of their
-logits; the done signal and the features are the conditional pass's. Guidance can be confined to
+A world model trained with action (text) dropout can be guided by its actions (instruction):
+``guidance``, classifier-free guidance: each step runs the batch twice in one forward pass, with the
+control and with the null control (each with its own cached frames), and decodes ``u + s * (c - u)``
+of their logits; the done signal and the features are the conditional pass's. Guidance can be confined to
 the positions where the conditional model hides motion (``guidance_positions="hidden"``).
 The world model itself can run in bf16 (``precision``): unlike the decoder's, that may change which
 tokens greedy decoding picks, so it is another environment, set for every rollout by one config key.
@@ -84,9 +84,9 @@ class Rollout:
         ``decoder``: see :class:`DecoderOptions` (by default, it decodes exactly as
         :meth:`Tokenizer.decode_tokens`). ``keep_threshold`` at temperature 0: 0 decodes greedily (the
         most likely token; per bit for a ``bits`` target), above 0 by :func:`keep_or_change`.
-        ``guidance``: the scale s of classifier-free guidance by the action (1: none, the
-        conditional model alone; 0: the unconditional one); other than 1 it needs an action world
-        model trained with action dropout. ``guidance_positions``: ``all`` decodes every position
+        ``guidance``: the scale s of classifier-free guidance by the action or instruction (1: none,
+        the conditional model alone; 0: the unconditional one); other than 1 it needs a world model
+        trained with action or text dropout. ``guidance_positions``: ``all`` decodes every position
         from the guided logits; ``hidden`` only the positions where the conditional model hides
         motion (:func:`~roboscape.models.world_model.hidden_motion`: its greedy decoding keeps a
         token it gives less than even odds of staying), the others from the conditional logits
@@ -104,7 +104,8 @@ class Rollout:
             raise ValueError(f"guidance must be >= 0, got {guidance}")
         if guidance != 1 and not world_model.guidable:
             raise ValueError(
-                "guidance needs an action world model trained with action dropout (world_model.guidance.action_dropout)"
+                f"guidance needs a world model trained with {world_model.cfg.control} dropout "
+                f"(world_model.guidance.{world_model.cfg.control}_dropout)"
             )
         if (
             world_model.cfg.codebook_size != tokenizer.cfg.codebook_size
@@ -262,8 +263,9 @@ class Rollout:
             with autocast:
                 both, self._cache = self.wm.step(
                     self._tokens.repeat(2, 1),
-                    control.repeat(2, 1),
+                    torch.cat([control, control]),
                     self._cache,
+                    control_mask=None if mask is None else torch.cat([mask, mask]),
                     unconditional=unconditional,
                     clock_t=self._clock.repeat(2),
                 )

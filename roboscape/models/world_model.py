@@ -45,6 +45,11 @@ effect the greedy per-position mode averages away (docs/controllability-history.
 also be confined to the positions where that happens (:func:`hidden_motion`), leaving the positions
 the conditional model already moves, or surely keeps, as it decodes them.
 
+Text dropout (``text_dropout``, text WM): the same for the instruction -- each training sequence is
+given a learned null instruction instead of its own with this probability, so that a rollout can
+guide by the instruction, amplifying what the task changes against what any task would (the
+imagined goals' lever, :class:`roboscape.rl.goals.GoalConfig`'s ``guidance``).
+
 Episode clock (``episode_clock``): each frame's world-model step since its episode began, as a
 learned embedding added to all its tokens (steps at or past ``episode_clock - 1`` share the last
 one), so that a model whose window holds the last few frames still knows how far into the
@@ -97,6 +102,7 @@ class WorldModelConfig(JsonConfig):
     token_target: str = "bits"  # bits: one binary distribution per LFQ bit; codes: a softmax over the codebook
     frame_skip: int = 4  # recorded frames (control steps) per world-model step; its action is their summed delta
     action_dropout: float = 0.0  # action WM: share of training sequences given the null action instead of theirs
+    text_dropout: float = 0.0  # text WM: share of training sequences given the null instruction instead of theirs
     episode_clock: int = 0  # episode steps told apart by a learned embedding (0: none; see the module docstring)
     # Action WM: statistics of the training actions (per dimension). Actions are standardised
     # with mean/std before the encoder; the rollout clips actions to [low, high], the trained range.
@@ -119,10 +125,12 @@ class WorldModelConfig(JsonConfig):
                 )
             if self.copy_prior:
                 raise ValueError("copy_prior works on code logits: it needs token_target 'codes'")
-        if not 0 <= self.action_dropout < 1:
-            raise ValueError(f"action_dropout must be in [0, 1), got {self.action_dropout}")
-        if self.action_dropout and self.control != "action":
-            raise ValueError("action_dropout is for an action world model")
+        for name, control in (("action_dropout", "action"), ("text_dropout", "text")):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+            if value and self.control != control:
+                raise ValueError(f"{name} is for a {control} world model")
         if self.episode_clock < 0:
             raise ValueError(f"episode_clock must be >= 0, got {self.episode_clock}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
@@ -409,7 +417,8 @@ class WorldModel(nn.Module, Pretrained):
             # the control tokens of "no action given" (action dropout, guidance)
             self.null_control = nn.Parameter(torch.zeros(cfg.control_tokens, d)) if cfg.action_dropout else None
         else:
-            self.null_control = None
+            # the control token of "no instruction given" (text dropout, guidance), at every text position
+            self.null_control = nn.Parameter(torch.zeros(1, d)) if cfg.text_dropout else None
             self.control_encoder = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, d))
         self.blocks = nn.ModuleList(STBlock(cfg) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(d)
@@ -433,12 +442,12 @@ class WorldModel(nn.Module, Pretrained):
 
     @property
     def guidable(self) -> bool:
-        """Whether the model also predicts without the action (trained with action dropout)."""
+        """Whether the model also predicts without its control (trained with action or text dropout)."""
         return self.null_control is not None
 
     def encode_control(self, control: torch.Tensor, T: int, unconditional: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, action_dim) actions or (B, L, text_dim) text states -> (B, T, C, D);
-        ``unconditional`` (B,) bool: the sequences given the null action instead of theirs."""
+        ``unconditional`` (B,) bool: the sequences given the null action or instruction instead of theirs."""
         cfg = self.cfg
         if not torch.isfinite(control).all():
             raise ValueError("control has NaN or infinite values")
@@ -447,16 +456,15 @@ class WorldModel(nn.Module, Pretrained):
                 raise ValueError(f"expected actions (B, {T}, {cfg.action_dim}), got {tuple(control.shape)}")
             control = (control - self.action_mean) / self.action_std
             tokens = self.control_encoder(control).view(control.shape[0], T, cfg.control_tokens, cfg.dim)
-            if unconditional is None:
-                return tokens
-            if self.null_control is None:
-                raise ValueError("this world model was trained without action dropout: it has no null action")
-            return torch.where(unconditional[:, None, None, None], self.null_control.to(tokens.dtype), tokens)
-        if control.dim() != 3 or control.shape[2] != cfg.text_dim:
-            raise ValueError(f"expected text states (B, L, {cfg.text_dim}), got {tuple(control.shape)}")
-        if unconditional is not None:
-            raise ValueError("a text world model has no null action")
-        return self.control_encoder(control)[:, None].expand(-1, T, -1, -1)
+        else:
+            if control.dim() != 3 or control.shape[2] != cfg.text_dim:
+                raise ValueError(f"expected text states (B, L, {cfg.text_dim}), got {tuple(control.shape)}")
+            tokens = self.control_encoder(control)[:, None].expand(-1, T, -1, -1)
+        if unconditional is None:
+            return tokens
+        if self.null_control is None:
+            raise ValueError(f"this world model was trained without {cfg.control} dropout: no null {cfg.control}")
+        return torch.where(unconditional[:, None, None, None], self.null_control.to(tokens.dtype), tokens)
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -473,8 +481,9 @@ class WorldModel(nn.Module, Pretrained):
         self._check_tokens(tokens)
         B, T, _ = tokens.shape
         dropped = None
-        if self.training and self.cfg.action_dropout:
-            dropped = torch.rand(B, device=tokens.device) < self.cfg.action_dropout
+        share = self.cfg.action_dropout if self.cfg.control == "action" else self.cfg.text_dropout
+        if self.training and share:
+            dropped = torch.rand(B, device=tokens.device) < share
         ctrl = self.encode_control(control, T, dropped)
         mask = None if control_mask is None else control_mask[:, None].expand(-1, T, -1)
         x = self._embed(tokens, clock)
@@ -520,7 +529,7 @@ class WorldModel(nn.Module, Pretrained):
         """One frame with a KV cache of earlier frames: ``tokens_t`` (B, N), ``control_t``
         (B, action_dim) or (B, L, text_dim); ``cache``: None at the first frame, then what the
         previous step returned (it is updated in place, and its frame count is this frame's
-        position). ``unconditional`` (B,) bool: rows given the null action (their cached frames
+        position). ``unconditional`` (B,) bool: rows given the null control (their cached frames
         must be such rows' too). ``clock_t`` (B,): each row's step in its episode (see :meth:`forward`).
         Returns the outputs for this frame (T = 1) and the cache including it."""
         self._check_tokens(tokens_t[:, None])

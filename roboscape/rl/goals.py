@@ -66,6 +66,9 @@ class GoalConfig:
     """sampling temperature of the text world model's tokens (0: the most likely tokens, greedy)"""
     seed: int = 0
     """seed of the sampled tokens (temperature > 0)"""
+    guidance: float = 1.0
+    """classifier-free guidance by the instruction (1: none; above 1 what the task changes is
+    amplified against what any task would): needs a text world model trained with text dropout"""
 
 
 def initial_states(shards: Sequence[str | Path], scene_ids: Sequence[str], view: str = "third_view") -> dict:
@@ -106,7 +109,7 @@ def imagine_goals(
     ``steps``, ``reached`` and the decoded references ``initial_decoded`` and ``success_decoded``."""
     if text_wm.cfg.control != "text":
         raise ValueError("goals are imagined by the text world model")
-    rollout = Rollout(text_wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed)
+    rollout = Rollout(text_wm, tokenizer, temperature=cfg.temperature, seed=cfg.seed, guidance=cfg.guidance)
     out: dict[str, list] = {k: [] for k in ("goal", "steps", "reached", "initial_decoded", "success_decoded")}
     for start in range(0, len(states["initial"]), cfg.batch_size):
         batch = slice(start, start + cfg.batch_size)

@@ -209,6 +209,30 @@ def test_guidance_at_hidden_positions_guides_only_where_the_conditional_model_hi
         Rollout(wm, tok, guidance=2.0, guidance_positions="moving")
 
 
+def test_guidance_by_the_instruction_moves_the_unconditional_logits_by_the_text_s_difference():
+    """A text world model trained with text dropout: the guided step is u + s (c - u) of the passes
+    with the instruction (its padding masked) and with the null instruction."""
+    wm, tok = models("text", token_target="bits", text_dropout=0.2)
+    text = torch.randn(3, 5, 24, generator=torch.Generator().manual_seed(5))
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2, [True] * 4 + [False]])
+    guided = Rollout(wm, tok, guidance=2.5)
+    tokens = guided.reset(frames(), text, mask).flatten(1)
+    caches = {True: None, False: None}
+    with torch.no_grad():
+        for _ in range(wm.cfg.window + 2):
+            step = guided.step()
+            outs = {}
+            for u in caches:
+                outs[u], caches[u] = wm.step(tokens, text, caches[u], mask, unconditional=torch.full((3,), u))
+            c, u = outs[False].logits[:, 0], outs[True].logits[:, 0]
+            assert not torch.allclose(c, u, atol=1e-3)  # the instruction matters
+            assert torch.allclose(step.logits, u + 2.5 * (c - u), atol=1e-4)
+            assert torch.allclose(step.done, outs[False].done[:, 0], atol=1e-5)
+            tokens = step.tokens.flatten(1)
+    with pytest.raises(ValueError, match="trained with text dropout"):
+        Rollout(*models("text"), guidance=2.0)
+
+
 def test_guidance_needs_a_model_trained_with_action_dropout():
     wm, tok = models()
     with pytest.raises(ValueError, match="trained with action dropout"):

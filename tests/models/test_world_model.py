@@ -212,12 +212,13 @@ def test_hidden_motion_is_where_greedy_keeps_a_token_at_less_than_even_odds(toke
     assert not hidden_motion(torch.full((1, 4), -3.0), torch.tensor([0]), "bits").item()  # a sure keep
 
 
-def test_action_dropout_gives_training_sequences_the_null_action_and_leaves_evaluation_alone():
-    model = small(action_dropout=0.5).train()
+@pytest.mark.parametrize("control", ["action", "text"])
+def test_control_dropout_gives_training_sequences_the_null_control_and_leaves_evaluation_alone(control):
+    model = small(control, **{f"{control}_dropout": 0.5}).train()
     with torch.no_grad():
         model.null_control.normal_()
     tokens, ctrl = inputs(model, B=6)
-    other = ctrl + 1.0  # every action differs
+    other = -ctrl  # every action (instruction) differs (a shift would not: text passes a LayerNorm first)
 
     def logits(control):
         torch.manual_seed(0)  # the same sequences dropped
@@ -227,17 +228,19 @@ def test_action_dropout_gives_training_sequences_the_null_action_and_leaves_eval
     dropped = torch.rand(6) < 0.5
     assert dropped.any() and (~dropped).any()
     same = (logits(ctrl) - logits(other)).abs().amax(dim=(1, 2, 3)) < 1e-6
-    assert torch.equal(same, dropped)  # a dropped sequence's prediction does not see its actions
-    with torch.no_grad():  # the null action is the unconditional prediction guidance uses
+    assert torch.equal(same, dropped)  # a dropped sequence's prediction does not see its control
+    with torch.no_grad():  # the null control is the unconditional prediction guidance uses
         unconditional = model.eval().encode_control(ctrl, 5, torch.ones(6, dtype=torch.bool))
-        assert torch.equal(unconditional, model.null_control.expand(6, 5, -1, -1))
+        width = model.cfg.control_tokens if control == "action" else ctrl.shape[1]
+        assert torch.equal(unconditional, model.null_control.expand(6, 5, width, -1))
         assert not torch.equal(model(tokens, ctrl).logits, model(tokens, other).logits)  # evaluation: no dropout
-    with pytest.raises(ValueError, match="no null action"):
-        small().encode_control(ctrl, 5, torch.ones(6, dtype=torch.bool))
-    with pytest.raises(ValueError, match="action_dropout must be in"):
-        WorldModelConfig(action_dropout=1.0)
-    with pytest.raises(ValueError, match="for an action world model"):
-        WorldModelConfig(control="text", action_dropout=0.1)
+    with pytest.raises(ValueError, match=f"no null {control}"):
+        small(control).encode_control(ctrl, 5, torch.ones(6, dtype=torch.bool))
+    with pytest.raises(ValueError, match=f"{control}_dropout must be in"):
+        WorldModelConfig(control=control, **{f"{control}_dropout": 1.0})
+    other_control = "text" if control == "action" else "action"
+    with pytest.raises(ValueError, match=f"for an? {control} world model"):
+        WorldModelConfig(control=other_control, **{f"{control}_dropout": 0.1})
 
 
 def test_the_episode_clock_starts_as_the_model_without_it_then_tells_episode_steps_apart():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch
 from roboscape.data.frames import to_model_range, to_uint8
 from roboscape.models.control import TextControl
 from roboscape.models.perceptual import PerceptualDistance
+from roboscape.models.rollout import Rollout
 from roboscape.models.tokenizer import Tokenizer, TokenizerConfig
 from roboscape.models.world_model import WorldModel, WorldModelConfig
 from roboscape.rl.goals import (
@@ -27,12 +30,16 @@ from fakes import write_fake_shard
 INSTRUCTION = "push the obj forward by 10 cm"
 
 
-def text_world():
+def text_world(text_dropout: float = 0.0):
     torch.manual_seed(0)
     tok = Tokenizer(TokenizerConfig(image_size=32, downsample_factor=8, base_channels=16, codebook_bits=6)).eval()
-    wm = WorldModel(
-        WorldModelConfig(codebook_size=64, tokens_hw=4, window=3, dim=32, depth=1, heads=4, control="text", text_dim=8)
-    ).eval()
+    cfg = WorldModelConfig(
+        codebook_size=64, tokens_hw=4, window=3, dim=32, depth=1, heads=4, control="text", text_dim=8
+    )
+    wm = WorldModel(replace(cfg, text_dropout=text_dropout)).eval()
+    if text_dropout:  # a null instruction of its own, so that guidance changes something
+        with torch.no_grad():
+            wm.null_control.normal_()
     return wm, tok, TextControl(torch.randn(1, 3, 8), torch.ones(1, 3, dtype=torch.bool))
 
 
@@ -83,6 +90,25 @@ def test_sampled_goals_are_seeded(tmp_path):
     greedy, sampled = goals(), goals(temperature=1.0, seed=3)
     assert np.array_equal(goals(), greedy) and np.array_equal(goals(temperature=1.0, seed=3), sampled)
     assert not np.array_equal(sampled, greedy) and not np.array_equal(goals(temperature=1.0, seed=4), sampled)
+
+
+def test_guided_goals_are_the_rollout_s_guided_by_the_instruction(tmp_path):
+    shard = write_fake_shard(tmp_path / "t.h5", [9, 7, 8], size=32)
+    states = initial_states([shard], ["push/obj0-plate-wood", "push/obj1-plate-wood"])
+    wm, tok, text = text_world(text_dropout=0.1)
+
+    def goals(**kw):
+        cfg = GoalConfig(threshold=1.01, max_steps=3, **kw)
+        return imagine_goals(wm, tok, text, {INSTRUCTION: 0}, states, cfg)["goal"]
+
+    guided = goals(guidance=3.0)
+    frames = to_model_range(torch.from_numpy(states["initial"]))
+    rows = torch.zeros(len(frames), dtype=torch.long)
+    expected = Rollout(wm, tok, guidance=3.0).imagine_goal(frames, *text(rows), threshold=1.01, max_steps=3)[0]
+    assert np.array_equal(guided, to_uint8(expected).numpy())
+    assert not np.array_equal(guided, goals())
+    with pytest.raises(ValueError, match="trained with text dropout"):
+        imagine_goals(*text_world(), {INSTRUCTION: 0}, states, GoalConfig(guidance=3.0))
 
 
 def test_the_decoded_references_are_the_frames_through_the_tokenizer_with_the_first_frame_as_context(tmp_path):

@@ -138,6 +138,7 @@ def test_every_tier_validates_and_plans(tmp_path, tier):
         (lambda c: c["world_model"]["text"].update(trajectory_labels=["golden"]), "golden"),
         (lambda c: c["world_model"]["text"].update(init_from="text"), "init_from"),
         (lambda c: c["world_model"]["guidance"].update(action_dropout=0.0, scale=2.0), "world_model.guidance.scale"),
+        (lambda c: c["rl"]["world_model"]["goals"].update(guidance=2.0), "rl.world_model.goals.guidance"),
         (lambda c: c["scenes"].update(split_seed=3), "scenes.multitask"),  # the green bell pepper is then unseen
         (lambda c: c["scenes"]["multitask"].update(objects=["pepper"]), "pepper"),
         (lambda c: c["scenes"].update(n_ind=1), "n_ind must be at least 2"),
@@ -156,6 +157,7 @@ def test_every_tier_validates_and_plans(tmp_path, tier):
         "unknown-trajectory-label",
         "warm-start-from-itself",
         "guidance-without-action-dropout",
+        "goal-guidance-without-text-dropout",
         "multitask-scene-out-of-domain",
         "multitask-unknown-object",
         "multitask-scenes-beyond-n-ind",

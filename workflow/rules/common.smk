@@ -99,6 +99,9 @@ for _control in ("action", "text"):
 if WM["guidance"]["scale"] != 1 and not WM["guidance"]["action_dropout"]:
     raise ValueError("config fails validation: world_model.guidance.scale: guidance needs a world model trained with "
                      "world_model.guidance.action_dropout above 0")
+if config["rl"]["world_model"]["goals"]["guidance"] != 1 and not WM["guidance"]["text_dropout"]:
+    raise ValueError("config fails validation: rl.world_model.goals.guidance: guidance needs a text world model "
+                     "trained with world_model.guidance.text_dropout above 0")
 # how every rollout of the action world model is guided and computed (eval_wm_action, controllability, rl_world_model)
 ROLLOUT = {"guidance": WM["guidance"]["scale"], "guidance_positions": WM["guidance"]["positions"],
            "precision": WM["rollout_precision"]}

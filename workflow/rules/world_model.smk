@@ -54,7 +54,7 @@ for _control in ("action", "text"):
             data=wm_data(_control),
             train=WM[_control]["train"],
             changed_token_weight=WM[_control]["changed_token_weight"],
-            action_dropout=WM["guidance"]["action_dropout"] if _control == "action" else 0.0,
+            dropout=WM["guidance"][f"{_control}_dropout"],
         log:
             f"{OUT}/logs/train_wm_{_control}.log",
         benchmark:

@@ -17,7 +17,7 @@ with job_log(snakemake.log[0]) as log:
     out_dir = Path(snakemake.output.summary).parent
     init_weights = snakemake.input.get("init_weights")  # the other world model's, for a warm start
     spec = {
-        "world_model": {**p.arch, "control": p.control, "action_dropout": p.action_dropout},
+        "world_model": {**p.arch, "control": p.control, f"{p.control}_dropout": p.dropout},
         "data": {
             **p.data,
             "token_index": snakemake.input.index,
