@@ -53,6 +53,8 @@ CELL_COLUMNS = [
     "vs_sft_p",
 ]
 COLUMNS = [*KEYS, "status", *CELL_COLUMNS]
+# what the difference's interval leaves out (docs/rl-history.md: a second PPO seed moved a cell by 50 points)
+ONE_RUN = "(one training run a policy: the interval does not hold what another training seed would give)"
 
 
 def clustered_bootstrap_difference(
@@ -189,7 +191,10 @@ def table1_markdown(table: pd.DataFrame, why_not_run: str) -> str:
         f"new initial states; OOD: unseen objects and object-container pairs. Rows not run: {why_not_run}.",
         "An empty cell: a learned-reward baseline not run on that task (rl.world_model.learned_reward_tasks).",
     ]
-    heading = "Against SFT in the same cell: difference [95% bootstrap interval over scenes and episodes], two-sided p"
+    heading = (
+        f"Against SFT in the same cell: difference [95% bootstrap interval over scenes and episodes], two-sided p "
+        f"{ONE_RUN}"
+    )
     return _markdown(intro, lambda fmt: table1_cells(table, fmt), _ours, _vs_sft, heading)
 
 
@@ -292,7 +297,7 @@ def table2_markdown(table: pd.DataFrame, scenes: str) -> str:
     ]
     heading = (
         "Against SFT in the same cell: difference [95% bootstrap interval], two-sided p, and the relative change"
-        " (the paper's arrows: (RL - SFT) / SFT), ours then the paper's"
+        f" (the paper's arrows: (RL - SFT) / SFT), ours then the paper's {ONE_RUN}"
     )
     return _markdown(intro, lambda fmt: table2_cells(table, fmt), _ours2, _vs_sft2, heading)
 
