@@ -80,7 +80,7 @@ def fake_clip_index(tmp_path: Path, size: int = 32) -> Path:
     return tmp_path / "index.csv"
 
 
-def _random_null_action(wm: WorldModel) -> WorldModel:
+def random_null_control(wm: WorldModel) -> WorldModel:
     """``wm`` with its null action or instruction (if it has one) drawn at random instead of zero, so that guidance
     and dropout change what a test model predicts."""
     if wm.null_control is not None:
@@ -119,7 +119,7 @@ def models(
     ).eval()
     if episode_clock:
         with_random_clock(wm)
-    return _random_null_action(wm), tok
+    return random_null_control(wm), tok
 
 
 def with_random_clock(wm: WorldModel) -> WorldModel:
@@ -158,7 +158,7 @@ def env_world(frame_skip: int = 2, action_dropout: float = 0.0) -> tuple[WorldMo
             action_dropout=action_dropout,
         )
     ).eval()
-    _random_null_action(wm)
+    random_null_control(wm)
     rng = np.random.default_rng(0)
     states = InitialStates(
         frames=rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -25,7 +23,7 @@ from roboscape.rl.goals import (
 )
 from roboscape.sim.trajectory_io import TrajectoryShard
 
-from fakes import write_fake_shard
+from fakes import random_null_control, write_fake_shard
 
 INSTRUCTION = "push the obj forward by 10 cm"
 
@@ -34,12 +32,17 @@ def text_world(text_dropout: float = 0.0):
     torch.manual_seed(0)
     tok = Tokenizer(TokenizerConfig(image_size=32, downsample_factor=8, base_channels=16, codebook_bits=6)).eval()
     cfg = WorldModelConfig(
-        codebook_size=64, tokens_hw=4, window=3, dim=32, depth=1, heads=4, control="text", text_dim=8
+        codebook_size=64,
+        tokens_hw=4,
+        window=3,
+        dim=32,
+        depth=1,
+        heads=4,
+        control="text",
+        text_dim=8,
+        text_dropout=text_dropout,
     )
-    wm = WorldModel(replace(cfg, text_dropout=text_dropout)).eval()
-    if text_dropout:  # a null instruction of its own, so that guidance changes something
-        with torch.no_grad():
-            wm.null_control.normal_()
+    wm = random_null_control(WorldModel(cfg).eval())  # a null instruction of its own: guidance changes something
     return wm, tok, TextControl(torch.randn(1, 3, 8), torch.ones(1, 3, dtype=torch.bool))
 
 
