@@ -2,13 +2,16 @@
 paper's numbers.
 
 A cell is one policy x method x task x domain: the success rate (``success_once``, in percent, as
-the paper reports it) over the cell's evaluation episodes, its 95% Wilson interval and episode
-count, and the paper's figure with our difference from it (the paper's numbers ship as
-``workflow/resources/paper/table1.csv``, from RoboScape-R, arXiv 2512.03556, Table 1). Every RL
-method is compared with SFT in the same cell: the difference in success rate with a 95% bootstrap
-interval and a two-sided p-value, resampling scenes (out of domain, episodes of one scene share
-it) and episodes within them, with a fixed seed, so that the same episodes always give the same
-table. Methods beyond the paper's three (the learned-reward baselines) get rows without a paper
+the paper reports it) over the cell's evaluation episodes, pooled over the method's training runs
+(an RL method's PPO runs, ``rl.runs``; SFT's one), its 95% Wilson interval over those episodes,
+the episode count, each run's rate, and the paper's figure with our difference from it (the
+paper's numbers ship as ``workflow/resources/paper/table1.csv``, from RoboScape-R, arXiv
+2512.03556, Table 1). Every RL method is compared with SFT in the same cell: the difference in
+success rate with a 95% bootstrap interval and a two-sided p-value, resampling training runs,
+then scenes within a run (out of domain, episodes of one scene share it), then episodes within
+them, with a fixed seed, so that the same episodes always give the same table. The run level is
+what makes the interval hold a rerun's variance: one PPO run's luck moved a cell by 50 points
+(docs/rl-history.md). Methods beyond the paper's three (the learned-reward baselines) get rows without a paper
 figure; the paper's policies we do not run get rows that say so.
 
 Table 2's cells are the multi-task policy's scenes (a task x object each), with the same columns
@@ -44,6 +47,8 @@ CELL_COLUMNS = [
     "success_pct",
     "ci95_low_pct",
     "ci95_high_pct",
+    "runs",
+    "run_success_pct",
     "success_at_end_pct",
     "paper_success_pct",
     "difference_from_paper_pct",
@@ -53,24 +58,30 @@ CELL_COLUMNS = [
     "vs_sft_p",
 ]
 COLUMNS = [*KEYS, "status", *CELL_COLUMNS]
-# what the difference's interval leaves out (docs/rl-history.md: a second PPO seed moved a cell by 50 points)
-ONE_RUN = "(one training run a policy: the interval does not hold what another training seed would give)"
 
 
 def clustered_bootstrap_difference(
     treated: pd.DataFrame, control: pd.DataFrame, samples: int = 10_000, seed: int = 0
 ) -> tuple[float, float, float, float]:
     """Difference of success rates (treated - control, in percent), its 95% percentile interval and
-    a two-sided p-value, by a bootstrap that resamples each group's scenes and then episodes
-    within each drawn scene."""
+    a two-sided p-value, by a bootstrap that resamples each group's training runs (its ``run``
+    column), then scenes within each drawn run, then episodes within each drawn scene. A group of
+    one run (SFT) resamples its scenes and episodes only."""
 
     def draws(rows: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        per_scene = rows.groupby("scene_id", sort=True)[METRIC].agg(["sum", "count"])
-        k, n = per_scene["sum"].to_numpy(dtype=float), per_scene["count"].to_numpy()
-        picked = rng.integers(len(n), size=(samples, len(n)))
-        # resampling a scene's episodes with replacement draws its successes from Binomial(n, k / n)
-        successes = rng.binomial(n[picked], k[picked] / n[picked])
-        return successes.sum(1) / n[picked].sum(1)
+        runs = [g for _, g in rows.groupby("run", sort=True)]
+        slots = (samples, len(runs))  # a bootstrap sample draws as many runs as there are
+        picked = rng.integers(len(runs), size=slots) if len(runs) > 1 else np.zeros(slots, dtype=int)
+        successes, counts = np.zeros(slots), np.zeros(slots)
+        for r, g in enumerate(runs):
+            per_scene = g.groupby("scene_id", sort=True)[METRIC].agg(["sum", "count"])
+            k, n = per_scene["sum"].to_numpy(dtype=float), per_scene["count"].to_numpy()
+            scenes = rng.integers(len(n), size=(*slots, len(n)))
+            # resampling a scene's episodes with replacement draws its successes from Binomial(n, k / n)
+            mine = picked == r
+            successes[mine] = rng.binomial(n[scenes], k[scenes] / n[scenes]).sum(-1)[mine]
+            counts[mine] = n[scenes].sum(-1)[mine]
+        return successes.sum(1) / counts.sum(1)
 
     rng = np.random.default_rng(seed)
     diff = 100 * (draws(treated, rng) - draws(control, rng))
@@ -81,17 +92,21 @@ def clustered_bootstrap_difference(
 
 
 def _cell(cell: pd.DataFrame, base: pd.DataFrame | None, samples: int, seed: int) -> dict:
-    """A cell's columns: its episode count, successes, success rate with its 95% Wilson interval and
-    success at the end (in percent), and, given the SFT episodes of the same cell (``base``), the
-    difference from SFT with its bootstrap interval and p-value."""
+    """A cell's columns: its episode count, successes, success rate with its 95% Wilson interval
+    (over the episodes of all its runs), its runs and each run's success rate, success at the end
+    (in percent), and, given the SFT episodes of the same cell (``base``), the difference from SFT
+    with its bootstrap interval and p-value."""
     n, k = len(cell), int(cell[METRIC].sum())
     low, high = wilson_interval(k, n)
+    per_run = 100 * cell.groupby("run", sort=True)[METRIC].mean()
     row = {
         "episodes": n,
         "successes": k,
         "success_pct": 100 * k / n if n else np.nan,
         "ci95_low_pct": 100 * low,
         "ci95_high_pct": 100 * high,
+        "runs": len(per_run),
+        "run_success_pct": ";".join(f"{r:.1f}" for r in per_run),
         "success_at_end_pct": 100 * cell["success_at_end"].mean() if n else np.nan,
     }
     if base is not None and n:
@@ -166,10 +181,26 @@ def markdown_grid(titles: list[str], rows: list[tuple[str, list[str]]]) -> list[
     ]
 
 
+def _rate(r) -> str:
+    """A cell's success rate, interval and episode count, and with several runs each run's rate."""
+    cell = f"{r.success_pct:.1f} [{r.ci95_low_pct:.0f}, {r.ci95_high_pct:.0f}] n={int(r.episodes)}"
+    if r.runs > 1:
+        cell += f" (runs {', '.join(f'{float(x):.0f}' for x in r.run_success_pct.split(';'))})"
+    return cell
+
+
+def _runs_note(table: pd.DataFrame) -> str:
+    """What the difference's interval holds: the RL methods' runs, or a warning that there is one."""
+    runs = table.loc[table["method"] != "sft", "runs"].max()
+    if pd.notna(runs) and runs > 1:
+        return f"(each RL method's {int(runs)} PPO runs from the one SFT policy, resampled first)"
+    return "(one PPO run a policy, rl.runs: the interval does not hold what another training seed would give)"
+
+
 def _ours(r) -> str:
     if r.status != "run":
         return f"not run (paper {r.paper_success_pct:.1f})"
-    cell = f"{r.success_pct:.1f} [{r.ci95_low_pct:.0f}, {r.ci95_high_pct:.0f}] n={int(r.episodes)}"
+    cell = _rate(r)
     if pd.notna(r.paper_success_pct):
         cell += f"; paper {r.paper_success_pct:.1f} ({r.difference_from_paper_pct:+.1f})"
     return cell
@@ -186,14 +217,15 @@ def table1_markdown(table: pd.DataFrame, why_not_run: str) -> str:
     intro = [
         "## Table 1: success rate (%), ours beside the paper's",
         "",
-        "Each cell: our success rate (`success_once`) [95% Wilson interval] and episode count; the paper's",
-        "figure (RoboScape-R, arXiv 2512.03556, Table 1) and our difference from it. IND: the training scene,",
+        "Each cell: our success rate (`success_once`, pooled over a method's training runs) [95% Wilson interval",
+        "over the episodes] and episode count, each run's rate with several runs; the paper's figure",
+        "(RoboScape-R, arXiv 2512.03556, Table 1) and our difference from it. IND: the training scene,",
         f"new initial states; OOD: unseen objects and object-container pairs. Rows not run: {why_not_run}.",
         "An empty cell: a learned-reward baseline not run on that task (rl.world_model.learned_reward_tasks).",
     ]
     heading = (
-        f"Against SFT in the same cell: difference [95% bootstrap interval over scenes and episodes], two-sided p "
-        f"{ONE_RUN}"
+        "Against SFT in the same cell: difference [95% bootstrap interval over runs, scenes and episodes], two-sided p "
+        + _runs_note(table[table["status"] == "run"])
     )
     return _markdown(intro, lambda fmt: table1_cells(table, fmt), _ours, _vs_sft, heading)
 
@@ -270,7 +302,7 @@ def table2_cells(table: pd.DataFrame, fmt) -> tuple[list[str], list[tuple[str, l
 
 
 def _ours2(r) -> str:
-    cell = f"{r.success_pct:.1f} [{r.ci95_low_pct:.0f}, {r.ci95_high_pct:.0f}] n={int(r.episodes)}"
+    cell = _rate(r)
     if pd.notna(r.paper_success_pct):
         cell += f"; paper {r.paper_success_pct:.1f} ({r.difference_from_paper_pct:+.1f})"
     return cell
@@ -291,13 +323,14 @@ def table2_markdown(table: pd.DataFrame, scenes: str) -> str:
         "",
         "One policy learns Pick and Place and Move to Aim together (SFT, then RL w. ManiSkill with each task's rule",
         "reward, or RL w. World Model with the general reward); each cell is one of its in-domain scenes, from new",
-        "initial states. Cell: our success rate (`success_once`) [95% Wilson interval] and episode count; the",
-        "paper's figure (RoboScape-R, arXiv 2512.03556, Table 2) and our difference from it.",
+        "initial states. Cell: our success rate (`success_once`, pooled over a method's training runs) [95% Wilson",
+        "interval over the episodes] and episode count, each run's rate with several runs; the paper's figure",
+        "(RoboScape-R, arXiv 2512.03556, Table 2) and our difference from it.",
         f"Scenes: {scenes}.",
     ]
     heading = (
-        "Against SFT in the same cell: difference [95% bootstrap interval], two-sided p, and the relative change"
-        f" (the paper's arrows: (RL - SFT) / SFT), ours then the paper's {ONE_RUN}"
+        "Against SFT in the same cell: difference [95% bootstrap interval over runs, scenes and episodes], two-sided"
+        f" p, and the relative change (the paper's arrows: (RL - SFT) / SFT), ours then the paper's {_runs_note(table)}"
     )
     return _markdown(intro, lambda fmt: table2_cells(table, fmt), _ours2, _vs_sft2, heading)
 

@@ -22,8 +22,11 @@ PAPER = pd.read_csv(Path(__file__).parents[2] / "workflow" / "resources" / "pape
 PAPER2 = pd.read_csv(Path(__file__).parents[2] / "workflow" / "resources" / "paper" / "table2.csv")
 
 
-def episodes(method: str, rates: dict[tuple[str, str], float], n: int = 20, scenes: int = 4) -> pd.DataFrame:
-    """``n`` episodes per (task, domain) cell, the first ``rate * n`` solved, over ``scenes`` scenes."""
+def episodes(
+    method: str, rates: dict[tuple[str, str], float], n: int = 20, scenes: int = 4, run: int = 0
+) -> pd.DataFrame:
+    """``n`` episodes per (task, domain) cell of one training run, the first ``rate * n`` solved, over
+    ``scenes`` scenes."""
     rows = []
     for (task, domain), rate in rates.items():
         for i in range(n):
@@ -35,6 +38,7 @@ def episodes(method: str, rates: dict[tuple[str, str], float], n: int = 20, scen
                     "success_once": i < round(rate * n),
                     "success_at_end": i < round(rate * n) // 2,
                     "method": method,
+                    "run": run,
                 }
             )
     return pd.DataFrame(rows)
@@ -105,6 +109,44 @@ def test_the_bootstrap_finds_a_clear_difference_and_no_difference_where_there_is
     assert wide[2] - wide[1] > 1.5 * (narrow[2] - narrow[1])
 
 
+def runs(method: str, rates: list[float], cell=("push", "ood"), n: int = 40) -> pd.DataFrame:
+    """One cell's episodes from several training runs, run k solving ``rates[k]`` of them."""
+    return pd.concat([episodes(method, {cell: r}, n=n, run=k) for k, r in enumerate(rates)], ignore_index=True)
+
+
+def test_the_bootstrap_resamples_training_runs_before_scenes():
+    sft = episodes("sft", {("push", "ood"): 0.3}, n=40)
+    # the same pooled episodes (30 of 90 solved), from one lucky run or from three runs alike
+    lucky, alike = runs("rl", [0.1, 0.1, 0.8], n=30), runs("rl", [1 / 3, 1 / 3, 1 / 3], n=30)
+    pooled = lucky.assign(run=0)  # the lucky run's episodes taken as one run's
+    a, b, c = (clustered_bootstrap_difference(e, sft, samples=4000) for e in (lucky, alike, pooled))
+    assert a[0] == b[0] == c[0] == pytest.approx(100 / 3 - 30)
+    assert a[2] - a[1] > 1.5 * (b[2] - b[1]) and a[2] - a[1] > 1.5 * (c[2] - c[1])
+    # a clear difference in every run stays clear
+    d, low, _, p = clustered_bootstrap_difference(runs("rl", [0.9, 0.85, 0.95]), sft, samples=4000)
+    assert d == pytest.approx(60.0) and low > 40 and p < 0.01
+    # one run: the scene and episode bootstrap as it was, draw for draw
+    one = episodes("rl", {("push", "ood"): 0.6}, n=40)
+    assert clustered_bootstrap_difference(one, sft, 2000, 3) == clustered_bootstrap_difference(
+        one.assign(run=7), sft, 2000, 3
+    )
+
+
+def test_cells_pool_a_methods_runs_and_give_each_runs_rate():
+    eps = {
+        "sft": episodes("sft", {("push", "ood"): 0.25}),
+        "rl_world_model": runs("rl_world_model", [0.1, 0.8, 0.3], n=20),
+    }
+    t = table1(eps, PAPER, "mlp", samples=1000)
+    cell = t[(t["status"] == "run") & (t["method"] == "rl_world_model") & (t["domain"] == "ood")].iloc[0]
+    assert (cell["episodes"], cell["successes"], cell["runs"], cell["run_success_pct"]) == (60, 24, 3, "10.0;80.0;30.0")
+    assert t[(t["status"] == "run") & (t["method"] == "sft") & (t["domain"] == "ood")].iloc[0]["runs"] == 1
+    md = table1_markdown(t, "-")
+    assert "40.0 [" in md and "n=60 (runs 10, 80, 30)" in md and "3 PPO runs from the one SFT policy" in md
+    one = table1_markdown(table1({m: e.query("run == 0") for m, e in eps.items()}, PAPER, "mlp", samples=100), "-")
+    assert "(runs" not in one and "one PPO run a policy" in one
+
+
 def test_markdown_and_latex_say_what_was_not_run_and_why():
     eps = {m: episodes(m, dict.fromkeys(CELLS, 0.5)) for m in ("sft", "rl_maniskill", "rl_world_model")}
     t = table1(eps, PAPER, "mlp", samples=500)
@@ -126,6 +168,7 @@ def multitask_episodes(method: str, rates: dict[tuple[str, str], float], n: int 
             "scene_id": f"{task}/{obj.replace(' ', '_')}-plate-marble",
             "success_once": i < round(rate * n),
             "success_at_end": False,
+            "run": 0,
         }
         for (task, obj), rate in rates.items()
         for i in range(n)

@@ -99,7 +99,7 @@ def test_maniskill_rl_in_worker_processes_trains_the_same_policies(slurm_run, ti
     )
     out = slurm_run.config["outdir"]
     local, cluster = (
-        sorted((run.workdir / out / "policy" / "rl_maniskill").glob("*/model/model.safetensors"))
+        sorted((run.workdir / out / "policy" / "rl_maniskill").glob("*/run*/model/model.safetensors"))
         for run in (tiny_run, slurm_run)
     )
     assert len(local) == len(tiny_run.config["scenes"]["tasks"]) + 1  # a policy per task and the multi-task one

@@ -35,7 +35,7 @@ def test_openvla_trains_and_is_evaluated_by_the_same_rules(tiny_run, tmp_path):
     config = tiny_run.edited_config("openvla.yaml", lambda c: c["policy"].update(kind="openvla", openvla=openvla))
     shutil.copy(config, workdir / "openvla.yaml")
     out = tiny_run.config["outdir"]
-    targets = [f"{out}/policy/eval/{m}/push/shard_000.csv" for m in METHODS]
+    targets = [f"{out}/policy/eval/{m}/push/run0/shard_000.csv" for m in METHODS]
     assert planned_jobs(workdir, workdir / "openvla.yaml", *targets) == {
         "sft": 1,
         "rl_maniskill": 1,
@@ -44,7 +44,7 @@ def test_openvla_trains_and_is_evaluated_by_the_same_rules(tiny_run, tmp_path):
     }
     snakemake(workdir, *targets, "--configfile", "openvla.yaml")  # --configfile takes a list
     for method in METHODS:
-        policy = load_policy(workdir / out / "policy" / method / "push" / "model")
+        policy = load_policy(workdir / out / "policy" / method / "push" / ("run0" if method != "sft" else "") / "model")
         assert isinstance(policy, OpenVLAPolicy) and policy.cfg.lora_rank == 4
-        episodes = pd.read_csv(workdir / out / "policy" / "eval" / method / "push" / "shard_000.csv")
+        episodes = pd.read_csv(workdir / out / "policy" / "eval" / method / "push" / "run0" / "shard_000.csv")
         assert len(episodes) > 0 and set(episodes["method"]) == {method}

@@ -340,8 +340,8 @@ def test_table2_is_built_from_the_multitask_policys_episodes(tiny_run):
         assert s in catalogue["selected"][s.split("/")[0]]
     policy = out / "policy"
     assert read_json(policy / "sft" / "multitask" / "train.json")["episodes"] == 4  # one optimal trajectory per scene
-    assert read_json(policy / "rl_maniskill" / "multitask" / "train.json")["scenes"] == scenes
-    rlwm = read_json(policy / "rl_world_model" / "multitask" / "train.json")
+    assert read_json(policy / "rl_maniskill" / "multitask" / "run0" / "train.json")["scenes"] == scenes
+    rlwm = read_json(policy / "rl_world_model" / "multitask" / "run0" / "train.json")
     assert {s.split("/")[0] for s in rlwm["scenes"]} == {"pick_place", "move_to_aim"} and set(scenes) <= set(
         rlwm["scenes"]
     )
@@ -349,7 +349,7 @@ def test_table2_is_built_from_the_multitask_policys_episodes(tiny_run):
     assert list(dict.fromkeys(table["method"])) == ["sft", "rl_maniskill", "rl_world_model"] and len(table) == 3 * 4
     assert (table["episodes"] == cfg["evaluation"]["episodes"]["multitask"]).all()
     for method in ("sft", "rl_maniskill", "rl_world_model"):
-        episodes = pd.read_csv(policy / "eval" / method / "multitask" / "shard_000.csv")
+        episodes = pd.read_csv(policy / "eval" / method / "multitask" / "run0" / "shard_000.csv")
         assert sorted(episodes["scene_id"]) == sorted(scenes) and set(episodes["domain"]) == {"ind"}
         row = table[(table["method"] == method) & (table["task"] == "pick_place") & (table["object"] == "peach")].iloc[
             0
@@ -378,11 +378,11 @@ def test_learning_curves_evaluate_every_snapshot_on_the_tables_first_episodes(ti
     assert (points["episodes"] == curves["episodes"]).all()
     for method in set(points["method"]):
         for task in curves["tasks"]:
-            rl = read_json(out / "policy" / method / task / "train.json")
+            rl = read_json(out / "policy" / method / task / "run0" / "train.json")  # the figure's run
             line = points[(points["method"] == method) & (points["task"] == task) & (points["domain"] == "ind")]
             assert line["env_steps"].tolist()[0] == 0 and line["env_steps"].tolist()[-1] == rl["env_steps"]
             rows = pd.read_csv(out / "policy" / "curves" / method / f"{task}.csv")
-            table = pd.read_csv(out / "policy" / "eval" / method / "episodes.csv")
+            table = pd.read_csv(out / "policy" / "eval" / method / "episodes.csv").query("run == 0")
             for domain in ("ind", "ood"):
                 cell = table[(table["task"] == task) & (table["domain"] == domain)].sort_values("episode")
                 first = cell["seed"].tolist()[: curves["episodes"]]
@@ -403,7 +403,7 @@ def test_rollout_figures_show_every_task_and_method(tiny_run):
         size = cfg["trajectories"]["generator"]["image_size"]
         assert len(gif) == cfg["policy"]["episode_steps"] + 1
         assert gif[0].shape[:2] == (len(TINY["scenes"]["tasks"]) * size, 5 * size)  # tasks x methods
-        frames = np.load(out / "policy" / "eval" / "sft" / "push" / "shard_000.npz")[f"{domain}_episode_0"]
+        frames = np.load(out / "policy" / "eval" / "sft" / "push" / "run0" / "shard_000.npz")[f"{domain}_episode_0"]
         assert frames.shape == (cfg["policy"]["episode_steps"] + 1, size, size, 3)
 
 
@@ -446,16 +446,16 @@ def test_policies_train_and_are_evaluated_in_and_out_of_domain(tiny_run, task):
     assert (
         sft["steps"] == cfg["policy"]["sft"]["train"]["steps"] and sft["episodes"] == 1
     )  # one optimal trajectory per scene
-    rl = read_json(out / "rl_maniskill" / task / "train.json")
+    rl = read_json(out / "rl_maniskill" / task / "run0" / "train.json")
     assert rl["env_steps"] >= cfg["rl"]["maniskill"]["ppo"]["total_steps"] and rl["init"].endswith(f"sft/{task}/model")
-    metrics = pd.read_csv(out / "rl_maniskill" / task / "metrics.csv")
+    metrics = pd.read_csv(out / "rl_maniskill" / task / "run0" / "metrics.csv")
     assert len(metrics) == rl["updates"] and np.isfinite(metrics["value_loss"]).all()
-    rlwm = read_json(out / "rl_world_model" / task / "train.json")
+    rlwm = read_json(out / "rl_world_model" / task / "run0" / "train.json")
     assert rlwm["env_steps"] >= cfg["rl"]["world_model"]["ppo"]["total_steps"] and rlwm["initial_states"] > 0
     selected = read_json(tiny_run.out / "scenes" / "scenes.json")["selected"][task]
     assert rlwm["scenes"] == sorted(selected[: cfg["scenes"]["n_ind"]])  # every in-domain scene with data
     for reward in ("embedding", "proxy") if task in LEARNED_REWARD_TASKS else ():
-        learned = read_json(out / f"rl_world_model_{reward}" / task / "train.json")
+        learned = read_json(out / f"rl_world_model_{reward}" / task / "run0" / "train.json")
         assert learned["config"]["reward"]["kind"] == reward and learned["reward_model"].endswith(
             f"{reward}/{task}/model"
         )
@@ -467,7 +467,9 @@ def test_policies_train_and_are_evaluated_in_and_out_of_domain(tiny_run, task):
             assert cell["episodes"] == cfg["evaluation"]["episodes"][domain]
             assert 0 <= cell["success_at_end"]["ci95"][0] <= cell["success_at_end"]["ci95"][1] <= 1
             assert all(seed >= 2**31 for seed in cell["seeds"])
-        gif = imageio.mimread(out / "eval" / method / task / "shard_000.gif")  # a row per domain's first episode
+        gif = imageio.mimread(
+            out / "eval" / method / task / "run0" / "shard_000.gif"
+        )  # a row per domain's first episode
         assert len(gif) == cfg["policy"]["episode_steps"] + 1 and gif[0].shape[0] == 2 * gif[0].shape[1]
         episodes = pd.read_csv(out / "eval" / method / "episodes.csv")
         assert (episodes[(episodes["task"] == task) & (episodes["domain"] == "ood")]["ood_reason"] != "").all()
@@ -577,7 +579,7 @@ def test_the_timings_cover_every_job(tiny_run):
         "table1",
     } <= set(stages["rule"])
     assert stages.set_index("rule").loc["rl_world_model", "jobs"] == len(
-        list((tiny_run.out / "policy").glob("rl_world_model*/*/train.json"))
+        list((tiny_run.out / "policy").glob("rl_world_model*/*/run*/train.json"))
     )
     wall = read_json(tiny_run.out / "timings" / "totals.json")["wall_hours"]
     assert 0 < wall <= stages["job_hours"].sum() + 0.01
@@ -731,6 +733,12 @@ CONFIG_EDITS = [
     ("policy.sft", lambda c: c["policy"]["sft"]["train"].update(lr=1e-3), {**SFT_JOBS, **FINAL}),
     ("policy.arch", lambda c: c["policy"]["arch"].update(hidden_dim=24), {**SFT_JOBS, **FINAL}),
     ("rl.maniskill.ppo", lambda c: c["rl"]["maniskill"]["ppo"].update(learning_rate=1e-3), {**RL_JOBS, **FINAL}),
+    (
+        "rl.runs",
+        lambda c: c["rl"].update(runs=2),
+        {"rl_maniskill": 4 + 1, "rl_world_model": 4 + 2 + 1, "eval_policy": 2 * (4 + 1) + 2, "policy_results": 4}
+        | {"summary": 1, "table1": 1, "table2": 1, **FINAL},
+    ),  # a second PPO run of every RL policy, evaluated on the first's episodes; the first run's jobs stay put
     (
         "rl.world_model.reward",
         lambda c: c["rl"]["world_model"]["reward"].update(alpha=0.2),

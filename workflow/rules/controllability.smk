@@ -76,7 +76,7 @@ rule policy_drift:
         h5=lambda wc: group_trajectories(wc.task, "h5"),
         world_model=f"{OUT}/world_model/action/model/model.safetensors",
         tokenizer=f"{OUT}/tokenizer/finetuned/model/model.safetensors",
-        policy=f"{OUT}/policy/{{method}}/{{task}}/model/model.safetensors",
+        policy=lambda wc: f"{policy_dir(wc.method, wc.task, 0)}/model/model.safetensors",  # an RL method's first run
     output:
         result=f"{OUT}/world_model/action/drift/{{method}}/{{task}}.json",
         curves=report(f"{OUT}/world_model/action/drift/{{method}}/{{task}}.png", caption=caption("policy_drift"),

@@ -6,8 +6,8 @@ ROLLOUT_CELLS = [[t, m] for t in TASKS for m in METHODS if t in method_tasks(m)]
 
 
 def first_shards(ext):
-    """Every method's first evaluation shard of every task it runs: its episodes or its frames."""
-    return [f"{OUT}/policy/eval/{m}/{t}/shard_000.{ext}" for t, m in ROLLOUT_CELLS]
+    """Every method's first evaluation shard of every task it runs, its first run's: its episodes or its frames."""
+    return [f"{OUT}/policy/eval/{m}/{t}/run0/shard_000.{ext}" for t, m in ROLLOUT_CELLS]
 
 
 rule figure_rollouts:
@@ -50,12 +50,13 @@ CURVE_FIGURE = [f"{OUT}/figures/learning_curves.{ext}" for ext in ("png", "pdf",
 
 
 rule eval_curve:
-    """The points of Figure 2 for one RL run: each of its PPO snapshots closed loop in ManiSkill, in and out of domain."""
+    """The points of Figure 2 for an RL method's first run: each of its PPO snapshots closed loop
+    in ManiSkill, in and out of domain."""
     input:
         lib=library("eval_curve.py"),
         scenes=f"{OUT}/scenes/scenes.json",
         instructions=f"{OUT}/policy/instructions.safetensors",
-        snapshots=f"{OUT}/policy/{{method}}/{{task}}/snapshots",
+        snapshots=lambda wc: f"{policy_dir(wc.method, wc.task, 0)}/snapshots",
     output:
         f"{OUT}/policy/curves/{{method}}/{{task}}.csv",
     params:

@@ -29,6 +29,26 @@ def method_tasks(method):
 
 METHODS = ["sft", "rl_maniskill", *RLWM_METHODS]  # the policies evaluated (a table's rows)
 EVAL_SHARDS = [f"{i:03d}" for i in range(EVAL["shards"])]
+RL_RUNS = list(range(config["rl"]["runs"]))
+
+
+def method_runs(method):
+    """A method's training runs per policy: SFT's one (every RL run starts from it), or rl.runs PPO runs."""
+    return [0] if method == "sft" else RL_RUNS
+
+
+def policy_dir(method, group, run):
+    """Where a trained policy lies: SFT's one per group, or an RL method's per group and run."""
+    if method == "sft":
+        if int(run) != 0:
+            raise ValueError(f"SFT trains one policy per group: it has no run {run}")
+        return f"{OUT}/policy/sft/{group}"
+    return f"{OUT}/policy/{method}/{group}/run{run}"
+
+
+def ppo_args(ppo):
+    """A PPO run's arguments: ``ppo`` (a config section) with the run's seed, ppo.seed + run."""
+    return lambda wc: {**ppo, "seed": ppo["seed"] + int(wc.run)}
 
 
 def cell_episodes(group, domain):
@@ -142,25 +162,25 @@ rule sft:
 
 
 rule rl_maniskill:
-    """RL w. ManiSkill: PPO from the SFT policy in its training scenes, with each task's rule-based reward."""
+    """RL w. ManiSkill: one PPO run from the SFT policy in its training scenes, with each task's rule-based reward."""
     input:
         lib=library("rl_maniskill.py"),
         scenes=f"{OUT}/scenes/scenes.json",
         instructions=f"{OUT}/policy/instructions.safetensors",
         init=f"{OUT}/policy/sft/{{group}}/model/model.safetensors",
     output:
-        weights=f"{OUT}/policy/rl_maniskill/{{group}}/model/model.safetensors",
-        summary=f"{OUT}/policy/rl_maniskill/{{group}}/train.json",
-        snapshots=directory(f"{OUT}/policy/rl_maniskill/{{group}}/snapshots"),
+        weights=f"{OUT}/policy/rl_maniskill/{{group}}/run{{run}}/model/model.safetensors",
+        summary=f"{OUT}/policy/rl_maniskill/{{group}}/run{{run}}/train.json",
+        snapshots=directory(f"{OUT}/policy/rl_maniskill/{{group}}/run{{run}}/snapshots"),
     params:
         train_scenes=POLICY["train_scenes"],
         env={**sim_env(), "num_envs": config["rl"]["maniskill"]["num_envs"],
              "terminate_on_success": config["rl"]["maniskill"]["terminate_on_success"]},
-        ppo=config["rl"]["maniskill"]["ppo"],
+        ppo=ppo_args(config["rl"]["maniskill"]["ppo"]),
     log:
-        f"{OUT}/logs/rl_maniskill/{{group}}.log",
+        f"{OUT}/logs/rl_maniskill/{{group}}_run{{run}}.log",
     benchmark:
-        f"{OUT}/benchmarks/rl_maniskill/{{group}}.tsv"
+        f"{OUT}/benchmarks/rl_maniskill/{{group}}_run{{run}}.tsv"
     threads: config["rl"]["maniskill"]["resources"]["cpus"]
     resources:
         mem_mb=config["rl"]["maniskill"]["resources"]["mem_mb"],
@@ -168,6 +188,7 @@ rule rl_maniskill:
         gpu=config["rl"]["maniskill"]["resources"]["gpus"],
     wildcard_constraints:
         group="|".join(GROUPS),
+        run=r"\d+",
     conda:
         "../../envs/roboscape.yaml"
     script:
@@ -319,14 +340,14 @@ def rlwm_inputs(wc):
 
 
 rule rl_world_model:
-    """RL w. World Model: PPO from the SFT policy in the action world model, with the general
-    reward (the paper's method) or a learned-reward baseline."""
+    """RL w. World Model: one PPO run from the SFT policy in the action world model, with the
+    general reward (the paper's method) or a learned-reward baseline."""
     input:
         unpack(rlwm_inputs),
     output:
-        weights=f"{OUT}/policy/{{method}}/{{group}}/model/model.safetensors",
-        summary=f"{OUT}/policy/{{method}}/{{group}}/train.json",
-        snapshots=directory(f"{OUT}/policy/{{method}}/{{group}}/snapshots"),
+        weights=f"{OUT}/policy/{{method}}/{{group}}/run{{run}}/model/model.safetensors",
+        summary=f"{OUT}/policy/{{method}}/{{group}}/run{{run}}/train.json",
+        snapshots=directory(f"{OUT}/policy/{{method}}/{{group}}/run{{run}}/snapshots"),
     params:
         train_scenes=POLICY["train_scenes"],
         reset_scenes=RLWM["reset_scenes"],
@@ -334,12 +355,12 @@ rule rl_world_model:
         # a learned reward reads none of the general reward's settings: editing them reruns only its policies
         reward=lambda wc: {"kind": "general", **RLWM["reward"], "perceptual_backend": TOKENIZER["run"]["perceptual_backend"]}
         if RLWM_METHODS[wc.method] == "general" else {"kind": RLWM_METHODS[wc.method]},
-        ppo=RLWM["ppo"],
+        ppo=ppo_args(RLWM["ppo"]),
         device="cuda" if RLWM["resources"]["gpus"] else "cpu",  # the world model, its reward and the policy
     log:
-        f"{OUT}/logs/{{method}}/{{group}}.log",
+        f"{OUT}/logs/{{method}}/{{group}}_run{{run}}.log",
     benchmark:
-        f"{OUT}/benchmarks/rl_world_model/{{method}}_{{group}}.tsv"
+        f"{OUT}/benchmarks/rl_world_model/{{method}}_{{group}}_run{{run}}.tsv"
     threads: RLWM["resources"]["cpus"]
     resources:
         mem_mb=RLWM["resources"]["mem_mb"],
@@ -348,6 +369,7 @@ rule rl_world_model:
     wildcard_constraints:
         method="|".join(RLWM_METHODS),
         group="|".join(GROUPS),
+        run=r"\d+",
     conda:
         "../../envs/roboscape.yaml"
     script:
@@ -355,19 +377,20 @@ rule rl_world_model:
 
 
 rule eval_policy:
-    """One shard of a policy's evaluation: closed loop in ManiSkill, in and out of domain (the
-    multi-task policy: in domain, in each of its scenes), every table cell of the policy at once."""
+    """One shard of a policy's evaluation (one training run's): closed loop in ManiSkill, in and
+    out of domain (the multi-task policy: in domain, in each of its scenes), every table cell of
+    the policy at once. Every run of a method is evaluated on the same episodes."""
     input:
         lib=library("eval_policy.py"),
         scenes=f"{OUT}/scenes/scenes.json",
         instructions=f"{OUT}/policy/instructions.safetensors",
-        policy=f"{OUT}/policy/{{method}}/{{group}}/model/model.safetensors",
+        policy=lambda wc: f"{policy_dir(wc.method, wc.group, wc.run)}/model/model.safetensors",
     output:
-        episodes=f"{OUT}/policy/eval/{{method}}/{{group}}/shard_{{shard}}.csv",
-        gif=report(f"{OUT}/policy/eval/{{method}}/{{group}}/shard_{{shard}}.gif", caption=caption("policy_rollouts"),
+        episodes=f"{OUT}/policy/eval/{{method}}/{{group}}/run{{run}}/shard_{{shard}}.csv",
+        gif=report(f"{OUT}/policy/eval/{{method}}/{{group}}/run{{run}}/shard_{{shard}}.gif", caption=caption("policy_rollouts"),
                    category="4. Policies", subcategory="{method}", labels={"method": "{method}", "policy": "{group}",
-                                                                           "shard": "{shard}"}),
-        frames=f"{OUT}/policy/eval/{{method}}/{{group}}/shard_{{shard}}.npz",
+                                                                           "run": "{run}", "shard": "{shard}"}),
+        frames=f"{OUT}/policy/eval/{{method}}/{{group}}/run{{run}}/shard_{{shard}}.npz",
     params:
         train_scenes=POLICY["train_scenes"],
         env=sim_env(),
@@ -376,9 +399,9 @@ rule eval_policy:
         gif_episodes=EVAL["gif_episodes"],
         seed=EVAL["seed"],
     log:
-        f"{OUT}/logs/eval_policy/{{method}}_{{group}}_{{shard}}.log",
+        f"{OUT}/logs/eval_policy/{{method}}_{{group}}_run{{run}}_{{shard}}.log",
     benchmark:
-        f"{OUT}/benchmarks/eval_policy/{{method}}_{{group}}_{{shard}}.tsv"
+        f"{OUT}/benchmarks/eval_policy/{{method}}_{{group}}_run{{run}}_{{shard}}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
@@ -388,6 +411,7 @@ rule eval_policy:
     wildcard_constraints:
         method="|".join(METHODS),
         group="|".join(GROUPS),
+        run=r"\d+",
         shard=r"\d{3}",
     conda:
         "../../envs/roboscape.yaml"
@@ -396,11 +420,11 @@ rule eval_policy:
 
 
 rule policy_results:
-    """Every evaluated episode of one method, and its success rates per cell and scene."""
+    """Every evaluated episode of one method, all its runs', and its success rates per cell and scene."""
     input:
         lib=library("policy_results.py"),
-        episodes=lambda wc: expand(f"{OUT}/policy/eval/{wc.method}/{{task}}/shard_{{shard}}.csv",
-                                   task=method_tasks(wc.method), shard=EVAL_SHARDS),
+        episodes=lambda wc: expand(f"{OUT}/policy/eval/{wc.method}/{{task}}/run{{run}}/shard_{{shard}}.csv",
+                                   task=method_tasks(wc.method), run=method_runs(wc.method), shard=EVAL_SHARDS),
     output:
         episodes=f"{OUT}/policy/eval/{{method}}/episodes.csv",
         summary=f"{OUT}/policy/eval/{{method}}/summary.json",

@@ -42,8 +42,8 @@ rule table2:
         lib=library("table2.py"),
         paper=os.path.relpath(f"{workflow.basedir}/workflow/resources/paper/table2.csv"),
         scenes=f"{OUT}/scenes/scenes.json",
-        **{f"episodes_{m}": expand(f"{OUT}/policy/eval/{m}/{MULTITASK}/shard_{{shard}}.csv", shard=EVAL_SHARDS)
-           for m in TABLE2_METHODS},
+        **{f"episodes_{m}": expand(f"{OUT}/policy/eval/{m}/{MULTITASK}/run{{run}}/shard_{{shard}}.csv",
+                                   run=method_runs(m), shard=EVAL_SHARDS) for m in TABLE2_METHODS},
     output:
         csv=f"{OUT}/tables/table2.csv",
         md=report(f"{OUT}/tables/table2.md", caption=caption("table2"), category="0. Summary", labels={"figure": "Table 2"}),

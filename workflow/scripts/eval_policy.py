@@ -37,15 +37,16 @@ with job_log(snakemake.log[0]) as log:
         rows += done
         recorded += list(zip(episodes, videos, strict=False))
         log.info(
-            "%s %s %s shard %s: %d of %d episodes solved at the end",
+            "%s %s run %s %s shard %s: %d of %d episodes solved at the end",
             w.method,
             w.group,
+            w.run,
             domain,
             w.shard,
             sum(r["success_at_end"] for r in done),
             len(done),
         )
     with atomic_path(snakemake.output.episodes) as tmp:
-        pd.DataFrame(rows).assign(method=w.method).to_csv(tmp, index=False)
+        pd.DataFrame(rows).assign(method=w.method, run=int(w.run)).to_csv(tmp, index=False)
     grid_gif([[frames] for _, frames in recorded], snakemake.output.gif)
     save_recorded({(episode.domain, episode.index): frames for episode, frames in recorded}, snakemake.output.frames)
