@@ -29,15 +29,16 @@ Per reward and subset (:func:`validity`):
 **The sparse term with the arm held** (:func:`held_arm`): the general reward's sparse half pays
 where the action world model's done signal (held for the environment's ``done_steps``) passes
 ``sparse_threshold``, whatever the policy did.
-From the trajectories' start states, the world model is rolled out for RL w. World Model's
-episode length as its environment runs it, the gripper open and the arm held where it is: still
-(no motion), or jittering (small Gaussian motions around no motion, of about the size of a fresh
-policy's exploration noise). The same actions run in the simulator from the same start states:
-an arm held in place moves no object, so where the simulator solves none, every episode in which
-the done signal passes is a false positive that PPO is paid for without doing the task. Per kind
-and subset: the share of such episodes (95% Wilson interval), the first step it passes, the mean
-done probability per step, and the simulator's solved count. A share near the one PPO logs
-(``success_once``) says the done signal does not tell the policy's actions from a held arm.
+From the trajectories' start states, the world model is rolled out for RL w. World Model's episode
+length as its environment runs it, the gripper open and the arm held where it is: still (no
+motion), or jittering (small Gaussian motions around no motion, the size of a fresh MLP policy's
+exploration noise: ``exp(policy.arch.log_std_init)`` of the recorded actions' std). The same
+actions run in the simulator from the same start states: an arm held in place moves no object, so
+where the simulator solves none, every episode in which the done signal passes is a false positive
+that PPO is paid for without doing the task. Per kind and subset: the share of such episodes (95%
+Wilson interval), the first step it passes, the mean done probability per step, and the simulator's
+solved count. A share near the one PPO logs (``success_once``) says the done signal does not tell
+the policy's actions from a held arm.
 """
 
 from __future__ import annotations
@@ -62,8 +63,6 @@ from roboscape.utils.stats import clustered_standard_error, wilson_interval
 REAL_GOAL = "general_real_goal"
 HELD_ARM = ("still", "jitter")  # the held-arm episodes' actions (held_arm_actions)
 HELD_ARM_STATES = 16  # start states per subset of the held-arm episodes (evenly spaced over the trajectories)
-JITTER_STD = 0.6  # jitter's std, a fraction of the recorded actions' std: about a fresh policy's
-# exploration noise (policy.arch.log_std_init -0.5 in standardised action units: 0.61)
 
 
 @dataclass
@@ -174,14 +173,16 @@ def start_states(trajectories: Sequence[Trajectory], n: int) -> dict[str, list[T
     return out
 
 
-def held_arm_actions(kind: str, n: int, steps: int, std: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def held_arm_actions(
+    kind: str, n: int, steps: int, std: np.ndarray, rng: np.random.Generator, jitter: float
+) -> np.ndarray:
     """Actions (n, steps, 7) that hold the arm where it is, the gripper open: ``still``, no motion;
-    ``jitter``, Gaussian end-effector noise around no motion with ``JITTER_STD`` of ``std``, the
-    recorded actions' per-dimension standard deviation."""
+    ``jitter``, Gaussian end-effector noise around no motion whose std is ``jitter`` times ``std``,
+    the recorded actions' per-dimension standard deviation."""
     actions = np.zeros((n, steps, 7), np.float32)
     actions[..., GRIPPER] = 1.0  # open, as at the start of every recording
     if kind == "jitter":
-        actions[..., :GRIPPER] += rng.normal(size=(n, steps, GRIPPER)) * JITTER_STD * std[:GRIPPER]
+        actions[..., :GRIPPER] += rng.normal(size=(n, steps, GRIPPER)) * jitter * std[:GRIPPER]
     elif kind != "still":
         raise ValueError(f"unknown held-arm actions {kind!r}; choose one of {HELD_ARM}")
     return actions
@@ -196,20 +197,21 @@ def held_arm(
     threshold: float,
     std: np.ndarray,
     solved: Callable[[Trajectory, np.ndarray], bool],
+    jitter: float,
     seed: int = 0,
 ) -> dict:
     """The action world model's done signal from each subset's start states with the arm held (see
     the module docstring): each of :data:`HELD_ARM`'s action kinds for ``env.episode_steps`` steps,
     ``env.num_envs`` episodes at a time, with the environment's rollout settings and its done signal
     held for ``env.done_steps``; ``threshold``: the sparse term's; ``std``: the recorded actions'
-    per-dimension std (jitter's scale); ``solved``: whether the simulator solves a start state's task
-    under actions (T, 7)."""
+    per-dimension std; ``solved``: whether the simulator solves a start state's task under actions
+    (T, 7); ``jitter``: jitter's std as a share of ``std`` (a fresh policy's exploration noise)."""
     rollout = Rollout.from_settings(world_model, tokenizer, env)
     rng = np.random.default_rng(seed)
     result: dict = {kind: {} for kind in HELD_ARM}
     for kind in HELD_ARM:
         for subset, episodes in starts.items():
-            actions = held_arm_actions(kind, len(episodes), env.episode_steps, std, rng)
+            actions = held_arm_actions(kind, len(episodes), env.episode_steps, std, rng, jitter)
             done = []
             for chunk in range(0, len(episodes), env.num_envs):
                 batch = episodes[chunk : chunk + env.num_envs]
@@ -236,6 +238,6 @@ def held_arm(
         "steps": env.episode_steps,
         "threshold": threshold,
         "done_steps": env.done_steps,
-        "jitter_std": JITTER_STD,
+        "jitter_std": jitter,
         "kinds": result,
     }

@@ -14,7 +14,6 @@ from roboscape.data.heldout_episodes import Trajectory
 from roboscape.models.reward_models import RewardModel, RewardModelConfig
 from roboscape.models.rollout import Rollout
 from roboscape.rl.reward_validity import (
-    JITTER_STD,
     Rewards,
     held_arm,
     held_arm_actions,
@@ -118,7 +117,7 @@ def test_the_held_arm_counts_the_episodes_whose_done_signal_passes(monkeypatch, 
     std = np.full(7, 0.5)
     # a simulator in which only push/s1's start state is solved
     result = held_arm(
-        wm, tok, starts, env, 0.5, std, lambda e, a: simulated.append((e.scene_id, a)) or e.scene_id == "push/s1"
+        wm, tok, starts, env, 0.5, std, lambda e, a: simulated.append((e.scene_id, a)) or e.scene_id == "push/s1", 0.6
     )
     assert list(result["kinds"]) == ["still", "jitter"] and result["steps"] == 4 and result["done_steps"] == done_steps
     for kind in ("still", "jitter"):
@@ -151,9 +150,9 @@ def actions_of(steps: list[torch.Tensor], row: int) -> np.ndarray:
 def test_held_arm_actions_are_still_or_small_jitter_and_reject_other_kinds():
     rng = np.random.default_rng(0)
     std = np.arange(1, 8, dtype=np.float64)
-    still = held_arm_actions("still", 2, 3, std, rng)
+    still = held_arm_actions("still", 2, 3, std, rng, 0.6)
     assert still.shape == (2, 3, 7) and (still[..., :GRIPPER] == 0).all() and (still[..., GRIPPER] == 1).all()
-    jitter = held_arm_actions("jitter", 400, 50, std, rng)
-    assert jitter[..., :GRIPPER].std((0, 1)) == pytest.approx(JITTER_STD * std[:GRIPPER], rel=0.02)
+    jitter = held_arm_actions("jitter", 400, 50, std, rng, 0.6)
+    assert jitter[..., :GRIPPER].std((0, 1)) == pytest.approx(0.6 * std[:GRIPPER], rel=0.02)
     with pytest.raises(ValueError, match="unknown held-arm"):
-        held_arm_actions("walk", 1, 1, std, rng)
+        held_arm_actions("walk", 1, 1, std, rng, 0.6)

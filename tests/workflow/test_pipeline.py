@@ -732,6 +732,12 @@ CONFIG_EDITS = [
     ),
     ("policy.sft", lambda c: c["policy"]["sft"]["train"].update(lr=1e-3), {**SFT_JOBS, **FINAL}),
     ("policy.arch", lambda c: c["policy"]["arch"].update(hidden_dim=24), {**SFT_JOBS, **FINAL}),
+    # a fresh policy's exploration noise is also the size of reward validity's jittering arm
+    (
+        "policy.arch.log_std_init",
+        lambda c: c["policy"]["arch"].update(log_std_init=-1.0),
+        {**SFT_JOBS, "reward_validity": 4, **FINAL},
+    ),
     ("rl.maniskill.ppo", lambda c: c["rl"]["maniskill"]["ppo"].update(learning_rate=1e-3), {**RL_JOBS, **FINAL}),
     (
         "rl.runs",

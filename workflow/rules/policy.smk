@@ -308,6 +308,8 @@ rule reward_validity:
         heldout_every=WM["data"]["heldout_every"],
         frame_skip=WM["arch"]["frame_skip"],
         view=TOKENIZER["run"]["view"],
+        # the jittering arm's std, a share of the recorded actions': the MLP policy's initial exploration noise
+        jitter=math.exp(POLICY["arch"]["log_std_init"]),
     log:
         f"{OUT}/logs/reward_validity/{{task}}.log",
     benchmark:

@@ -78,6 +78,7 @@ with job_log(snakemake.log[0]) as log:
             p.reward["sparse_threshold"],
             np.concatenate([t.actions for t in trajectories]).std(0),
             solved,
+            p.jitter,
         )
     finally:
         env.close()
