@@ -30,7 +30,7 @@ def test_every_snapshot_runs_the_same_episodes_in_update_order(tmp_path):
     rows = evaluate_snapshots(
         snapshots(tmp_path), lambda d: ConstantPolicy(ACTION[d.name]), FakeEnv(), episodes, tmp_path / "p"
     )
-    table = pd.DataFrame(rows).assign(method="rl_world_model")
+    table = pd.DataFrame(rows).assign(method="rl_world_model", run=0)
     assert table["update"].tolist() == [0] * 3 + [2] * 3 + [4] * 3
     assert table.groupby("update")["seed"].apply(tuple).nunique() == 1  # the same initial states
     assert table.groupby("update")["success_once"].sum().tolist() == [0, 0, 3]
@@ -40,6 +40,12 @@ def test_every_snapshot_runs_the_same_episodes_in_update_order(tmp_path):
     assert (last["episodes"], last["successes"], last["success_rate"]) == (3, 3, 1.0)
     assert last["ci95_low"] < 1 and last["ci95_high"] == 1  # a Wilson interval, not a point
     assert not list(tmp_path.glob("*.partial"))
+    # a second run that solves nothing, trained a little slower: pooled, each run's rate beside the pool
+    other = table.assign(run=1, success_once=False, wall_time_s=table["wall_time_s"] + 1)
+    pooled = curve_points(pd.concat([table, other])).iloc[-1]
+    assert (pooled["episodes"], pooled["successes"], pooled["runs"]) == (6, 3, 2)
+    assert pooled["run_success_rates"] == "1.0000;0.0000" and pooled["wall_time_s"] == 6.5
+    assert pooled["env_steps"] == 400
 
 
 def test_a_run_without_snapshots_is_refused_by_name(tmp_path):

@@ -7,6 +7,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.axes import Axes
 
 from roboscape.report.learning_curves import learning_curves
 from roboscape.report.policy_figures import Rollout, rollout_comparison
@@ -45,12 +46,17 @@ def test_a_task_with_fewer_methods_leaves_its_row_of_the_gif_black_past_them(tmp
     assert frame[16:, 16:].max() == 0 and frame[:16, 16:].max() > 0  # pull's missing method, push's present one
 
 
-def test_learning_curves_plot_every_method_task_and_domain(tmp_path):
+@pytest.mark.parametrize("runs", [1, 3])
+def test_learning_curves_plot_every_method_task_and_domain(tmp_path, monkeypatch, runs):
+    lines = []
+    plot = Axes.plot
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **k: lines.append(k) or plot(self, *a, **k))
     points = pd.DataFrame(
         [
             {"method": m, "task": "pick_place", "domain": d, "update": u, "env_steps": 100 * u,
              "wall_time_s": 60.0 * u, "episodes": 8, "successes": u, "success_rate": u / 8,
-             "ci95_low": max(0, u / 8 - 0.2), "ci95_high": min(1, u / 8 + 0.2)}
+             "ci95_low": max(0, u / 8 - 0.2), "ci95_high": min(1, u / 8 + 0.2), "runs": runs,
+             "run_success_rates": ";".join(f"{u / 8 + 0.1 * r:.4f}" for r in range(runs))}
             for m in ("rl_maniskill", "rl_world_model", "rl_world_model_proxy")
             for d in ("ind", "ood")
             for u in (0, 2, 4)
@@ -59,5 +65,7 @@ def test_learning_curves_plot_every_method_task_and_domain(tmp_path):
     png, pdf = tmp_path / "c.png", tmp_path / "c.pdf"
     learning_curves(points, png, pdf)
     assert png.stat().st_size > 10_000 and pdf.read_bytes().startswith(b"%PDF")
+    # a line per method in each of 2 domains x 2 axes, and with several runs a thin line per run beside it
+    assert len(lines) == 3 * 2 * 2 * (1 + (runs if runs > 1 else 0))
     with pytest.raises(ValueError, match="no learning-curve points"):
         learning_curves(points.iloc[:0], png, pdf)

@@ -381,7 +381,7 @@ def test_learning_curves_evaluate_every_snapshot_on_the_tables_first_episodes(ti
             rl = read_json(out / "policy" / method / task / "run0" / "train.json")  # the figure's run
             line = points[(points["method"] == method) & (points["task"] == task) & (points["domain"] == "ind")]
             assert line["env_steps"].tolist()[0] == 0 and line["env_steps"].tolist()[-1] == rl["env_steps"]
-            rows = pd.read_csv(out / "policy" / "curves" / method / f"{task}.csv")
+            rows = pd.read_csv(out / "policy" / "curves" / method / task / "run0.csv")
             table = pd.read_csv(out / "policy" / "eval" / method / "episodes.csv").query("run == 0")
             for domain in ("ind", "ood"):
                 cell = table[(table["task"] == task) & (table["domain"] == domain)].sort_values("episode")
@@ -743,8 +743,8 @@ CONFIG_EDITS = [
         "rl.runs",
         lambda c: c["rl"].update(runs=2),
         {"rl_maniskill": 4 + 1, "rl_world_model": 4 + 2 + 1, "eval_policy": 2 * (4 + 1) + 2, "policy_results": 4}
-        | {"summary": 1, "table1": 1, "table2": 1, **FINAL},
-    ),  # a second PPO run of every RL policy, evaluated on the first's episodes; the first run's jobs stay put
+        | {"summary": 1, "table1": 1, "table2": 1, **CURVES, **FINAL},
+    ),  # a second PPO run of every RL policy, its evaluation and its learning curve; the first run's jobs stay
     (
         "rl.world_model.reward",
         lambda c: c["rl"]["world_model"]["reward"].update(alpha=0.2),

@@ -50,24 +50,24 @@ CURVE_FIGURE = [f"{OUT}/figures/learning_curves.{ext}" for ext in ("png", "pdf",
 
 
 rule eval_curve:
-    """The points of Figure 2 for an RL method's first run: each of its PPO snapshots closed loop
-    in ManiSkill, in and out of domain."""
+    """The points of Figure 2 for one RL run: each of its PPO snapshots closed loop in ManiSkill,
+    in and out of domain."""
     input:
         lib=library("eval_curve.py"),
         scenes=f"{OUT}/scenes/scenes.json",
         instructions=f"{OUT}/policy/instructions.safetensors",
-        snapshots=lambda wc: f"{policy_dir(wc.method, wc.task, 0)}/snapshots",
+        snapshots=lambda wc: f"{policy_dir(wc.method, wc.task, wc.run)}/snapshots",
     output:
-        f"{OUT}/policy/curves/{{method}}/{{task}}.csv",
+        f"{OUT}/policy/curves/{{method}}/{{task}}/run{{run}}.csv",
     params:
         train_scenes=POLICY["train_scenes"],
         env=sim_env(),
         episodes=CURVES["episodes"],
         seed=EVAL["seed"],
     log:
-        f"{OUT}/logs/eval_curve/{{method}}_{{task}}.log",
+        f"{OUT}/logs/eval_curve/{{method}}_{{task}}_run{{run}}.log",
     benchmark:
-        f"{OUT}/benchmarks/eval_curve/{{method}}_{{task}}.tsv"
+        f"{OUT}/benchmarks/eval_curve/{{method}}_{{task}}_run{{run}}.tsv"
     threads: 1
     resources:
         mem_mb=3000,
@@ -76,6 +76,7 @@ rule eval_curve:
     wildcard_constraints:
         method="|".join(RL_METHODS),
         task="|".join(TASKS),
+        run=r"\d+",
     conda:
         "../../envs/roboscape.yaml"
     script:
@@ -83,10 +84,11 @@ rule eval_curve:
 
 
 rule figure_learning_curves:
-    """Figure 2: success rate in ManiSkill against environment steps and training time, per reward."""
+    """Figure 2: success rate in ManiSkill against environment steps and training time, per reward over its runs."""
     input:
         lib=library("figure_learning_curves.py"),
-        curves=[f"{OUT}/policy/curves/{m}/{t}.csv" for m in RL_METHODS for t in CURVES["tasks"] if t in method_tasks(m)],
+        curves=[f"{OUT}/policy/curves/{m}/{t}/run{r}.csv" for m in RL_METHODS for t in CURVES["tasks"] if t in method_tasks(m)
+                for r in method_runs(m)],
     output:
         png=report(f"{OUT}/figures/learning_curves.png", caption=caption("figure_learning_curves"), category="0. Summary",
                    subcategory="paper figures", labels={"figure": "learning curves"}),

@@ -30,14 +30,15 @@ with job_log(snakemake.log[0]) as log:
             rows += evaluate_snapshots(i.snapshots, load_policy, env, episodes, out.with_name(f".{out.stem}.{domain}"))
         finally:
             env.close()
-    table = pd.DataFrame(rows).assign(method=w.method)
+    table = pd.DataFrame(rows).assign(method=w.method, run=int(w.run))
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     final = table[table["update"] == table["update"].max()]
     log.info(
-        "%s %s: %d snapshots; the final policy solved %d of %d episodes",
+        "%s %s run %s: %d snapshots; the final policy solved %d of %d episodes",
         w.method,
         w.task,
+        w.run,
         table["update"].nunique(),
         final["success_once"].sum(),
         len(final),
