@@ -2,11 +2,11 @@
 
 ``python -m roboscape.report.readme results/default`` replaces what lies between the README's two
 markers with a compact view of that tier's ``tables/table1.csv`` and ``tables/table2.csv`` (rules
-``table1`` and ``table2``): each method's success rate with its 95% interval beside the paper's, a
-line per task and domain saying whether our ordering of the methods is the paper's and whether each
-RL method's difference from SFT has the paper's sign and is significant, and the run's wall-clock
-time (rule ``timings``). The full tables, with episode counts and bootstrap intervals, stay in the
-tier's ``tables/`` and ``summary.md``.
+``table1`` and ``table2``): each method's success rate (over its training runs) with its 95%
+interval beside the paper's, a line per task and domain saying whether our ordering of the methods
+is the paper's and whether each RL method's difference from SFT has the paper's sign and is
+significant, and the run's wall-clock time (rule ``timings``). The full tables, with episode counts
+and bootstrap intervals, stay in the tier's ``tables/`` and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -92,12 +92,14 @@ def results_block(outdir: str | Path, command: str) -> str:
             f"{t['jobs']} jobs, {t['wall_hours']:.1f} h of wall-clock time ({t['job_hours']:.1f} h of job time), "
             f"finished at commit `{t['commit']}`; by stage: `{outdir.as_posix()}/timings/`."
         )
+    runs = int(table1.loc[(table1["status"] == "run") & (table1["method"] != "sft"), "runs"].max())
+    pooled = f", each RL method's pooled over its {runs} PPO runs" if runs > 1 else ", one PPO run an RL policy"
     lines = [
         BEGIN.format(outdir=outdir.as_posix()),
         "",
-        f"Made by `{command}`: success rate in ManiSkill (%) [95% Wilson interval], the paper's in parentheses",
-        f"(RoboScape-R, arXiv 2512.03556). Episode counts, the differences and their bootstrap intervals: "
-        f"`{outdir.as_posix()}/tables/` and `{outdir.as_posix()}/summary.md`.",
+        f"Made by `{command}`: success rate in ManiSkill (%) [95% Wilson interval]{pooled}, the paper's in",
+        f"parentheses (RoboScape-R, arXiv 2512.03556). Episode counts, each run's rate, the differences and their "
+        f"bootstrap intervals: `{outdir.as_posix()}/tables/` and `{outdir.as_posix()}/summary.md`.",
         "",
         "**Table 1** (IND: training scenes, new initial states; OOD: unseen objects and object-container pairs)",
         "",
@@ -107,7 +109,8 @@ def results_block(outdir: str | Path, command: str) -> str:
         "",
         *markdown_grid(*table2_cells(table2, _rate)),
         "",
-        f"**Where our ordering matches the paper's** (RL - SFT in points [95% bootstrap interval], p < {ALPHA}: "
+        f"**Where our ordering matches the paper's** (RL - SFT in points [95% bootstrap interval over runs, scenes "
+        f"and episodes], p < {ALPHA}: "
         f"significant; {', '.join(f'{v}: {METHOD_TITLES[k]}' for k, v in SHORT.items())})",
         "",
         *orderings(table1),

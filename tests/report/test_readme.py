@@ -12,7 +12,7 @@ from roboscape.report.readme import BEGIN, END, orderings, replace_block, result
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cell(method, task, domain, ours, paper, vs_sft=None, p=None, status="run"):
+def cell(method, task, domain, ours, paper, vs_sft=None, p=None, status="run", runs=1):
     return {
         "policy": "mlp",
         "method": method,
@@ -27,6 +27,7 @@ def cell(method, task, domain, ours, paper, vs_sft=None, p=None, status="run"):
         "vs_sft_ci95_low_pct": None if vs_sft is None else vs_sft - 20,
         "vs_sft_ci95_high_pct": None if vs_sft is None else vs_sft + 20,
         "vs_sft_p": p,
+        "runs": runs,
     }
 
 
@@ -67,7 +68,7 @@ def test_the_block_holds_both_tables_and_the_command(tmp_path, table1):
     table2.to_csv(tables / "table2.csv", index=False)
     block = results_block(tmp_path / "results" / "default", ".venv/bin/snakemake --cores all")
     assert block.startswith("<!-- results: begin") and block.endswith(END)
-    assert "Made by `.venv/bin/snakemake --cores all`" in block
+    assert "Made by `.venv/bin/snakemake --cores all`" in block and "one PPO run an RL policy" in block
     assert "| MLP Supervised Finetune | 25 [15, 35] (40) | 10 [0, 20] (20) |" in block
     assert "| MLP RL w. World Model (proxy reward) | 20 [10, 30] |  |" in block  # no paper figure, no OOD cell
     assert "| Pick and Place: peach |" in block
@@ -77,6 +78,11 @@ def test_the_block_holds_both_tables_and_the_command(tmp_path, table1):
     (tmp_path / "results" / "default" / "timings" / "totals.json").write_text(json.dumps(totals))
     block = results_block(tmp_path / "results" / "default", ".venv/bin/snakemake --cores all")
     assert "3 jobs, 4.5 h of wall-clock time (7.0 h of job time), finished at commit `abc1234`" in block
+    table1.assign(runs=table1["method"].map(lambda m: 1 if m == "sft" else 3)).to_csv(
+        tables / "table1.csv", index=False
+    )
+    block = results_block(tmp_path / "results" / "default", ".venv/bin/snakemake --cores all")
+    assert "each RL method's pooled over its 3 PPO runs" in block
 
 
 def test_the_block_replaces_only_what_lies_between_the_markers():
