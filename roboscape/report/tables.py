@@ -3,16 +3,16 @@ paper's numbers.
 
 A cell is one policy x method x task x domain: the success rate (``success_once``, in percent, as
 the paper reports it) over the cell's evaluation episodes, pooled over the method's training runs
-(an RL method's PPO runs, ``rl.runs``; SFT's one), its 95% Wilson interval over those episodes,
-the episode count, each run's rate, and the paper's figure with our difference from it (the
-paper's numbers ship as ``workflow/resources/paper/table1.csv``, from RoboScape-R, arXiv
-2512.03556, Table 1). Every RL method is compared with SFT in the same cell: the difference in
-success rate with a 95% bootstrap interval and a two-sided p-value, resampling training runs,
-then scenes within a run (out of domain, episodes of one scene share it), then episodes within
-them, with a fixed seed, so that the same episodes always give the same table. The run level is
-what makes the interval hold a rerun's variance: one PPO run's luck moved a cell by 50 points
-(docs/rl-history.md). Methods beyond the paper's three (the learned-reward baselines) get rows without a paper
-figure; the paper's policies we do not run get rows that say so.
+(an RL method's PPO runs, ``rl.runs``; SFT's one), its 95% Wilson interval over those episodes, the
+episode count, each run's rate, and the paper's figure with our difference from it (the paper's
+numbers ship as ``workflow/resources/paper/table1.csv``, from RoboScape-R, arXiv 2512.03556, Table
+1). Every RL method is compared with SFT in the same cell: the difference in success rate with a
+95% bootstrap interval and a two-sided p-value, resampling training runs, then scenes within a run
+(out of domain, episodes of one scene share it), then episodes within them, with a fixed seed, so
+that the same episodes always give the same table. The run level is what makes the interval hold a
+rerun's variance: one PPO run's luck can move a cell by tens of points (docs/rl-history.md).
+Methods beyond the paper's three (the learned-reward baselines) get rows without a paper figure;
+the paper's policies we do not run get rows that say so.
 
 Table 2's cells are the multi-task policy's scenes (a task x object each), with the same columns
 and, as the paper's arrows give it, the relative change against SFT (``workflow/resources/paper/
