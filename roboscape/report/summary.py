@@ -93,7 +93,8 @@ def policy_table(replay: dict, policies: dict[str, dict]) -> list[str]:
         f"and replayed open loop): {overall['replay_success_rate']:.0%} of {overall['episodes']} replay to success "
         f"({by_task}).",
         "",
-        "Success at the end of the episode, with its 95% Wilson interval; success at any step; episodes.",
+        "Success at the end of the episode, with its 95% Wilson interval; success at any step; episodes (an RL",
+        "method's pooled over its PPO runs, `rl.runs`; each run's rate is in `tables/`).",
         "",
         "| method | domain | " + " | ".join(TASK_TITLES[t] for t in tasks) + " |",
         "| --- | --- | " + " | ".join("---" for _ in tasks) + " |",
