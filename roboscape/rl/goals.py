@@ -156,8 +156,15 @@ def write_goals(goals: dict, path: str | Path, cfg: GoalConfig) -> None:
 
 
 def read_goals(path: str | Path) -> dict:
+    """What :func:`write_goals` wrote; a file written by an older version, without some of its
+    datasets, is refused by name (rule ``imagine_goals`` remakes it)."""
+    keys = (*FRAMES, "steps", "reached", "solved")
     with open_h5(path) as f:
-        goals = {k: f[k][()] for k in (*FRAMES, "steps", "reached", "solved")}
+        if missing := [k for k in (*keys, *STRINGS) if k not in f and k not in f.attrs]:
+            raise ValueError(
+                f"{path} has no {', '.join(missing)}: a goals file of an older version; rerun imagine_goals"
+            )
+        goals = {k: f[k][()] for k in keys}
         goals.update({k: json.loads(f.attrs[k]) for k in STRINGS})
     return goals
 

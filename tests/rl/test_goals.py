@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -69,6 +70,10 @@ def test_goals_are_the_first_done_frames_of_every_recorded_initial_state(tmp_pat
     back = read_goals(tmp_path / "goals.h5")
     assert np.array_equal(back["goal"], goals["goal"]) and back["scene_id"] == goals["scene_id"]
     assert np.array_equal(back["success_decoded"], goals["success_decoded"])
+    with h5py.File(tmp_path / "goals.h5", "a") as f:  # a file from before the decoded references
+        del f["initial_decoded"], f["success_decoded"]
+    with pytest.raises(ValueError, match="no initial_decoded, success_decoded: a goals file of an older version"):
+        read_goals(tmp_path / "goals.h5")
     with pytest.raises(ValueError, match="text world model"):
         imagine_goals(
             WorldModel(WorldModelConfig(codebook_size=64, tokens_hw=4, dim=32, heads=4)),
