@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from roboscape.report.tables import METHOD_TITLES, POLICY_TITLES, markdown_grid, table1_cells, table2_cells
+from roboscape.report.tables import METHOD_TITLES, POLICY_TITLES, markdown_grid, rl_runs, table1_cells, table2_cells
 from roboscape.sim.catalogue import TASK_TITLES
 from roboscape.utils.io import read_json
 
@@ -92,7 +92,7 @@ def results_block(outdir: str | Path, command: str) -> str:
             f"{t['jobs']} jobs, {t['wall_hours']:.1f} h of wall-clock time ({t['job_hours']:.1f} h of job time), "
             f"finished at commit `{t['commit']}`; by stage: `{outdir.as_posix()}/timings/`."
         )
-    runs = int(table1.loc[(table1["status"] == "run") & (table1["method"] != "sft"), "runs"].max())
+    runs = rl_runs(table1)
     pooled = f", each RL method's pooled over its {runs} PPO runs" if runs > 1 else ", one PPO run an RL policy"
     lines = [
         BEGIN.format(outdir=outdir.as_posix()),

@@ -189,11 +189,17 @@ def _rate(r) -> str:
     return cell
 
 
+def rl_runs(table: pd.DataFrame) -> int:
+    """The most training runs an RL method's cell of ``table`` pools (1 with no RL cell run: rows not
+    run have none)."""
+    runs = table.loc[table["method"] != "sft", "runs"].max()
+    return int(runs) if pd.notna(runs) else 1
+
+
 def _runs_note(table: pd.DataFrame) -> str:
     """What the difference's interval holds: the RL methods' runs, or a warning that there is one."""
-    runs = table.loc[table["method"] != "sft", "runs"].max()
-    if pd.notna(runs) and runs > 1:
-        return f"(each RL method's {int(runs)} PPO runs from the one SFT policy, resampled first)"
+    if (runs := rl_runs(table)) > 1:
+        return f"(each RL method's {runs} PPO runs from the one SFT policy, resampled first)"
     return "(one PPO run a policy, rl.runs: the interval does not hold what another training seed would give)"
 
 
@@ -225,7 +231,7 @@ def table1_markdown(table: pd.DataFrame, why_not_run: str) -> str:
     ]
     heading = (
         "Against SFT in the same cell: difference [95% bootstrap interval over runs, scenes and episodes], two-sided p "
-        + _runs_note(table[table["status"] == "run"])
+        + _runs_note(table)
     )
     return _markdown(intro, lambda fmt: table1_cells(table, fmt), _ours, _vs_sft, heading)
 

@@ -160,7 +160,7 @@ def read_goals(path: str | Path) -> dict:
     datasets, is refused by name (rule ``imagine_goals`` remakes it)."""
     keys = (*FRAMES, "steps", "reached", "solved")
     with open_h5(path) as f:
-        if missing := [k for k in (*keys, *STRINGS) if k not in f and k not in f.attrs]:
+        if missing := [k for k in keys if k not in f] + [k for k in STRINGS if k not in f.attrs]:
             raise ValueError(
                 f"{path} has no {', '.join(missing)}: a goals file of an older version; rerun imagine_goals"
             )
