@@ -76,11 +76,11 @@ def clustered_bootstrap_difference(
         for r, g in enumerate(runs):
             per_scene = g.groupby("scene_id", sort=True)[METRIC].agg(["sum", "count"])
             k, n = per_scene["sum"].to_numpy(dtype=float), per_scene["count"].to_numpy()
-            scenes = rng.integers(len(n), size=(*slots, len(n)))
+            mine = picked == r  # the slots this run fills
+            scenes = rng.integers(len(n), size=(int(mine.sum()), len(n)))
             # resampling a scene's episodes with replacement draws its successes from Binomial(n, k / n)
-            mine = picked == r
-            successes[mine] = rng.binomial(n[scenes], k[scenes] / n[scenes]).sum(-1)[mine]
-            counts[mine] = n[scenes].sum(-1)[mine]
+            successes[mine] = rng.binomial(n[scenes], k[scenes] / n[scenes]).sum(-1)
+            counts[mine] = n[scenes].sum(-1)
         return successes.sum(1) / counts.sum(1)
 
     rng = np.random.default_rng(seed)

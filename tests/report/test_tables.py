@@ -125,11 +125,22 @@ def test_the_bootstrap_resamples_training_runs_before_scenes():
     # a clear difference in every run stays clear
     d, low, _, p = clustered_bootstrap_difference(runs("rl", [0.9, 0.85, 0.95]), sft, samples=4000)
     assert d == pytest.approx(60.0) and low > 40 and p < 0.01
-    # one run: the scene and episode bootstrap as it was, draw for draw
+    # one run: the scene and episode bootstrap, draw for draw, whatever the run is called
     one = episodes("rl", {("push", "ood"): 0.6}, n=40)
-    assert clustered_bootstrap_difference(one, sft, 2000, 3) == clustered_bootstrap_difference(
-        one.assign(run=7), sft, 2000, 3
-    )
+    got = clustered_bootstrap_difference(one, sft, 2000, 3)
+    assert got == clustered_bootstrap_difference(one.assign(run=7), sft, 2000, 3)
+    rng = np.random.default_rng(3)
+    plain = [scene_and_episode_draws(e, rng, 2000) for e in (one, sft)]
+    assert got[1:3] == pytest.approx(tuple(np.percentile(100 * (plain[0] - plain[1]), [2.5, 97.5])))
+
+
+def scene_and_episode_draws(rows: pd.DataFrame, rng: np.random.Generator, samples: int) -> np.ndarray:
+    """The bootstrap of one run's success rate: its scenes with replacement, then each drawn scene's
+    episodes (a binomial draw of its count at its rate)."""
+    per_scene = rows.groupby("scene_id", sort=True)["success_once"].agg(["sum", "count"])
+    k, n = per_scene["sum"].to_numpy(dtype=float), per_scene["count"].to_numpy()
+    scenes = rng.integers(len(n), size=(samples, len(n)))
+    return rng.binomial(n[scenes], k[scenes] / n[scenes]).sum(-1) / n[scenes].sum(-1)
 
 
 def test_cells_pool_a_methods_runs_and_give_each_runs_rate():
